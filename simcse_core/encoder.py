@@ -101,9 +101,15 @@ class Encoder(nn.Module):
 
     @torch.inference_mode()
     def encode(
-        self, sentences: str | Sequence[str], batch_size: int = 64, normalize: bool = True
+        self,
+        sentences: str | Sequence[str],
+        batch_size: int = 64,
+        normalize: bool = True,
+        max_length: int | None = None,
     ) -> np.ndarray:
         """Encode sentences to a float32 array (N, D), in input order.
+
+        ``max_length`` overrides the encoder's token limit for this call (evaluation encodes whole sentences).
 
         Sentences are sorted by token length inside so that each batch pads little; the model is put in
         eval mode for the call and returned to the mode it was in.
@@ -118,12 +124,13 @@ class Encoder(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            ids = self.tokenizer(sentences, truncation=True, max_length=self.config.max_length)["input_ids"]
+            limit = max_length or self.config.max_length
+            ids = self.tokenizer(sentences, truncation=True, max_length=limit)["input_ids"]
             order = np.argsort([-len(x) for x in ids], kind="stable")
             out = np.empty((len(sentences), self.dim), dtype=np.float32)
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
-                vectors = self(self.tokenize([sentences[i] for i in idx]))  # (b, D)
+                vectors = self(self.tokenize([sentences[i] for i in idx], max_length=limit))  # (b, D)
                 if normalize:
                     vectors = nn.functional.normalize(vectors, dim=-1)
                 out[idx] = vectors.cpu().numpy()

@@ -1,0 +1,79 @@
+"""The SimCSE contrastive loss (Gao, Yao & Chen, EMNLP 2021, eq. 1 and eq. 5)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+
+def simcse_loss(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    hard_negatives: torch.Tensor | None = None,
+    temperature: float = 0.05,
+    hard_negative_weight: float = 1.0,
+) -> torch.Tensor:
+    """SimCSE's contrastive (InfoNCE) loss with in-batch negatives, averaged over the batch.
+
+    For anchor ``h_i``, positive ``h_i+`` and optional hard negative ``h_i-``::
+
+        loss_i = -log  e^{cos(h_i, h_i+)/τ} / ( Σ_j e^{cos(h_i, h_j+)/τ} + Σ_j e^{cos(h_i, h_j-)/τ} )
+
+    where τ is the ``temperature``. Unsupervised SimCSE passes two dropout views of the same batch as
+    ``z1`` and ``z2``; supervised SimCSE passes (anchor, entailment) and the contradiction as the hard
+    negative. sentence-transformers' ``MultipleNegativesRankingLoss`` is the same loss with
+    ``scale = 1/τ`` (its default ``scale=20`` is τ = 0.05).
+
+    ``hard_negative_weight`` is the weight α itself: anchor i's OWN hard negative term becomes
+    ``α · e^{cos(h_i, h_i-)/τ}``, i.e. ``log α`` is added to that one logit; the other rows' hard negatives
+    keep weight 1. (The official SimCSE code's ``--hard_negative_weight`` is ``log α``, added to the logit
+    directly; its 0 is our 1.0.)
+
+    Args:
+        z1: anchor vectors (B, D), not necessarily normalised.
+        z2: positive vectors (B, D); row i is the positive of anchor i.
+        hard_negatives: hard-negative vectors (B, D), row i belongs to anchor i, or ``None``.
+        temperature: τ > 0; the cosine similarities are divided by it.
+        hard_negative_weight: α > 0, the weight of each anchor's own hard negative.
+
+    Returns:
+        The mean loss over the batch, a scalar tensor.
+
+    Raises:
+        ValueError: shapes do not match, or temperature / weight are not positive.
+    """
+    _check(z1, z2, hard_negatives, temperature, hard_negative_weight)
+    z1 = F.normalize(z1.float(), dim=-1)  # (B, D)
+    candidates = z2 if hard_negatives is None else torch.cat([z2, hard_negatives], dim=0)  # (B or 2B, D)
+    candidates = F.normalize(candidates.float(), dim=-1)  # (C, D)
+    logits = z1 @ candidates.T / temperature  # (B, C): cosine / τ
+    if hard_negatives is not None and hard_negative_weight != 1.0:
+        batch = z1.shape[0]
+        own = torch.arange(batch, device=z1.device)  # (B,)
+        bonus = torch.zeros_like(logits)  # (B, 2B)
+        bonus[own, batch + own] = math.log(hard_negative_weight)
+        logits = logits + bonus  # (B, 2B)
+    labels = torch.arange(z1.shape[0], device=z1.device)  # (B,) positive of row i is column i
+    return F.cross_entropy(logits, labels)
+
+
+def _check(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    hard_negatives: torch.Tensor | None,
+    temperature: float,
+    hard_negative_weight: float,
+) -> None:
+    if z1.dim() != 2 or z1.shape[0] < 1:
+        raise ValueError(f"z1 must be a (batch, dim) matrix with at least one row, got {tuple(z1.shape)}.")
+    if z2.shape != z1.shape:
+        raise ValueError(f"z2 must have the same shape as z1 {tuple(z1.shape)}, got {tuple(z2.shape)}.")
+    if hard_negatives is not None and hard_negatives.shape != z1.shape:
+        shape = tuple(hard_negatives.shape)
+        raise ValueError(f"hard_negatives must have the same shape as z1 {tuple(z1.shape)}, got {shape}.")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}.")
+    if not hard_negative_weight > 0:
+        raise ValueError(f"hard_negative_weight (α) must be positive, got {hard_negative_weight}.")
