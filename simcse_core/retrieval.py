@@ -1,0 +1,329 @@
+"""Semantic search over a corpus of sentences: cosine similarity with faiss, or numpy when faiss is missing.
+
+Vectors are L2-normalised, so inner product = cosine. Three back ends give the same answer up to float
+rounding (exact) or up to a measured recall (IVF):
+
+- ``"faiss-flat"``: ``IndexFlatIP``, exact. The default below :data:`IVF_MIN_VECTORS` vectors.
+- ``"faiss-ivf"``: ``IndexIVFFlat`` (inner product) with ``nlist ≈ 4·sqrt(N)`` lists, trained on the corpus.
+  ``nprobe`` is calibrated when the index is built so that recall@10 against exact search is at least
+  :data:`IVF_TARGET_RECALL` (see :func:`_calibrate_nprobe` for the measurements behind this).
+- ``"numpy"``: brute force ``queries @ vectors.T``, exact; used when faiss is not installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from simcse_core.encoder import Encoder
+
+logger = logging.getLogger(__name__)
+
+IndexKind = Literal["auto", "flat", "ivf", "numpy"]
+Backend = Literal["faiss-flat", "faiss-ivf", "numpy"]
+
+IVF_MIN_VECTORS = 50_000  # kind="auto" switches from exact flat search to IVF at this corpus size
+IVF_TARGET_RECALL = 0.95  # recall@10 vs exact search that IVF's nprobe is calibrated to reach
+_CALIBRATION_QUERIES = 500  # corpus vectors used as queries when calibrating nprobe
+_MIN_POINTS_PER_LIST = 39  # faiss k-means wants >= 39 training points per centroid
+# Query batches up to this size are searched with one OpenMP thread: measured 3-6x faster on the 2-core box
+# (single query on 50k x 384: 3-5 ms with 1 thread vs 13-25 ms with 2), where thread start-up dominates.
+_SINGLE_THREAD_MAX_QUERIES = 64
+_NUMPY_BLOCK = 1 << 24  # score-matrix entries per block in the numpy back end (64 MB of float32)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result."""
+
+    corpus_id: int  # position of the sentence in the corpus it was built from
+    sentence: str  # the corpus sentence
+    score: float  # cosine similarity to the query, in [-1, 1]
+
+
+class SearchIndex:
+    """A cosine-similarity index over sentences. Build it with :meth:`build` or :meth:`from_vectors`."""
+
+    def __init__(
+        self,
+        vectors: np.ndarray,
+        sentences: Sequence[str],
+        encoder: Encoder | None,
+        backend: Backend,
+        faiss_index: object | None,
+        nprobe: int | None = None,
+    ):
+        self._vectors = vectors  # (N, D) float32, unit rows, read-only
+        self._sentences = tuple(sentences)
+        self.encoder = encoder
+        self.backend: Backend = backend
+        self._faiss_index = faiss_index
+        self.nprobe = nprobe  # IVF lists searched per query (None unless backend is "faiss-ivf")
+
+    @classmethod
+    def build(
+        cls,
+        encoder: Encoder,
+        sentences: Sequence[str],
+        kind: IndexKind = "auto",
+        batch_size: int = 64,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> SearchIndex:
+        """Encode ``sentences`` with ``encoder`` and index them.
+
+        Args:
+            encoder: the sentence encoder; also used later to encode string queries.
+            sentences: the corpus; ``Hit.corpus_id`` is a position in this sequence.
+            kind: ``"auto"`` (exact flat below :data:`IVF_MIN_VECTORS` vectors, IVF above), ``"flat"``,
+                ``"ivf"`` or ``"numpy"``. Without faiss every kind falls back to numpy (logged).
+            batch_size: sentences per encoder batch.
+            progress: called as ``progress(done, total)`` after each encoded batch.
+
+        Raises:
+            ValueError: the corpus is empty or ``batch_size`` < 1.
+        """
+        sentences = list(sentences)
+        if kind not in ("auto", "flat", "ivf", "numpy"):
+            raise ValueError(f"Unknown index kind {kind!r}; choose auto, flat, ivf or numpy.")
+        if not sentences:
+            raise ValueError("The corpus is empty: give at least one sentence to search.")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        start = time.perf_counter()
+        vectors = _encode_with_progress(encoder, sentences, batch_size, progress)  # (N, D)
+        logger.info("Encoded %d sentences in %.1fs", len(sentences), time.perf_counter() - start)
+        return cls.from_vectors(vectors, sentences, encoder=encoder, kind=kind)
+
+    @classmethod
+    def from_vectors(
+        cls,
+        vectors: np.ndarray,
+        sentences: Sequence[str],
+        encoder: Encoder | None = None,
+        kind: IndexKind = "auto",
+    ) -> SearchIndex:
+        """Index precomputed vectors (N, D); rows are L2-normalised here (a copy is kept).
+
+        Args:
+            vectors: one row per sentence.
+            sentences: the N sentences, in the same order.
+            encoder: needed only to search with string queries.
+            kind: as in :meth:`build`.
+
+        Raises:
+            ValueError: empty corpus, shape mismatch, non-finite values or unknown ``kind``.
+        """
+        if kind not in ("auto", "flat", "ivf", "numpy"):
+            raise ValueError(f"Unknown index kind {kind!r}; choose auto, flat, ivf or numpy.")
+        vectors = np.asarray(vectors)
+        if vectors.ndim != 2:
+            raise ValueError(f"vectors must be a (N, D) matrix, got shape {vectors.shape}.")
+        if vectors.shape[0] == 0:
+            raise ValueError("The corpus is empty: give at least one sentence to search.")
+        if vectors.shape[0] != len(sentences):
+            raise ValueError(f"Got {vectors.shape[0]} vectors but {len(sentences)} sentences.")
+        if not np.isfinite(vectors).all():
+            raise ValueError("vectors contain NaN or infinite values.")
+        unit = _unit_rows(vectors)  # (N, D) float32, C-contiguous
+        unit.flags.writeable = False
+        if kind == "numpy":
+            return cls(unit, sentences, encoder, "numpy", None)
+        try:
+            import faiss
+        except ImportError:
+            logger.warning("faiss is not installed: using exact numpy brute-force search (slower on large "
+                           "corpora). Install faiss-cpu for fast search.")
+            return cls(unit, sentences, encoder, "numpy", None)
+        if kind == "ivf" or (kind == "auto" and len(unit) >= IVF_MIN_VECTORS):
+            index, nprobe = _build_ivf(faiss, unit)
+            return cls(unit, sentences, encoder, "faiss-ivf", index, nprobe)
+        index = faiss.IndexFlatIP(unit.shape[1])
+        index.add(unit)
+        return cls(unit, sentences, encoder, "faiss-flat", index)
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The indexed unit vectors (N, D) float32 (read-only)."""
+        return self._vectors
+
+    @property
+    def sentences(self) -> tuple[str, ...]:
+        """The corpus sentences, in corpus-id order."""
+        return self._sentences
+
+    def __len__(self) -> int:
+        return len(self._sentences)
+
+    def search(
+        self, queries: str | Sequence[str] | np.ndarray, top_k: int = 5, threshold: float | None = None
+    ) -> list[list[Hit]]:
+        """The ``top_k`` most similar corpus sentences for each query, best first.
+
+        Args:
+            queries: one sentence, several sentences (encoded with the index's encoder), or query
+                vectors (D,) or (Q, D) (normalised here).
+            top_k: hits per query; clamped to the corpus size.
+            threshold: if given, hits with cosine score below it are dropped (so a query may get fewer
+                than ``top_k`` hits, or none).
+
+        Returns:
+            One list of :class:`Hit` per query, in query order, sorted by score descending.
+
+        Raises:
+            ValueError: no queries, an empty query sentence, ``top_k`` < 1, a dimension mismatch, or
+                string queries on an index built without an encoder.
+        """
+        if int(top_k) != top_k or top_k < 1:
+            raise ValueError(f"top_k must be a whole number of at least 1, got {top_k}.")
+        if threshold is not None and not math.isfinite(threshold):
+            raise ValueError(f"threshold must be a finite number or None, got {threshold}.")
+        query_vectors = self._query_vectors(queries)  # (Q, D)
+        k = min(int(top_k), len(self))
+        if self._faiss_index is None:
+            scores, ids = _numpy_top_k(query_vectors, self._vectors, k)  # (Q, k), (Q, k)
+        else:
+            scores, ids = _faiss_search(self._faiss_index, query_vectors, k)  # (Q, k), (Q, k)
+        results = []
+        for row_scores, row_ids in zip(scores, ids):
+            hits = [Hit(int(i), self._sentences[i], float(s)) for s, i in zip(row_scores, row_ids) if i >= 0]
+            if threshold is not None:
+                hits = [hit for hit in hits if hit.score >= threshold]
+            results.append(hits)
+        return results
+
+    def _query_vectors(self, queries: str | Sequence[str] | np.ndarray) -> np.ndarray:
+        if isinstance(queries, np.ndarray):
+            vectors = np.atleast_2d(queries)
+            if vectors.ndim != 2 or vectors.shape[0] == 0:
+                raise ValueError(f"Query vectors must be (D,) or (Q, D) with Q >= 1, got {queries.shape}.")
+            if not np.isfinite(vectors).all():
+                raise ValueError("Query vectors contain NaN or infinite values.")
+        else:
+            texts = [queries] if isinstance(queries, str) else list(queries)
+            if not texts:
+                raise ValueError("No query given: type a sentence to search for.")
+            if any(not isinstance(t, str) or not t.strip() for t in texts):
+                raise ValueError("A query is empty: type a sentence to search for.")
+            if self.encoder is None:
+                raise ValueError("This index was built from vectors without an encoder; pass query vectors.")
+            vectors = self.encoder.encode(texts)  # (Q, D)
+        if vectors.shape[1] != self._vectors.shape[1]:
+            raise ValueError(f"Query dimension {vectors.shape[1]} does not match the index "
+                             f"({self._vectors.shape[1]}); was the corpus encoded with another model?")
+        return _unit_rows(vectors)
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # (N, 1)
+    return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def _encode_with_progress(
+    encoder: Encoder, sentences: list[str], batch_size: int, progress: Callable[[int, int], None] | None
+) -> np.ndarray:
+    # Sort by length once so each batch pads little (characters are a good proxy for tokens), encode
+    # batch by batch to report progress, and scatter the rows back into input order.
+    order = np.argsort([-len(s) for s in sentences], kind="stable")
+    out = np.empty((len(sentences), encoder.dim), dtype=np.float32)  # (N, D)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        out[idx] = encoder.encode([sentences[i] for i in idx], batch_size=batch_size)  # (b, D)
+        if progress is not None:
+            progress(min(start + batch_size, len(order)), len(order))
+    return out
+
+
+def _numpy_top_k(queries: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    n = len(vectors)
+    rows = max(1, _NUMPY_BLOCK // n)
+    all_scores, all_ids = [], []
+    for start in range(0, len(queries), rows):
+        scores = queries[start : start + rows] @ vectors.T  # (q, N)
+        if k < n:
+            ids = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # (q, k) unordered
+        else:
+            ids = np.broadcast_to(np.arange(n), scores.shape)  # (q, N)
+        top = np.take_along_axis(scores, ids, axis=1)  # (q, k)
+        order = np.lexsort((ids, -top))  # (q, k): score descending, ties by corpus id
+        all_ids.append(np.take_along_axis(ids, order, axis=1))
+        all_scores.append(np.take_along_axis(top, order, axis=1))
+    return np.concatenate(all_scores), np.concatenate(all_ids)
+
+
+def _faiss_search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    import faiss
+
+    if len(queries) > _SINGLE_THREAD_MAX_QUERIES:
+        scores, ids = index.search(queries, k)  # (Q, k), (Q, k)
+    else:
+        # OpenMP's thread count is per calling thread (libgomp), so this does not affect other threads.
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            scores, ids = index.search(queries, k)  # (Q, k), (Q, k)
+        finally:
+            faiss.omp_set_num_threads(threads)
+    # Break ties (duplicate sentences) by corpus id, as the numpy back end does; missing hits (id -1,
+    # score -3.4e38) stay last.
+    order = np.lexsort((ids, -scores))  # (Q, k)
+    return np.take_along_axis(scores, order, axis=1), np.take_along_axis(ids, order, axis=1)
+
+
+def _ivf_nlist(n: int) -> int:
+    return int(max(1, min(round(4 * math.sqrt(n)), n // _MIN_POINTS_PER_LIST)))
+
+
+def _build_ivf(faiss, vectors: np.ndarray) -> tuple[object, int]:
+    n, dim = vectors.shape
+    nlist = _ivf_nlist(n)
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    start = time.perf_counter()
+    index.train(vectors)
+    index.add(vectors)
+    nprobe, recall = _calibrate_nprobe(index, vectors, nlist)
+    index.nprobe = nprobe
+    logger.info("IVF index: %d vectors, nlist=%d, nprobe=%d (measured recall@10 %.3f), built in %.1fs",
+                n, nlist, nprobe, recall, time.perf_counter() - start)
+    return index, nprobe
+
+
+def _calibrate_nprobe(index, vectors: np.ndarray, nlist: int, k: int = 10) -> tuple[int, float]:
+    """The smallest nprobe on a ×1.5 ladder whose recall@k vs exact search reaches IVF_TARGET_RECALL.
+
+    Queries are up to 500 corpus vectors, each with itself removed from both result lists (it is always
+    found, which would flatter the recall). Why calibrate instead of fixing nprobe: the nprobe needed
+    depends on the data. Measured recall@10 (1000 held-out queries, nlist = 4·sqrt(N)):
+
+    - synthetic clustered vectors (N=60k-100k, 384-d, 100-1000 Gaussian clusters): nprobe 2-16
+      (0.2-1.3 % of lists) already gives >= 0.985;
+    - real all-MiniLM-L6-v2 vectors of 14.5k STS-B sentences: nprobe 8 -> 0.85, 16 -> 0.91,
+      32 -> 0.95-0.96, 64 -> 0.98 (about 7-9 % of the lists for 0.95).
+
+    Self-excluded corpus queries tracked held-out queries within 0.01 (slightly lower, so conservative).
+    Calibration costs one exact search of 500 queries, small next to encoding the corpus.
+    """
+    n = len(vectors)
+    sample = np.random.default_rng(0).choice(n, size=min(_CALIBRATION_QUERIES, n), replace=False)
+    queries = vectors[sample]  # (m, D)
+    kk = min(k + 1, n)
+    _, exact = _numpy_top_k(queries, vectors, kk)  # (m, kk)
+    truth = [set(row[row != self_id][:k].tolist()) for row, self_id in zip(exact, sample)]
+    nprobe, recall = max(1, math.ceil(nlist / 256)), 0.0
+    while True:
+        index.nprobe = nprobe
+        _, found = index.search(queries, kk)  # (m, kk)
+        hits = [len(t & set(row[row != s][:k].tolist())) for t, row, s in zip(truth, found, sample)]
+        denominator = sum(len(t) for t in truth)
+        recall = sum(hits) / denominator if denominator else 1.0
+        if recall >= IVF_TARGET_RECALL or nprobe >= nlist:
+            return nprobe, recall
+        nprobe = min(nlist, math.ceil(nprobe * 1.5))
