@@ -1,0 +1,351 @@
+"""Command line: ``python -m simcse_core eval|train|encode|search``.
+
+Each command is a few lines around the core functions (no logic of its own) and prints plain-text tables.
+Errors a user can cause (a bad file, a missing model or data set, a bad setting) become a one-line message on
+stderr and exit status 2, never a traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from simcse_core.pooling import POOLER_HELP, POOLERS
+from simcse_core.train import TrainConfig, TrainEvent
+
+logger = logging.getLogger(__name__)
+
+PROG = "python -m simcse_core"
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+NAMED_SETS = ("stsb-dev", "stsb-test", "stsb-train", "demo")
+METRIC_LABELS = {"spearman": "Spearman", "alignment": "align", "uniformity": "uniform", "anisotropy": "aniso"}
+# TrainConfig fields offered as --options, with their help text (defaults come from TrainConfig).
+_TRAIN_OPTIONS = {
+    "steps": "optimizer steps",
+    "batch_size": "examples per batch (in-batch negatives + 1)",
+    "lr": "peak learning rate, decayed linearly to 0",
+    "temperature": "temperature tau of the contrastive loss",
+    "dropout": "dropout probability, the augmentation of unsupervised SimCSE",
+    "hard_negative_weight": "weight alpha of each anchor's own hard negative (triplets)",
+    "seed": "random seed",
+    "eval_every": "evaluate every N steps (0: before and after only)",
+    "warmup": "linear warmup steps",
+    "weight_decay": "AdamW weight decay",
+    "max_grad_norm": "gradient clipping norm (0: off)",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the four commands."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="SimCSE Studio engine: evaluate, train, encode and search with sentence encoders.",
+        epilog=f"Run '{PROG} COMMAND --help' for the options of a command.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress and library messages")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_eval_parser(commands)
+    _add_train_parser(commands)
+    _add_encode_parser(commands)
+    _add_search_parser(commands)
+    return parser
+
+
+def _add_eval_parser(commands) -> None:
+    evaluate = commands.add_parser(
+        "eval", help="STS Spearman, alignment, uniformity and anisotropy of a model",
+        description="Score a model on STS sets: Spearman correlation x100 between cosine similarities and "
+                    "gold scores, alignment of pairs scored > 4 (lower is better), uniformity (lower is "
+                    "better) and anisotropy (mean cosine between sentences, near 0 is better).")
+    _add_model_options(evaluate)
+    evaluate.add_argument(
+        "--sets", default="stsb-dev",
+        help="comma-separated sets: stsb-dev, stsb-test, stsb-train, demo, or paths of "
+             "sentence1,sentence2,score files (.csv/.tsv/.jsonl) (default: %(default)s)")
+    _add_batch_size(evaluate)
+    evaluate.set_defaults(run=_run_eval)
+
+
+def _add_train_parser(commands) -> None:
+    training = commands.add_parser(
+        "train", help="fine-tune a model with unsupervised or supervised SimCSE and save it",
+        description="Fine-tune a model with SimCSE. A file of sentences (one column) trains unsupervised "
+                    "SimCSE (dropout is the augmentation); pairs (anchor, positive) or triplets (anchor, "
+                    "positive, hard negative) train supervised SimCSE. Prints one line per step (see "
+                    "--log-every) and saves the model to --out.")
+    _add_model_options(training, pooler_help="pooler to train with (default: keep the model's; the paper's "
+                                             "unsupervised setting is cls, with the MLP in training only)")
+    training.add_argument("--data", required=True, help="training file: .txt, .csv, .tsv or .jsonl")
+    training.add_argument("--out", required=True, help="folder to save the trained model in (new or empty)")
+    training.add_argument("--overwrite", action="store_true",
+                          help="allow saving into a folder that is not empty")
+    training.add_argument(
+        "--mode", choices=("auto", "unsup", "sup"), default="auto",
+        help="auto: from the file's columns; unsup on a pairs file trains on all its sentences "
+             "(default: %(default)s)")
+    defaults = TrainConfig()
+    for name, text in _TRAIN_OPTIONS.items():
+        value = getattr(defaults, name)
+        training.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value,
+                              help=f"{text} (default: %(default)s)")
+    training.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                          help="stop after this many seconds (default: run all steps)")
+    training.add_argument("--mlp-only-train", action=argparse.BooleanOptionalAction, default=True,
+                          help="with --pooler cls: use the MLP head in training only (default: %(default)s)")
+    training.add_argument(
+        "--eval-set", default="auto",
+        help="set evaluated during training: auto (STS-B dev if installed, else the demo pairs), none, or a "
+             "name or path as in 'eval --sets' (default: %(default)s)")
+    training.add_argument(
+        "--log-every", type=int, default=1, metavar="N",
+        help="print every N-th step; evaluations and the last step are always printed (default: %(default)s)")
+    training.set_defaults(run=_run_train)
+
+
+def _add_encode_parser(commands) -> None:
+    encode = commands.add_parser(
+        "encode", help="encode sentences to a .npy file of vectors",
+        description="Encode the distinct sentences of a file (in order of first appearance) to a float32 "
+                    "array of shape (sentences, dimension), saved with numpy.save.")
+    _add_model_options(encode)
+    encode.add_argument("--input", required=True,
+                        help="sentences file: .txt (one per line), .csv, .tsv or .jsonl")
+    encode.add_argument("--out", required=True, help="output .npy file")
+    encode.add_argument("--sentences-out", default=None,
+                        help="also write the encoded sentences to this file, one per line (line i = row i)")
+    encode.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=True,
+                        help="L2-normalise the vectors (default: %(default)s)")
+    _add_batch_size(encode)
+    encode.set_defaults(run=_run_encode)
+
+
+def _add_search_parser(commands) -> None:
+    search = commands.add_parser(
+        "search", help="semantic search: the corpus sentences closest to a query",
+        description="Encode a corpus and print, for each query, its nearest corpus sentences by cosine "
+                    "similarity.")
+    _add_model_options(search)
+    search.add_argument("--corpus", required=True,
+                        help="corpus file: .txt (one sentence per line), .csv with a 'text' column, .tsv or "
+                             ".jsonl")
+    search.add_argument("--query", required=True, action="append",
+                        help="a query sentence (repeat the option for several queries)")
+    search.add_argument("--top-k", type=int, default=5, help="hits per query (default: %(default)s)")
+    search.add_argument("--threshold", type=float, default=None, help="only hits with a cosine at least this")
+    search.add_argument("--index", choices=("auto", "flat", "ivf", "numpy"), default="auto",
+                        help="search back end (default: %(default)s)")
+    _add_batch_size(search)
+    search.set_defaults(run=_run_search)
+
+
+def _add_model_options(parser: argparse.ArgumentParser, pooler_help: str | None = None) -> None:
+    poolers = "; ".join(f"{name}: {text}" for name, text in POOLER_HELP.items())
+    parser.add_argument("--model", default="minilm",
+                        help="'minilm' (bundled all-MiniLM-L6-v2), a model folder, or a hub id when online "
+                             "(default: %(default)s)")
+    pooler_help = pooler_help or "pooler (default: the one a saved model was trained with, else mean)"
+    parser.add_argument("--pooler", choices=POOLERS, default=None, help=f"{pooler_help}. {poolers}")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="tokens per sentence (default: the model's saved value, else 32)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default: %(default)s)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="auto: bf16 autocast where the hardware is fast at it (default: %(default)s)")
+
+
+def _add_batch_size(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=int, default=64,
+                        help="sentences encoded per batch (default: %(default)s)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit status: 0 done, 2 a user error, 130 interrupted."""
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    from simcse_core.evaluation import EvaluationDataUnavailable
+    from simcse_core.models import ModelNotAvailableError
+
+    try:
+        return args.run(args)
+    except (ValueError, OSError, ModelNotAvailableError, EvaluationDataUnavailable) as err:  # DataError too
+        if args.debug:
+            raise
+        _fail(args.command, str(err))
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted, nothing saved.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # a bug, not a user error: still one line, the traceback is one flag away
+        if args.debug:
+            raise
+        _fail(args.command, f"unexpected {type(err).__name__}: {err} (run with --debug to see where)")
+        return 1
+
+
+def _fail(command: str, message: str) -> None:
+    one_line = " ".join(message.split())
+    print(f"{PROG} {command}: error: {one_line}", file=sys.stderr)
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # e.g. the load report of a checkpoint's unused pooler layer
+        hf_logging.disable_progress_bar()
+
+
+def _load(args: argparse.Namespace):
+    from simcse_core.encoder import load_encoder
+
+    return load_encoder(args.model, pooler=args.pooler, device=args.device, max_length=args.max_length,
+                        precision=args.precision)
+
+
+def _load_set(name: str):
+    from simcse_core import evaluation
+
+    key = name.strip().lower()
+    if key.startswith("stsb-"):
+        split = key.removeprefix("stsb-")
+        if split not in evaluation.SPLITS:
+            raise ValueError(f"Unknown STS-B set {name!r}; use stsb-dev, stsb-test or stsb-train.")
+        return evaluation.load_stsb(split)
+    if key == "demo":
+        return evaluation.load_demo_pairs()
+    if Path(name.strip()).suffix:  # a file: load_scored_pairs says what is wrong with it, if anything
+        return evaluation.load_scored_pairs(Path(name.strip()).expanduser())
+    raise ValueError(f"Unknown evaluation set {name!r}; use {', '.join(NAMED_SETS)} or the path of a "
+                     "sentence1,sentence2,score file.")
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from simcse_core.metrics import embedding_report
+
+    names = [name for name in args.sets.split(",") if name.strip()]
+    if not names:
+        raise ValueError("--sets is empty; name at least one set, e.g. --sets stsb-dev.")
+    sets = [_load_set(name) for name in names]  # every set is read before the slow part
+    encoder = _load(args)
+    print(f"Model: {encoder.description}")
+    header = (f"{'set':<32} {'pairs':>6} {'Spearman':>9} {'alignment':>10} {'uniformity':>11} "
+              f"{'anisotropy':>11}")
+    print(header)
+    print("-" * len(header))
+    for pairs in sets:
+        report = embedding_report(encoder, pairs, batch_size=args.batch_size)
+        print(f"{pairs.name[:32]:<32} {len(pairs):>6} {report['spearman']:>9.2f} "
+              f"{report['alignment']:>10.3f} {report['uniformity']:>11.3f} {report['anisotropy']:>11.3f}")
+    print("Spearman x100: higher is better. Alignment (pairs scored > 4) and uniformity: lower is better. "
+          "Anisotropy (mean cosine between sentences): near 0 is better.")
+    return 0
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from simcse_core.data import DataError, load_training_data
+    from simcse_core.evaluation import default_eval_pairs
+    from simcse_core.train import train
+
+    out = Path(args.out).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+        raise ValueError(f"{out} already exists and is not an empty folder; choose another --out or add "
+                         "--overwrite.")
+    if args.log_every < 1:
+        raise ValueError("--log-every must be at least 1.")
+    data = load_training_data(args.data)
+    examples, mode = data.examples, data.mode
+    if args.mode == "sup" and data.mode == "unsup":
+        raise DataError(f"{data.source} holds single sentences, but --mode sup needs pairs (anchor, "
+                        "positive) or triplets (anchor, positive, hard negative). Use --mode unsup.")
+    if args.mode == "unsup" and data.mode == "sup":
+        examples, mode = list(dict.fromkeys(s for example in data.examples for s in example)), "unsup"
+        print(f"--mode unsup: training on the {len(examples)} distinct sentences of the {data.kind}.")
+    config = TrainConfig(
+        mode=mode, steps=args.steps, batch_size=args.batch_size, lr=args.lr, temperature=args.temperature,
+        dropout=args.dropout, max_length=args.max_length or TrainConfig.max_length, pooler=args.pooler,
+        mlp_only_train=args.mlp_only_train, hard_negative_weight=args.hard_negative_weight, seed=args.seed,
+        time_budget_s=args.time_budget, eval_every=args.eval_every, warmup=args.warmup,
+        weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm)
+    if args.eval_set == "none":
+        eval_pairs = None
+    elif args.eval_set == "auto":
+        eval_pairs = default_eval_pairs()
+    else:
+        eval_pairs = _load_set(args.eval_set)
+    encoder = _load(args)
+    events = train(encoder, examples, config, eval_pairs=eval_pairs)
+    evaluated = f", evaluated on {eval_pairs.name}" if eval_pairs is not None else ""
+    print(f"Training {encoder.description} on {data.summary()} from {data.source}{evaluated}")
+    first = last = None
+    for event in events:
+        first, last = first or event, event
+        if event.step == 0 or event.done or event.metrics is not None or event.step % args.log_every == 0:
+            print(_format_event(event), flush=True)
+    folder = encoder.save(out)
+    if first.metrics and last.metrics:
+        changes = [f"{label} {first.metrics[key]:.3f} -> {last.metrics[key]:.3f}"
+                   for key, label in METRIC_LABELS.items()]
+        print("Before -> after: " + ", ".join(changes))
+    print(f"Trained {last.step} steps in {last.elapsed_s:.1f} s; saved to {folder}")
+    return 0
+
+
+def _format_event(event: TrainEvent) -> str:
+    width = len(str(event.total_steps))
+    loss = "   -   " if event.loss is None else f"{event.loss:7.4f}"
+    line = (f"step {event.step:>{width}}/{event.total_steps}  loss {loss}  lr {event.lr:.2e}  "
+            f"{event.elapsed_s:7.1f} s")
+    for key, label in METRIC_LABELS.items():
+        value = (event.metrics or {}).get(key, math.nan)
+        if not math.isnan(value):
+            line += f"  {label} {value:.2f}" if key == "spearman" else f"  {label} {value:.3f}"
+    if event.stop_reason == "time_budget":
+        line += "  (time budget spent)"
+    return line
+
+
+def _run_encode(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from simcse_core.data import load_sentences
+
+    if args.batch_size < 1:
+        raise ValueError("--batch-size must be at least 1.")
+    sentences = load_sentences(args.input)
+    encoder = _load(args)
+    vectors = encoder.encode(sentences, batch_size=args.batch_size, normalize=args.normalize)  # (N, D)
+    out = Path(args.out).expanduser()
+    if out.suffix != ".npy":
+        out = out.with_name(out.name + ".npy")  # the name numpy.save would use
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, vectors)
+    if args.sentences_out:
+        Path(args.sentences_out).expanduser().write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    print(f"Encoded {len(sentences)} sentences with {encoder.description}: {vectors.shape[0]} x "
+          f"{vectors.shape[1]} float32 vectors saved to {out}")
+    return 0
+
+
+def _run_search(args: argparse.Namespace) -> int:
+    from simcse_core.data import load_sentences
+    from simcse_core.retrieval import SearchIndex
+
+    if args.top_k < 1:
+        raise ValueError("--top-k must be at least 1.")
+    corpus = load_sentences(args.corpus)
+    encoder = _load(args)
+    index = SearchIndex.build(encoder, corpus, kind=args.index, batch_size=args.batch_size)
+    print(f"Corpus: {len(index)} sentences, {encoder.description}, back end {index.backend}")
+    for query, hits in zip(args.query, index.search(args.query, top_k=args.top_k, threshold=args.threshold)):
+        print(f"\nQuery: {query}")
+        if not hits:
+            print("  (no hit at or above the threshold)")
+        for rank, hit in enumerate(hits, start=1):
+            print(f"  {rank:>2}. {hit.score:.4f}  {hit.sentence}")
+    return 0
