@@ -1,0 +1,181 @@
+"""SimCSE Studio: a Gradio app that teaches and demonstrates SimCSE (Gao, Yao & Chen, EMNLP 2021).
+
+Run ``python app.py`` (serves on http://127.0.0.1:7860). Flags: ``--host``, ``--port``, ``--share``,
+``--model``; or the environment variables SIMCSE_HOST (or GRADIO_SERVER_NAME), SIMCSE_PORT (or
+GRADIO_SERVER_PORT) and SIMCSE_MODEL.
+Importing this module and calling :func:`build_demo` loads no model: models load on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import functools
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+
+import gradio as gr
+
+from simcse_core.models import DEFAULT_MODEL, ModelNotAvailableError
+from ui import embedding_map, evaluate, finetune, retrieval, similarity, text
+from ui.state import (
+    FINETUNED_LABEL,
+    HEAVY_QUEUE,
+    ModelRegistry,
+    Session,
+    Studio,
+    StudioConfig,
+    guarded,
+    session_state,
+)
+
+logger = logging.getLogger(__name__)
+
+CSS = """
+.gradio-container { max-width: 1280px !important; margin: 0 auto !important; }
+#header h1 { margin-bottom: 0.2em; }
+#header p { font-size: 1.05em; max-width: 62em; }
+#model-row { align-items: end; }
+#sim-score h2 { margin: 0.1em 0; }
+"""
+
+
+def theme() -> gr.themes.Theme:
+    """A calm, readable theme for a projector or a Space."""
+    return gr.themes.Soft(primary_hue="indigo", secondary_hue="sky", neutral_hue="slate")
+
+
+@guarded
+def pick_model(studio: Studio, choice: str, pooler: str, session: Session | None,
+               progress=gr.Progress()) -> tuple:
+    """Handler for the model picker: load the chosen model once (friendly warning if it cannot be loaded)."""
+    if choice == FINETUNED_LABEL:
+        record = session.finetuned if session is not None else None
+        if record is None:
+            gr.Warning("There is no fine-tuned model in this session yet: run one in the Fine-tune tab.")
+            return gr.update(value=studio.config.base_label), gr.skip(), "Using the bundled model."
+        return (gr.skip(), record.encoder.config.pooler,
+                f"Using your fine-tuned model ({record.summary}).")
+    name = studio.config.model_name(choice)
+    if not studio.registry.is_loaded(name):
+        progress(0.1, desc=f"Loading {name}")
+    try:
+        encoder = studio.encoder_for(choice, pooler, session)
+    except (ModelNotAvailableError, ValueError) as err:  # the message names the id and says why
+        gr.Warning(f"{err} Switched back to {studio.config.base_label}.")
+        return studio.config.base_label, gr.skip(), f"Could not load `{name}`; using the bundled model."
+    return gr.skip(), gr.skip(), f"Model ready: `{encoder.description}` ({encoder.dim}-dimensional vectors)."
+
+
+def describe_choice(choice: str, pooler: str) -> str:
+    """The line under the pickers: which model and pooler every tab uses."""
+    return f"Every tab uses **{choice}** with the `{pooler}` pooler."
+
+
+def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blocks:
+    """Build the app. ``model`` (else $SIMCSE_MODEL, else the bundled model) is the base model offered first.
+
+    Nothing heavy happens here: the model loads on first use (or in :func:`main`, in the background).
+    """
+    if studio is None:
+        config = StudioConfig(model=model or os.environ.get("SIMCSE_MODEL") or DEFAULT_MODEL)
+        studio = Studio(config, ModelRegistry(config))
+    config = studio.config
+    # delete_cache: Gradio's copies of downloads (a model zip is ~80 MB) go when sessions do.
+    ttl = int(config.session_ttl_s)
+    with gr.Blocks(title=text.TITLE, delete_cache=(3600, ttl)) as demo:
+        session = session_state(config)
+        gr.Markdown(text.HEADER, elem_id="header")
+        with gr.Accordion("How it works: the loss and the paper's settings", open=False):
+            gr.Markdown(text.HOW_IT_WORKS, latex_delimiters=text.LATEX_DELIMITERS)
+        with gr.Row(elem_id="model-row"):
+            picker = gr.Dropdown(config.model_choices(), value=config.base_label, label="Model",
+                                 info=text.MODEL_PICKER_INFO, allow_custom_value=True, elem_id="model-picker",
+                                 scale=3)
+            pooler = gr.Dropdown(text.pooler_choices(), value=config.default_pooler, label="Pooler",
+                                 info=text.POOLER_PICKER_INFO, elem_id="pooler-picker", scale=3)
+            model_status = gr.Markdown(describe_choice(config.base_label, config.default_pooler), scale=2)
+        with gr.Tabs():
+            with gr.Tab("Similarity", elem_id="tab-similarity"):
+                similarity.build(studio, picker, pooler, session)
+            with gr.Tab("Retrieval", elem_id="tab-retrieval"):
+                retrieval.build(studio, picker, pooler, session)
+            with gr.Tab("Fine-tune", elem_id="tab-finetune"):
+                finetune.build(studio, picker, pooler, session)
+            with gr.Tab("Embedding map", elem_id="tab-map"):
+                embedding_map.build(studio, picker, pooler, session)
+            with gr.Tab("Evaluate", elem_id="tab-evaluate"):
+                evaluate.build(studio, picker, pooler, session)
+        picker.input(functools.partial(pick_model, studio), [picker, pooler, session],
+                     [picker, pooler, model_status], **HEAVY_QUEUE)
+        # Programmatic changes too (a finished fine-tune selects its model): keep the line under the pickers true.
+        gr.on([picker.change, pooler.change], describe_choice, [picker, pooler], model_status, queue=False)
+    return demo
+
+
+def warm_up(studio: Studio) -> None:
+    """Load the base model and compile UMAP in the background, so first clicks do not wait (never raises)."""
+
+    def load() -> None:
+        start = time.perf_counter()
+        try:
+            encoder = studio.registry.get(studio.config.model, studio.config.default_pooler)
+            logger.info("Base model ready in %.1f s", time.perf_counter() - start)
+            # The bundled corpus's index under the base model is the same for every visitor: build it now.
+            session = Session()
+            retrieval.get_index(studio, session, encoder, studio.model_key(studio.config.base_label,
+                                                                           studio.config.default_pooler, None))
+            logger.info("Bundled corpus indexed after %.1f s", time.perf_counter() - start)
+        except Exception:  # noqa: BLE001 - the first request will report the problem to the user
+            logger.exception("Could not preload the base model and the bundled corpus index")
+
+    def compile_umap() -> None:
+        try:
+            from simcse_core import projection
+
+            projection.warm_up()
+        except Exception:  # noqa: BLE001 - the first map will simply be slower
+            logger.exception("UMAP warm-up failed")
+
+    threading.Thread(target=load, name="load-base-model", daemon=True).start()
+    threading.Thread(target=compile_umap, name="umap-warm-up", daemon=True).start()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env_port = os.environ.get("SIMCSE_PORT") or os.environ.get("GRADIO_SERVER_PORT") or "7860"
+    parser = argparse.ArgumentParser(description="SimCSE Studio: learn and demo SimCSE in the browser.")
+    # A Hugging Face Space sets GRADIO_SERVER_NAME=0.0.0.0; on a laptop nothing is exposed beyond this machine.
+    env_host = os.environ.get("SIMCSE_HOST") or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    parser.add_argument("--host", default=env_host,
+                        help="address to serve on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    parser.add_argument("--port", type=int, default=int(env_port), help="port (default 7860)")
+    parser.add_argument("--share", action="store_true", help="also create a public gradio.live link")
+    parser.add_argument("--model", default=os.environ.get("SIMCSE_MODEL", DEFAULT_MODEL),
+                        help="base model: 'minilm' (bundled), a local folder, or a hub id when online")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Session folders live under one folder of this process, removed when the server stops (sessions that
+    # end earlier are removed by their gr.State delete_callback).
+    temp_root = tempfile.TemporaryDirectory(prefix="simcse-studio-server-")
+    atexit.register(temp_root.cleanup)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` runs the atexit clean-up too
+    config = StudioConfig(model=args.model, temp_root=temp_root.name)
+    studio = Studio(config, ModelRegistry(config))
+    warm_up(studio)
+    demo = build_demo(studio=studio)
+    demo.queue(default_concurrency_limit=2)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme(), css=CSS,
+                show_error=False)
+
+
+if __name__ == "__main__":
+    main()

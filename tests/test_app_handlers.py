@@ -1,0 +1,309 @@
+"""Handler-level tests of the Gradio app on the tiny random model: real handlers, real engine, no browser."""
+
+from __future__ import annotations
+
+import math
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ui import embedding_map, evaluate, finetune, retrieval, similarity, text
+from ui.state import FINETUNED_LABEL, ModelRegistry, Session, Studio, StudioConfig
+
+CONTRACT_IDS = {
+    "tab-similarity", "tab-retrieval", "tab-finetune", "tab-map", "tab-evaluate",
+    "model-picker", "pooler-picker",
+    "sim-a", "sim-b", "sim-run", "sim-score", "sim-list", "sim-heatmap-run", "sim-heatmap",
+    "ret-corpus-choice", "ret-upload", "ret-build", "ret-status", "ret-query", "ret-topk", "ret-threshold",
+    "ret-search", "ret-results", "ret-compare",
+    "ft-data-choice", "ft-upload", "ft-mode", "ft-steps", "ft-batch", "ft-lr", "ft-temperature", "ft-dropout",
+    "ft-pooler", "ft-maxlen", "ft-budget", "ft-start", "ft-stop", "ft-status", "ft-loss-plot", "ft-au-plot",
+    "ft-sts-plot", "ft-download-model", "ft-download-emb",
+    "map-run", "map-show-moves", "map-plot", "map-hist", "map-stats",
+    "eval-set", "eval-upload", "eval-run", "eval-table", "eval-scatter", "eval-reference",
+}
+CORPUS = [
+    "the man plays the guitar", "a woman plays the piano", "the dog runs in the park", "a cat eats fish",
+    "the stock price fell", "the bank rose", "a child reads a book", "she cooks in the kitchen",
+    "the red car drives on the road", "a bird sings by the river", "they play football in the sun",
+    "the boat is on the sea",
+]
+
+
+@pytest.fixture(scope="module")
+def studio(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Studio:
+    config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32", live_eval_pairs=24,
+                          max_map_points=500, temp_root=str(tmp_path_factory.mktemp("sessions")))
+    return Studio(config, ModelRegistry(config))
+
+
+@pytest.fixture(scope="module")
+def base_choice(studio: Studio) -> str:
+    return studio.config.base_label
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tuned(studio: Studio, base_choice: str, corpus_file: Path) -> tuple[Session, list, dict]:
+    """One short real fine-tuning run (shared by the tests that need a fine-tuned model)."""
+    session = Session()
+    retrieval.load_corpus(studio, text.UPLOAD_CORPUS, str(corpus_file), session)
+    shared = studio.registry.get(studio.config.model, "cls_before_pooler")
+    before = {k: v.clone() for k, v in shared.state_dict().items()}
+    updates = list(finetune.run_finetune(
+        studio, text.SAMPLE_UNSUP, None, "unsup", 4, 8, 1e-3, 0.05, 0.1, "cls_before_pooler", 16, 120,
+        base_choice, session))
+    return session, updates, before
+
+
+def _cos(u: np.ndarray, v: np.ndarray) -> float:
+    return float(sum(a * b for a, b in zip(u, v)) / math.sqrt(sum(a * a for a in u) * sum(b * b for b in v)))
+
+
+def test_build_demo_has_every_contract_id(studio: Studio) -> None:
+    from app import build_demo
+
+    demo = build_demo(studio=studio)
+    ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
+    assert CONTRACT_IDS <= ids, sorted(CONTRACT_IDS - ids)
+    assert not studio.registry.is_loaded(studio.config.model)  # building the UI loads no model
+
+
+def test_similarity_returns_score_and_reading(studio: Studio, base_choice: str) -> None:
+    a, b = "the man plays the guitar", "a woman plays the piano"
+    out = similarity.score_pair(studio, a, b, base_choice, "mean", None)
+    encoder = studio.registry.get(studio.config.model, "mean")
+    va, vb = encoder.encode([a, b], normalize=False)
+    expected = _cos(va, vb)
+    shown = float(re.search(r"## (-?\d+\.\d+)", out).group(1))
+    assert shown == pytest.approx(expected, abs=0.006)
+    baseline = studio.baseline(("base", studio.config.model, "mean"), encoder)
+    assert similarity.reading(expected, baseline) in out
+
+
+def test_reading_bands_are_relative_to_the_baseline() -> None:
+    assert similarity.reading(0.95) == text.SCORE_BANDS[0][1]
+    assert similarity.reading(0.0) == "unrelated"
+    # With a crowded model (random pairs at 0.8), 0.85 is only loosely related.
+    assert similarity.calibrate(0.85, 0.8) == pytest.approx(0.25)
+    assert similarity.reading(0.85, 0.8) == "loosely related"
+
+
+@pytest.mark.parametrize("a, b", [("", "a cat"), ("   ", "a cat"), ("a cat", "x" * 5000)])
+def test_bad_sentence_gives_warning_not_exception(studio: Studio, base_choice: str, a: str, b: str) -> None:
+    with pytest.warns(UserWarning, match="empty|limit"):
+        out = similarity.score_pair(studio, a, b, base_choice, "mean", None)
+    assert out == {"__type__": "update"}  # every output left as it was
+
+
+def test_heatmap_values_equal_encoder_similarity(studio: Studio, base_choice: str) -> None:
+    sentences = CORPUS[:6]
+    fig = similarity.heatmap(studio, "\n".join(sentences) + "\n\n", base_choice, "mean", None)
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (6, 6)
+    vectors = studio.registry.get(studio.config.model, "mean").encode(sentences, normalize=False)
+    naive = np.array([[_cos(vectors[i], vectors[j]) for j in range(6)] for i in range(6)])
+    np.testing.assert_allclose(z, naive, atol=1e-4)
+    assert sentences[2] in fig.data[0].customdata[2][4][0] and sentences[4] in fig.data[0].customdata[2][4][1]
+
+
+def test_heatmap_rejects_too_many_sentences(studio: Studio, base_choice: str) -> None:
+    lines = "\n".join(f"sentence number {i}" for i in range(studio.config.max_heatmap_sentences + 1))
+    with pytest.warns(UserWarning, match="at most 40"):
+        assert similarity.heatmap(studio, lines, base_choice, "mean", None) == {"__type__": "update"}
+
+
+def test_retrieval_returns_ranked_hits(studio: Studio, base_choice: str, corpus_file: Path) -> None:
+    status, session = retrieval.build_index(studio, text.UPLOAD_CORPUS, str(corpus_file), base_choice, "mean",
+                                            None)
+    assert "Index ready" in status and "12 sentences" in status
+    query = "the dog runs in the park"
+    table, compare, status, note, session = retrieval.search(studio, query, 5, -1.0, base_choice, "mean",
+                                                             session)
+    assert "Searched" in status and note == text.COMPARE_HINT
+    assert list(table["Rank"]) == [1, 2, 3, 4, 5]
+    encoder = studio.registry.get(studio.config.model, "mean")
+    vectors = encoder.encode(CORPUS + [query], normalize=False)
+    naive = {s: _cos(vectors[-1], v) for v, s in zip(vectors[:-1], CORPUS)}
+    # The random tiny model ties some sentences, so check scores, not the order among equals.
+    np.testing.assert_allclose(table["Score"], sorted(naive.values(), reverse=True)[:5], atol=2e-3)
+    np.testing.assert_allclose(table["Score"], [naive[s] for s in table["Sentence"]], atol=2e-3)
+    assert query in list(table["Sentence"])  # the sentence itself is among its best matches
+    assert compare.empty  # no fine-tuned model yet
+
+
+def test_retrieval_threshold_filters(studio: Studio, base_choice: str, corpus_file: Path) -> None:
+    session = Session()
+    retrieval.load_corpus(studio, text.UPLOAD_CORPUS, str(corpus_file), session)
+    query = "the dog runs in the park"
+    table, *_ = retrieval.search(studio, query, 10, 0.999, base_choice, "mean", session)
+    assert list(table["Sentence"]) == ["the dog runs in the park"]
+
+
+@pytest.mark.parametrize("content, name, message", [
+    (b"PK\x03\x04\x00\x00binary", "corpus.txt", "not a text file"),
+    (b"a,b,c,d\nw,x,y,z\n", "corpus.csv", "4 columns"),
+    (b"hello", "corpus.xlsx", "not supported"),
+])
+def test_bad_corpus_upload_shows_the_data_error(studio: Studio, base_choice: str, tmp_path: Path,
+                                                content: bytes, name: str, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.warns(UserWarning, match=message):
+        out = retrieval.build_index(studio, text.UPLOAD_CORPUS, str(path), base_choice, "mean", None)
+    assert out == {"__type__": "update"}
+
+
+def test_bad_training_upload_shows_the_data_error(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_bytes(b"a,b,c,d\nw,x,y,z\n")
+    with pytest.warns(UserWarning, match="4 columns"):
+        assert finetune.describe_data(text.UPLOAD_TRAINING, str(path)) == {"__type__": "update"}
+
+
+def test_finetune_streams_and_keeps_the_shared_model(studio: Studio, tuned) -> None:
+    session, updates, before = tuned
+    statuses = [u[0] for u in updates if isinstance(u, tuple) and isinstance(u[0], str)]
+    assert len(updates) >= 5  # start, step 0, one per step, packaging, final
+    assert any("step 2 / 4" in s for s in statuses)
+    assert statuses[-1].startswith("**Done**") and "4 steps" in statuses[-1]
+    record = session.finetuned
+    assert record is not None and record.run_id == 1 and session.training_idle.is_set()
+    shared = studio.registry.get(studio.config.model, "cls_before_pooler")
+    for name, tensor in shared.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+    changed = [n for n, t in record.encoder.state_dict().items() if not torch.equal(t, before[n])]
+    assert changed  # the private copy did train
+    final = updates[-1]
+    assert final[6]["value"] == FINETUNED_LABEL and FINETUNED_LABEL in final[6]["choices"]
+
+
+def test_finetune_downloads_load_back(studio: Studio, tuned, tmp_path: Path) -> None:
+    from simcse_core.encoder import load_encoder
+
+    session, updates, _ = tuned
+    record = session.finetuned
+    with zipfile.ZipFile(record.model_zip) as archive:
+        archive.extractall(tmp_path)
+    folder = next(tmp_path.iterdir())
+    reloaded = load_encoder(folder, device="cpu", precision="fp32")
+    np.testing.assert_allclose(reloaded.encode(CORPUS[:3]), record.encoder.encode(CORPUS[:3]), atol=1e-5)
+    embeddings = np.load(record.embeddings_npy)
+    assert embeddings.shape == (len(CORPUS), record.encoder.dim)
+    np.testing.assert_allclose(embeddings, record.encoder.encode(CORPUS), atol=1e-5)
+
+
+def test_finetune_rejects_mode_that_does_not_fit_the_data(studio: Studio, base_choice: str) -> None:
+    with pytest.warns(UserWarning, match="mode"):
+        out = list(finetune.run_finetune(studio, text.SAMPLE_SUP, None, "unsup", 2, 4, 1e-4, 0.05, 0.1,
+                                         "mean", 16, 30, base_choice, None))
+    assert out == [{"__type__": "update"}]
+
+
+def test_retrieval_compares_base_and_finetuned(studio: Studio, base_choice: str, tuned) -> None:
+    session, _, _ = tuned
+    table, compare, _, note, _ = retrieval.search(studio, "a cat eats fish", 4, -1.0, base_choice, "mean",
+                                                  session)
+    assert "Move" in note
+    assert list(compare["Rank"]) == [1, 2, 3, 4]
+    base_sentences = list(compare["Base model's hit"])
+    for rank, (sentence, move) in enumerate(zip(compare["Fine-tuned model's hit"], compare["Move"]), start=1):
+        expected = ("new" if sentence not in base_sentences
+                    else retrieval.movement(base_sentences.index(sentence) + 1, rank))
+        assert move == expected
+
+
+def test_movement_words() -> None:
+    assert retrieval.movement(3, 1) == "↑2"
+    assert retrieval.movement(1, 2) == "↓1"
+    assert retrieval.movement(2, 2) == "="
+    assert retrieval.movement(None, 1) == "new"
+
+
+def test_embedding_map_before_finetune_has_one_panel(studio: Studio, base_choice: str, corpus_file) -> None:
+    session = Session()
+    retrieval.load_corpus(studio, text.UPLOAD_CORPUS, str(corpus_file), session)
+    fig, hist, stats, _ = embedding_map.draw_map(studio, False, base_choice, "mean", session)
+    assert "xaxis2" not in fig.layout.to_plotly_json()
+    assert sum(len(t.x) for t in fig.data) == len(CORPUS)
+    assert text.MAP_NO_FINETUNE in stats
+    assert len(hist.data) == 1
+
+
+def test_embedding_map_after_finetune_has_both_panels(studio: Studio, base_choice: str, tuned) -> None:
+    session, _, _ = tuned
+    fig, hist, stats, _ = embedding_map.draw_map(studio, True, base_choice, "mean", session)
+    axes = {trace.xaxis for trace in fig.data}
+    assert axes == {"x", "x2"}
+    points = [t for t in fig.data if t.name != "movement"]
+    assert sum(len(t.x) for t in points if t.xaxis == "x") == len(CORPUS)
+    assert sum(len(t.x) for t in points if t.xaxis == "x2") == len(CORPUS)
+    moves = next(t for t in fig.data if t.name == "movement")
+    assert len(moves.x) == 3 * len(CORPUS)
+    assert len(hist.data) == 2 and "Before" in stats and "After" in stats
+
+
+def test_evaluate_returns_a_table(studio: Studio, base_choice: str, tuned) -> None:
+    from simcse_core.evaluation import load_demo_pairs
+    from simcse_core.metrics import sts_spearman
+
+    session, _, _ = tuned
+    table, scatter = evaluate.evaluate(studio, evaluate.DEMO, None, base_choice, "mean", session)
+    assert list(table.columns) == evaluate.TABLE_COLUMNS
+    assert len(table) == 2 and table["Model"][1].startswith("Fine-tuned")
+    pairs = load_demo_pairs()
+    assert table["Pairs"][0] == len(pairs)
+    assert table["Spearman × 100 ↑"][1] == pytest.approx(sts_spearman(session.finetuned.encoder, pairs),
+                                                          abs=0.01)
+    assert len(scatter.data) == 2 and len(scatter.data[0].x) == min(len(pairs), evaluate.SCATTER_PAIRS)
+
+
+def test_evaluate_bad_upload_warns(studio: Studio, base_choice: str, tmp_path: Path) -> None:
+    path = tmp_path / "pairs.csv"
+    path.write_text("sentence1,sentence2,score\na cat,a dog,high\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match="not a number"):
+        out = evaluate.evaluate(studio, evaluate.UPLOAD, str(path), base_choice, "mean", None)
+    assert out == {"__type__": "update"}
+
+
+
+def test_offline_hub_id_warns_with_its_name_and_reverts(studio: Studio) -> None:
+    from app import pick_model
+
+    with pytest.warns(UserWarning, match="bert-base-uncased"):
+        picker, _, status = pick_model(studio, "bert-base-uncased", "mean", None)
+    assert picker == studio.config.base_label and "bert-base-uncased" in status
+
+
+def test_picking_the_finetuned_model_sets_its_pooler(studio: Studio, tuned) -> None:
+    from app import pick_model
+
+    session, _, _ = tuned
+    _, pooler, status = pick_model(studio, FINETUNED_LABEL, "mean", session)
+    assert pooler == session.finetuned.encoder.config.pooler and "fine-tuned" in status
+
+
+def test_server_address_defaults_to_localhost_and_follows_flags_and_environment(monkeypatch):
+    import app
+
+    for name in ("SIMCSE_HOST", "GRADIO_SERVER_NAME", "SIMCSE_PORT", "GRADIO_SERVER_PORT", "SIMCSE_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    args = app.parse_args([])
+    assert (args.host, args.port, args.share, args.model) == ("127.0.0.1", 7860, False, "minilm")
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")  # what a Hugging Face Space sets
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    assert (app.parse_args([]).host, app.parse_args([]).port) == ("0.0.0.0", 7999)
+    monkeypatch.setenv("SIMCSE_HOST", "127.0.0.2")
+    assert app.parse_args([]).host == "127.0.0.2"
+    args = app.parse_args(["--host", "127.0.0.3", "--port", "8001", "--share"])
+    assert (args.host, args.port, args.share) == ("127.0.0.3", 8001, True)

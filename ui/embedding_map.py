@@ -1,0 +1,137 @@
+"""Embedding map tab: UMAP of the corpus before and after fine-tuning, and the pairwise-cosine histogram."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import gradio as gr
+import numpy as np
+
+from ui import plots, text
+from ui.retrieval import ensure_corpus, ensure_session, get_index
+from ui.state import HEAVY_QUEUE, Session, Studio, guarded
+
+logger = logging.getLogger(__name__)
+
+
+def subsample(n: int, limit: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of at most ``limit`` of ``n`` items (all of them when n <= limit)."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+
+
+def vector_stats(vectors: np.ndarray) -> dict[str, float]:
+    """Anisotropy and uniformity of a set of vectors (lower is better for both)."""
+    from simcse_core.metrics import anisotropy, uniformity
+
+    return {"anisotropy": anisotropy(vectors), "uniformity": uniformity(vectors)}
+
+
+def stats_title(name: str, stats: dict[str, float]) -> str:
+    return f"{name} — anisotropy {stats['anisotropy']:.2f} · uniformity {stats['uniformity']:.2f}"
+
+
+def stats_markdown(rows: list[tuple[str, dict[str, float]]], note: str) -> str:
+    """The ``#map-stats`` text: one line per map, and what the numbers mean."""
+    lines = ["| Map | Anisotropy ↓ | Uniformity ↓ |", "|---|---|---|"]
+    lines += [f"| {name} | {s['anisotropy']:.3f} | {s['uniformity']:.3f} |" for name, s in rows]
+    meaning = ("Anisotropy: mean cosine of two random sentences (0 = spread in every direction). "
+               "Uniformity: how evenly the sentences cover the sphere (more negative = more even).")
+    return "\n".join(lines) + f"\n\n{meaning}\n\n{note}"
+
+
+def labels_for(corpus, vectors: np.ndarray, idx: np.ndarray) -> tuple[list[str], str]:
+    """Topic labels of the shown points, or cluster labels when the corpus has no topics."""
+    if corpus.topics:
+        return [corpus.topics[i] for i in idx], "topic"
+    from simcse_core.projection import cluster_labels
+
+    clusters = cluster_labels(vectors)
+    return [f"cluster {int(c) + 1}" for c in clusters], "cluster (the corpus has no topic labels)"
+
+
+def histogram(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(edges, share of pairs per bin) of the pairwise cosines."""
+    from simcse_core.projection import pairwise_cosine_histogram
+
+    counts, edges = pairwise_cosine_histogram(vectors)
+    counts = np.asarray(counts, dtype=float)
+    return np.asarray(edges), counts / max(counts.sum(), 1.0)
+
+
+@guarded
+def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session: Session | None,
+             progress=gr.Progress()) -> tuple:
+    """Handler: the before | after maps, the cosine histogram and the statistics."""
+    from simcse_core.projection import project, project_pair
+
+    session = ensure_session(session)
+    corpus = ensure_corpus(studio, session)
+    idx = subsample(len(corpus.sentences), studio.config.max_map_points)
+    sentences = [corpus.sentences[i] for i in idx]
+    notes = []
+    if len(idx) < len(corpus.sentences):
+        notes.append(f"Showing a random sample of {len(idx):,} of the {len(corpus.sentences):,} sentences.")
+    record = session.finetuned
+    if record is None:
+        encoder = studio.encoder_for(choice, pooler, session)
+        model_key = studio.model_key(choice, pooler, session)
+        before = np.asarray(get_index(studio, session, encoder, model_key, progress).vectors)[idx]
+        key = (model_key, corpus.key)
+        if key not in session.projections:
+            progress(0.8, desc="Projecting with UMAP")
+            session.projections[key] = (project(before),)
+        (points,) = session.projections[key]
+        labels, label_kind = labels_for(corpus, before, idx)
+        s_before = vector_stats(before)
+        figure = plots.embedding_maps(points, None, sentences, labels,
+                                      titles=(stats_title(encoder.description, s_before), ""))
+        edges, h_before = histogram(before)
+        notes.append(text.MAP_NO_FINETUNE)
+        stats = stats_markdown([(encoder.description, s_before)], " ".join(notes))
+        return figure, plots.cosine_histograms(edges, h_before), stats, session
+
+    base = studio.registry.get(record.base_name, record.base_pooler)
+    base_key = ("base", record.base_name, record.base_pooler)
+    before = get_index(studio, session, base, base_key, progress).vectors
+    tuned_key = ("finetuned", record.run_id, record.encoder.config.pooler)
+    after = get_index(studio, session, record.encoder, tuned_key, progress).vectors
+    before, after = np.asarray(before)[idx], np.asarray(after)[idx]
+    key = (base_key, tuned_key, corpus.key)
+    if key not in session.projections:
+        progress(0.8, desc="Projecting both with UMAP into one shared space")
+        session.projections[key] = project_pair(before, after)
+    points_before, points_after = session.projections[key]
+    labels, label_kind = labels_for(corpus, after, idx)
+    s_before, s_after = vector_stats(before), vector_stats(after)
+    figure = plots.embedding_maps(points_before, points_after, sentences, labels, show_moves=bool(show_moves),
+                                  titles=(stats_title("Before", s_before), stats_title("After", s_after)))
+    edges, h_before = histogram(before)
+    _, h_after = histogram(after)  # same default bins, so the bars line up
+    notes.append(f"Colour: {label_kind}. Before = `{base.description}`; after = the fine-tuned copy "
+                 f"({record.summary}).")
+    stats = stats_markdown([("Before", s_before), ("After", s_after)], " ".join(notes))
+    return figure, plots.cosine_histograms(edges, h_before, h_after), stats, session
+
+
+def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.State) -> None:
+    """Lay out the tab (inside a ``gr.Tab``) and wire its events."""
+    gr.Markdown(text.MAP_INTRO)
+    with gr.Row():
+        run = gr.Button("Draw the map", variant="primary", elem_id="map-run", scale=1)
+        moves = gr.Checkbox(value=False, label="Show how each sentence moved (lines from before to after)",
+                            elem_id="map-show-moves", scale=3)
+    figure = gr.Plot(plots.placeholder("Press “Draw the map”.", 560), elem_id="map-plot", show_label=False)
+    with gr.Row():
+        with gr.Column(scale=3):
+            hist = gr.Plot(plots.placeholder("The histogram of pairwise cosines appears here.", 320),
+                           elem_id="map-hist", show_label=False)
+        with gr.Column(scale=2):
+            stats = gr.Markdown(text.MAP_NO_FINETUNE, elem_id="map-stats", container=True, padding=True)
+    inputs = [moves, picker, pooler, session]
+    outputs = [figure, hist, stats, session]
+    fn = functools.partial(draw_map, studio)
+    run.click(fn, inputs, outputs, **HEAVY_QUEUE)
+    moves.change(fn, inputs, outputs, **HEAVY_QUEUE)

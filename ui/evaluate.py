@@ -1,0 +1,137 @@
+"""Evaluate tab: STS Spearman, alignment, uniformity and anisotropy of the base and fine-tuned models."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import math
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from ui import plots, text
+from ui.state import HEAVY_QUEUE, FineTuneRecord, Session, Studio, guarded
+
+logger = logging.getLogger(__name__)
+
+STSB_DEV = "STS-B dev (1,500 pairs)"
+STSB_TEST = "STS-B test (1,379 pairs)"
+DEMO = f"Demo pairs ({text.DEMO_SET_NOTE})"
+UPLOAD = text.EVAL_UPLOAD
+TABLE_COLUMNS = ["Model", "Evaluation set", "Pairs", "Spearman × 100 ↑", "Alignment ↓", "Uniformity ↓",
+                 "Anisotropy ↓"]
+SCATTER_PAIRS = 400  # the scatter shows a fixed sample (the table uses every pair)
+
+
+def set_choices() -> list[str]:
+    """The evaluation sets on this machine (STS-B only when installed)."""
+    from simcse_core.evaluation import stsb_available
+
+    return ([STSB_DEV, STSB_TEST] if stsb_available() else []) + [DEMO, UPLOAD]
+
+
+def load_set(choice: str, upload: str | None):
+    """The chosen :class:`ScoredPairs` (DataError for a bad upload)."""
+    from simcse_core import evaluation
+
+    if choice == STSB_DEV:
+        return evaluation.load_stsb("dev")
+    if choice == STSB_TEST:
+        return evaluation.load_stsb("test")
+    if choice == UPLOAD:
+        if not upload:
+            raise ValueError("Choose a file of scored pairs first: a .csv/.tsv with the columns sentence1, "
+                             "sentence2, score (any scale; higher = more similar).")
+        return evaluation.load_scored_pairs(upload)
+    return evaluation.load_demo_pairs()
+
+
+def set_label(pairs) -> str:
+    """The set's name, marked when it is not a benchmark."""
+    if pairs.is_benchmark or text.DEMO_SET_NOTE in pairs.name or "not a benchmark" in pairs.name:
+        return pairs.name
+    return f"{pairs.name} ({text.DEMO_SET_NOTE})"
+
+
+def models_to_evaluate(studio: Studio, choice: str, pooler: str, session: Session | None) -> list[tuple]:
+    """(label, encoder) pairs: base and fine-tuned after a fine-tune, else the picked model."""
+    record: FineTuneRecord | None = session.finetuned if session is not None else None
+    if record is None:
+        encoder = studio.encoder_for(choice, pooler, session)
+        return [(f"Base: {encoder.description}", encoder)]
+    base = studio.registry.get(record.base_name, record.base_pooler)
+    return [(f"Base: {base.description}", base),
+            (f"Fine-tuned (this session): {record.encoder.config.pooler}", record.encoder)]
+
+
+def pair_cosines(encoder, pairs) -> np.ndarray:
+    """The cosine of each pair (N,)."""
+    first = encoder.encode(list(pairs.sentence1))  # (N, D) unit vectors
+    second = encoder.encode(list(pairs.sentence2))  # (N, D)
+    return np.sum(first * second, axis=1)
+
+
+def sample_pairs(pairs, n: int):
+    """A fixed sample of ``n`` pairs (all of them when there are fewer)."""
+    if len(pairs) <= n:
+        return pairs
+    keep = np.sort(np.random.default_rng(0).choice(len(pairs), size=n, replace=False))
+    return dataclasses.replace(pairs, sentence1=tuple(pairs.sentence1[i] for i in keep),
+                               sentence2=tuple(pairs.sentence2[i] for i in keep),
+                               scores=tuple(pairs.scores[i] for i in keep))
+
+
+def _fmt(value: float, digits: int) -> float | str:
+    return "—" if value is None or math.isnan(value) else round(float(value), digits)
+
+
+@guarded
+def evaluate(studio: Studio, set_choice: str, upload: str | None, choice: str, pooler: str,
+             session: Session | None, progress=gr.Progress()) -> tuple:
+    """Handler: a metrics table for each model and a gold-vs-cosine scatter."""
+    from simcse_core.metrics import embedding_report
+
+    pairs = load_set(set_choice, upload)
+    if len(pairs) < 2:
+        raise ValueError(f"{pairs.name} has {len(pairs)} scored pair; the evaluation needs at least 2.")
+    models = models_to_evaluate(studio, choice, pooler, session)
+    shown = sample_pairs(pairs, SCATTER_PAIRS)
+    rows, series = [], {}
+    for k, (label, encoder) in enumerate(models):
+        progress((k, len(models)), desc=f"Scoring {label} on {pairs.name}", unit="models")
+        report = embedding_report(encoder, pairs)
+        rows.append([label, set_label(pairs), len(pairs), _fmt(report["spearman"], 2),
+                     *(_fmt(report[name], 3) for name in ("alignment", "uniformity", "anisotropy"))])
+        progress((k + 0.8, len(models)), desc=f"Scatter of {label}", unit="models")
+        series[label] = pair_cosines(encoder, shown)
+    sample_note = f" ({len(shown)}-pair sample)" if len(shown) < len(pairs) else ""
+    figure = plots.gold_vs_cosine(shown.scores, series, title=f"{set_label(pairs)}{sample_note}: human score "
+                                  "vs cosine")
+    if not pairs.is_benchmark:
+        gr.Info(f"{pairs.name} is a small set made for demonstrations; its numbers are not comparable with "
+                "the paper's.")
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS), figure
+
+
+def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.State) -> None:
+    """Lay out the tab (inside a ``gr.Tab``) and wire its events."""
+    gr.Markdown(text.EVAL_INTRO)
+    choices = set_choices()
+    with gr.Row():
+        eval_set = gr.Dropdown(choices, value=choices[0], label="Evaluation set", elem_id="eval-set", scale=2)
+        upload = gr.File(label="Scored pairs (.csv/.tsv: sentence1, sentence2, score)", elem_id="eval-upload",
+                         visible=False, scale=2)
+        run = gr.Button("Evaluate", variant="primary", elem_id="eval-run", scale=1)
+    table = gr.Dataframe(pd.DataFrame(columns=TABLE_COLUMNS), label="Results", elem_id="eval-table",
+                         interactive=False, wrap=True)
+    with gr.Row():
+        with gr.Column(scale=3):
+            scatter = gr.Plot(plots.placeholder("Press “Evaluate” to score the model(s).", 420),
+                              elem_id="eval-scatter", show_label=False)
+        with gr.Column(scale=2):
+            gr.Markdown(text.PAPER_REFERENCE, elem_id="eval-reference", container=True, padding=True)
+    eval_set.change(lambda c: gr.update(visible=c == UPLOAD), eval_set, upload, queue=False)
+    inputs = [eval_set, upload, picker, pooler, session]
+    run.click(functools.partial(evaluate, studio), inputs, [table, scatter], **HEAVY_QUEUE)

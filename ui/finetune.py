@@ -1,0 +1,368 @@
+"""Fine-tune tab: train a private copy of the model with SimCSE and stream its progress.
+
+The run is a generator handler: each :class:`simcse_core.train.TrainEvent` becomes one UI update (loss curve,
+alignment-uniformity trajectory, STS curve, status). Stop both cancels the generator and sets a flag the
+loop checks, so the run ends after the current step; whatever was trained is kept and becomes the session's
+"Fine-tuned (this session)" model, with a zip of it and the corpus embeddings to download.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import shutil
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from simcse_core.pooling import POOLERS
+from ui import plots, text
+from ui.retrieval import ensure_session, get_index
+from ui.state import (
+    ENCODE_QUEUE,
+    FINETUNED_LABEL,
+    TRAIN_QUEUE,
+    FineTuneRecord,
+    Session,
+    Studio,
+    guarded,
+    report_error,
+)
+
+logger = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+SAMPLE_FILES = {text.SAMPLE_UNSUP: ASSETS / "sample_unsup.txt", text.SAMPLE_SUP: ASSETS / "sample_sup.csv"}
+MODES = [("Unsupervised (sentences)", "unsup"), ("Supervised (pairs or triplets)", "sup")]
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """The settings a first-time visitor starts with: the paper's, except length, so a run takes ~1 minute."""
+
+    steps: int = 250  # the time budget usually ends the run first
+    batch_size: int = 64  # paper (unsup)
+    lr: float = 3e-5  # paper (unsup, BERT-base)
+    temperature: float = 0.05  # paper
+    dropout: float = 0.1  # paper
+    pooler: str = "cls_before_pooler"  # the raw [CLS] vector: anisotropic before training, so the gain shows
+    max_length: int = 32  # paper
+    time_budget_s: float = 60.0  # about a minute on a 2-core CPU, evaluations included
+    evaluations: int = 4  # STS evaluations per run, including before and after
+
+
+DEFAULTS = Defaults()
+
+
+@dataclass
+class RunHistory:
+    """What the plots of one run show."""
+
+    eval_name: str
+    steps: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    spearman: list[float] = field(default_factory=list)
+    alignment: list[float] = field(default_factory=list)
+    uniformity: list[float] = field(default_factory=list)
+
+    def add(self, event) -> None:
+        if event.loss is not None:
+            self.steps.append(event.step)
+            self.losses.append(event.loss)
+        if event.metrics:
+            self.eval_steps.append(event.step)
+            self.spearman.append(event.metrics["spearman"])
+            self.alignment.append(event.metrics["alignment"])
+            self.uniformity.append(event.metrics["uniformity"])
+
+    def figures(self) -> tuple:
+        loss = plots.loss_curve(self.steps, self.losses) if self.steps else plots.placeholder(
+            "The loss appears after the first step.", height=320)
+        au = plots.alignment_uniformity(self.eval_steps, self.uniformity, self.alignment) if self.eval_steps \
+            else plots.placeholder("Measuring the starting point…", height=320)
+        sts = plots.sts_curve(self.eval_steps, self.spearman, self.eval_name) if self.eval_steps \
+            else plots.placeholder("Measuring the starting point…", height=320)
+        return loss, au, sts
+
+
+def training_data(choice: str, upload: str | None):
+    """The :class:`simcse_core.data.TrainingData` of the chosen sample or upload (DataError if bad)."""
+    from simcse_core.data import load_training_data
+
+    if choice == text.UPLOAD_TRAINING:
+        if not upload:
+            raise ValueError("Choose a file to upload first: .txt with one sentence per line (unsupervised), "
+                             "or .csv with 2 columns (anchor, positive) or 3 (… , hard_negative).")
+        return load_training_data(upload)
+    path = SAMPLE_FILES.get(choice)
+    if path is None or not path.is_file():
+        raise ValueError(f"The sample file {path.name if path else choice} is missing from this "
+                         "installation.")
+    return load_training_data(path)
+
+
+def live_eval_pairs(studio: Studio):
+    """The STS pairs scored while training: a fixed sample of STS-B dev (or the demo pairs)."""
+    from simcse_core.evaluation import default_eval_pairs
+
+    pairs = default_eval_pairs()
+    n = studio.config.live_eval_pairs
+    if len(pairs) <= n:
+        return pairs
+    keep = np.sort(np.random.default_rng(0).choice(len(pairs), size=n, replace=False))
+    return dataclasses.replace(
+        pairs, name=f"{pairs.name} ({n}-pair sample)", sentence1=tuple(pairs.sentence1[i] for i in keep),
+        sentence2=tuple(pairs.sentence2[i] for i in keep), scores=tuple(pairs.scores[i] for i in keep))
+
+
+def estimate_steps(studio: Studio, batch_size: int, steps: int, budget: float) -> int:
+    """Roughly how many steps fit in the time budget (for spacing the evaluations)."""
+    per_step = studio.seconds_per_example * batch_size
+    return max(1, min(steps, int(budget / max(per_step, 1e-3))))
+
+
+def status_line(event, history: RunHistory, running: bool) -> str:
+    """The status markdown: steps done, time left, Spearman before → now."""
+    parts = [f"**{'Training…' if running else 'Finished'}** step {event.step} / {event.total_steps}",
+             f"{event.elapsed_s:.0f} s elapsed"]
+    if running and event.remaining_s is not None:
+        parts.append(f"about {event.remaining_s:.0f} s left")
+    line = " · ".join(parts)
+    if history.spearman:
+        first, last = history.spearman[0], history.spearman[-1]
+        line += (f"\n\nSTS Spearman on {history.eval_name}: **{first:.1f} → {last:.1f}** "
+                 f"({last - first:+.1f}, measured at step {history.eval_steps[-1]})")
+    if history.losses:
+        line += f" · loss {history.losses[-1]:.3f}"
+    return line
+
+
+def package(studio: Studio, session: Session, progress=None) -> FineTuneRecord:
+    """Write the fine-tuned model's zip and the corpus embeddings (.npy) once per run."""
+    record = session.finetuned
+    with session.finalize_lock:
+        if record.model_zip and record.embeddings_npy:
+            return record
+        folder = session.folder(studio.config.temp_root) / f"simcse-finetuned-run{record.run_id}"
+        record.encoder.save(folder)
+        zip_path = folder.with_suffix(".zip")
+        with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    archive.write(path, Path(folder.name) / path.relative_to(folder))
+        shutil.rmtree(folder, ignore_errors=True)
+        key = ("finetuned", record.run_id, record.encoder.config.pooler)
+        index = get_index(studio, session, record.encoder, key, progress)
+        npy_path = session.folder(studio.config.temp_root) / f"corpus-embeddings-run{record.run_id}.npy"
+        np.save(npy_path, np.asarray(index.vectors, dtype=np.float32))
+        record.model_zip, record.embeddings_npy = str(zip_path), str(npy_path)
+        return record
+
+
+def final_outputs(studio: Studio, session: Session, message: str) -> tuple:
+    """Outputs after a run: status, (plots unchanged), downloads, picker with the fine-tuned model."""
+    record = session.finetuned
+    if record is None:
+        return (message, gr.skip(), gr.skip(), gr.skip(), None, None, gr.skip(), gr.skip(), session,
+                gr.update(interactive=True), gr.update(interactive=False))
+    try:
+        package(studio, session)
+    except OSError as err:
+        report_error(err)
+    picker = gr.update(choices=studio.config.model_choices(has_finetuned=True), value=FINETUNED_LABEL)
+    return (message, gr.skip(), gr.skip(), gr.skip(), record.model_zip, record.embeddings_npy, picker,
+            record.encoder.config.pooler, session, gr.update(interactive=True), gr.update(interactive=False))
+
+
+def done_message(record: FineTuneRecord | None, reason: str) -> str:
+    if record is None:
+        return f"{reason} before the first step finished; nothing was trained."
+    gain = ""
+    if record.spearman_before is not None and record.spearman_after is None:
+        gain = (f" STS Spearman before training: {record.spearman_before:.1f} on {record.eval_name}; the "
+                "stopped model was not re-measured (use the Evaluate tab).")
+    if record.spearman_before is not None and record.spearman_after is not None:
+        gain = (f" STS Spearman on {record.eval_name}: **{record.spearman_before:.1f} → "
+                f"{record.spearman_after:.1f}** ({record.spearman_after - record.spearman_before:+.1f}).")
+    return (f"**{reason}** — {record.summary}.{gain}\n\nThe model is now **{FINETUNED_LABEL}** in the "
+            "model picker at the top: compare it in Retrieval, Embedding map and Evaluate, or download it "
+            "below. The shared model was not changed.")
+
+
+@guarded
+def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str, steps: float,
+                 batch_size: float, lr: float, temperature: float, dropout: float, pooler: str,
+                 max_length: float, budget: float, picker: str, session: Session | None) -> Iterator[tuple]:
+    """Handler (generator): validate, then train a copy of the base model and stream every step."""
+    from simcse_core.train import TrainConfig, train
+
+    session = ensure_session(session)
+    if not session.training_idle.is_set():
+        raise ValueError("A fine-tuning run is already going in this tab. Stop it first.")
+    data = training_data(data_choice, upload)
+    if data.mode != mode:
+        raise ValueError(f"The data are {data.summary()}, but the mode is '{mode}'. Set the mode to "
+                         f"'{data.mode}' or choose other data.")
+    if pooler not in POOLERS:
+        raise ValueError(f"Choose a pooler from the list ({', '.join(POOLERS)}).")
+    base_name = (session.finetuned.base_name if picker == FINETUNED_LABEL and session.finetuned
+                 else studio.config.model_name(picker))
+    mlp_only_train = pooler == "cls" and mode == "unsup"
+    base_pooler = "cls_before_pooler" if pooler == "cls" else pooler  # what the base model is compared with
+    config = TrainConfig(mode=mode, steps=int(steps), batch_size=int(batch_size), lr=float(lr),
+                         temperature=float(temperature), dropout=float(dropout), max_length=int(max_length),
+                         pooler=pooler, mlp_only_train=mlp_only_train, time_budget_s=float(budget),
+                         eval_every=1)  # replaced below, once the run length is estimated
+    expected = estimate_steps(studio, config.batch_size, config.steps, float(budget))
+    config = dataclasses.replace(config, eval_every=max(1, expected // max(1, DEFAULTS.evaluations - 1)))
+    eval_pairs = live_eval_pairs(studio)
+    shared = studio.registry.get(base_name, base_pooler)
+    encoder = shared.copy()  # private: the shared model is never trained
+    events = train(encoder, data.examples, config, eval_pairs=eval_pairs)
+
+    session.runs += 1
+    run_id = session.runs
+    session.stop_requested.clear()
+    session.training_idle.clear()
+    history = RunHistory(eval_name=eval_pairs.name)
+    yield (f"**Starting…** measuring the model before training on {eval_pairs.name} ({data.summary()}).",
+           *history.figures(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), session,
+           gr.update(interactive=False), gr.update(interactive=True))
+    last = None
+    reason = "Stopped"
+    try:
+        for event in events:
+            last = event
+            history.add(event)
+            if event.done:
+                reason = "Done" if event.stop_reason == "steps" else "Time budget reached"
+            yield (status_line(event, history, running=not event.done), *history.figures(),
+                   *[gr.skip()] * 4, session, gr.skip(), gr.skip())
+            if session.stop_requested.is_set():
+                break
+    except Exception as err:  # noqa: BLE001 - keep what was trained and tell the user
+        report_error(err)
+        reason = "Stopped by an error"
+    finally:
+        events.close()
+        finished = keep_run(studio, session, encoder, run_id, base_name, base_pooler, data, last, history,
+                            min(config.batch_size, len(data.examples)))
+        session.training_idle.set()
+    if finished is not None:
+        yield (f"**Packaging** the model and the corpus embeddings for download… ({finished.summary})",
+               *[gr.skip()] * 7, session, gr.skip(), gr.skip())
+    yield final_outputs(studio, session, done_message(finished, reason))
+
+
+def keep_run(studio: Studio, session: Session, encoder, run_id: int, base_name: str, base_pooler: str, data,
+             last, history: RunHistory, batch_size: int) -> FineTuneRecord | None:
+    """Make a (possibly stopped) run the session's fine-tuned model; None if no step was made."""
+    encoder.eval()
+    if last is None or last.step == 0:
+        return None
+    if last.train_s > 0:  # learn how long a step takes here, to space the next run's evaluations
+        studio.seconds_per_example = last.train_s / last.step / batch_size
+    record = FineTuneRecord(
+        run_id=run_id, encoder=encoder, base_name=base_name, base_pooler=base_pooler,
+        summary=f"{last.step} steps in {last.elapsed_s:.0f} s on {data.summary()}",
+        spearman_before=history.spearman[0] if history.spearman else None,
+        spearman_after=history.spearman[-1] if len(history.spearman) > 1 else None,
+        eval_name=history.eval_name,
+    )
+    session.finetuned = record
+    return record
+
+
+@guarded
+def stop_finetune(studio: Studio, session: Session | None) -> tuple:
+    """Handler for Stop: end the run after the current step, keep the partial model, offer downloads."""
+    if session is None:
+        return final_outputs(studio, Session(), "Nothing is running.")
+    session.stop_requested.set()
+    if not session.training_idle.wait(timeout=120):
+        return ("Stopping… the current step is still finishing.", *[gr.skip()] * 10)
+    return final_outputs(studio, session, done_message(session.finetuned, "Stopped"))
+
+
+@guarded
+def describe_data(choice: str, upload: str | None) -> tuple:
+    """Handler: show what the chosen training data contain, set the mode, show the upload box if needed."""
+    show_upload = gr.update(visible=choice == text.UPLOAD_TRAINING)
+    if choice == text.UPLOAD_TRAINING and not upload:
+        return "Upload a file: .txt (one sentence per line) or .csv with 2–3 columns.", gr.skip(), show_upload
+    data = training_data(choice, upload)
+    example = data.examples[0]
+    shown = example if isinstance(example, str) else " | ".join(example)
+    summary = f"**{data.summary()}** from {data.source}. First example: “{shown[:160]}”"
+    return summary, data.mode, show_upload
+
+
+def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, session: gr.State) -> None:
+    """Lay out the tab (inside a ``gr.Tab``) and wire its events."""
+    gr.Markdown(text.FINETUNE_INTRO)
+    with gr.Row():
+        with gr.Column(scale=2, min_width=360):
+            data_choice = gr.Radio([text.SAMPLE_UNSUP, text.SAMPLE_SUP, text.UPLOAD_TRAINING],
+                                   value=text.SAMPLE_UNSUP, label="Training data", elem_id="ft-data-choice")
+            upload = gr.File(label="Your training file", elem_id="ft-upload", visible=False)
+            data_info = gr.Markdown("")
+            with gr.Accordion("Settings (the paper's defaults, shortened to about a minute)", open=True):
+                mode = gr.Radio(MODES, value="unsup", label="Mode", info=text.TIP_MODE, elem_id="ft-mode")
+                with gr.Row():
+                    steps = gr.Slider(1, 2000, value=DEFAULTS.steps, step=1, label="Steps",
+                                      info=text.TIP_STEPS, elem_id="ft-steps")
+                    budget = gr.Slider(10, 900, value=DEFAULTS.time_budget_s, step=5,
+                                       label="Time budget (seconds)", info=text.TIP_BUDGET,
+                                       elem_id="ft-budget")
+                with gr.Row():
+                    batch = gr.Slider(2, 256, value=DEFAULTS.batch_size, step=1, label="Batch size",
+                                      info=text.TIP_BATCH, elem_id="ft-batch")
+                    lr = gr.Number(value=DEFAULTS.lr, label="Learning rate", info=text.TIP_LR,
+                                   elem_id="ft-lr", minimum=1e-7, maximum=1e-2)
+                with gr.Row():
+                    temperature = gr.Slider(0.01, 1.0, value=DEFAULTS.temperature, step=0.01,
+                                            label="Temperature τ", info=text.TIP_TEMPERATURE,
+                                            elem_id="ft-temperature")
+                    dropout = gr.Slider(0.0, 0.5, value=DEFAULTS.dropout, step=0.05, label="Dropout",
+                                        info=text.TIP_DROPOUT, elem_id="ft-dropout")
+                with gr.Row():
+                    pooler = gr.Dropdown(text.pooler_choices(), value=DEFAULTS.pooler, label="Pooler",
+                                         info=text.TIP_POOLER, elem_id="ft-pooler")
+                    max_length = gr.Slider(8, 128, value=DEFAULTS.max_length, step=1, label="Max length",
+                                           info=text.TIP_MAXLEN, elem_id="ft-maxlen")
+            with gr.Row():
+                start = gr.Button("Start fine-tuning", variant="primary", elem_id="ft-start")
+                stop = gr.Button("Stop", variant="stop", elem_id="ft-stop", interactive=False)
+        with gr.Column(scale=3):
+            status = gr.Markdown("Press **Start fine-tuning** to train a private copy of the model.",
+                                 elem_id="ft-status", container=True, padding=True)
+            with gr.Row():
+                loss_plot = gr.Plot(plots.placeholder("The loss curve appears here.", 320),
+                                    elem_id="ft-loss-plot", show_label=False)
+                sts_plot = gr.Plot(plots.placeholder("STS Spearman appears here.", 320),
+                                   elem_id="ft-sts-plot", show_label=False)
+            au_plot = gr.Plot(plots.placeholder("Alignment vs uniformity appears here.", 320),
+                              elem_id="ft-au-plot", show_label=False)
+            with gr.Row():
+                model_file = gr.File(label="Fine-tuned model (.zip for this app or SentenceTransformer)",
+                                     elem_id="ft-download-model", interactive=False, height=110)
+                emb_file = gr.File(label="Corpus embeddings (.npy, rows in corpus order)",
+                                   elem_id="ft-download-emb", interactive=False, height=110)
+
+    data_choice.change(describe_data, [data_choice, upload], [data_info, mode, upload], queue=False)
+    upload.upload(describe_data, [data_choice, upload], [data_info, mode, upload], **ENCODE_QUEUE)
+    outputs = [status, loss_plot, au_plot, sts_plot, model_file, emb_file, picker, pooler_picker, session,
+               start, stop]
+    run = start.click(
+        functools.partial(run_finetune, studio),
+        [data_choice, upload, mode, steps, batch, lr, temperature, dropout, pooler, max_length, budget,
+         picker, session], outputs, **TRAIN_QUEUE)
+    # Stop cancels the streaming generator (Gradio closes it after the current step) and also sets the
+    # session's stop flag, then waits for the run to hand its partial model over and offers the downloads.
+    stop.click(functools.partial(stop_finetune, studio), [session], outputs, cancels=[run], **ENCODE_QUEUE)

@@ -1,0 +1,218 @@
+"""Pure plotly figure builders: numbers in, ``go.Figure`` out (no Gradio, no model), testable alone."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+BEFORE_COLOR = "#94a3b8"  # slate: the base model
+AFTER_COLOR = "#4f46e5"  # indigo: the fine-tuned model
+PALETTE = tuple(qualitative.Dark24)  # 24 clearly different colours for topic labels
+_LAYOUT = dict(template="plotly_white", margin=dict(l=55, r=20, t=50, b=45), font=dict(size=13),
+               title_font=dict(size=15))
+
+
+def wrap(sentence: str, width: int = 60, max_lines: int = 4) -> str:
+    """HTML-escaped sentence broken into lines of about ``width`` characters, for hover labels."""
+    words, lines, line = html.escape(sentence).split(), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] += " …"
+    return "<br>".join(lines)
+
+
+def short(sentence: str, width: int = 28) -> str:
+    """A sentence cut to ``width`` characters, for axis labels."""
+    return sentence if len(sentence) <= width else sentence[: width - 1].rstrip() + "…"
+
+
+def placeholder(message: str, height: int = 360) -> go.Figure:
+    """An empty figure that says what to do to fill it."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font=dict(size=15, color="#64748b"))
+    fig.update_layout(**_LAYOUT, height=height, xaxis=dict(visible=False), yaxis=dict(visible=False))
+    return fig
+
+
+def similarity_heatmap(sentences: Sequence[str], matrix: np.ndarray, title: str = "") -> go.Figure:
+    """Cosine heatmap: cell (i, j) is sim(sentence i, sentence j); hover shows both sentences."""
+    n = len(sentences)
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.shape != (n, n):
+        raise ValueError(f"matrix must be {n}x{n}, got {matrix.shape}")
+    labels = [f"{i + 1}. {short(s)}" for i, s in enumerate(sentences)]
+    wrapped = [wrap(s) for s in sentences]
+    custom = np.empty((n, n, 2), dtype=object)
+    for i in range(n):
+        for j in range(n):
+            custom[i, j] = (wrapped[i], wrapped[j])
+    fig = go.Figure(go.Heatmap(
+        z=matrix, x=labels, y=labels, customdata=custom, colorscale="Blues",
+        zmin=min(0.0, float(matrix.min())), zmax=1.0, colorbar=dict(title="cosine"),
+        text=np.round(matrix, 2), texttemplate="%{text:.2f}" if n <= 12 else None,
+        hovertemplate="<b>%{customdata[0]}</b><br>vs<br><b>%{customdata[1]}</b><br>cosine = %{z:.3f}"
+                      "<extra></extra>",
+    ))
+    fig.update_layout(**_LAYOUT, title=title, height=max(420, min(900, 120 + 28 * n)))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(tickangle=-40)
+    return fig
+
+
+def loss_curve(steps: Sequence[int], losses: Sequence[float]) -> go.Figure:
+    """Training loss per step."""
+    fig = go.Figure(go.Scatter(x=list(steps), y=list(losses), mode="lines+markers", name="loss",
+                               line=dict(color=AFTER_COLOR), marker=dict(size=4)))
+    fig.update_layout(**_LAYOUT, title="Training loss",
+                      height=320, xaxis_title="step", yaxis_title="loss (lower: twins found)")
+    return fig
+
+
+def _end_labels(values: Sequence[str]) -> list[str]:
+    """Text for the first and last points only (labels on every point overlap when points bunch up)."""
+    return [v if k in (0, len(values) - 1) else "" for k, v in enumerate(values)]
+
+
+def alignment_uniformity(
+    steps: Sequence[int], uniformity: Sequence[float], alignment: Sequence[float]
+) -> go.Figure:
+    """The paper's Figure 2 view: a point per evaluation, x = uniformity, y = alignment, arrows in time order.
+
+    Lower-left is better: positives close together (alignment) and all sentences spread out (uniformity).
+    """
+    fig = go.Figure(go.Scatter(
+        x=list(uniformity), y=list(alignment), mode="markers+text", customdata=list(steps),
+        text=_end_labels(["start" if s == 0 else f"step {s}" for s in steps]), textposition="top center",
+        marker=dict(size=10, color=list(steps), colorscale="Purples", showscale=False,
+                    line=dict(width=1, color="#334155")),
+        hovertemplate="step %{customdata}<br>uniformity %{x:.3f}<br>alignment %{y:.3f}<extra></extra>",
+    ))
+    for k in range(1, len(steps)):
+        fig.add_annotation(x=uniformity[k], y=alignment[k], ax=uniformity[k - 1], ay=alignment[k - 1],
+                           xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3,
+                           arrowsize=1.2, arrowwidth=1.5, arrowcolor=AFTER_COLOR, text="")
+    if len(alignment):  # room above the top point for its label
+        span = max(float(max(alignment)) - float(min(alignment)), 0.02)
+        fig.update_yaxes(range=[float(min(alignment)) - 0.1 * span, float(max(alignment)) + 0.2 * span])
+    fig.add_annotation(text="↙ better", x=0.02, y=0.04, xref="paper", yref="paper", showarrow=False,
+                       font=dict(color="#16a34a", size=13))
+    fig.update_layout(**_LAYOUT, height=340, title="Alignment vs uniformity over training (paper, Figure 2)",
+                      xaxis_title="uniformity (lower: more spread out)",
+                      yaxis_title="alignment (lower: twins closer)")
+    return fig
+
+
+def sts_curve(steps: Sequence[int], spearman: Sequence[float], eval_name: str = "") -> go.Figure:
+    """STS Spearman × 100 at each evaluation."""
+    fig = go.Figure(go.Scatter(x=list(steps), y=list(spearman), mode="lines+markers+text",
+                               text=_end_labels([f"{v:.1f}" for v in spearman]), textposition="top center",
+                               line=dict(color="#10b981"), marker=dict(size=8)))
+    fig.update_layout(**_LAYOUT, height=320, title="STS Spearman × 100 (higher is better)",
+                      xaxis_title=f"step · {eval_name}" if eval_name else "step", yaxis_title="Spearman × 100")
+    if len(spearman):
+        low, high = float(min(spearman)), float(max(spearman))
+        pad = max(1.0, 0.15 * (high - low))
+        fig.update_yaxes(range=[low - pad, high + pad])
+    return fig
+
+
+def _label_colors(labels: Sequence[str]) -> dict[str, str]:
+    return {label: PALETTE[k % len(PALETTE)] for k, label in enumerate(dict.fromkeys(labels))}
+
+
+def embedding_maps(
+    before: np.ndarray,
+    after: np.ndarray | None,
+    sentences: Sequence[str],
+    labels: Sequence[str],
+    show_moves: bool = False,
+    titles: tuple[str, str] = ("Before fine-tuning", "After fine-tuning"),
+) -> go.Figure:
+    """Before | after scatter maps in one shared 2-D space, coloured by label; hover shows the sentence.
+
+    With ``after=None`` only the before map is drawn. ``show_moves`` draws a line from each point's
+    position before to its position after (in the after panel).
+    """
+    before = np.asarray(before, dtype=float)
+    n = len(sentences)
+    if before.shape != (n, 2) or len(labels) != n:
+        raise ValueError("before must be (N, 2) with one sentence and one label per row")
+    panels = [before] if after is None else [before, np.asarray(after, dtype=float)]
+    if after is not None and panels[1].shape != (n, 2):
+        raise ValueError("after must have the same shape as before")
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=titles[: len(panels)],
+                        shared_xaxes=True, shared_yaxes=True, horizontal_spacing=0.04)
+    labels = [str(label) for label in labels]
+    colors = _label_colors(labels)
+    hover = [wrap(s) for s in sentences]
+    if after is not None and show_moves:
+        xs, ys = [], []
+        for (x0, y0), (x1, y1) in zip(before, panels[1]):
+            xs += [x0, x1, None]
+            ys += [y0, y1, None]
+        fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", hoverinfo="skip", name="movement",
+                                   line=dict(color="rgba(100,116,139,0.25)", width=1)), row=1, col=2)
+    for label, color in colors.items():
+        idx = [i for i, lab in enumerate(labels) if lab == label]
+        for col, points in enumerate(panels, start=1):
+            fig.add_trace(go.Scattergl(
+                x=points[idx, 0], y=points[idx, 1], mode="markers", name=label, legendgroup=label,
+                showlegend=col == 1, marker=dict(size=6, color=color, opacity=0.8),
+                customdata=[[hover[i], label] for i in idx],
+                hovertemplate="%{customdata[0]}<br><i>%{customdata[1]}</i><extra></extra>",
+            ), row=1, col=col)
+    fig.update_layout(**_LAYOUT, height=560, legend=dict(title="topic", itemsizing="constant"))
+    fig.update_xaxes(showticklabels=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, zeroline=False)
+    return fig
+
+
+def cosine_histograms(
+    edges: np.ndarray, before: np.ndarray, after: np.ndarray | None = None
+) -> go.Figure:
+    """Histogram of pairwise cosines before (and after) fine-tuning, on shared bins.
+
+    ``edges`` (K+1,) are the bin edges; ``before``/``after`` (K,) the fraction (or count) of pairs per bin.
+    """
+    edges = np.asarray(edges, dtype=float)
+    centers = (edges[:-1] + edges[1:]) / 2
+    width = float(np.diff(edges).mean()) if len(edges) > 1 else 0.05
+    fig = go.Figure(go.Bar(x=centers, y=np.asarray(before, dtype=float), width=width, name="before",
+                           marker_color=BEFORE_COLOR, opacity=0.75))
+    if after is not None:
+        fig.add_trace(go.Bar(x=centers, y=np.asarray(after, dtype=float), width=width, name="after",
+                             marker_color=AFTER_COLOR, opacity=0.6))
+    fig.update_layout(**_LAYOUT, barmode="overlay", height=320,
+                      title="Cosine of every pair of corpus sentences", xaxis_title="cosine similarity",
+                      yaxis_title="share of pairs", bargap=0)
+    used = np.flatnonzero(np.asarray(before) + (np.asarray(after) if after is not None else 0))
+    low = float(edges[used[0]]) if len(used) else float(edges[0])
+    fig.update_xaxes(range=[max(float(edges[0]), min(-0.1, low - 0.1)), 1.0])
+    return fig
+
+
+def gold_vs_cosine(gold: Sequence[float], series: dict[str, Sequence[float]], title: str = "") -> go.Figure:
+    """Scatter of human score (x) against the model's cosine (y), one colour per model."""
+    fig = go.Figure()
+    colors = (BEFORE_COLOR, AFTER_COLOR, "#10b981")
+    for k, (name, cosines) in enumerate(series.items()):
+        fig.add_trace(go.Scattergl(x=list(gold), y=list(cosines), mode="markers", name=name,
+                                   marker=dict(size=5, color=colors[k % len(colors)], opacity=0.55),
+                                   hovertemplate="gold %{x:.2f}<br>cosine %{y:.3f}<extra></extra>"))
+    fig.update_layout(**_LAYOUT, height=440, title=title or "Human score vs model cosine",
+                      xaxis_title="human similarity score", yaxis_title="cosine similarity",
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0))
+    return fig

@@ -1,0 +1,202 @@
+"""Retrieval tab: index a corpus (bundled or uploaded), search it, and compare base vs fine-tuned rankings."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from ui import text
+from ui.state import ENCODE_QUEUE, HEAVY_QUEUE, Corpus, Session, Studio, check_sentence, guarded
+
+logger = logging.getLogger(__name__)
+
+RESULT_COLUMNS = ["Rank", "Score", "Sentence", "Topic"]
+COMPARE_COLUMNS = ["Rank", "Base score", "Base model's hit", "Fine-tuned score", "Fine-tuned model's hit",
+                   "Move"]
+QUERY_EXAMPLES = [
+    ["How do vaccines protect people?"],
+    ["A player scored in the last minute of the match."],
+    ["What happens when interest rates go up?"],
+]
+
+
+def ensure_session(session: Session | None) -> Session:
+    """The visitor's session, made on first use."""
+    return session if session is not None else Session()
+
+
+def ensure_corpus(studio: Studio, session: Session) -> Corpus:
+    """The session's corpus; the bundled one until the visitor uploads another."""
+    if session.corpus is None:
+        session.corpus = studio.bundled_corpus()
+    return session.corpus
+
+
+def load_corpus(studio: Studio, choice: str, upload: str | None, session: Session) -> Corpus:
+    """Make the corpus the visitor chose the session's corpus (DataError on a bad upload)."""
+    from ui.state import read_labelled_corpus
+
+    if choice != text.UPLOAD_CORPUS:
+        session.corpus = studio.bundled_corpus()
+        return session.corpus
+    if not upload:
+        raise ValueError("Choose a file to upload first (.txt with one sentence per line, or .csv/.tsv/"
+                         ".jsonl with a 'text' column and optionally a 'topic' column).")
+    path = Path(upload)
+    sentences, topics = read_labelled_corpus(path)
+    if len(sentences) < 2:
+        raise ValueError(f"{path.name} has only {len(sentences)} distinct sentence; a corpus needs at "
+                         "least 2.")
+    session.corpus_count += 1
+    session.corpus = Corpus(f"{path.name} ({len(sentences):,} sentences)", sentences, topics,
+                            key=session.corpus_count)
+    session.indexes = {k: v for k, v in session.indexes.items() if k[1] == 0}  # drop old uploads' indexes
+    return session.corpus
+
+
+def get_index(studio: Studio, session: Session, encoder, model_key: tuple, progress=None):
+    """The search index of the session's corpus under ``encoder`` (built once, with progress)."""
+    from simcse_core.retrieval import SearchIndex
+
+    corpus = ensure_corpus(studio, session)
+    key = (model_key, corpus.key)
+    index = session.indexes.get(key) or studio.shared_index(key)
+    if index is None:
+        def report(done: int, total: int) -> None:
+            if progress is not None:
+                progress((done, total), desc=f"Encoding {corpus.name}", unit="sentences")
+
+        index = SearchIndex.build(encoder, corpus.sentences, progress=report)
+        studio.share_index(key, index)
+    session.indexes[key] = index
+    return index
+
+
+@guarded
+def build_index(studio: Studio, corpus_choice: str, upload: str | None, choice: str, pooler: str,
+                session: Session | None, progress=gr.Progress()) -> tuple[str, Session]:
+    """Handler: read the chosen corpus and build its index for the picked model."""
+    session = ensure_session(session)
+    corpus = load_corpus(studio, corpus_choice, upload, session)
+    encoder = studio.encoder_for(choice, pooler, session)
+    start = time.perf_counter()
+    index = get_index(studio, session, encoder, studio.model_key(choice, pooler, session), progress)
+    seconds = time.perf_counter() - start
+    status = (f"**Index ready** — {corpus.name}, model `{encoder.description}`, search backend "
+              f"`{index.backend}` ({seconds:.1f} s). Type a query below.")
+    return status, session
+
+
+def hits_table(hits, corpus: Corpus) -> pd.DataFrame:
+    """Rank, score, sentence and topic of each hit."""
+    rows = [[rank, round(hit.score, 3), hit.sentence, corpus.topics[hit.corpus_id] if corpus.topics else "—"]
+            for rank, hit in enumerate(hits, start=1)]
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def movement(base_rank: int | None, new_rank: int) -> str:
+    """How a hit moved from the base ranking to the fine-tuned one: ↑2, ↓1, = or new."""
+    if base_rank is None:
+        return "new"
+    if base_rank == new_rank:
+        return "="
+    return f"↑{base_rank - new_rank}" if base_rank > new_rank else f"↓{new_rank - base_rank}"
+
+
+def compare_table(base_hits, tuned_hits) -> pd.DataFrame:
+    """Base and fine-tuned hits side by side, with each fine-tuned hit's rank movement."""
+    base_rank = {hit.corpus_id: rank for rank, hit in enumerate(base_hits, start=1)}
+    rows = []
+    for rank in range(1, max(len(base_hits), len(tuned_hits)) + 1):
+        base = base_hits[rank - 1] if rank <= len(base_hits) else None
+        tuned = tuned_hits[rank - 1] if rank <= len(tuned_hits) else None
+        rows.append([
+            rank,
+            round(base.score, 3) if base else None, base.sentence if base else "",
+            round(tuned.score, 3) if tuned else None, tuned.sentence if tuned else "",
+            movement(base_rank.get(tuned.corpus_id), rank) if tuned else "",
+        ])
+    return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
+
+
+@guarded
+def search(studio: Studio, query: str, top_k: float, threshold: float, choice: str, pooler: str,
+           session: Session | None, progress=gr.Progress()) -> tuple:
+    """Handler: the top-k corpus sentences for a query; and base vs fine-tuned when a fine-tune exists.
+
+    Returns the results table, the comparison table, the status line, the comparison note and the session.
+    """
+    query = check_sentence(query, "query", studio.config.max_sentence_chars)
+    session = ensure_session(session)
+    corpus = ensure_corpus(studio, session)
+    top_k = int(top_k)
+    threshold = float(threshold) if threshold is not None and threshold > -1 else None
+    encoder = studio.encoder_for(choice, pooler, session)
+    index = get_index(studio, session, encoder, studio.model_key(choice, pooler, session), progress)
+    hits = index.search(query, top_k=top_k, threshold=threshold)[0]
+    if not hits:
+        gr.Info(f"No sentence scores above the threshold {threshold:.2f}. Lower the threshold to see more.")
+    status = (f"Searched **{corpus.name}** with `{encoder.description}` (backend `{index.backend}`); "
+              f"{len(hits)} hit{'s' if len(hits) != 1 else ''}.")
+    compare, note = pd.DataFrame(columns=COMPARE_COLUMNS), text.COMPARE_HINT
+    record = session.finetuned
+    if record is not None:
+        base = studio.registry.get(record.base_name, record.base_pooler)
+        base_key = ("base", record.base_name, record.base_pooler)
+        tuned_key = ("finetuned", record.run_id, record.encoder.config.pooler)
+        base_index = get_index(studio, session, base, base_key, progress)
+        tuned_index = get_index(studio, session, record.encoder, tuned_key, progress)
+        compare = compare_table(base_index.search(query, top_k=top_k, threshold=threshold)[0],
+                                tuned_index.search(query, top_k=top_k, threshold=threshold)[0])
+        note = text.COMPARE_LEGEND.format(base=base.description, summary=record.summary, k=top_k)
+    return hits_table(hits, corpus), compare, status, note, session
+
+
+def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.State) -> None:
+    """Lay out the tab (inside a ``gr.Tab``) and wire its events."""
+    gr.Markdown(text.RETRIEVAL_INTRO)
+    with gr.Row():
+        with gr.Column(scale=1):
+            corpus_choice = gr.Radio([text.BUNDLED_CORPUS, text.UPLOAD_CORPUS], value=text.BUNDLED_CORPUS,
+                                     label="Corpus", elem_id="ret-corpus-choice")
+            upload = gr.File(label="Your corpus: .txt (one sentence per line) or .csv/.tsv/.jsonl with a "
+                                   "'text' column (optional 'topic')", elem_id="ret-upload", visible=False)
+            build_btn = gr.Button("Build index", variant="secondary", elem_id="ret-build")
+            status = gr.Markdown("The bundled corpus is indexed automatically on the first search.",
+                                 elem_id="ret-status")
+        with gr.Column(scale=2):
+            query = gr.Textbox(label="Query", value=QUERY_EXAMPLES[0][0], elem_id="ret-query", max_lines=2)
+            with gr.Row():
+                top_k = gr.Slider(1, 20, value=5, step=1, label="Top-k", elem_id="ret-topk",
+                                  info="How many sentences to return.")
+                threshold = gr.Slider(-1.0, 1.0, value=-1.0, step=0.05, label="Minimum score",
+                                      elem_id="ret-threshold",
+                                      info="Hide hits with a lower cosine (−1 shows everything).")
+            search_btn = gr.Button("Search", variant="primary", elem_id="ret-search")
+            examples = gr.Examples(QUERY_EXAMPLES, inputs=[query], label="Try a query (one click)",
+                                   cache_examples=False)
+    results = gr.Dataframe(pd.DataFrame(columns=RESULT_COLUMNS), label="Results (picked model)",
+                           elem_id="ret-results", interactive=False, wrap=True,
+                           column_widths=["8%", "10%", "62%", "20%"])
+    compare_note = gr.Markdown(text.COMPARE_HINT)
+    compare = gr.Dataframe(pd.DataFrame(columns=COMPARE_COLUMNS), label="Base vs fine-tuned",
+                           elem_id="ret-compare", interactive=False, wrap=True,
+                           column_widths=["7%", "10%", "33%", "10%", "32%", "8%"])
+
+    corpus_choice.change(lambda c: gr.update(visible=c == text.UPLOAD_CORPUS), corpus_choice, upload,
+                         queue=False)
+    build_inputs = [corpus_choice, upload, picker, pooler, session]
+    build_fn = functools.partial(build_index, studio)
+    build_btn.click(build_fn, build_inputs, [status, session], **HEAVY_QUEUE)
+    upload.upload(build_fn, build_inputs, [status, session], **HEAVY_QUEUE)
+    search_inputs = [query, top_k, threshold, picker, pooler, session]
+    search_fn = functools.partial(search, studio)
+    search_outputs = [results, compare, status, compare_note, session]
+    search_btn.click(search_fn, search_inputs, search_outputs, **ENCODE_QUEUE)
+    query.submit(search_fn, search_inputs, search_outputs, **ENCODE_QUEUE)
+    examples.load_input_event.then(search_fn, search_inputs, search_outputs, **ENCODE_QUEUE)

@@ -1,0 +1,123 @@
+"""Similarity tab: the cosine of two sentences with a plain-language reading, and a heatmap of a list."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from simcse_core.data import DataLimits, sentences_from_text
+from ui import plots, text
+from ui.state import ENCODE_QUEUE, Session, Studio, check_sentence, guarded
+
+logger = logging.getLogger(__name__)
+
+PAIR_EXAMPLES = [
+    ["A man is playing a guitar.", "Someone is playing an acoustic guitar."],
+    ["The stock market fell sharply today.", "Share prices dropped a lot this afternoon."],
+    ["A child is reading a book.", "The chef is cooking pasta in the kitchen."],
+    ["The movie was fantastic.", "The movie was terrible."],
+]
+LIST_EXAMPLES = [
+    "\n".join([
+        "A man is playing a guitar.", "Someone is strumming a guitar on stage.", "A woman plays the piano.",
+        "The stock market fell sharply today.", "Share prices dropped in the afternoon.",
+        "The central bank raised interest rates.", "A dog is running in the park.",
+        "A puppy chases a ball on the grass.",
+    ]),
+    "\n".join([
+        "How do I reset my password?", "I forgot my login details.", "Where can I change my account email?",
+        "What time does the store open?", "Is the shop open on Sundays?", "The weather is lovely today.",
+    ]),
+]
+
+
+def calibrate(score: float, baseline: float | None) -> float:
+    """Rescale a cosine so that the model's "unrelated" level maps to 0 and identical stays 1."""
+    if baseline is None or not baseline < 0.95:
+        return score
+    return (score - baseline) / (1.0 - baseline)
+
+
+def reading(score: float, baseline: float | None = None) -> str:
+    """Plain words for a cosine, read against the model's baseline (see :func:`calibrate`)."""
+    level = calibrate(score, baseline)
+    return next(words for bound, words in text.SCORE_BANDS if level >= bound)
+
+
+def format_score(score: float, baseline: float | None, model: str) -> str:
+    """The markdown shown in ``#sim-score``: the number, its reading, and the note on ranges."""
+    note = text.SCORE_NOTE.format(baseline=baseline) if baseline is not None else text.SCORE_NOTE_NO_BASELINE
+    return f"## {score:.2f} — {reading(score, baseline)}\n\n<small>Model: {model}. {note}</small>"
+
+
+@guarded
+def score_pair(studio: Studio, a: str, b: str, choice: str, pooler: str, session: Session | None) -> str:
+    """Handler: cosine of two sentences, with its reading."""
+    limit = studio.config.max_sentence_chars
+    a = check_sentence(a, "first sentence", limit)
+    b = check_sentence(b, "second sentence", limit)
+    encoder = studio.encoder_for(choice, pooler, session)
+    score = float(encoder.similarity([a], [b])[0, 0])
+    baseline = studio.baseline(studio.model_key(choice, pooler, session), encoder)
+    return format_score(score, baseline, encoder.description)
+
+
+@guarded
+def heatmap(studio: Studio, lines: str, choice: str, pooler: str, session: Session | None) -> go.Figure:
+    """Handler: the cosine matrix of a list of sentences (one per line) as an interactive heatmap."""
+    config = studio.config
+    limits = DataLimits(max_rows=config.max_heatmap_sentences, max_chars=config.max_sentence_chars)
+    if not (lines or "").strip():
+        raise ValueError("The list is empty. Type two or more sentences, one per line.")
+    count = sum(1 for line in lines.split("\n") if line.strip())
+    if count > limits.max_rows:
+        raise ValueError(f"The list has {count} sentences; the heatmap shows at most {limits.max_rows}. "
+                         "Remove some lines.")
+    sentences = sentences_from_text(lines, limits)
+    if len(sentences) < 2:
+        raise ValueError("The heatmap needs at least two different sentences, one per line.")
+    encoder = studio.encoder_for(choice, pooler, session)
+    matrix = encoder.similarity(sentences, sentences)  # (N, N)
+    return plots.similarity_heatmap(sentences, matrix, title=f"Cosine similarity — {encoder.description}")
+
+
+def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.State) -> None:
+    """Lay out the tab (inside a ``gr.Tab``) and wire its events."""
+    gr.Markdown(text.SIMILARITY_INTRO)
+    with gr.Row():
+        a = gr.Textbox(label="Sentence A", value=PAIR_EXAMPLES[0][0], elem_id="sim-a", max_lines=3)
+        b = gr.Textbox(label="Sentence B", value=PAIR_EXAMPLES[0][1], elem_id="sim-b", max_lines=3)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=160):
+            run = gr.Button("Compare", variant="primary", elem_id="sim-run")
+        with gr.Column(scale=5):
+            score = gr.Markdown("*Press **Compare** to see how similar the two sentences are.*",
+                                elem_id="sim-score", container=True, padding=True)
+    examples = gr.Examples(PAIR_EXAMPLES, inputs=[a, b], label="Try a pair (one click)",
+                           cache_examples=False)
+    pair_inputs = [a, b, picker, pooler, session]
+    pair_fn = functools.partial(score_pair, studio)
+    run.click(pair_fn, pair_inputs, score, **ENCODE_QUEUE)
+    a.submit(pair_fn, pair_inputs, score, **ENCODE_QUEUE)
+    b.submit(pair_fn, pair_inputs, score, **ENCODE_QUEUE)
+    examples.load_input_event.then(pair_fn, pair_inputs, score, **ENCODE_QUEUE)
+
+    gr.Markdown("### Compare a whole list")
+    with gr.Row():
+        with gr.Column(scale=2):
+            lines = gr.Textbox(label=f"Sentences, one per line (up to {studio.config.max_heatmap_sentences})",
+                               value=LIST_EXAMPLES[0], lines=10, max_lines=20, elem_id="sim-list")
+            run_map = gr.Button("Draw heatmap", variant="primary", elem_id="sim-heatmap-run")
+            list_examples = gr.Examples([[x] for x in LIST_EXAMPLES], inputs=[lines],
+                                        label="Try a list (one click)", cache_examples=False,
+                                        example_labels=["Music, markets and dogs", "Customer questions"])
+        with gr.Column(scale=3):
+            figure = gr.Plot(plots.placeholder("Press “Draw heatmap” to compare every pair."),
+                             elem_id="sim-heatmap", show_label=False)
+    map_inputs = [lines, picker, pooler, session]
+    map_fn = functools.partial(heatmap, studio)
+    run_map.click(map_fn, map_inputs, figure, **ENCODE_QUEUE)
+    list_examples.load_input_event.then(map_fn, map_inputs, figure, **ENCODE_QUEUE)
