@@ -1,0 +1,74 @@
+"""Run every benchmark, each in its own process, and print a summary of the targets.
+
+``python -m bench`` (or ``python -m bench.run_all``) runs them in order; ``--quick`` passes ``--quick`` to
+each (a smoke test of a few minutes); ``--only encode_speed,train_speed`` picks some. Each script writes its
+own ``bench/results/<name>.json``; this runner adds ``bench/results/summary.json`` (or ``summary_quick.json``)
+with every target, met or not, and the wall-clock time of each script. The order puts the app last, so its
+server's memory use does not disturb the others. The full suite takes about 20 minutes on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from bench.common import REPO, RESULTS_DIR, format_table
+
+BENCHMARKS = ("encode_speed", "train_speed", "quality_per_minute", "retrieval_speed", "projection_speed",
+              "app_latency")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="run the quick version of each benchmark")
+    parser.add_argument("--only", default=None, help=f"comma list from: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for every benchmark")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",")] if args.only else list(BENCHMARKS)
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    suffix = "_quick" if args.quick else ""
+    runs, failed = [], []
+    for name in names:
+        command = [sys.executable, "-m", f"bench.{name}"] + (["--quick"] if args.quick else [])
+        if args.threads:
+            command += ["--threads", str(args.threads)]
+        print(f"\n===== {' '.join(command[1:])}", flush=True)
+        start = time.perf_counter()
+        code = subprocess.run(command, cwd=REPO, env=env, check=False).returncode
+        seconds = time.perf_counter() - start
+        runs.append({"benchmark": name, "exit_code": code, "seconds": round(seconds, 1)})
+        if code != 0:
+            failed.append(name)
+    targets = []
+    for name in names:
+        path = RESULTS_DIR / f"{name}{suffix}.json"
+        if not path.is_file():
+            continue
+        for t in json.loads(path.read_text(encoding="utf-8")).get("targets", []):
+            targets.append({"benchmark": name, "target": t["name"], "measured": t["value"],
+                            "goal": ("<= " if not t["higher_is_better"] else ">= ") + f"{t['threshold']:g}"
+                            + t.get("unit", ""), "met": "yes" if t["met"] else "NO"})
+    print("\n===== summary\n")
+    print(format_table(runs))
+    print()
+    print(format_table(targets) if targets else "(no targets found)")
+    summary = {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "quick": args.quick,
+               "runs": runs, "targets": targets}
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"summary{suffix}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if failed:
+        print(f"\nFAILED: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
