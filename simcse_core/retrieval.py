@@ -6,7 +6,8 @@ rounding (exact) or up to a measured recall (IVF):
 - ``"faiss-flat"``: ``IndexFlatIP``, exact. The default below :data:`IVF_MIN_VECTORS` vectors.
 - ``"faiss-ivf"``: ``IndexIVFFlat`` (inner product) with ``nlist ≈ 4·sqrt(N)`` lists, trained on the corpus.
   ``nprobe`` is calibrated when the index is built so that recall@10 against exact search is at least
-  :data:`IVF_TARGET_RECALL` (see :func:`_calibrate_nprobe` for the measurements behind this).
+  :data:`IVF_TARGET_RECALL` for queries from outside the corpus (see :func:`_calibrate_nprobe` for the
+  measurements behind this).
 - ``"numpy"``: brute force ``queries @ vectors.T``, exact; used when faiss is not installed.
 """
 
@@ -30,7 +31,8 @@ IndexKind = Literal["auto", "flat", "ivf", "numpy"]
 Backend = Literal["faiss-flat", "faiss-ivf", "numpy"]
 
 IVF_MIN_VECTORS = 50_000  # kind="auto" switches from exact flat search to IVF at this corpus size
-IVF_TARGET_RECALL = 0.95  # recall@10 vs exact search that IVF's nprobe is calibrated to reach
+IVF_TARGET_RECALL = 0.95  # recall@10 vs exact search that IVF aims at for queries from outside the corpus
+IVF_CALIBRATION_RECALL = 0.98  # the bar nprobe must clear on calibration queries (see _calibrate_nprobe)
 _CALIBRATION_QUERIES = 500  # corpus vectors used as queries when calibrating nprobe
 _MIN_POINTS_PER_LIST = 39  # faiss k-means wants >= 39 training points per centroid
 # Query batches up to this size are searched with one OpenMP thread: measured 3-6x faster on the 2-core box
@@ -297,33 +299,46 @@ def _build_ivf(faiss, vectors: np.ndarray) -> tuple[object, int]:
 
 
 def _calibrate_nprobe(index, vectors: np.ndarray, nlist: int, k: int = 10) -> tuple[int, float]:
-    """The smallest nprobe on a ×1.5 ladder whose recall@k vs exact search reaches IVF_TARGET_RECALL.
+    """The smallest nprobe on a ×1.5 ladder whose recall@k vs exact search reaches IVF_CALIBRATION_RECALL.
 
-    Queries are up to 500 corpus vectors, each with itself removed from both result lists (it is always
-    found, which would flatter the recall). Why calibrate instead of fixing nprobe: the nprobe needed
-    depends on the data. Measured recall@10 (1000 held-out queries, nlist = 4·sqrt(N)):
+    A search index cannot see its future queries, so it calibrates on two stand-ins and needs both to reach
+    the bar: (a) corpus vectors, each with itself removed from both result lists, and (b) midpoints of two
+    random corpus vectors (re-normalised), which land between regions as typed queries often do. Why two:
+    with near-duplicates in the corpus, (a) alone flatters IVF — on 100k vectors made of 10 noisy copies of
+    10k real ones it read 0.992 at nprobe 5 where held-out STS-B queries got 0.904. Measured recall@10
+    (nlist = 4·sqrt(N), all-MiniLM-L6-v2 vectors, 300 held-out STS-B sentences as queries):
 
-    - synthetic clustered vectors (N=60k-100k, 384-d, 100-1000 Gaussian clusters): nprobe 2-16
-      (0.2-1.3 % of lists) already gives >= 0.985;
-    - real all-MiniLM-L6-v2 vectors of 14.5k STS-B sentences: nprobe 8 -> 0.85, 16 -> 0.91,
-      32 -> 0.95-0.96, 64 -> 0.98 (about 7-9 % of the lists for 0.95).
+    - real 5k: nprobe 27 -> held-out 0.962, (b) 0.979;
+    - real 10k: nprobe 27 -> held-out 0.950, (a) 0.955, (b) 0.969; nprobe 41 -> 0.969, 0.973, 0.982;
+    - synthetic 100k: nprobe 8 -> held-out 0.939, (a) 0.994, (b) 0.967; nprobe 12 -> 0.957, 0.996, 0.981.
 
-    Self-excluded corpus queries tracked held-out queries within 0.01 (slightly lower, so conservative).
-    Calibration costs one exact search of 500 queries, small next to encoding the corpus.
+    Held-out recall trailed the stricter stand-in by at most 0.025, hence the bar of 0.98 for a held-out
+    goal of :data:`IVF_TARGET_RECALL` (0.95). Calibration costs one exact search of 500 queries.
     """
     n = len(vectors)
-    sample = np.random.default_rng(0).choice(n, size=min(_CALIBRATION_QUERIES, n), replace=False)
-    queries = vectors[sample]  # (m, D)
+    rng = np.random.default_rng(0)
+    m = min(_CALIBRATION_QUERIES // 2, n)
+    sample = rng.choice(n, size=m, replace=False)
+    midpoints = _unit_rows(vectors[rng.integers(0, n, m)] + vectors[rng.integers(0, n, m)])  # (m, D)
     kk = min(k + 1, n)
-    _, exact = _numpy_top_k(queries, vectors, kk)  # (m, kk)
-    truth = [set(row[row != self_id][:k].tolist()) for row, self_id in zip(exact, sample)]
+    _, exact_self = _numpy_top_k(vectors[sample], vectors, kk)  # (m, kk)
+    _, exact_mid = _numpy_top_k(midpoints, vectors, min(k, n))  # (m, k)
+    truth_self = [set(row[row != s][:k].tolist()) for row, s in zip(exact_self, sample)]
+    truth_mid = [set(row.tolist()) for row in exact_mid]
     nprobe, recall = max(1, math.ceil(nlist / 256)), 0.0
     while True:
         index.nprobe = nprobe
-        _, found = index.search(queries, kk)  # (m, kk)
-        hits = [len(t & set(row[row != s][:k].tolist())) for t, row, s in zip(truth, found, sample)]
-        denominator = sum(len(t) for t in truth)
-        recall = sum(hits) / denominator if denominator else 1.0
-        if recall >= IVF_TARGET_RECALL or nprobe >= nlist:
+        _, found_self = index.search(vectors[sample], kk)  # (m, kk)
+        _, found_mid = index.search(midpoints, min(k, n))  # (m, k)
+        recall = min(
+            _recall([set(row[row != s][:k].tolist()) for row, s in zip(found_self, sample)], truth_self),
+            _recall([set(row.tolist()) for row in found_mid], truth_mid),
+        )
+        if recall >= IVF_CALIBRATION_RECALL or nprobe >= nlist:
             return nprobe, recall
         nprobe = min(nlist, math.ceil(nprobe * 1.5))
+
+
+def _recall(found: list[set[int]], truth: list[set[int]]) -> float:
+    denominator = sum(len(t) for t in truth)
+    return sum(len(f & t) for f, t in zip(found, truth)) / denominator if denominator else 1.0
