@@ -21,11 +21,13 @@ import gradio as gr
 import numpy as np
 
 from simcse_core.pooling import POOLERS
+from simcse_core.runtime import background_iter
 from ui import plots, text
 from ui.retrieval import ensure_session, get_index
 from ui.state import (
     ENCODE_QUEUE,
     FINETUNED_LABEL,
+    TRAIN_NICENESS,
     TRAIN_QUEUE,
     FineTuneRecord,
     Session,
@@ -236,8 +238,9 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
            gr.update(interactive=False), gr.update(interactive=True))
     last = None
     reason = "Stopped"
+    stream = background_iter(events, niceness=TRAIN_NICENESS, name=f"train-run-{run_id}")
     try:
-        for event in events:
+        for event in stream:
             last = event
             history.add(event)
             if event.done:
@@ -250,6 +253,7 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
         report_error(err)
         reason = "Stopped by an error"
     finally:
+        stream.close()  # waits for the training thread to finish its step: the encoder is never mid-update
         events.close()
         finished = keep_run(studio, session, encoder, run_id, base_name, base_pooler, data, last, history,
                             min(config.batch_size, len(data.examples)))

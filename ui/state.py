@@ -184,6 +184,9 @@ def session_state(config: StudioConfig) -> gr.State:
 # - "encode": similarity and search (well under a second each): four at a time, so the Similarity and
 #   Retrieval tabs stay responsive for everyone, even while someone trains.
 # Cheap UI-only events (show/hide a component) use queue=False.
+# A run trains in a thread of its own at a lower CPU priority (nice 10, simcse_core.runtime.background_iter),
+# so while it runs the cores go first to the short interactive requests of other visitors.
+TRAIN_NICENESS = 10
 TRAIN_QUEUE = {"concurrency_id": "train", "concurrency_limit": 1}
 HEAVY_QUEUE = {"concurrency_id": "heavy", "concurrency_limit": 2}
 ENCODE_QUEUE = {"concurrency_id": "encode", "concurrency_limit": 4}
