@@ -139,7 +139,16 @@ class Encoder(nn.Module):
         return out
 
     def similarity(self, a: str | Sequence[str] | np.ndarray, b: str | Sequence[str] | np.ndarray) -> np.ndarray:
-        """Cosine similarity matrix (len(a), len(b)); each side may be sentences or vectors."""
+        """Cosine similarity matrix (len(a), len(b)); each side may be sentences or vectors.
+
+        When both sides are sentences they are encoded in one call, each distinct sentence once.
+        """
+        if not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray):
+            a, b = [a] if isinstance(a, str) else list(a), [b] if isinstance(b, str) else list(b)
+            unique = list(dict.fromkeys(a + b))
+            vectors = self.encode(unique, normalize=True)  # (U, D)
+            row = {s: k for k, s in enumerate(unique)}
+            return vectors[[row[s] for s in a]] @ vectors[[row[s] for s in b]].T
         x = _as_unit_vectors(self, a)
         y = _as_unit_vectors(self, b)
         return x @ y.T

@@ -44,6 +44,11 @@ def test_similarity_is_the_cosine_matrix(tiny_encoder) -> None:
     expected = np.array([[a @ b / np.linalg.norm(a) / np.linalg.norm(b) for b in raw] for a in raw])
     np.testing.assert_allclose(tiny_encoder.similarity(SENTENCES[:3], SENTENCES[:3]), expected, atol=1e-5)
     np.testing.assert_allclose(tiny_encoder.similarity(raw, SENTENCES[:3]), expected, atol=1e-5)
+    # Both sides as sentences, overlapping and of different lengths: encoded together, each once.
+    a, b = SENTENCES[:2], SENTENCES[1:4]
+    vectors = tiny_encoder.encode(SENTENCES[:4])
+    np.testing.assert_allclose(tiny_encoder.similarity(a, b), vectors[:2] @ vectors[1:4].T, atol=1e-5)
+    assert tiny_encoder.similarity(SENTENCES[0], SENTENCES[1]).shape == (1, 1)
 
 
 def test_train_mode_uses_dropout_and_encode_does_not(tiny_model_dir) -> None:
