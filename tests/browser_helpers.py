@@ -340,9 +340,18 @@ def click(page: Any, elem_id: str, timeout_s: float = 10) -> None:
     page.locator(f"#{elem_id}").click(timeout=timeout_s * 1000)
 
 
-def screenshot(page: Any, folder: Path, name: str) -> Path:
-    """Full-page PNG into ``folder``; returns its path."""
+def screenshot(page: Any, folder: Path, name: str, settle_s: float = 10) -> Path:
+    """Full-page PNG into ``folder``, once no component shows Gradio's pending state; returns its path.
+
+    Gradio dims an event's outputs while it runs and fades them back afterwards, so a picture taken the
+    moment a result appears can show it greyed out.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + settle_s
+    while time.monotonic() < deadline and page.evaluate(
+            "() => !!document.querySelector('.pending, [data-testid=\"status-tracker\"]:not(.hide)')"):
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(400)  # the fade back to full opacity
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
