@@ -112,9 +112,10 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
             with gr.Tab("Evaluate", elem_id="tab-evaluate"):
                 evaluate.build(studio, picker, pooler, session)
         picker.input(functools.partial(pick_model, studio), [picker, pooler, session],
-                     [picker, pooler, model_status], **HEAVY_QUEUE)
+                     [picker, pooler, model_status], api_name="pick_model", **HEAVY_QUEUE)
         # Programmatic changes too (a finished fine-tune selects its model): keep the line under the pickers true.
-        gr.on([picker.change, pooler.change], describe_choice, [picker, pooler], model_status, queue=False)
+        gr.on([picker.change, pooler.change], describe_choice, [picker, pooler], model_status, queue=False,
+              api_visibility="private")
     return demo
 
 

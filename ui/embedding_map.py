@@ -133,5 +133,5 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
     inputs = [moves, picker, pooler, session]
     outputs = [figure, hist, stats, session]
     fn = functools.partial(draw_map, studio)
-    run.click(fn, inputs, outputs, **HEAVY_QUEUE)
-    moves.change(fn, inputs, outputs, **HEAVY_QUEUE)
+    run.click(fn, inputs, outputs, api_name="embedding_map", **HEAVY_QUEUE)
+    moves.change(fn, inputs, outputs, api_visibility="undocumented", **HEAVY_QUEUE)

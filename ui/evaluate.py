@@ -132,6 +132,6 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
                               elem_id="eval-scatter", show_label=False)
         with gr.Column(scale=2):
             gr.Markdown(text.PAPER_REFERENCE, elem_id="eval-reference", container=True, padding=True)
-    eval_set.change(lambda c: gr.update(visible=c == UPLOAD), eval_set, upload, queue=False)
+    eval_set.change(lambda c: gr.update(visible=c == UPLOAD), eval_set, upload, queue=False, api_visibility="private")
     inputs = [eval_set, upload, picker, pooler, session]
-    run.click(functools.partial(evaluate, studio), inputs, [table, scatter], **HEAVY_QUEUE)
+    run.click(functools.partial(evaluate, studio), inputs, [table, scatter], api_name="evaluate", **HEAVY_QUEUE)

@@ -359,14 +359,17 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                 emb_file = gr.File(label="Corpus embeddings (.npy, rows in corpus order)",
                                    elem_id="ft-download-emb", interactive=False, height=110)
 
-    data_choice.change(describe_data, [data_choice, upload], [data_info, mode, upload], queue=False)
-    upload.upload(describe_data, [data_choice, upload], [data_info, mode, upload], **ENCODE_QUEUE)
+    data_choice.change(describe_data, [data_choice, upload], [data_info, mode, upload], queue=False,
+                       api_visibility="private")
+    upload.upload(describe_data, [data_choice, upload], [data_info, mode, upload], api_name="check_training_file",
+                  **ENCODE_QUEUE)
     outputs = [status, loss_plot, au_plot, sts_plot, model_file, emb_file, picker, pooler_picker, session,
                start, stop]
     run = start.click(
         functools.partial(run_finetune, studio),
         [data_choice, upload, mode, steps, batch, lr, temperature, dropout, pooler, max_length, budget,
-         picker, session], outputs, **TRAIN_QUEUE)
+         picker, session], outputs, api_name="finetune", **TRAIN_QUEUE)
     # Stop cancels the streaming generator (Gradio closes it after the current step) and also sets the
     # session's stop flag, then waits for the run to hand its partial model over and offers the downloads.
-    stop.click(functools.partial(stop_finetune, studio), [session], outputs, cancels=[run], **ENCODE_QUEUE)
+    stop.click(functools.partial(stop_finetune, studio), [session], outputs, cancels=[run], api_name="stop_finetune",
+               **ENCODE_QUEUE)

@@ -189,14 +189,15 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
                            column_widths=["7%", "10%", "33%", "10%", "32%", "8%"])
 
     corpus_choice.change(lambda c: gr.update(visible=c == text.UPLOAD_CORPUS), corpus_choice, upload,
-                         queue=False)
+                         queue=False, api_visibility="private")
     build_inputs = [corpus_choice, upload, picker, pooler, session]
     build_fn = functools.partial(build_index, studio)
-    build_btn.click(build_fn, build_inputs, [status, session], **HEAVY_QUEUE)
-    upload.upload(build_fn, build_inputs, [status, session], **HEAVY_QUEUE)
+    build_btn.click(build_fn, build_inputs, [status, session], api_name="build_index", **HEAVY_QUEUE)
+    upload.upload(build_fn, build_inputs, [status, session], api_visibility="undocumented", **HEAVY_QUEUE)
     search_inputs = [query, top_k, threshold, picker, pooler, session]
     search_fn = functools.partial(search, studio)
     search_outputs = [results, compare, status, compare_note, session]
-    search_btn.click(search_fn, search_inputs, search_outputs, **ENCODE_QUEUE)
-    query.submit(search_fn, search_inputs, search_outputs, **ENCODE_QUEUE)
-    examples.load_input_event.then(search_fn, search_inputs, search_outputs, **ENCODE_QUEUE)
+    search_btn.click(search_fn, search_inputs, search_outputs, api_name="search", **ENCODE_QUEUE)
+    query.submit(search_fn, search_inputs, search_outputs, api_visibility="undocumented", **ENCODE_QUEUE)
+    examples.load_input_event.then(search_fn, search_inputs, search_outputs, api_visibility="undocumented",
+                                   **ENCODE_QUEUE)

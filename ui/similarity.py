@@ -100,10 +100,10 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
                            cache_examples=False)
     pair_inputs = [a, b, picker, pooler, session]
     pair_fn = functools.partial(score_pair, studio)
-    run.click(pair_fn, pair_inputs, score, **ENCODE_QUEUE)
-    a.submit(pair_fn, pair_inputs, score, **ENCODE_QUEUE)
-    b.submit(pair_fn, pair_inputs, score, **ENCODE_QUEUE)
-    examples.load_input_event.then(pair_fn, pair_inputs, score, **ENCODE_QUEUE)
+    run.click(pair_fn, pair_inputs, score, api_name="similarity", **ENCODE_QUEUE)
+    a.submit(pair_fn, pair_inputs, score, api_visibility="undocumented", **ENCODE_QUEUE)
+    b.submit(pair_fn, pair_inputs, score, api_visibility="undocumented", **ENCODE_QUEUE)
+    examples.load_input_event.then(pair_fn, pair_inputs, score, api_visibility="undocumented", **ENCODE_QUEUE)
 
     gr.Markdown("### Compare a whole list")
     with gr.Row():
@@ -119,5 +119,5 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
                              elem_id="sim-heatmap", show_label=False)
     map_inputs = [lines, picker, pooler, session]
     map_fn = functools.partial(heatmap, studio)
-    run_map.click(map_fn, map_inputs, figure, **ENCODE_QUEUE)
-    list_examples.load_input_event.then(map_fn, map_inputs, figure, **ENCODE_QUEUE)
+    run_map.click(map_fn, map_inputs, figure, api_name="heatmap", **ENCODE_QUEUE)
+    list_examples.load_input_event.then(map_fn, map_inputs, figure, api_visibility="undocumented", **ENCODE_QUEUE)
