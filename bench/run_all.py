@@ -16,7 +16,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from bench.common import REPO, RESULTS_DIR, format_table
 
@@ -65,9 +67,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                "runs": runs, "targets": targets}
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"summary{suffix}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if not args.quick and not args.only:
+        update_readme(REPO / "README.md", targets, summary["created"])
     if failed:
         print(f"\nFAILED: {', '.join(failed)}")
     return 1 if failed else 0
+
+
+README_START = "<!-- bench-table:start -->"
+README_END = "<!-- bench-table:end -->"
+
+
+def update_readme(readme: Path, targets: Sequence[Mapping[str, Any]], created: str) -> bool:
+    """Replace the table between the README's bench-table markers with ``targets``; False if no markers."""
+    if not readme.is_file():
+        return False
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    table = format_table(targets, ["benchmark", "target", "goal", "measured", "met"]) if targets else "(none)"
+    block = f"{README_START}\nLatest full run ({created[:10]}, `python -m bench`):\n\n{table}\n"
+    readme.write_text(text[:start] + block + text[end:], encoding="utf-8")
+    return True
 
 
 if __name__ == "__main__":

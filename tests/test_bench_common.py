@@ -132,3 +132,21 @@ def test_target_direction_and_nan() -> None:
     assert Target("latency", 9.0, 10.0, higher_is_better=False).met
     assert not Target("latency", 11.0, 10.0, higher_is_better=False).met
     assert not Target("latency", math.nan, 10.0, higher_is_better=False).met
+
+
+def test_update_readme_replaces_only_the_marked_table(tmp_path) -> None:
+    from bench.run_all import README_END, README_START, update_readme
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nintro\n{README_START}\nold table\n{README_END}\n\n## After\n", encoding="utf-8")
+    targets = [{"benchmark": "encode_speed", "target": "ratio", "goal": ">= 1.5", "measured": 2.8954, "met": "yes"}]
+    assert update_readme(readme, targets, "2026-11-22T12:00:00+00:00")
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("# Title\n\nintro\n") and text.endswith(f"{README_END}\n\n## After\n")
+    assert "old table" not in text and "2026-11-22" in text
+    assert "| encode_speed | ratio  | >= 1.5 | 2.895    | yes |" in text
+    assert update_readme(readme, targets, "2026-11-23T12:00:00+00:00")  # again: still one table
+    assert readme.read_text(encoding="utf-8").count(README_START) == 1
+    plain = tmp_path / "plain.md"
+    plain.write_text("# no markers\n", encoding="utf-8")
+    assert not update_readme(plain, targets, "2026-11-22") and plain.read_text(encoding="utf-8") == "# no markers\n"
