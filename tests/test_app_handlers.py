@@ -7,6 +7,7 @@ import re
 import zipfile
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 import torch
@@ -307,3 +308,18 @@ def test_server_address_defaults_to_localhost_and_follows_flags_and_environment(
     assert app.parse_args([]).host == "127.0.0.2"
     args = app.parse_args(["--host", "127.0.0.3", "--port", "8001", "--share"])
     assert (args.host, args.port, args.share) == ("127.0.0.3", 8001, True)
+
+
+def test_run_history_redraws_evaluation_figures_only_after_a_new_evaluation() -> None:
+    from types import SimpleNamespace
+
+    history = finetune.RunHistory(eval_name="demo")
+    history.add(SimpleNamespace(step=0, loss=None, metrics={"spearman": 70.0, "alignment": 0.1, "uniformity": -2}))
+    history.add(SimpleNamespace(step=1, loss=0.5, metrics=None))
+    full = history.figures()
+    assert all(hasattr(figure, "to_dict") for figure in full)
+    loss, au, sts = history.figures(since_evaluations=1)  # the browser shows the one evaluation already
+    assert hasattr(loss, "to_dict") and loss.to_dict()["data"][0]["y"] == [0.5]
+    assert au == gr.skip() and sts == gr.skip()
+    history.add(SimpleNamespace(step=2, loss=0.4, metrics={"spearman": 72.0, "alignment": 0.1, "uniformity": -2.2}))
+    assert all(hasattr(figure, "to_dict") for figure in history.figures(since_evaluations=1))

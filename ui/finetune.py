@@ -59,6 +59,9 @@ class Defaults:
 
 
 DEFAULTS = Defaults()
+# Steps take about 0.4-0.7 s here; the browser gets at most one update per this many seconds (plus every
+# evaluation and the end), so drawing progress never competes with training and other visitors for the CPU.
+STREAM_EVERY_S = 1.0
 
 
 @dataclass
@@ -83,9 +86,17 @@ class RunHistory:
             self.alignment.append(event.metrics["alignment"])
             self.uniformity.append(event.metrics["uniformity"])
 
-    def figures(self) -> tuple:
+    def figures(self, since_evaluations: int | None = None) -> tuple:
+        """The loss, alignment-uniformity and STS figures.
+
+        With ``since_evaluations`` (the number of evaluations the browser already shows), the two evaluation
+        figures are ``gr.skip()`` unless an evaluation came since: building a figure costs about 12 ms of
+        Python here, and the streaming loop should leave the CPU to training and to other visitors.
+        """
         loss = plots.loss_curve(self.steps, self.losses) if self.steps else plots.placeholder(
             "The loss appears after the first step.", height=320)
+        if since_evaluations is not None and since_evaluations == len(self.eval_steps):
+            return loss, gr.skip(), gr.skip()
         au = plots.alignment_uniformity(self.eval_steps, self.uniformity, self.alignment) if self.eval_steps \
             else plots.placeholder("Measuring the starting point…", height=320)
         sts = plots.sts_curve(self.eval_steps, self.spearman, self.eval_name) if self.eval_steps \
@@ -240,13 +251,17 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
     reason = "Stopped"
     stream = background_iter(events, niceness=TRAIN_NICENESS, name=f"train-run-{run_id}")
     try:
+        shown_evaluations, shown_at = 0, 0.0
         for event in stream:
             last = event
             history.add(event)
             if event.done:
                 reason = "Done" if event.stop_reason == "steps" else "Time budget reached"
-            yield (status_line(event, history, running=not event.done), *history.figures(),
-                   *[gr.skip()] * 4, session, gr.skip(), gr.skip())
+            if event.done or event.metrics or event.elapsed_s - shown_at >= STREAM_EVERY_S:
+                yield (status_line(event, history, running=not event.done),
+                       *history.figures(since_evaluations=shown_evaluations),
+                       *[gr.skip()] * 4, session, gr.skip(), gr.skip())
+                shown_evaluations, shown_at = len(history.eval_steps), event.elapsed_s
             if session.stop_requested.is_set():
                 break
     except Exception as err:  # noqa: BLE001 - keep what was trained and tell the user
