@@ -3,7 +3,9 @@
 ``python -m bench`` (or ``python -m bench.run_all``) runs them in order; ``--quick`` passes ``--quick`` to
 each (a smoke test of a few minutes); ``--only encode_speed,train_speed`` picks some. Each script writes its
 own ``bench/results/<name>.json``; this runner adds ``bench/results/summary.json`` (or ``summary_quick.json``)
-with every target, met or not, and the wall-clock time of each script. The order puts the app last, so its
+with the wall-clock time of each script it ran and every target of each benchmark's latest result file, met or
+not (a benchmark that just failed is left out, not shown with old figures); a full-size run (not ``--quick``,
+also with ``--only``) rewrites the README's benchmark table from it. The order puts the app last, so its
 server's memory use does not disturb the others. The full suite takes about 20 minutes on a 2-core CPU.
 """
 
@@ -50,15 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs.append({"benchmark": name, "exit_code": code, "seconds": round(seconds, 1)})
         if code != 0:
             failed.append(name)
-    targets = []
-    for name in names:
-        path = RESULTS_DIR / f"{name}{suffix}.json"
-        if not path.is_file():
-            continue
-        for t in json.loads(path.read_text(encoding="utf-8")).get("targets", []):
-            targets.append({"benchmark": name, "target": t["name"], "measured": t["value"],
-                            "goal": ("<= " if not t["higher_is_better"] else ">= ") + f"{t['threshold']:g}"
-                            + t.get("unit", ""), "met": "yes" if t["met"] else "NO"})
+    targets = collect_targets(suffix, skip=failed)
     print("\n===== summary\n")
     print(format_table(runs))
     print()
@@ -67,11 +61,36 @@ def main(argv: Sequence[str] | None = None) -> int:
                "runs": runs, "targets": targets}
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"summary{suffix}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    if not args.quick and not args.only:
+    if not args.quick:
         update_readme(REPO / "README.md", targets, summary["created"])
     if failed:
         print(f"\nFAILED: {', '.join(failed)}")
     return 1 if failed else 0
+
+
+def collect_targets(suffix: str = "", skip: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Every target of the latest result file of each benchmark, with the date it was measured.
+
+    ``skip``: benchmarks whose run just failed; their older files are left out rather than shown as current.
+    """
+    targets = []
+    for name in BENCHMARKS:
+        path = RESULTS_DIR / f"{name}{suffix}.json"
+        if name in skip or not path.is_file():
+            continue
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        for t in payload.get("targets", []):
+            targets.append({"benchmark": name, "target": t["name"], "measured": t["value"],
+                            "goal": ("<= " if not t["higher_is_better"] else ">= ") + f"{t['threshold']:g}"
+                            + t.get("unit", ""), "unit": t.get("unit", ""), "met": "yes" if t["met"] else "NO",
+                            "measured_on": str(payload.get("created", ""))[:10]})
+    return targets
+
+
+def _with_unit(value: Any, unit: str) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}{unit}"
+    return f"{value}{unit}"
 
 
 README_START = "<!-- bench-table:start -->"
@@ -86,8 +105,11 @@ def update_readme(readme: Path, targets: Sequence[Mapping[str, Any]], created: s
     start, end = text.find(README_START), text.find(README_END)
     if start < 0 or end < start:
         return False
-    table = format_table(targets, ["benchmark", "target", "goal", "measured", "met"]) if targets else "(none)"
-    block = f"{README_START}\nLatest full run ({created[:10]}, `python -m bench`):\n\n{table}\n"
+    rows = [{**t, "target": str(t["target"]).replace("|", "\\|"),
+             "measured": _with_unit(t["measured"], t.get("unit", ""))} for t in targets]
+    columns = ["benchmark", "target", "goal", "measured", "met", "measured_on"]
+    table = format_table(rows, columns) if rows else "(none)"
+    block = f"{README_START}\nLatest results (summary of {created[:10]}, `python -m bench`):\n\n{table}\n"
     readme.write_text(text[:start] + block + text[end:], encoding="utf-8")
     return True
 

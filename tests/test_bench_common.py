@@ -139,14 +139,34 @@ def test_update_readme_replaces_only_the_marked_table(tmp_path) -> None:
 
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\nintro\n{README_START}\nold table\n{README_END}\n\n## After\n", encoding="utf-8")
-    targets = [{"benchmark": "encode_speed", "target": "ratio", "goal": ">= 1.5", "measured": 2.8954, "met": "yes"}]
+    targets = [{"benchmark": "encode_speed", "target": "ratio", "goal": ">= 1.5", "measured": 2.8954, "met": "yes"},
+               {"benchmark": "encode_speed", "target": "|a - b|", "goal": "<= 0.2", "measured": 0.01883, "unit": " ms",
+                "met": "yes"}]
     assert update_readme(readme, targets, "2026-11-22T12:00:00+00:00")
     text = readme.read_text(encoding="utf-8")
     assert text.startswith("# Title\n\nintro\n") and text.endswith(f"{README_END}\n\n## After\n")
     assert "old table" not in text and "2026-11-22" in text
-    assert "| encode_speed | ratio  | >= 1.5 | 2.895    | yes |" in text
+    assert "| encode_speed | ratio     | >= 1.5 | 2.9       | yes |" in text
+    assert "| encode_speed | \\|a - b\\| | <= 0.2 | 0.0188 ms | yes |" in text  # pipes escaped for Markdown
     assert update_readme(readme, targets, "2026-11-23T12:00:00+00:00")  # again: still one table
     assert readme.read_text(encoding="utf-8").count(README_START) == 1
     plain = tmp_path / "plain.md"
     plain.write_text("# no markers\n", encoding="utf-8")
     assert not update_readme(plain, targets, "2026-11-22") and plain.read_text(encoding="utf-8") == "# no markers\n"
+
+
+def test_collect_targets_reads_the_latest_files_and_leaves_out_failed_runs(tmp_path, monkeypatch) -> None:
+    import json
+
+    from bench import run_all
+
+    monkeypatch.setattr(run_all, "RESULTS_DIR", tmp_path)
+    target = {"name": "speed ratio", "value": 2.5, "threshold": 1.5, "higher_is_better": True, "unit": "x",
+              "met": True}
+    for name in ("encode_speed", "train_speed"):
+        payload = {"created": "2026-11-22T10:00:00+00:00", "targets": [{**target, "name": f"{name} ratio"}]}
+        (tmp_path / f"{name}.json").write_text(json.dumps(payload), encoding="utf-8")
+    rows = run_all.collect_targets(skip=["train_speed"])
+    assert [r["target"] for r in rows] == ["encode_speed ratio"]
+    assert rows[0]["goal"] == ">= 1.5x" and rows[0]["met"] == "yes" and rows[0]["measured_on"] == "2026-11-22"
+    assert [r["benchmark"] for r in run_all.collect_targets()] == ["encode_speed", "train_speed"]
