@@ -319,16 +319,17 @@ def _calibrate_nprobe(index, vectors: np.ndarray, nlist: int, k: int = 10) -> tu
     rng = np.random.default_rng(0)
     m = min(_CALIBRATION_QUERIES // 2, n)
     sample = rng.choice(n, size=m, replace=False)
+    own = vectors[sample]  # (m, D)
     midpoints = _unit_rows(vectors[rng.integers(0, n, m)] + vectors[rng.integers(0, n, m)])  # (m, D)
     kk = min(k + 1, n)
-    _, exact_self = _numpy_top_k(vectors[sample], vectors, kk)  # (m, kk)
+    _, exact_self = _numpy_top_k(own, vectors, kk)  # (m, kk)
     _, exact_mid = _numpy_top_k(midpoints, vectors, min(k, n))  # (m, k)
     truth_self = [set(row[row != s][:k].tolist()) for row, s in zip(exact_self, sample)]
     truth_mid = [set(row.tolist()) for row in exact_mid]
     nprobe, recall = max(1, math.ceil(nlist / 256)), 0.0
     while True:
         index.nprobe = nprobe
-        _, found_self = index.search(vectors[sample], kk)  # (m, kk)
+        _, found_self = index.search(own, kk)  # (m, kk)
         _, found_mid = index.search(midpoints, min(k, n))  # (m, k)
         recall = min(
             _recall([set(row[row != s][:k].tolist()) for row, s in zip(found_self, sample)], truth_self),

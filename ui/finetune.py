@@ -268,8 +268,7 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
         report_error(err)
         reason = "Stopped by an error"
     finally:
-        stream.close()  # waits for the training thread to finish its step: the encoder is never mid-update
-        events.close()
+        stream.close()  # closes `events` in the training thread after its step: the encoder is never mid-update
         finished = keep_run(studio, session, encoder, run_id, base_name, base_pooler, data, last, history,
                             min(config.batch_size, len(data.examples)))
         session.training_idle.set()
