@@ -18,23 +18,28 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import gradio as gr
 
-from simcse_core.models import DEFAULT_MODEL, ModelNotAvailableError
+from simcse_core.models import DEFAULT_MODEL
 from ui import embedding_map, evaluate, finetune, retrieval, similarity, text
+from ui.components import SettingDropdown
 from ui.state import (
-    FINETUNED_LABEL,
+    ENCODE_QUEUE,
     HEAVY_QUEUE,
     ModelRegistry,
     Session,
     Studio,
     StudioConfig,
+    ensure_session,
     guarded,
+    release_memory,
     session_state,
 )
 
 logger = logging.getLogger(__name__)
+ASSETS = Path(__file__).resolve().parent / "assets"
 
 CSS = """
 .gradio-container { max-width: 1280px !important; margin: 0 auto !important; }
@@ -53,23 +58,45 @@ def theme() -> gr.themes.Theme:
 @guarded
 def pick_model(studio: Studio, choice: str, pooler: str, session: Session | None,
                progress=gr.Progress()) -> tuple:
-    """Handler for the model picker: load the chosen model once (friendly warning if it cannot be loaded)."""
-    if choice == FINETUNED_LABEL:
-        record = session.finetuned if session is not None else None
-        if record is None:
-            gr.Warning("There is no fine-tuned model in this session yet: run one in the Fine-tune tab.")
-            return gr.update(value=studio.config.base_label), gr.skip(), "Using the bundled model."
-        return (gr.skip(), record.encoder.config.pooler,
-                f"Using your fine-tuned model ({record.summary}).")
+    """Handler for the model picker: load the chosen model once, or select one of the session's runs.
+
+    Returns the picker, the pooler picker, the status line and the Delete-run button.
+    """
+    record = studio.run_for(choice, session)
+    if record is not None:
+        return (gr.skip(), record.encoder.config.pooler, f"Using your fine-tuned **{record.label}**.",
+                gr.update(visible=True))
     name = studio.config.model_name(choice)
     if not studio.registry.is_loaded(name):
-        progress(0.1, desc=f"Loading {name}")
-    try:
-        encoder = studio.encoder_for(choice, pooler, session)
-    except (ModelNotAvailableError, ValueError) as err:  # the message names the id and says why
-        gr.Warning(f"{err} Switched back to {studio.config.base_label}.")
-        return studio.config.base_label, gr.skip(), f"Could not load `{name}`; using the bundled model."
-    return gr.skip(), gr.skip(), f"Model ready: `{encoder.description}` ({encoder.dim}-dimensional vectors)."
+        progress(0.1, desc=f"Loading {choice}")
+    encoder = studio.encoder_for(choice, pooler, session)
+    return (gr.skip(), gr.skip(), f"Model ready: `{encoder.description}` ({encoder.dim}-dimensional vectors).",
+            gr.update(visible=False))
+
+
+@guarded
+def delete_run(studio: Studio, choice: str, session: Session | None) -> tuple:
+    """Handler: forget the picked run (its model, indexes and files); the picker returns to the base model."""
+    session = ensure_session(session)
+    record = studio.run_for(choice, session)
+    if record is None:
+        return gr.skip(), "Pick one of your runs in the model picker first.", gr.skip(), session
+    session.delete_run(record.run_id)
+    release_memory()
+    return (studio.picker_update(session), f"Deleted **{record.label}**.", gr.update(visible=False), session)
+
+
+def picker_info(config: StudioConfig) -> str:
+    """The picker's help line: what it lists, and why hub models are missing offline."""
+    if config.allow_local_models:
+        return text.MODEL_PICKER_INFO + config.picker_note()
+    return "Used by every tab. Your fine-tuned runs appear here too." + config.picker_note()
+
+
+def end_session(demo: gr.Blocks, session_hash: str | None) -> None:
+    """The visitor closed or reloaded the tab: drop their session's state now (runs the delete_callback)."""
+    if session_hash:
+        demo.state_holder.delete_state(session_hash)
 
 
 def describe_choice(choice: str, pooler: str) -> str:
@@ -86,20 +113,24 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
         config = StudioConfig(model=model or os.environ.get("SIMCSE_MODEL") or DEFAULT_MODEL)
         studio = Studio(config, ModelRegistry(config))
     config = studio.config
-    # delete_cache: Gradio's copies of downloads (a model zip is ~80 MB) go when sessions do.
+    # delete_cache: every 10 minutes, Gradio's copies of uploads and downloads (a model zip is ~80 MB) older than
+    # a session's time to live are deleted.
     ttl = int(config.session_ttl_s)
-    with gr.Blocks(title=text.TITLE, delete_cache=(3600, ttl)) as demo:
+    with gr.Blocks(title=text.TITLE, delete_cache=(600, ttl)) as demo:
         session = session_state(config)
         gr.Markdown(text.HEADER, elem_id="header")
         with gr.Accordion("How it works: the loss and the paper's settings", open=False):
             gr.Markdown(text.HOW_IT_WORKS, latex_delimiters=text.LATEX_DELIMITERS)
         with gr.Row(elem_id="model-row"):
-            picker = gr.Dropdown(config.model_choices(), value=config.base_label, label="Model",
-                                 info=text.MODEL_PICKER_INFO, allow_custom_value=True, elem_id="model-picker",
-                                 scale=3)
-            pooler = gr.Dropdown(text.pooler_choices(), value=config.default_pooler, label="Pooler",
-                                 info=text.POOLER_PICKER_INFO, elem_id="pooler-picker", scale=3)
-            model_status = gr.Markdown(describe_choice(config.base_label, config.default_pooler), scale=2)
+            picker = SettingDropdown(config.model_choices(), value=config.base_label, label="Model",
+                                     info=picker_info(config), allow_custom_value=config.allow_local_models,
+                                     elem_id="model-picker", scale=3)
+            pooler = SettingDropdown(text.pooler_choices(), value=config.default_pooler, label="Pooler",
+                                     info=text.POOLER_PICKER_INFO, elem_id="pooler-picker", scale=3)
+            with gr.Column(scale=2, min_width=200):
+                model_status = gr.Markdown(describe_choice(config.base_label, config.default_pooler))
+                delete = gr.Button("Delete run", size="sm", variant="secondary", visible=False,
+                                   elem_id="delete-run")
         with gr.Tabs():
             with gr.Tab("Similarity", elem_id="tab-similarity"):
                 similarity.build(studio, picker, pooler, session)
@@ -111,8 +142,19 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
                 embedding_map.build(studio, picker, pooler, session)
             with gr.Tab("Evaluate", elem_id="tab-evaluate"):
                 evaluate.build(studio, picker, pooler, session)
-        picker.input(functools.partial(pick_model, studio), [picker, pooler, session],
-                     [picker, pooler, model_status], api_name="pick_model", **HEAVY_QUEUE)
+        picked = picker.input(functools.partial(pick_model, studio), [picker, pooler, session],
+                              [picker, pooler, model_status, delete], api_name="pick_model", **HEAVY_QUEUE)
+        # A model that cannot load: the error names it (toast, or an exception for API callers), and the
+        # picker goes back to the base model so that every tab keeps working.
+        picked.failure(lambda: (config.base_label, gr.update(visible=False)), None, [picker, delete],
+                       queue=False, api_visibility="private")
+        delete.click(functools.partial(delete_run, studio), [picker, session], [picker, model_status, delete, session],
+                     api_name="delete_run", **ENCODE_QUEUE)
+        # A closed tab ends its session now (gradio would keep a closed session's state for an hour).
+        def on_unload(request: gr.Request) -> None:
+            end_session(demo, request.session_hash)
+
+        demo.unload(on_unload)
         # Programmatic changes too (a finished fine-tune selects its model): keep the line under the pickers true.
         gr.on([picker.change, pooler.change], describe_choice, [picker, pooler], model_status, queue=False,
               api_visibility="private")
@@ -128,9 +170,8 @@ def warm_up(studio: Studio) -> None:
             encoder = studio.registry.get(studio.config.model, studio.config.default_pooler)
             logger.info("Base model ready in %.1f s", time.perf_counter() - start)
             # The bundled corpus's index under the base model is the same for every visitor: build it now.
-            session = Session()
-            retrieval.get_index(studio, session, encoder, studio.model_key(studio.config.base_label,
-                                                                           studio.config.default_pooler, None))
+            studio.get_index(Session(), encoder, studio.model_key(studio.config.base_label,
+                                                                  studio.config.default_pooler, None))
             logger.info("Bundled corpus indexed after %.1f s", time.perf_counter() - start)
         except Exception:  # noqa: BLE001 - the first request will report the problem to the user
             logger.exception("Could not preload the base model and the bundled corpus index")
@@ -158,6 +199,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--share", action="store_true", help="also create a public gradio.live link")
     parser.add_argument("--model", default=os.environ.get("SIMCSE_MODEL", DEFAULT_MODEL),
                         help="base model: 'minilm' (bundled), a local folder, or a hub id when online")
+    parser.add_argument("--allow-local-models", action="store_true",
+                        help="let visitors load model folders of this server by typing their path (off: only "
+                             "the base model, the bundled one, your runs and, online, the allow-listed hub ids)")
     return parser.parse_args(argv)
 
 
@@ -169,13 +213,14 @@ def main(argv: list[str] | None = None) -> None:
     temp_root = tempfile.TemporaryDirectory(prefix="simcse-studio-server-")
     atexit.register(temp_root.cleanup)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` runs the atexit clean-up too
-    config = StudioConfig(model=args.model, temp_root=temp_root.name)
+    config = StudioConfig(model=args.model, temp_root=temp_root.name, allow_local_models=args.allow_local_models)
     studio = Studio(config, ModelRegistry(config))
     warm_up(studio)
     demo = build_demo(studio=studio)
     demo.queue(default_concurrency_limit=2)
+    # No file of this server is served except gradio's own cache (uploads, downloads) and the app's assets.
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme(), css=CSS,
-                show_error=False)
+                show_error=False, max_file_size=f"{config.max_upload_mb}mb", allowed_paths=[str(ASSETS)])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ui import embedding_map, evaluate, finetune, retrieval, similarity, text
-from ui.state import FINETUNED_LABEL, ModelRegistry, Session, Studio, StudioConfig
+from ui.state import FINETUNED_LABEL, ModelKey, ModelRegistry, Session, Studio, StudioConfig
 
 CONTRACT_IDS = {
     "tab-similarity", "tab-retrieval", "tab-finetune", "tab-map", "tab-evaluate",
@@ -88,7 +88,7 @@ def test_similarity_returns_score_and_reading(studio: Studio, base_choice: str) 
     expected = _cos(va, vb)
     shown = float(re.search(r"## (-?\d+\.\d+)", out).group(1))
     assert shown == pytest.approx(expected, abs=0.006)
-    baseline = studio.baseline(("base", studio.config.model, "mean"), encoder)
+    baseline = studio.baseline(ModelKey(studio.config.model, "mean"), encoder)
     assert similarity.reading(expected, baseline) in out
 
 
@@ -101,10 +101,9 @@ def test_reading_bands_are_relative_to_the_baseline() -> None:
 
 
 @pytest.mark.parametrize("a, b", [("", "a cat"), ("   ", "a cat"), ("a cat", "x" * 5000)])
-def test_bad_sentence_gives_warning_not_exception(studio: Studio, base_choice: str, a: str, b: str) -> None:
-    with pytest.warns(UserWarning, match="empty|limit"):
-        out = similarity.score_pair(studio, a, b, base_choice, "mean", None)
-    assert out == {"__type__": "update"}  # every output left as it was
+def test_bad_sentence_gives_its_message_as_gr_error(studio: Studio, base_choice: str, a: str, b: str) -> None:
+    with pytest.raises(gr.Error, match="empty|limit"):
+        similarity.score_pair(studio, a, b, base_choice, "mean", None)
 
 
 def test_heatmap_values_equal_encoder_similarity(studio: Studio, base_choice: str) -> None:
@@ -120,8 +119,8 @@ def test_heatmap_values_equal_encoder_similarity(studio: Studio, base_choice: st
 
 def test_heatmap_rejects_too_many_sentences(studio: Studio, base_choice: str) -> None:
     lines = "\n".join(f"sentence number {i}" for i in range(studio.config.max_heatmap_sentences + 1))
-    with pytest.warns(UserWarning, match="at most 40"):
-        assert similarity.heatmap(studio, lines, base_choice, "mean", None) == {"__type__": "update"}
+    with pytest.raises(gr.Error, match="at most 40"):
+        similarity.heatmap(studio, lines, base_choice, "mean", None)
 
 
 def test_retrieval_returns_ranked_hits(studio: Studio, base_choice: str, corpus_file: Path) -> None:
@@ -160,16 +159,15 @@ def test_bad_corpus_upload_shows_the_data_error(studio: Studio, base_choice: str
                                                 content: bytes, name: str, message: str) -> None:
     path = tmp_path / name
     path.write_bytes(content)
-    with pytest.warns(UserWarning, match=message):
-        out = retrieval.build_index(studio, text.UPLOAD_CORPUS, str(path), base_choice, "mean", None)
-    assert out == {"__type__": "update"}
+    with pytest.raises(gr.Error, match=message):
+        retrieval.build_index(studio, text.UPLOAD_CORPUS, str(path), base_choice, "mean", None)
 
 
 def test_bad_training_upload_shows_the_data_error(tmp_path: Path) -> None:
     path = tmp_path / "train.csv"
     path.write_bytes(b"a,b,c,d\nw,x,y,z\n")
-    with pytest.warns(UserWarning, match="4 columns"):
-        assert finetune.describe_data(text.UPLOAD_TRAINING, str(path)) == {"__type__": "update"}
+    with pytest.raises(gr.Error, match="4 columns"):
+        finetune.describe_data(text.UPLOAD_TRAINING, str(path))
 
 
 def test_finetune_streams_and_keeps_the_shared_model(studio: Studio, tuned) -> None:
@@ -186,7 +184,8 @@ def test_finetune_streams_and_keeps_the_shared_model(studio: Studio, tuned) -> N
     changed = [n for n, t in record.encoder.state_dict().items() if not torch.equal(t, before[n])]
     assert changed  # the private copy did train
     final = updates[-1]
-    assert final[6]["value"] == FINETUNED_LABEL and FINETUNED_LABEL in final[6]["choices"]
+    assert final[6]["value"] == record.label and record.label in final[6]["choices"]
+    assert record.label.startswith("run 1 · unsup · 4 steps · STS ")
 
 
 def test_finetune_downloads_load_back(studio: Studio, tuned, tmp_path: Path) -> None:
@@ -205,17 +204,16 @@ def test_finetune_downloads_load_back(studio: Studio, tuned, tmp_path: Path) -> 
 
 
 def test_finetune_rejects_mode_that_does_not_fit_the_data(studio: Studio, base_choice: str) -> None:
-    with pytest.warns(UserWarning, match="mode"):
-        out = list(finetune.run_finetune(studio, text.SAMPLE_SUP, None, "unsup", 2, 4, 1e-4, 0.05, 0.1,
-                                         "mean", 16, 30, base_choice, None))
-    assert out == [{"__type__": "update"}]
+    with pytest.raises(gr.Error, match="Mode: the data are"):
+        list(finetune.run_finetune(studio, text.SAMPLE_SUP, None, "unsup", 2, 4, 1e-4, 0.05, 0.1,
+                                   "mean", 16, 30, base_choice, None))
 
 
 def test_retrieval_compares_base_and_finetuned(studio: Studio, base_choice: str, tuned) -> None:
     session, _, _ = tuned
     table, compare, _, note, _ = retrieval.search(studio, "a cat eats fish", 4, -1.0, base_choice, "mean",
                                                   session)
-    assert "Move" in note
+    assert "Move" in note and "ranks" in note and session.finetuned.label in note
     assert list(compare["Rank"]) == [1, 2, 3, 4]
     base_sentences = list(compare["Base model's hit"])
     for rank, (sentence, move) in enumerate(zip(compare["Fine-tuned model's hit"], compare["Move"]), start=1):
@@ -272,26 +270,28 @@ def test_evaluate_returns_a_table(studio: Studio, base_choice: str, tuned) -> No
 def test_evaluate_bad_upload_warns(studio: Studio, base_choice: str, tmp_path: Path) -> None:
     path = tmp_path / "pairs.csv"
     path.write_text("sentence1,sentence2,score\na cat,a dog,high\n", encoding="utf-8")
-    with pytest.warns(UserWarning, match="not a number"):
-        out = evaluate.evaluate(studio, evaluate.UPLOAD, str(path), base_choice, "mean", None)
-    assert out == {"__type__": "update"}
+    with pytest.raises(gr.Error, match="not a number"):
+        evaluate.evaluate(studio, evaluate.UPLOAD, str(path), base_choice, "mean", None)
 
 
 
 def test_offline_hub_id_warns_with_its_name_and_reverts(studio: Studio) -> None:
     from app import pick_model
 
-    with pytest.warns(UserWarning, match="bert-base-uncased"):
-        picker, _, status = pick_model(studio, "bert-base-uncased", "mean", None)
-    assert picker == studio.config.base_label and "bert-base-uncased" in status
+    with pytest.raises(gr.Error, match="bert-base-uncased.*offline"):
+        pick_model(studio, "bert-base-uncased", "mean", None)
+    assert "bert-base-uncased" not in studio.config.model_choices()  # offline: not offered at all
 
 
 def test_picking_the_finetuned_model_sets_its_pooler(studio: Studio, tuned) -> None:
     from app import pick_model
 
     session, _, _ = tuned
-    _, pooler, status = pick_model(studio, FINETUNED_LABEL, "mean", session)
+    _, pooler, status, delete = pick_model(studio, FINETUNED_LABEL, "mean", session)
     assert pooler == session.finetuned.encoder.config.pooler and "fine-tuned" in status
+    _, pooler, status, delete = pick_model(studio, session.finetuned.label, "mean", session)
+    assert pooler == session.finetuned.encoder.config.pooler and session.finetuned.label in status
+    assert delete["visible"] is True
 
 
 def test_server_address_defaults_to_localhost_and_follows_flags_and_environment(monkeypatch):

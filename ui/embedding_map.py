@@ -9,8 +9,7 @@ import gradio as gr
 import numpy as np
 
 from ui import plots, text
-from ui.retrieval import ensure_corpus, ensure_session, get_index
-from ui.state import HEAVY_QUEUE, Session, Studio, guarded
+from ui.state import HEAVY_QUEUE, Session, Studio, comparison_for, ensure_session, guarded
 
 logger = logging.getLogger(__name__)
 
@@ -68,17 +67,13 @@ def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session
     from simcse_core.projection import project, project_pair
 
     session = ensure_session(session)
-    corpus = ensure_corpus(studio, session)
-    idx = subsample(len(corpus.sentences), studio.config.max_map_points)
-    sentences = [corpus.sentences[i] for i in idx]
-    notes = []
-    if len(idx) < len(corpus.sentences):
-        notes.append(f"Showing a random sample of {len(idx):,} of the {len(corpus.sentences):,} sentences.")
-    record = session.finetuned
-    if record is None:
+    pair = comparison_for(studio, choice, session)
+    if pair is None:
         encoder = studio.encoder_for(choice, pooler, session)
         model_key = studio.model_key(choice, pooler, session)
-        before = np.asarray(get_index(studio, session, encoder, model_key, progress).vectors)[idx]
+        corpus, index = studio.searchable(session, encoder, model_key, progress)
+        idx, sentences, notes = _sample(studio, corpus)
+        before = np.asarray(index.vectors)[idx]
         key = (model_key, corpus.key)
         if key not in session.projections:
             progress(0.8, desc="Projecting with UMAP")
@@ -93,13 +88,14 @@ def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session
         stats = stats_markdown([(encoder.description, s_before)], " ".join(notes))
         return figure, plots.cosine_histograms(edges, h_before), stats, session
 
-    base = studio.registry.get(record.base_name, record.base_pooler)
-    base_key = ("base", record.base_name, record.base_pooler)
-    before = get_index(studio, session, base, base_key, progress).vectors
-    tuned_key = ("finetuned", record.run_id, record.encoder.config.pooler)
-    after = get_index(studio, session, record.encoder, tuned_key, progress).vectors
-    before, after = np.asarray(before)[idx], np.asarray(after)[idx]
-    key = (base_key, tuned_key, corpus.key)
+    run = pair.run
+    corpus, base_index = studio.searchable(session, pair.base, run.base_key, progress)
+    corpus_after, tuned_index = studio.searchable(session, run.encoder, run.model_key, progress)
+    if corpus_after.key != corpus.key:  # the visitor switched corpus meanwhile: draw the newer one
+        corpus, base_index = studio.searchable(session, pair.base, run.base_key, progress)
+    idx, sentences, notes = _sample(studio, corpus)
+    before, after = np.asarray(base_index.vectors)[idx], np.asarray(tuned_index.vectors)[idx]
+    key = (run.base_key, run.model_key, corpus.key)
     if key not in session.projections:
         progress(0.8, desc="Projecting both with UMAP into one shared space")
         session.projections[key] = project_pair(before, after)
@@ -110,10 +106,18 @@ def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session
                                   titles=(stats_title("Before", s_before), stats_title("After", s_after)))
     edges, h_before = histogram(before)
     _, h_after = histogram(after)  # same default bins, so the bars line up
-    notes.append(f"Colour: {label_kind}. Before = `{base.description}`; after = the fine-tuned copy "
-                 f"({record.summary}).")
+    notes.append(f"Colour: {label_kind}. Before = {pair.base_label}; after = {pair.tuned_label}.")
     stats = stats_markdown([("Before", s_before), ("After", s_after)], " ".join(notes))
     return figure, plots.cosine_histograms(edges, h_before, h_after), stats, session
+
+
+def _sample(studio: Studio, corpus) -> tuple[np.ndarray, list[str], list[str]]:
+    """The shown points (a fixed sample of big corpora), their sentences, and a note when sampled."""
+    idx = subsample(len(corpus.sentences), studio.config.max_map_points)
+    notes = []
+    if len(idx) < len(corpus.sentences):
+        notes.append(f"Showing a random sample of {len(idx):,} of the {len(corpus.sentences):,} sentences.")
+    return idx, [corpus.sentences[i] for i in idx], notes
 
 
 def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.State) -> None:

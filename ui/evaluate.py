@@ -12,7 +12,16 @@ import numpy as np
 import pandas as pd
 
 from ui import plots, text
-from ui.state import HEAVY_QUEUE, FineTuneRecord, Session, Studio, guarded
+from ui.components import SettingDropdown
+from ui.state import (
+    HEAVY_QUEUE,
+    InputError,
+    Session,
+    Studio,
+    check_choice,
+    comparison_for,
+    guarded,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +51,7 @@ def load_set(choice: str, upload: str | None):
         return evaluation.load_stsb("test")
     if choice == UPLOAD:
         if not upload:
-            raise ValueError("Choose a file of scored pairs first: a .csv/.tsv with the columns sentence1, "
+            raise InputError("Choose a file of scored pairs first: a .csv/.tsv with the columns sentence1, "
                              "sentence2, score (any scale; higher = more similar).")
         return evaluation.load_scored_pairs(upload)
     return evaluation.load_demo_pairs()
@@ -56,14 +65,12 @@ def set_label(pairs) -> str:
 
 
 def models_to_evaluate(studio: Studio, choice: str, pooler: str, session: Session | None) -> list[tuple]:
-    """(label, encoder) pairs: base and fine-tuned after a fine-tune, else the picked model."""
-    record: FineTuneRecord | None = session.finetuned if session is not None else None
-    if record is None:
+    """(label, encoder) pairs: a run and the base it started from after a fine-tune, else the picked model."""
+    pair = comparison_for(studio, choice, session)
+    if pair is None:
         encoder = studio.encoder_for(choice, pooler, session)
         return [(f"Base: {encoder.description}", encoder)]
-    base = studio.registry.get(record.base_name, record.base_pooler)
-    return [(f"Base: {base.description}", base),
-            (f"Fine-tuned (this session): {record.encoder.config.pooler}", record.encoder)]
+    return [(f"Base: {pair.base.description}", pair.base), (f"Fine-tuned: {pair.tuned_label}", pair.run.encoder)]
 
 
 def pair_cosines(encoder, pairs) -> np.ndarray:
@@ -93,9 +100,9 @@ def evaluate(studio: Studio, set_choice: str, upload: str | None, choice: str, p
     """Handler: a metrics table for each model and a gold-vs-cosine scatter."""
     from simcse_core.metrics import embedding_report
 
-    pairs = load_set(set_choice, upload)
+    pairs = load_set(check_choice(set_choice, "Evaluation set", set_choices()), upload)
     if len(pairs) < 2:
-        raise ValueError(f"{pairs.name} has {len(pairs)} scored pair; the evaluation needs at least 2.")
+        raise InputError(f"{pairs.name} has {len(pairs)} scored pair; the evaluation needs at least 2.")
     models = models_to_evaluate(studio, choice, pooler, session)
     shown = sample_pairs(pairs, SCATTER_PAIRS)
     rows, series = [], {}
@@ -120,7 +127,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
     gr.Markdown(text.EVAL_INTRO)
     choices = set_choices()
     with gr.Row():
-        eval_set = gr.Dropdown(choices, value=choices[0], label="Evaluation set", elem_id="eval-set", scale=2)
+        eval_set = SettingDropdown(choices, value=choices[0], label="Evaluation set", elem_id="eval-set", scale=2)
         upload = gr.File(label="Scored pairs (.csv/.tsv: sentence1, sentence2, score)", elem_id="eval-upload",
                          visible=False, scale=2)
         run = gr.Button("Evaluate", variant="primary", elem_id="eval-run", scale=1)

@@ -13,7 +13,7 @@ import functools
 import logging
 import shutil
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,15 +23,18 @@ import numpy as np
 from simcse_core.pooling import POOLERS
 from simcse_core.runtime import background_iter
 from ui import plots, text
-from ui.retrieval import ensure_session, get_index
+from ui.components import SettingDropdown, SettingNumber, SettingRadio, SettingSlider
 from ui.state import (
     ENCODE_QUEUE,
-    FINETUNED_LABEL,
     TRAIN_NICENESS,
     TRAIN_QUEUE,
     FineTuneRecord,
+    InputError,
     Session,
     Studio,
+    check_choice,
+    check_number,
+    ensure_session,
     guarded,
     report_error,
 )
@@ -104,20 +107,21 @@ class RunHistory:
         return loss, au, sts
 
 
-def training_data(choice: str, upload: str | None):
+def training_data(choice: str, upload: str | None, limits=None):
     """The :class:`simcse_core.data.TrainingData` of the chosen sample or upload (DataError if bad)."""
-    from simcse_core.data import load_training_data
+    from simcse_core.data import DEFAULT_LIMITS, load_training_data
 
+    limits = limits or DEFAULT_LIMITS
     if choice == text.UPLOAD_TRAINING:
         if not upload:
-            raise ValueError("Choose a file to upload first: .txt with one sentence per line (unsupervised), "
-                             "or .csv with 2 columns (anchor, positive) or 3 (… , hard_negative).")
-        return load_training_data(upload)
-    path = SAMPLE_FILES.get(choice)
-    if path is None or not path.is_file():
-        raise ValueError(f"The sample file {path.name if path else choice} is missing from this "
-                         "installation.")
-    return load_training_data(path)
+            raise InputError("Training file: choose a file to upload first: .txt with one sentence per line "
+                             "(unsupervised), or .csv with 2 columns (anchor, positive) or 3 (… , hard_negative).")
+        return load_training_data(upload, limits)
+    check_choice(choice, "Training data", [text.SAMPLE_UNSUP, text.SAMPLE_SUP, text.UPLOAD_TRAINING])
+    path = SAMPLE_FILES[choice]
+    if not path.is_file():
+        raise InputError(f"The sample file {path.name} is missing from this installation.")
+    return load_training_data(path, limits)
 
 
 def live_eval_pairs(studio: Studio):
@@ -156,9 +160,8 @@ def status_line(event, history: RunHistory, running: bool) -> str:
     return line
 
 
-def package(studio: Studio, session: Session, progress=None) -> FineTuneRecord:
-    """Write the fine-tuned model's zip and the corpus embeddings (.npy) once per run."""
-    record = session.finetuned
+def package(studio: Studio, session: Session, record: FineTuneRecord, progress=None) -> FineTuneRecord:
+    """Write the run's zip and the corpus embeddings (.npy) once."""
     with session.finalize_lock:
         if record.model_zip and record.embeddings_npy:
             return record
@@ -170,84 +173,183 @@ def package(studio: Studio, session: Session, progress=None) -> FineTuneRecord:
                 if path.is_file():
                     archive.write(path, Path(folder.name) / path.relative_to(folder))
         shutil.rmtree(folder, ignore_errors=True)
-        key = ("finetuned", record.run_id, record.encoder.config.pooler)
-        index = get_index(studio, session, record.encoder, key, progress)
+        index = studio.get_index(session, record.encoder, record.model_key, progress)
         npy_path = session.folder(studio.config.temp_root) / f"corpus-embeddings-run{record.run_id}.npy"
         np.save(npy_path, np.asarray(index.vectors, dtype=np.float32))
         record.model_zip, record.embeddings_npy = str(zip_path), str(npy_path)
         return record
 
 
-def final_outputs(studio: Studio, session: Session, message: str) -> tuple:
-    """Outputs after a run: status, (plots unchanged), downloads, picker with the fine-tuned model."""
-    record = session.finetuned
+def final_outputs(studio: Studio, session: Session, message: str, record: FineTuneRecord | None) -> tuple:
+    """Outputs after a run: status, (plots unchanged), downloads, picker with the run selected."""
     if record is None:
         return (message, gr.skip(), gr.skip(), gr.skip(), None, None, gr.skip(), gr.skip(), session,
                 gr.update(interactive=True), gr.update(interactive=False))
     try:
-        package(studio, session)
-    except OSError as err:
-        report_error(err)
-    picker = gr.update(choices=studio.config.model_choices(has_finetuned=True), value=FINETUNED_LABEL)
+        package(studio, session, record)
+    except (OSError, InputError) as err:
+        report_error(err, "package")
+    picker = studio.picker_update(session, value=record.label)
     return (message, gr.skip(), gr.skip(), gr.skip(), record.model_zip, record.embeddings_npy, picker,
             record.encoder.config.pooler, session, gr.update(interactive=True), gr.update(interactive=False))
 
 
-def done_message(record: FineTuneRecord | None, reason: str) -> str:
+def done_message(record: FineTuneRecord | None, reason: str, dropped: list[FineTuneRecord] = (),
+                 cap: int = 0) -> str:
     if record is None:
         return f"{reason} before the first step finished; nothing was trained."
     gain = ""
-    if record.spearman_before is not None and record.spearman_after is None:
-        gain = (f" STS Spearman before training: {record.spearman_before:.1f} on {record.eval_name}; the "
-                "stopped model was not re-measured (use the Evaluate tab).")
     if record.spearman_before is not None and record.spearman_after is not None:
         gain = (f" STS Spearman on {record.eval_name}: **{record.spearman_before:.1f} → "
                 f"{record.spearman_after:.1f}** ({record.spearman_after - record.spearman_before:+.1f}).")
-    return (f"**{reason}** — {record.summary}.{gain}\n\nThe model is now **{FINETUNED_LABEL}** in the "
-            "model picker at the top: compare it in Retrieval, Embedding map and Evaluate, or download it "
-            "below. The shared model was not changed.")
+    notice = "".join(f"\n\nThe oldest run, **{old.label}**, was removed: a session keeps at most "
+                     f"{cap} runs (delete runs you no longer need with **Delete run**)." for old in dropped)
+    return (f"**{reason}** — {record.summary}.{gain}\n\nKept as **{record.label}** in the model picker at the "
+            "top: compare it in Retrieval, Embedding map and Evaluate, or download it below. Earlier runs stay "
+            f"there until you delete them. The shared model was not changed.{notice}")
+
+
+MIN_LR, MAX_LR = 1e-7, 1e-2
+MAX_BATCH = 256
+MAX_TRAIN_LENGTH = 128
+MIN_BUDGET_S = 10.0
+
+
+def _setting_checks(studio: Studio) -> dict[str, Callable]:
+    """One check per fine-tuning setting (keyed by TrainConfig field); each message names its field."""
+    config = studio.config
+    return {
+        "mode": lambda v: check_choice(v, "Mode", [value for _, value in MODES]),
+        "steps": lambda v: int(check_number(v, "Steps", 1, config.max_steps, whole=True)),
+        "batch_size": lambda v: int(check_number(v, "Batch size", 2, MAX_BATCH, whole=True)),
+        "lr": lambda v: check_number(v, "Learning rate", MIN_LR, MAX_LR),
+        "temperature": lambda v: check_number(v, "Temperature τ", 0.01, 1.0),
+        "dropout": lambda v: check_number(v, "Dropout", 0.0, 0.5),
+        "pooler": lambda v: check_choice(v, "Pooler", tuple(POOLERS)),
+        "max_length": lambda v: int(check_number(v, "Max length", 8, MAX_TRAIN_LENGTH, whole=True)),
+        "time_budget_s": lambda v: check_number(v, "Time budget (seconds)", MIN_BUDGET_S, config.max_time_budget_s),
+    }
+
+
+def validate_settings(studio: Studio, mode: str, steps: float, batch_size: float, lr: float, temperature: float,
+                      dropout: float, pooler: str, max_length: float, budget: float) -> dict:
+    """Every fine-tuning setting checked (InputError naming the first wrong field), as TrainConfig fields."""
+    values = dict(mode=mode, steps=steps, batch_size=batch_size, lr=lr, temperature=temperature, dropout=dropout,
+                  pooler=pooler, max_length=max_length, time_budget_s=budget)
+    return {name: check(values[name]) for name, check in _setting_checks(studio).items()}
+
+
+def settings_validator(studio: Studio, data_choice, upload, *args) -> list[dict]:
+    """Gradio validator of Start: marks only the wrong fields, each with its message, before the run queues.
+
+    ``args``: the nine settings in the order of :func:`validate_settings`, then the picker and the session.
+    """
+    results = []
+    for check, value in zip(_setting_checks(studio).values(), args[:9]):
+        try:
+            check(value)
+            results.append(gr.validate(True, ""))
+        except InputError as err:
+            results.append(gr.validate(False, str(err)))
+    ok = gr.validate(True, "")
+    return [ok, ok, *results, ok, ok]
+
+
+QUEUE_POLL_S = 1.0
+
+
+def wait_in_queue(studio: Studio, session: Session, budget: float, outputs) -> Iterator[tuple]:
+    """Join the training queue and yield status updates until this run may start (or the visitor leaves)."""
+    queue = studio.training_queue
+    ticket = queue.join(budget)
+    try:
+        while not queue.wait(ticket, timeout=QUEUE_POLL_S):
+            if session.stop_requested.is_set() or session.closed:
+                queue.leave(ticket)
+                yield outputs(f"You left the training queue. Nothing was trained.{_runs_kept(session)}",
+                              start=True)
+                return
+            position, eta = queue.position(ticket), queue.estimated_wait(ticket)
+            training, waiting = queue.counts()
+            yield outputs(f"**Waiting for a training slot**: you are **number {position}** in line "
+                          f"({training} run{'s' if training != 1 else ''} training, {waiting} waiting). "
+                          f"Estimated start: within **{_duration(eta)}** (if every run ahead uses its whole "
+                          "time budget). Press **Stop** to leave the queue; the other tabs work meanwhile.")
+        yield ticket
+    except BaseException:
+        queue.leave(ticket)
+        raise
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def _runs_kept(session: Session) -> str:
+    labels = session.run_labels()
+    return f" Your earlier runs are kept: {', '.join(labels)}." if labels else ""
 
 
 @guarded
 def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str, steps: float,
                  batch_size: float, lr: float, temperature: float, dropout: float, pooler: str,
                  max_length: float, budget: float, picker: str, session: Session | None) -> Iterator[tuple]:
-    """Handler (generator): validate, then train a copy of the base model and stream every step."""
+    """Handler (generator): validate, wait for a training slot, train a copy of the model, stream every step."""
     from simcse_core.train import TrainConfig, train
 
+    settings = validate_settings(studio, mode, steps, batch_size, lr, temperature, dropout, pooler, max_length,
+                                 budget)
     session = ensure_session(session)
     if not session.training_idle.is_set():
-        raise ValueError("A fine-tuning run is already going in this tab. Stop it first.")
-    data = training_data(data_choice, upload)
-    if data.mode != mode:
-        raise ValueError(f"The data are {data.summary()}, but the mode is '{mode}'. Set the mode to "
-                         f"'{data.mode}' or choose other data.")
-    if pooler not in POOLERS:
-        raise ValueError(f"Choose a pooler from the list ({', '.join(POOLERS)}).")
-    base_name = (session.finetuned.base_name if picker == FINETUNED_LABEL and session.finetuned
-                 else studio.config.model_name(picker))
-    mlp_only_train = pooler == "cls" and mode == "unsup"
+        raise InputError("A fine-tuning run is already going (or waiting) in this tab. Stop it first.")
+    data = training_data(data_choice, upload, studio.config.upload_limits)
+    if data.mode != settings["mode"]:
+        raise InputError(f"Mode: the data are {data.summary()}, but the mode is '{settings['mode']}'. Set the "
+                         f"mode to '{data.mode}' or choose other data.")
+    start_run = studio.run_for(picker, session)  # a run of this session trains further from its base model
+    base_name = start_run.base_name if start_run is not None else studio.config.model_name(picker)
+    pooler = settings["pooler"]
+    mlp_only_train = pooler == "cls" and settings["mode"] == "unsup"
     base_pooler = "cls_before_pooler" if pooler == "cls" else pooler  # what the base model is compared with
-    config = TrainConfig(mode=mode, steps=int(steps), batch_size=int(batch_size), lr=float(lr),
-                         temperature=float(temperature), dropout=float(dropout), max_length=int(max_length),
-                         pooler=pooler, mlp_only_train=mlp_only_train, time_budget_s=float(budget),
-                         eval_every=1)  # replaced below, once the run length is estimated
-    expected = estimate_steps(studio, config.batch_size, config.steps, float(budget))
+    config = TrainConfig(**settings, mlp_only_train=mlp_only_train, eval_every=1)  # eval_every set below
+    expected = estimate_steps(studio, config.batch_size, config.steps, config.time_budget_s)
     config = dataclasses.replace(config, eval_every=max(1, expected // max(1, DEFAULTS.evaluations - 1)))
+
+    def outputs(status: str, start: bool = False) -> tuple:
+        return (status, *[gr.skip()] * 7, session, gr.update(interactive=start), gr.update(interactive=not start))
+
+    session.stop_requested.clear()
+    session.training_idle.clear()
+    try:
+        ticket = None
+        for update in wait_in_queue(studio, session, config.time_budget_s, outputs):
+            if isinstance(update, tuple):
+                yield update
+            else:
+                ticket = update
+        if ticket is None:  # the visitor left the queue
+            return
+        try:
+            yield from _train_and_keep(studio, session, data, config, base_name, base_pooler, train)
+        finally:
+            studio.training_queue.leave(ticket)
+    finally:
+        session.training_idle.set()
+
+
+def _train_and_keep(studio: Studio, session: Session, data, config, base_name: str, base_pooler: str,
+                    train) -> Iterator[tuple]:
     eval_pairs = live_eval_pairs(studio)
     shared = studio.registry.get(base_name, base_pooler)
     encoder = shared.copy()  # private: the shared model is never trained
     events = train(encoder, data.examples, config, eval_pairs=eval_pairs)
-
-    session.runs += 1
-    run_id = session.runs
-    session.stop_requested.clear()
-    session.training_idle.clear()
+    run_id = session.new_run_id()
     history = RunHistory(eval_name=eval_pairs.name)
-    yield (f"**Starting…** measuring the model before training on {eval_pairs.name} ({data.summary()}).",
-           *history.figures(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), session,
+    yield (f"**Starting run {run_id}…** measuring the model before training on {eval_pairs.name} "
+           f"({data.summary()}).", *history.figures(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), session,
            gr.update(interactive=False), gr.update(interactive=True))
-    last = None
+    last, record, dropped, remeasured = None, None, [], False
     reason = "Stopped"
     stream = background_iter(events, niceness=TRAIN_NICENESS, name=f"train-run-{run_id}")
     try:
@@ -264,48 +366,73 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
                 shown_evaluations, shown_at = len(history.eval_steps), event.elapsed_s
             if session.stop_requested.is_set():
                 break
-    except Exception as err:  # noqa: BLE001 - keep what was trained and tell the user
-        report_error(err)
+    except Exception as err:  # noqa: BLE001 - keep what was trained and tell the visitor
+        report_error(err, "run_finetune")
         reason = "Stopped by an error"
-    finally:
+    finally:  # also when Stop cancels this generator: what was trained is measured and kept
         stream.close()  # closes `events` in the training thread after its step: the encoder is never mid-update
-        finished = keep_run(studio, session, encoder, run_id, base_name, base_pooler, data, last, history,
-                            min(config.batch_size, len(data.examples)))
-        session.training_idle.set()
-    if finished is not None:
-        yield (f"**Packaging** the model and the corpus embeddings for download… ({finished.summary})",
+        if not session.closed:  # a visitor who left keeps nothing
+            remeasured = remeasure(encoder, history, last, eval_pairs)
+            record, dropped = keep_run(studio, session, encoder, run_id, base_name, base_pooler, data, last,
+                                       history, min(config.batch_size, len(data.examples)), config.mode)
+    if session.closed:
+        return
+    if remeasured and record is not None:
+        yield (f"**{reason}** at step {last.step}; re-measured the kept model on {eval_pairs.name}.",
+               *history.figures(), *[gr.skip()] * 4, session, gr.skip(), gr.skip())
+    if record is not None:
+        yield (f"**Packaging** the model and the corpus embeddings for download… ({record.summary})",
                *[gr.skip()] * 7, session, gr.skip(), gr.skip())
-    yield final_outputs(studio, session, done_message(finished, reason))
+    yield final_outputs(studio, session, done_message(record, reason, dropped, studio.config.max_runs), record)
+
+
+def remeasure(encoder, history: RunHistory, last, eval_pairs) -> bool:
+    """Measure a stopped run's model at its last step, unless the last evaluation already did (True if so)."""
+    from types import SimpleNamespace
+
+    from simcse_core.metrics import embedding_report
+
+    if last is None or last.step == 0 or (history.eval_steps and history.eval_steps[-1] == last.step):
+        return False
+    encoder.eval()
+    history.add(SimpleNamespace(step=last.step, loss=None, metrics=embedding_report(encoder, eval_pairs)))
+    return True
 
 
 def keep_run(studio: Studio, session: Session, encoder, run_id: int, base_name: str, base_pooler: str, data,
-             last, history: RunHistory, batch_size: int) -> FineTuneRecord | None:
-    """Make a (possibly stopped) run the session's fine-tuned model; None if no step was made."""
+             last, history: RunHistory, batch_size: int, mode: str) -> tuple[FineTuneRecord | None, list]:
+    """Keep a (possibly stopped) run in the session; (None, []) if no step was made.
+
+    Returns the record and the oldest runs dropped to stay within the session's cap.
+    """
     encoder.eval()
     if last is None or last.step == 0:
-        return None
+        return None, []
     if last.train_s > 0:  # learn how long a step takes here, to space the next run's evaluations
         studio.seconds_per_example = last.train_s / last.step / batch_size
     record = FineTuneRecord(
         run_id=run_id, encoder=encoder, base_name=base_name, base_pooler=base_pooler,
-        summary=f"{last.step} steps in {last.elapsed_s:.0f} s on {data.summary()}",
+        summary=f"{last.step} steps in {last.elapsed_s:.0f} s on {data.summary()}", mode=mode, steps=last.step,
         spearman_before=history.spearman[0] if history.spearman else None,
         spearman_after=history.spearman[-1] if len(history.spearman) > 1 else None,
         eval_name=history.eval_name,
     )
-    session.finetuned = record
-    return record
+    dropped = session.add_run(record, studio.config.max_runs)
+    return record, dropped
 
 
 @guarded
 def stop_finetune(studio: Studio, session: Session | None) -> tuple:
-    """Handler for Stop: end the run after the current step, keep the partial model, offer downloads."""
-    if session is None:
-        return final_outputs(studio, Session(), "Nothing is running.")
+    """Handler for Stop: leave the queue, or end the run after the current step and keep what it trained."""
+    if not isinstance(session, Session):
+        return final_outputs(studio, Session(), "Nothing is running.", None)
     session.stop_requested.set()
     if not session.training_idle.wait(timeout=120):
         return ("Stopping… the current step is still finishing.", *[gr.skip()] * 10)
-    return final_outputs(studio, session, done_message(session.finetuned, "Stopped"))
+    record = session.finetuned
+    message = (f"Stopped. Your runs are kept in the model picker: {', '.join(session.run_labels())}."
+               if record is not None else "Stopped; nothing was trained.")
+    return final_outputs(studio, session, message, record)
 
 
 @guarded
@@ -326,34 +453,34 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     gr.Markdown(text.FINETUNE_INTRO)
     with gr.Row():
         with gr.Column(scale=2, min_width=360):
-            data_choice = gr.Radio([text.SAMPLE_UNSUP, text.SAMPLE_SUP, text.UPLOAD_TRAINING],
+            data_choice = SettingRadio([text.SAMPLE_UNSUP, text.SAMPLE_SUP, text.UPLOAD_TRAINING],
                                    value=text.SAMPLE_UNSUP, label="Training data", elem_id="ft-data-choice")
             upload = gr.File(label="Your training file", elem_id="ft-upload", visible=False)
             data_info = gr.Markdown("")
             with gr.Accordion("Settings (the paper's defaults, shortened to about a minute)", open=True):
-                mode = gr.Radio(MODES, value="unsup", label="Mode", info=text.TIP_MODE, elem_id="ft-mode")
+                mode = SettingRadio(MODES, value="unsup", label="Mode", info=text.TIP_MODE, elem_id="ft-mode")
                 with gr.Row():
-                    steps = gr.Slider(1, 2000, value=DEFAULTS.steps, step=1, label="Steps",
-                                      info=text.TIP_STEPS, elem_id="ft-steps")
-                    budget = gr.Slider(10, 900, value=DEFAULTS.time_budget_s, step=5,
-                                       label="Time budget (seconds)", info=text.TIP_BUDGET,
-                                       elem_id="ft-budget")
+                    steps = SettingSlider(1, studio.config.max_steps, value=DEFAULTS.steps, step=1, label="Steps",
+                                          info=text.TIP_STEPS, elem_id="ft-steps")
+                    budget = SettingSlider(MIN_BUDGET_S, studio.config.max_time_budget_s,
+                                           value=DEFAULTS.time_budget_s, step=5, label="Time budget (seconds)",
+                                           info=text.TIP_BUDGET, elem_id="ft-budget")
                 with gr.Row():
-                    batch = gr.Slider(2, 256, value=DEFAULTS.batch_size, step=1, label="Batch size",
-                                      info=text.TIP_BATCH, elem_id="ft-batch")
-                    lr = gr.Number(value=DEFAULTS.lr, label="Learning rate", info=text.TIP_LR,
-                                   elem_id="ft-lr", minimum=1e-7, maximum=1e-2)
+                    batch = SettingSlider(2, MAX_BATCH, value=DEFAULTS.batch_size, step=1, label="Batch size",
+                                          info=text.TIP_BATCH, elem_id="ft-batch")
+                    lr = SettingNumber(value=DEFAULTS.lr, label="Learning rate", info=text.TIP_LR,
+                                       elem_id="ft-lr", minimum=MIN_LR, maximum=MAX_LR)
                 with gr.Row():
-                    temperature = gr.Slider(0.01, 1.0, value=DEFAULTS.temperature, step=0.01,
-                                            label="Temperature τ", info=text.TIP_TEMPERATURE,
-                                            elem_id="ft-temperature")
-                    dropout = gr.Slider(0.0, 0.5, value=DEFAULTS.dropout, step=0.05, label="Dropout",
-                                        info=text.TIP_DROPOUT, elem_id="ft-dropout")
+                    temperature = SettingSlider(0.01, 1.0, value=DEFAULTS.temperature, step=0.01,
+                                                label="Temperature τ", info=text.TIP_TEMPERATURE,
+                                                elem_id="ft-temperature")
+                    dropout = SettingSlider(0.0, 0.5, value=DEFAULTS.dropout, step=0.05, label="Dropout",
+                                            info=text.TIP_DROPOUT, elem_id="ft-dropout")
                 with gr.Row():
-                    pooler = gr.Dropdown(text.pooler_choices(), value=DEFAULTS.pooler, label="Pooler",
+                    pooler = SettingDropdown(text.pooler_choices(), value=DEFAULTS.pooler, label="Pooler",
                                          info=text.TIP_POOLER, elem_id="ft-pooler")
-                    max_length = gr.Slider(8, 128, value=DEFAULTS.max_length, step=1, label="Max length",
-                                           info=text.TIP_MAXLEN, elem_id="ft-maxlen")
+                    max_length = SettingSlider(8, MAX_TRAIN_LENGTH, value=DEFAULTS.max_length, step=1,
+                                               label="Max length", info=text.TIP_MAXLEN, elem_id="ft-maxlen")
             with gr.Row():
                 start = gr.Button("Start fine-tuning", variant="primary", elem_id="ft-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="ft-stop", interactive=False)
@@ -382,8 +509,9 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     run = start.click(
         functools.partial(run_finetune, studio),
         [data_choice, upload, mode, steps, batch, lr, temperature, dropout, pooler, max_length, budget,
-         picker, session], outputs, api_name="finetune", **TRAIN_QUEUE)
-    # Stop cancels the streaming generator (Gradio closes it after the current step) and also sets the
-    # session's stop flag, then waits for the run to hand its partial model over and offers the downloads.
+         picker, session], outputs, api_name="finetune",
+        validator=functools.partial(settings_validator, studio), **TRAIN_QUEUE)
+    # Stop cancels the streaming generator (Gradio closes it after the current step; a waiting run leaves the
+    # queue) and also sets the session's stop flag, then waits for the run to hand its partial model over.
     stop.click(functools.partial(stop_finetune, studio), [session], outputs, cancels=[run], api_name="stop_finetune",
                **ENCODE_QUEUE)

@@ -11,13 +11,30 @@ import gradio as gr
 import pandas as pd
 
 from ui import text
-from ui.state import ENCODE_QUEUE, HEAVY_QUEUE, Corpus, Session, Studio, check_sentence, guarded
+from ui.components import SettingRadio, SettingSlider
+from ui.state import (
+    ENCODE_QUEUE,
+    HEAVY_QUEUE,
+    Corpus,
+    InputError,
+    Session,
+    Studio,
+    check_choice,
+    check_number,
+    check_sentence,
+    comparison_for,
+    ensure_session,
+    guarded,
+    read_labelled_corpus,
+    shorten,
+)
 
 logger = logging.getLogger(__name__)
 
 RESULT_COLUMNS = ["Rank", "Score", "Sentence", "Topic"]
 COMPARE_COLUMNS = ["Rank", "Base score", "Base model's hit", "Fine-tuned score", "Fine-tuned model's hit",
                    "Move"]
+MAX_TOP_K = 20
 QUERY_EXAMPLES = [
     ["How do vaccines protect people?"],
     ["A player scored in the last minute of the match."],
@@ -25,56 +42,22 @@ QUERY_EXAMPLES = [
 ]
 
 
-def ensure_session(session: Session | None) -> Session:
-    """The visitor's session, made on first use."""
-    return session if session is not None else Session()
-
-
-def ensure_corpus(studio: Studio, session: Session) -> Corpus:
-    """The session's corpus; the bundled one until the visitor uploads another."""
-    if session.corpus is None:
-        session.corpus = studio.bundled_corpus()
-    return session.corpus
-
-
 def load_corpus(studio: Studio, choice: str, upload: str | None, session: Session) -> Corpus:
     """Make the corpus the visitor chose the session's corpus (DataError on a bad upload)."""
-    from ui.state import read_labelled_corpus
-
+    choice = check_choice(choice, "Corpus", (text.BUNDLED_CORPUS, text.UPLOAD_CORPUS))
     if choice != text.UPLOAD_CORPUS:
-        session.corpus = studio.bundled_corpus()
-        return session.corpus
+        return session.set_corpus(studio.bundled_corpus())
     if not upload:
-        raise ValueError("Choose a file to upload first (.txt with one sentence per line, or .csv/.tsv/"
-                         ".jsonl with a 'text' column and optionally a 'topic' column).")
+        raise InputError("Corpus file: choose a file to upload first (.txt with one sentence per line, or "
+                         ".csv/.tsv/.jsonl with a 'text' column and optionally a 'topic' column).")
     path = Path(upload)
-    sentences, topics = read_labelled_corpus(path)
+    sentences, topics = read_labelled_corpus(path, studio.config.upload_limits)
     if len(sentences) < 2:
-        raise ValueError(f"{path.name} has only {len(sentences)} distinct sentence; a corpus needs at "
-                         "least 2.")
-    session.corpus_count += 1
-    session.corpus = Corpus(f"{path.name} ({len(sentences):,} sentences)", sentences, topics,
-                            key=session.corpus_count)
-    session.indexes = {k: v for k, v in session.indexes.items() if k[1] == 0}  # drop old uploads' indexes
-    return session.corpus
-
-
-def get_index(studio: Studio, session: Session, encoder, model_key: tuple, progress=None):
-    """The search index of the session's corpus under ``encoder`` (built once, with progress)."""
-    from simcse_core.retrieval import SearchIndex
-
-    corpus = ensure_corpus(studio, session)
-    key = (model_key, corpus.key)
-    index = session.indexes.get(key) or studio.shared_index(key)
-    if index is None:
-        def report(done: int, total: int) -> None:
-            if progress is not None:
-                progress((done, total), desc=f"Encoding {corpus.name}", unit="sentences")
-
-        index = SearchIndex.build(encoder, corpus.sentences, progress=report)
-        studio.share_index(key, index)
-    session.indexes[key] = index
-    return index
+        raise InputError(f"Corpus file: {shorten(path.name)} has only {len(sentences)} distinct sentence; a "
+                         "corpus needs at least 2.")
+    corpus = Corpus(f"{shorten(path.name)} ({len(sentences):,} sentences)", sentences, topics,
+                    key=session.new_corpus_key())
+    return session.set_corpus(corpus)
 
 
 @guarded
@@ -85,7 +68,7 @@ def build_index(studio: Studio, corpus_choice: str, upload: str | None, choice: 
     corpus = load_corpus(studio, corpus_choice, upload, session)
     encoder = studio.encoder_for(choice, pooler, session)
     start = time.perf_counter()
-    index = get_index(studio, session, encoder, studio.model_key(choice, pooler, session), progress)
+    index = studio.get_index(session, encoder, studio.model_key(choice, pooler, session), progress)
     seconds = time.perf_counter() - start
     status = (f"**Index ready** — {corpus.name}, model `{encoder.description}`, search backend "
               f"`{index.backend}` ({seconds:.1f} s). Type a query below.")
@@ -132,29 +115,41 @@ def search(studio: Studio, query: str, top_k: float, threshold: float, choice: s
     Returns the results table, the comparison table, the status line, the comparison note and the session.
     """
     query = check_sentence(query, "query", studio.config.max_sentence_chars)
+    top_k = int(check_number(top_k, "Top-k", 1, MAX_TOP_K, whole=True))
+    threshold = check_number(-1.0 if threshold is None else threshold, "Minimum score", -1.0, 1.0)
+    threshold = threshold if threshold > -1 else None
     session = ensure_session(session)
-    corpus = ensure_corpus(studio, session)
-    top_k = int(top_k)
-    threshold = float(threshold) if threshold is not None and threshold > -1 else None
     encoder = studio.encoder_for(choice, pooler, session)
-    index = get_index(studio, session, encoder, studio.model_key(choice, pooler, session), progress)
+    corpus, index = studio.searchable(session, encoder, studio.model_key(choice, pooler, session), progress)
     hits = index.search(query, top_k=top_k, threshold=threshold)[0]
     if not hits:
         gr.Info(f"No sentence scores above the threshold {threshold:.2f}. Lower the threshold to see more.")
     status = (f"Searched **{corpus.name}** with `{encoder.description}` (backend `{index.backend}`); "
               f"{len(hits)} hit{'s' if len(hits) != 1 else ''}.")
     compare, note = pd.DataFrame(columns=COMPARE_COLUMNS), text.COMPARE_HINT
-    record = session.finetuned
-    if record is not None:
-        base = studio.registry.get(record.base_name, record.base_pooler)
-        base_key = ("base", record.base_name, record.base_pooler)
-        tuned_key = ("finetuned", record.run_id, record.encoder.config.pooler)
-        base_index = get_index(studio, session, base, base_key, progress)
-        tuned_index = get_index(studio, session, record.encoder, tuned_key, progress)
-        compare = compare_table(base_index.search(query, top_k=top_k, threshold=threshold)[0],
-                                tuned_index.search(query, top_k=top_k, threshold=threshold)[0])
-        note = text.COMPARE_LEGEND.format(base=base.description, summary=record.summary, k=top_k)
+    pair = comparison_for(studio, choice, session)
+    if pair is not None:
+        run = pair.run
+        base_corpus, base_index = studio.searchable(session, pair.base, run.base_key, progress)
+        tuned_corpus, tuned_index = studio.searchable(session, run.encoder, run.model_key, progress)
+        if base_corpus.key == tuned_corpus.key:
+            compare = compare_table(base_index.search(query, top_k=top_k, threshold=threshold)[0],
+                                    tuned_index.search(query, top_k=top_k, threshold=threshold)[0])
+            note = compare_note(pair, pooler, top_k)
     return hits_table(hits, corpus), compare, status, note, session
+
+
+def compare_note(pair, picked_pooler: str, k: int) -> str:
+    """What the comparison table shows, both sides named, and what can be compared across them."""
+    note = (f"**Base vs fine-tuned.** Left: {pair.base_label}. Right: {pair.run.label} "
+            f"[{pair.run.encoder.config.pooler}]. *Move* is how each fine-tuned hit's rank changed: ↑ up, "
+            f"↓ down, = same, *new* = not in the base model's top {k}. Compare **ranks**, not scores: each "
+            "model has its own range of cosines (a crowded model scores everything high), so a higher raw "
+            "score on one side does not mean a better match.")
+    if picked_pooler and picked_pooler != pair.run.base_pooler:
+        note += (f" The base side uses the pooler the run started from (`{pair.run.base_pooler}`), not the "
+                 f"picker's (`{picked_pooler}`), so that only the training differs.")
+    return note
 
 
 def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.State) -> None:
@@ -162,7 +157,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
     gr.Markdown(text.RETRIEVAL_INTRO)
     with gr.Row():
         with gr.Column(scale=1):
-            corpus_choice = gr.Radio([text.BUNDLED_CORPUS, text.UPLOAD_CORPUS], value=text.BUNDLED_CORPUS,
+            corpus_choice = SettingRadio([text.BUNDLED_CORPUS, text.UPLOAD_CORPUS], value=text.BUNDLED_CORPUS,
                                      label="Corpus", elem_id="ret-corpus-choice")
             upload = gr.File(label="Your corpus: .txt (one sentence per line) or .csv/.tsv/.jsonl with a "
                                    "'text' column (optional 'topic')", elem_id="ret-upload", visible=False)
@@ -170,11 +165,12 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
             status = gr.Markdown("The bundled corpus is indexed automatically on the first search.",
                                  elem_id="ret-status")
         with gr.Column(scale=2):
-            query = gr.Textbox(label="Query", value=QUERY_EXAMPLES[0][0], elem_id="ret-query", max_lines=2)
+            query = gr.Textbox(label="Query", value=QUERY_EXAMPLES[0][0], elem_id="ret-query", max_lines=2,
+                               max_length=studio.config.max_sentence_chars)
             with gr.Row():
-                top_k = gr.Slider(1, 20, value=5, step=1, label="Top-k", elem_id="ret-topk",
+                top_k = SettingSlider(1, MAX_TOP_K, value=5, step=1, label="Top-k", elem_id="ret-topk",
                                   info="How many sentences to return.")
-                threshold = gr.Slider(-1.0, 1.0, value=-1.0, step=0.05, label="Minimum score",
+                threshold = SettingSlider(-1.0, 1.0, value=-1.0, step=0.05, label="Minimum score",
                                       elem_id="ret-threshold",
                                       info="Hide hits with a lower cosine (−1 shows everything).")
             search_btn = gr.Button("Search", variant="primary", elem_id="ret-search")

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from simcse_core.data import DataLimits, sentences_from_text
 from ui import plots, text
-from ui.state import ENCODE_QUEUE, Session, Studio, check_sentence, guarded
+from ui.state import ENCODE_QUEUE, InputError, Session, Studio, check_sentence, clean_text, guarded
 
 logger = logging.getLogger(__name__)
 
@@ -70,15 +70,21 @@ def heatmap(studio: Studio, lines: str, choice: str, pooler: str, session: Sessi
     """Handler: the cosine matrix of a list of sentences (one per line) as an interactive heatmap."""
     config = studio.config
     limits = DataLimits(max_rows=config.max_heatmap_sentences, max_chars=config.max_sentence_chars)
-    if not (lines or "").strip():
-        raise ValueError("The list is empty. Type two or more sentences, one per line.")
+    if lines is not None and not isinstance(lines, str):
+        raise InputError("The list must be text, one sentence per line.")
+    if len(lines or "") > config.max_list_chars:
+        raise InputError(f"The list has {len(lines):,} characters; the limit is {config.max_list_chars:,}. "
+                         "Remove some lines.")
+    lines = clean_text(lines or "")
+    if not lines.strip():
+        raise InputError("The list is empty. Type two or more sentences, one per line.")
     count = sum(1 for line in lines.split("\n") if line.strip())
     if count > limits.max_rows:
-        raise ValueError(f"The list has {count} sentences; the heatmap shows at most {limits.max_rows}. "
+        raise InputError(f"The list has {count} sentences; the heatmap shows at most {limits.max_rows}. "
                          "Remove some lines.")
     sentences = sentences_from_text(lines, limits)
     if len(sentences) < 2:
-        raise ValueError("The heatmap needs at least two different sentences, one per line.")
+        raise InputError("The heatmap needs at least two different sentences, one per line.")
     encoder = studio.encoder_for(choice, pooler, session)
     matrix = encoder.similarity(sentences, sentences)  # (N, N)
     return plots.similarity_heatmap(sentences, matrix, title=f"Cosine similarity — {encoder.description}")
@@ -88,8 +94,10 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
     """Lay out the tab (inside a ``gr.Tab``) and wire its events."""
     gr.Markdown(text.SIMILARITY_INTRO)
     with gr.Row():
-        a = gr.Textbox(label="Sentence A", value=PAIR_EXAMPLES[0][0], elem_id="sim-a", max_lines=3)
-        b = gr.Textbox(label="Sentence B", value=PAIR_EXAMPLES[0][1], elem_id="sim-b", max_lines=3)
+        a = gr.Textbox(label="Sentence A", value=PAIR_EXAMPLES[0][0], elem_id="sim-a", max_lines=3,
+                       max_length=studio.config.max_sentence_chars)
+        b = gr.Textbox(label="Sentence B", value=PAIR_EXAMPLES[0][1], elem_id="sim-b", max_lines=3,
+                       max_length=studio.config.max_sentence_chars)
     with gr.Row():
         with gr.Column(scale=1, min_width=160):
             run = gr.Button("Compare", variant="primary", elem_id="sim-run")
@@ -109,7 +117,8 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
     with gr.Row():
         with gr.Column(scale=2):
             lines = gr.Textbox(label=f"Sentences, one per line (up to {studio.config.max_heatmap_sentences})",
-                               value=LIST_EXAMPLES[0], lines=10, max_lines=20, elem_id="sim-list")
+                               value=LIST_EXAMPLES[0], lines=10, max_lines=20, elem_id="sim-list",
+                               max_length=studio.config.max_list_chars)
             run_map = gr.Button("Draw heatmap", variant="primary", elem_id="sim-heatmap-run")
             list_examples = gr.Examples([[x] for x in LIST_EXAMPLES], inputs=[lines],
                                         label="Try a list (one click)", cache_examples=False,

@@ -1,18 +1,29 @@
-"""Shared and per-visitor state: the read-only base-model cache, each session's data, and error handling.
+"""Shared and per-visitor state: the model catalogue and cache, each visitor's session, the training queue,
+and the error flow between handlers and visitors.
 
-Gradio shares anything created at build time between all visitors, so only read-only things live there (the
-:class:`ModelRegistry` of base models). Everything a visitor makes — their corpus, indexes, fine-tuned model,
-files — lives in a :class:`Session` held by a ``gr.State`` whose ``delete_callback`` removes its temp folder.
+Gradio shares anything created at build time between all visitors, so only read-only things (and caches of
+them) live there: the :class:`ModelRegistry` of base models, the bundled corpus and its indexes under base
+models, and the :class:`TrainingQueue`. Everything a visitor makes — their corpus, indexes, fine-tuned runs,
+files — lives in a :class:`Session` held by a ``gr.State``; the session guards its own data with one lock, and
+its ``delete_callback`` (:func:`close_session`) removes it when the visitor leaves.
+
+Tabs import this module and never each other.
 """
 
 from __future__ import annotations
 
 import functools
+import heapq
 import inspect
+import itertools
 import logging
+import re
 import shutil
 import tempfile
 import threading
+import time
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,31 +32,50 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from simcse_core.data import DataError
+from simcse_core.data import DataError, DataLimits
 from simcse_core.evaluation import EvaluationDataUnavailable
-from simcse_core.models import DEFAULT_MODEL, HUB_SUGGESTIONS, ModelNotAvailableError, hub_offline
+from simcse_core.models import DEFAULT_MODEL, HUB_SUGGESTIONS, PACKAGED_MODELS, ModelNotAvailableError, hub_offline
 from ui import text
 
 logger = logging.getLogger(__name__)
 
-FINETUNED_LABEL = "Fine-tuned (this session)"
+FINETUNED_LABEL = "Fine-tuned (this session)"  # the latest run of the session (kept for API callers)
 BUNDLED_LABEL = "Bundled: all-MiniLM-L6-v2"
+_RUN_LABEL = re.compile(r"^run (\d+) ·")
+
+
+class InputError(ValueError):
+    """Something a visitor typed, chose or uploaded cannot be used; the message says which field and why."""
+
+
+# The project's own exception types whose message is written for the visitor. Anything else is a bug: it is
+# logged with its traceback and the visitor sees a short apology with an id to quote.
+USER_ERRORS = (InputError, DataError, ModelNotAvailableError, EvaluationDataUnavailable)
 
 
 @dataclass(frozen=True)
 class StudioConfig:
-    """App-wide settings, fixed at start-up."""
+    """App-wide settings and limits, fixed at start-up (the README's "Limits" table lists them)."""
 
-    model: str = DEFAULT_MODEL  # the base model offered first (a short name, folder or hub id)
+    model: str = DEFAULT_MODEL  # the base model offered first (a short name, or a folder/hub id the operator gave)
     device: str = "auto"  # torch device for every encoder
     precision: str = "auto"  # "auto" (bf16 autocast where fast), "fp32" or "bf16"
     default_pooler: str = "mean"  # picker default (all-MiniLM-L6-v2 was trained with mean pooling)
-    max_sentence_chars: int = 1_000  # longest sentence a user may type
+    max_sentence_chars: int = 1_000  # longest sentence a visitor may type (browser and server)
     max_heatmap_sentences: int = 40  # longest sentence list for the heatmap
     max_map_points: int = 2_000  # the embedding map subsamples bigger corpora
-    session_ttl_s: float = 6 * 3600  # a session's models and files are dropped this long after last change
+    max_upload_mb: int = 20  # largest file gradio accepts (max_file_size); same as DataLimits.max_bytes
+    session_ttl_s: float = 3600  # an API session's data are dropped this long after its last request
     live_eval_pairs: int = 300  # STS pairs scored during training (a fixed sample, so evaluation stays quick)
     temp_root: str | None = None  # parent of the session folders (None: the system temp dir)
+    allow_local_models: bool = False  # operator flag --allow-local-models: the picker may load server folders
+    hub_models: tuple[str, ...] = HUB_SUGGESTIONS  # hub ids the picker may load when online (an allow-list)
+    max_models: int = 3  # base models kept in memory at once (least recently used dropped first)
+    max_runs: int = 3  # fine-tuned runs kept per session (the oldest is dropped, with a notice)
+    max_steps: int = 2_000  # fine-tuning steps per run
+    max_time_budget_s: float = 300.0  # wall-clock seconds per run (the queue's estimates rely on it)
+    training_slots: int = 1  # runs training at once, server-wide (bench: two at once are slower in total)
+    max_training_queue: int = 10  # runs waiting for a slot, server-wide; more are refused with a message
 
     @property
     def base_label(self) -> str:
@@ -54,71 +84,210 @@ class StudioConfig:
             return BUNDLED_LABEL
         return f"Local: {Path(self.model).name or self.model}"
 
-    def model_choices(self, has_finetuned: bool = False) -> list[str]:
-        """Picker choices: the base model, the session's fine-tuned model, and hub ids when online."""
-        choices = [self.base_label]
-        if has_finetuned:
-            choices.append(FINETUNED_LABEL)
-        if not hub_offline():
-            choices.extend(HUB_SUGGESTIONS)
-        return choices
+    @property
+    def max_list_chars(self) -> int:
+        """Longest heatmap list (characters): every sentence at its limit, one per line."""
+        return self.max_heatmap_sentences * (self.max_sentence_chars + 1)
 
-    def model_name(self, choice: str) -> str:
-        """What :func:`simcse_core.load_encoder` should load for a picker choice (not the fine-tuned one)."""
+    @property
+    def upload_limits(self) -> DataLimits:
+        return DataLimits(max_chars=self.max_sentence_chars, max_bytes=self.max_upload_mb * 1_000_000)
+
+    def hub_choices(self) -> list[str]:
+        """Hub ids the picker offers: the allow-list online, none offline (they could not load)."""
+        return [] if hub_offline() else list(self.hub_models)
+
+    def picker_note(self) -> str:
+        """Why the picker lists what it lists (shown under it)."""
+        if hub_offline():
+            return (f" Hugging Face hub models ({', '.join(self.hub_models[:2])}, …) are not listed: this server "
+                    "works offline, so they cannot load.")
+        return ""
+
+    def model_choices(self, runs: list[str] | tuple[str, ...] = ()) -> list[str]:
+        """Picker choices: the base model, the session's runs, and hub ids when online."""
+        return [self.base_label, *runs, *self.hub_choices()]
+
+    def model_name(self, choice: str | None) -> str:
+        """The canonical name of a base model the picker may load (InputError for anything else).
+
+        Only the operator's base model, packaged short names and (online) allow-listed hub ids load; a server
+        folder loads only with ``allow_local_models``. The message never says whether a folder exists.
+        """
         choice = (choice or "").strip()
-        return self.model if choice in ("", self.base_label) else choice
+        if choice in ("", self.base_label):
+            return canonical_model_name(self.model)
+        if choice in PACKAGED_MODELS:
+            return choice
+        if choice in self.hub_models:
+            if hub_offline():
+                raise ModelNotAvailableError(
+                    f"'{choice}' is a Hugging Face hub model, and this server works offline: it cannot load. "
+                    "Use the bundled model.")
+            return choice
+        if self.allow_local_models and _looks_like_path(choice):
+            return canonical_model_name(choice)
+        raise InputError(f"Model: '{shorten(choice)}' is not one of this app's models. Choose one from the list.")
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or Path(name).expanduser().is_dir()
+
+
+def canonical_model_name(name: str) -> str:
+    """One spelling per model: a packaged short name, a resolved folder, or a hub id (the cache key)."""
+    name = name.strip()
+    if name in PACKAGED_MODELS:
+        return name
+    if _looks_like_path(name):
+        return str(Path(name).expanduser().resolve())
+    return name
+
+
+def shorten(value: object, limit: int = 60) -> str:
+    """A visitor's string, safe to echo in a message: short, printable, valid UTF-8."""
+    shown = str(value).encode("utf-8", "replace").decode("utf-8", "replace")
+    shown = "".join(ch if ch.isprintable() else "?" for ch in shown)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """Which vectors: a base model (``run_id`` None) or a run of this session, and the pooler."""
+
+    source: str  # canonical base model name (see canonical_model_name)
+    pooler: str
+    run_id: int | None = None  # a fine-tuned run of the session; None for the shared base model
+
+    @property
+    def is_base(self) -> bool:
+        return self.run_id is None
+
+
+@dataclass(frozen=True)
+class IndexKey:
+    """A search index: the model's vectors of one corpus (corpus 0 is the bundled one)."""
+
+    model: ModelKey
+    corpus: int
 
 
 class ModelRegistry:
-    """Base encoders, loaded once and shared read-only by every session, keyed by (model, pooler).
+    """Base encoders shared read-only by every session: an LRU of at most ``config.max_models`` models.
 
-    Poolers of one model share its transformer weights (:meth:`Encoder.with_pooler`), so each model's weights
-    are in memory once. Nobody trains these encoders: training works on ``Encoder.copy()``.
+    Keys are canonical names, so eight spellings of one folder are one entry. Poolers of one model share its
+    transformer weights (:meth:`Encoder.with_pooler`). The registry lock is never held while a model loads:
+    each model has its own loading lock, so a slow download blocks only those who asked for that model.
+    Nobody trains these encoders: training works on ``Encoder.copy()``.
     """
 
     def __init__(self, config: StudioConfig) -> None:
         self.config = config
         self._lock = threading.Lock()
-        self._encoders: dict[tuple[str, str], Any] = {}
+        self._models: OrderedDict[str, dict[str, Any]] = OrderedDict()  # name -> {pooler: Encoder}
+        self._loading: dict[str, threading.Lock] = {}
+        self._pinned = canonical_model_name(config.model)  # the base model is never evicted
 
     def get(self, name: str, pooler: str):
-        """The shared encoder for ``name`` with ``pooler`` (raises ModelNotAvailableError, ValueError)."""
-        from simcse_core.encoder import load_encoder
-
-        key = (name, pooler)
+        """The shared encoder for ``name`` with ``pooler`` (ModelNotAvailableError if it cannot load)."""
+        name = canonical_model_name(name)
         with self._lock:
-            if key in self._encoders:
-                return self._encoders[key]
-            sibling = next((enc for (n, _), enc in self._encoders.items() if n == name), None)
-            if sibling is not None:
-                encoder = sibling.with_pooler(pooler)
-            else:
-                encoder = load_encoder(name, pooler=pooler, device=self.config.device,
-                                       precision=self.config.precision)
+            found = self._lookup(name, pooler)
+            if found is not None:
+                return found
+            loading = self._loading.setdefault(name, threading.Lock())
+        with loading:  # one load per model; other models and loaded ones are not blocked
+            with self._lock:
+                found = self._lookup(name, pooler)
+                sibling = next(iter(self._models[name].values())) if name in self._models else None
+            if found is not None:
+                return found
+            encoder = sibling.with_pooler(pooler) if sibling is not None else self._load(name, pooler)
             encoder.eval()
-            self._encoders[key] = encoder
+            with self._lock:
+                self._models.setdefault(name, {})[pooler] = encoder
+                self._models.move_to_end(name)
+                self._evict()
             return encoder
 
+    def _lookup(self, name: str, pooler: str):
+        poolers = self._models.get(name)
+        if poolers is None or pooler not in poolers:
+            return None
+        self._models.move_to_end(name)
+        return poolers[pooler]
+
+    def _evict(self) -> None:
+        while len(self._models) > max(1, self.config.max_models):
+            victim = next((n for n in self._models if n != self._pinned), None)
+            if victim is None:
+                return
+            del self._models[victim]
+            logger.info("Dropped model %s from memory (at most %d kept)", victim, self.config.max_models)
+
+    def _load(self, name: str, pooler: str):
+        from simcse_core.encoder import load_encoder
+
+        try:
+            return load_encoder(name, pooler=pooler, device=self.config.device, precision=self.config.precision)
+        except (ModelNotAvailableError, InputError):
+            raise
+        except Exception as err:  # damaged weights, unsupported architecture: the visitor's choice, not a bug
+            logger.exception("Model %s failed to load", name)
+            raise ModelNotAvailableError(f"The model '{shorten(name)}' could not be loaded: its files are damaged "
+                                         "or it is not a supported model.") from err
+
     def is_loaded(self, name: str) -> bool:
-        """Whether some pooler of ``name`` is already in memory."""
+        """Whether some pooler of ``name`` is in memory."""
         with self._lock:
-            return any(n == name for n, _ in self._encoders)
+            return canonical_model_name(name) in self._models
+
+    def loaded(self) -> list[str]:
+        with self._lock:
+            return list(self._models)
 
 
-@dataclass
+@dataclass(eq=False)
 class FineTuneRecord:
-    """What one fine-tuning run produced (kept in the session)."""
+    """What one fine-tuning run produced (kept in the session until deleted or pushed out by newer runs)."""
 
     run_id: int  # increases with every run in this session
     encoder: Any  # the fine-tuned Encoder (private to the session)
-    base_name: str  # the base model it started from (load_encoder name)
-    base_pooler: str  # the base pooler to compare against (the test-time equivalent of the trained one)
+    base_name: str  # the base model it started from (canonical name)
+    base_pooler: str  # the pooler it started from: the base side of every comparison
     summary: str  # one line for tables: data, steps, seconds
+    mode: str = "unsup"
+    steps: int = 0
     spearman_before: float | None = None
     spearman_after: float | None = None
     eval_name: str = ""
     model_zip: str | None = None  # path of the zip to download
     embeddings_npy: str | None = None  # path of the corpus embeddings to download
+    _poolers: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def label(self) -> str:
+        """The run's name in the picker and in comparisons, e.g. ``run 2 · unsup · 39 steps · STS 80.6→84.4``."""
+        parts = [f"run {self.run_id}", self.mode, f"{self.steps} steps"]
+        if self.spearman_before is not None and self.spearman_after is not None:
+            parts.append(f"STS {self.spearman_before:.1f}→{self.spearman_after:.1f}")
+        return " · ".join(parts)
+
+    @property
+    def model_key(self) -> ModelKey:
+        return ModelKey(self.base_name, self.encoder.config.pooler, self.run_id)
+
+    @property
+    def base_key(self) -> ModelKey:
+        return ModelKey(self.base_name, self.base_pooler)
+
+    def encoder_with(self, pooler: str | None):
+        """The run's encoder with ``pooler`` (made once per pooler, never per request)."""
+        if not pooler or pooler == self.encoder.config.pooler:
+            return self.encoder
+        if pooler not in self._poolers:
+            self._poolers[pooler] = self.encoder.with_pooler(pooler)
+        return self._poolers[pooler]
 
 
 @dataclass
@@ -131,42 +300,135 @@ class Corpus:
     key: int = 0  # changes whenever the corpus changes (cache key)
 
 
-@dataclass
+@dataclass(eq=False)
 class Session:
-    """One visitor's data; lives in a ``gr.State`` and is mutated by handlers in place."""
+    """One visitor's data. Lives in a ``gr.State``; handlers change it only through its methods (one lock)."""
 
     corpus: Corpus | None = None
-    finetuned: FineTuneRecord | None = None
-    indexes: dict[tuple, Any] = field(default_factory=dict)  # (model key, corpus key) -> SearchIndex
+    runs: dict[int, FineTuneRecord] = field(default_factory=dict)  # run id -> record, oldest first
+    indexes: dict[IndexKey, Any] = field(default_factory=dict)  # -> SearchIndex
     projections: dict[tuple, tuple] = field(default_factory=dict)  # map cache: (keys) -> 2-D points
-    runs: int = 0  # fine-tuning runs started
+    run_count: int = 0  # fine-tuning runs started
     corpus_count: int = 0  # corpora uploaded (each gets a new Corpus.key)
     stop_requested: threading.Event = field(default_factory=threading.Event)
     training_idle: threading.Event = field(default_factory=threading.Event)
     finalize_lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     workdir: Path | None = None
+    closed: bool = False  # set when the visitor left: nothing new is written for it
 
     def __post_init__(self) -> None:
         self.training_idle.set()
 
+    # --- runs ---
+    @property
+    def finetuned(self) -> FineTuneRecord | None:
+        """The latest run, or None."""
+        with self.lock:
+            return next(reversed(self.runs.values()), None)
+
+    def run_labels(self) -> list[str]:
+        with self.lock:
+            return [record.label for record in self.runs.values()]
+
+    def run_for(self, choice: str | None) -> FineTuneRecord | None:
+        """The run a picker choice names (its label, or FINETUNED_LABEL for the latest); None for base models."""
+        choice = (choice or "").strip()
+        if choice == FINETUNED_LABEL:
+            return self.finetuned
+        match = _RUN_LABEL.match(choice)
+        if match is None:
+            return None
+        with self.lock:
+            return self.runs.get(int(match.group(1)))
+
+    def new_run_id(self) -> int:
+        with self.lock:
+            self.run_count += 1
+            return self.run_count
+
+    def add_run(self, record: FineTuneRecord, keep: int) -> list[FineTuneRecord]:
+        """Keep ``record``; drop (and return) the oldest runs beyond ``keep``."""
+        with self.lock:
+            self.runs[record.run_id] = record
+            dropped = []
+            while len(self.runs) > max(1, keep):
+                dropped.append(self._forget(next(iter(self.runs))))
+            return dropped
+
+    def delete_run(self, run_id: int) -> FineTuneRecord | None:
+        with self.lock:
+            return self._forget(run_id) if run_id in self.runs else None
+
+    def _forget(self, run_id: int) -> FineTuneRecord:
+        record = self.runs.pop(run_id)
+        self.indexes = {k: v for k, v in self.indexes.items() if k.model.run_id != run_id}
+        self.projections = {k: v for k, v in self.projections.items() if not _mentions_run(k, run_id)}
+        for path in (record.model_zip, record.embeddings_npy):
+            if path:
+                Path(path).unlink(missing_ok=True)
+        return record
+
+    # --- corpus and indexes ---
+    def set_corpus(self, corpus: Corpus) -> Corpus:
+        """Make ``corpus`` the session's corpus; indexes and maps of earlier uploads are dropped."""
+        with self.lock:
+            self.corpus = corpus
+            self.indexes = {k: v for k, v in self.indexes.items() if k.corpus in (0, corpus.key)}
+            self.projections = {k: v for k, v in self.projections.items() if k[-1] in (0, corpus.key)}
+            return corpus
+
+    def new_corpus_key(self) -> int:
+        with self.lock:
+            self.corpus_count += 1
+            return self.corpus_count
+
     def folder(self, root: str | None = None) -> Path:
         """This session's private temp folder (made on first use, removed by :func:`close_session`)."""
-        if self.workdir is None:
-            self.workdir = Path(tempfile.mkdtemp(prefix="simcse-studio-", dir=root))
-        return self.workdir
+        with self.lock:
+            if self.closed:
+                raise InputError("This session has ended (the page was closed). Reload the page.")
+            if self.workdir is None:
+                self.workdir = Path(tempfile.mkdtemp(prefix="simcse-studio-", dir=root))
+            return self.workdir
+
+
+def _mentions_run(key: tuple, run_id: int) -> bool:
+    return any(isinstance(part, ModelKey) and part.run_id == run_id for part in key)
+
+
+def ensure_session(session: Session | None) -> Session:
+    """The visitor's session, made on first use."""
+    return session if isinstance(session, Session) else Session()
 
 
 def close_session(session: Session | None) -> None:
-    """``gr.State`` delete_callback: stop training and remove the session's files."""
-    if session is None:
+    """``gr.State`` delete_callback: stop training, drop models and indexes, remove the session's files."""
+    if not isinstance(session, Session):
         return
     session.stop_requested.set()
-    if session.workdir is not None:
-        shutil.rmtree(session.workdir, ignore_errors=True)
-        logger.info("Removed session folder %s", session.workdir)
-    session.indexes.clear()
-    session.projections.clear()
-    session.finetuned = None
+    with session.lock:
+        session.closed = True
+        workdir, session.workdir = session.workdir, None
+        session.indexes.clear()
+        session.projections.clear()
+        session.runs.clear()
+    if workdir is not None:
+        shutil.rmtree(workdir, ignore_errors=True)
+        logger.info("Removed session folder %s", workdir)
+    release_memory()
+
+
+def release_memory() -> None:
+    """Give freed memory back to the operating system (glibc keeps it otherwise; no-op elsewhere)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def session_state(config: StudioConfig) -> gr.State:
@@ -176,10 +438,9 @@ def session_state(config: StudioConfig) -> gr.State:
 
 # --- queues ---------------------------------------------------------------------------------------------
 # The machine has 2 CPU cores. Gradio runs at most `concurrency_limit` events of one concurrency_id at once
-# and queues the rest (each visitor sees their place in line). Torch releases the GIL, so the groups run in
-# parallel threads and share the cores: a training run slows other work down a little but never blocks it.
-# - "train": a fine-tuning run keeps both cores busy for about a minute. One run at a time, server-wide: two
-#   would each take twice as long and both miss their time budget. Others wait in line.
+# and queues the rest. Torch releases the GIL, so the groups run in parallel threads and share the cores.
+# - "train": fine-tuning handlers. They wait in the app's own TrainingQueue (at most `training_slots` train at
+#   once), which shows each visitor their place and an estimated start, and lets them leave (Stop).
 # - "heavy": index building, UMAP maps and STS evaluations (seconds to tens of seconds): two at a time.
 # - "encode": similarity and search (well under a second each): four at a time, so the Similarity and
 #   Retrieval tabs stay responsive for everyone, even while someone trains.
@@ -187,105 +448,237 @@ def session_state(config: StudioConfig) -> gr.State:
 # A run trains in a thread of its own at a lower CPU priority (nice 10, simcse_core.runtime.background_iter),
 # so while it runs the cores go first to the short interactive requests of other visitors.
 TRAIN_NICENESS = 10
-TRAIN_QUEUE = {"concurrency_id": "train", "concurrency_limit": 1}
+TRAIN_QUEUE = {"concurrency_id": "train", "concurrency_limit": StudioConfig.max_training_queue + 2}
 HEAVY_QUEUE = {"concurrency_id": "heavy", "concurrency_limit": 2}
 ENCODE_QUEUE = {"concurrency_id": "encode", "concurrency_limit": 4}
+PACKAGING_S = 15.0  # after its budget a run still evaluates and writes its zip: added to queue estimates
+
+
+@dataclass(eq=False)
+class Ticket:
+    """A place in the training queue."""
+
+    budget_s: float  # the run's time budget: the longest it holds a slot (plus PACKAGING_S)
+    number: int
+    started_at: float | None = None  # monotonic time the run got its slot
+
+
+class TrainingQueue:
+    """First come, first served: at most ``slots`` runs train at once, at most ``max_waiting`` wait.
+
+    Estimated start times assume every run ahead uses its whole time budget, so they are upper bounds
+    (a run ends at its budget at the latest).
+    """
+
+    def __init__(self, slots: int, max_waiting: int) -> None:
+        self.slots = max(1, slots)
+        self.max_waiting = max_waiting
+        self._cond = threading.Condition()
+        self._running: list[Ticket] = []
+        self._waiting: list[Ticket] = []
+        self._numbers = itertools.count(1)
+
+    def join(self, budget_s: float) -> Ticket:
+        """A ticket at the end of the line (InputError when the line is full)."""
+        with self._cond:
+            if len(self._waiting) >= self.max_waiting and len(self._running) >= self.slots:
+                raise InputError(f"The training queue is full ({self.max_waiting} runs waiting, the limit). Try "
+                                 "again in a few minutes; similarity, search and maps work meanwhile.")
+            ticket = Ticket(budget_s=float(budget_s), number=next(self._numbers))
+            self._waiting.append(ticket)
+            self._promote()
+            return ticket
+
+    def wait(self, ticket: Ticket, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds; True once the ticket holds a slot."""
+        with self._cond:
+            self._cond.wait_for(lambda: ticket.started_at is not None, timeout=timeout)
+            return ticket.started_at is not None
+
+    def leave(self, ticket: Ticket) -> None:
+        """Give up the place or the slot (idempotent)."""
+        with self._cond:
+            for line in (self._waiting, self._running):
+                if ticket in line:
+                    line.remove(ticket)
+            self._promote()
+
+    def position(self, ticket: Ticket) -> int:
+        """1 for the next to start, 0 when training."""
+        with self._cond:
+            return 0 if ticket.started_at is not None else self._waiting.index(ticket) + 1
+
+    def estimated_wait(self, ticket: Ticket) -> float:
+        """Seconds until ``ticket`` starts, if every run ahead uses its whole budget (0 when started)."""
+        with self._cond:
+            if ticket.started_at is not None:
+                return 0.0
+            now = time.monotonic()
+            free_at = [max(0.0, t.started_at + t.budget_s + PACKAGING_S - now) for t in self._running]
+            free_at += [0.0] * (self.slots - len(free_at))
+            heapq.heapify(free_at)
+            for ahead in self._waiting[: self._waiting.index(ticket)]:
+                heapq.heappush(free_at, heapq.heappop(free_at) + ahead.budget_s + PACKAGING_S)
+            return free_at[0]
+
+    def counts(self) -> tuple[int, int]:
+        """(training, waiting)."""
+        with self._cond:
+            return len(self._running), len(self._waiting)
+
+    def _promote(self) -> None:
+        while self._waiting and len(self._running) < self.slots:
+            ticket = self._waiting.pop(0)
+            ticket.started_at = time.monotonic()
+            self._running.append(ticket)
+        self._cond.notify_all()
 
 
 # --- errors -----------------------------------------------------------------------------------------------
-# Errors whose message is written for the user: shown as a warning toast, never as a traceback.
-USER_ERRORS = (DataError, ModelNotAvailableError, EvaluationDataUnavailable, ValueError)
+def as_gr_error(err: BaseException, where: str = "a handler") -> gr.Error:
+    """The ``gr.Error`` a visitor (browser or API client) sees for ``err``.
 
-
-def report_error(err: BaseException) -> None:
-    """Show ``err`` as a toast: its own message if it is a known user error, else a short apology."""
+    A user error keeps its own message. Anything else is logged with its traceback under a short id, and the
+    visitor gets an apology quoting that id.
+    """
+    if isinstance(err, gr.Error):
+        return err
     if isinstance(err, USER_ERRORS):
-        logger.info("User error: %s", err)
-        gr.Warning(str(err))
-    else:
-        logger.exception("Unexpected error in a handler")
-        gr.Warning(text.APOLOGY)
+        logger.info("User error in %s: %s", where, err)
+        return gr.Error(str(err), print_exception=False)
+    error_id = uuid.uuid4().hex[:8]
+    logger.error("Unexpected error %s in %s", error_id, where, exc_info=err)
+    return gr.Error(text.APOLOGY + f" (error id {error_id})", print_exception=False)
+
+
+def report_error(err: BaseException, where: str = "a handler") -> None:
+    """Show ``err`` as a warning toast without ending the event (for errors in the middle of a stream)."""
+    gr.Warning(as_gr_error(err, where).message)
 
 
 def guarded(fn: Callable) -> Callable:
-    """Wrap a handler (function or generator) so that it never raises to the user.
+    """Wrap a handler (function or generator): every error reaches the visitor as a ``gr.Error``.
 
-    On an error it shows a toast (:func:`report_error`) and leaves every output unchanged (``gr.skip()``).
+    Browser visitors see a toast; API clients (gradio_client) get an exception with the same message.
     """
+    where = getattr(fn, "__name__", "a handler")
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def gen_wrapper(*args, **kwargs) -> Iterator:
             try:
                 yield from fn(*args, **kwargs)
-            except Exception as err:  # noqa: BLE001 - the boundary between the app and the user
-                report_error(err)
-                yield gr.skip()
+            except Exception as err:  # noqa: BLE001 - the boundary between the app and the visitor
+                raise as_gr_error(err, where) from err
         return gen_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except Exception as err:  # noqa: BLE001 - the boundary between the app and the user
-            report_error(err)
-            return gr.skip()
+        except Exception as err:  # noqa: BLE001 - the boundary between the app and the visitor
+            raise as_gr_error(err, where) from err
     return wrapper
 
 
+# --- validation -------------------------------------------------------------------------------------------
 def check_sentence(value: str | None, what: str, max_chars: int) -> str:
-    """A stripped, non-empty sentence of at most ``max_chars`` characters, else ValueError for the user."""
+    """A stripped, non-empty sentence of at most ``max_chars`` characters, else InputError naming ``what``."""
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"The {what} must be text.")
     sentence = (value or "").strip()
     if not sentence:
-        raise ValueError(f"The {what} is empty. Type a sentence first.")
+        raise InputError(f"The {what} is empty. Type a sentence first.")
     if len(sentence) > max_chars:
-        raise ValueError(f"The {what} has {len(sentence):,} characters; the limit is {max_chars:,}. "
+        raise InputError(f"The {what} has {len(sentence):,} characters; the limit is {max_chars:,}. "
                          "Shorten it to a sentence or two.")
-    return sentence
+    return clean_text(sentence)
+
+
+def clean_text(value: str) -> str:
+    """``value`` with invalid UTF-8 (lone surrogates) replaced, so tokenizers and JSON never choke on it."""
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def check_number(value: object, field_name: str, low: float, high: float, *, whole: bool = False) -> float:
+    """A finite number in [low, high] (InputError naming the field otherwise)."""
+    import math
+
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(f"{field_name}: enter a number between {low:g} and {high:g}.") from None
+    if not math.isfinite(number):
+        raise InputError(f"{field_name}: {shorten(value)} is not a number; enter one between {low:g} and "
+                         f"{high:g}.")
+    if not low <= number <= high:
+        raise InputError(f"{field_name}: {number:g} is outside the allowed range {low:g} to {high:g}.")
+    if whole and number != int(number):
+        raise InputError(f"{field_name}: {number:g} is not a whole number.")
+    return number
+
+
+def check_choice(value: object, field_name: str, allowed: list[str] | tuple[str, ...]) -> str:
+    """``value`` if it is one of ``allowed``, else InputError naming the field."""
+    if not isinstance(value, str) or value not in allowed:
+        raise InputError(f"{field_name}: '{shorten(value)}' is not one of the choices ({', '.join(allowed)}).")
+    return value
 
 
 class Studio:
-    """What every handler needs: the app settings, the shared base models and the bundled corpus.
+    """What every handler needs: the settings, the shared base models, the bundled corpus, the training queue.
 
-    One instance per app, shared by all visitors; everything in it is read-only after it is first filled.
+    One instance per app, shared by all visitors; everything in it is read-only after it is first filled, or
+    guarded by its own lock.
     """
 
     def __init__(self, config: StudioConfig, registry: ModelRegistry | None = None) -> None:
         self.config = config
         self.registry = registry or ModelRegistry(config)
+        self.training_queue = TrainingQueue(config.training_slots, config.max_training_queue)
         self._lock = threading.Lock()
         self._bundled: Corpus | None = None
-        self._baselines: dict[tuple, float] = {}
-        self._indexes: dict[tuple, Any] = {}  # base model x bundled corpus: identical for every visitor
+        self._baselines: dict[ModelKey, float] = {}
+        self._indexes: dict[IndexKey, Any] = {}  # bundled corpus x base models: identical for every visitor
+        self._index_locks: dict[IndexKey, threading.Lock] = {}
         self.seconds_per_example = 0.02  # training time per example per step, updated after every run
 
-    def shared_index(self, key: tuple):
-        """An index of the bundled corpus under a base model, if one was built by any visitor."""
-        with self._lock:
-            return self._indexes.get(key)
-
-    def share_index(self, key: tuple, index) -> None:
-        """Keep an index for every visitor when it is of the bundled corpus under a base model."""
-        model_key, corpus_key = key
-        if model_key[0] == "base" and corpus_key == 0:
-            with self._lock:
-                self._indexes.setdefault(key, index)
-
+    # --- models ---
     def encoder_for(self, choice: str, pooler: str, session: Session | None):
-        """The encoder the picker names: the session's fine-tuned model or a shared base model."""
-        if choice == FINETUNED_LABEL:
-            if session is None or session.finetuned is None:
-                raise ValueError("There is no fine-tuned model in this session yet. Run one in the Fine-tune "
-                                 "tab, or pick the bundled model.")
-            encoder = session.finetuned.encoder
-            return encoder if not pooler or pooler == encoder.config.pooler else encoder.with_pooler(pooler)
-        return self.registry.get(self.config.model_name(choice), pooler or self.config.default_pooler)
+        """The encoder the picker names: one of the session's runs or a shared base model."""
+        pooler = self.check_pooler(pooler)
+        record = self.run_for(choice, session)
+        if record is not None:
+            return record.encoder_with(pooler)
+        return self.registry.get(self.config.model_name(choice), pooler)
 
-    def model_key(self, choice: str, pooler: str, session: Session | None) -> tuple:
-        """A cache key for vectors and indexes of the picked model."""
-        if choice == FINETUNED_LABEL and session is not None and session.finetuned is not None:
-            return ("finetuned", session.finetuned.run_id, pooler)
-        return ("base", self.config.model_name(choice), pooler or self.config.default_pooler)
+    def run_for(self, choice: str | None, session: Session | None) -> FineTuneRecord | None:
+        """The run a picker choice names; InputError if it names a run this session does not have."""
+        if choice != FINETUNED_LABEL and not _RUN_LABEL.match((choice or "").strip()):
+            return None
+        record = session.run_for(choice) if isinstance(session, Session) else None
+        if record is None:
+            raise InputError("Model: this session has no such fine-tuned run (none yet, or it was deleted). Run "
+                             "one in the Fine-tune tab, or pick the bundled model.")
+        return record
 
+    def model_key(self, choice: str, pooler: str, session: Session | None) -> ModelKey:
+        """The cache key of the picked model's vectors."""
+        pooler = pooler or self.config.default_pooler
+        record = self.run_for(choice, session)
+        if record is not None:
+            return ModelKey(record.base_name, pooler, record.run_id)
+        return ModelKey(self.config.model_name(choice), pooler)
+
+    def check_pooler(self, pooler: str | None) -> str:
+        from simcse_core.pooling import POOLERS
+
+        return check_choice(pooler or self.config.default_pooler, "Pooler", tuple(POOLERS))
+
+    def picker_update(self, session: Session | None, value: str | None = None) -> dict:
+        runs = session.run_labels() if isinstance(session, Session) else []
+        return gr.update(choices=self.config.model_choices(runs), value=value or self.config.base_label)
+
+    # --- corpus and indexes ---
     def bundled_corpus(self) -> Corpus:
         """``assets/corpus.csv`` (text, topic), read once."""
         with self._lock:
@@ -296,7 +689,56 @@ class Studio:
                                        sentences, topics, key=0)
             return self._bundled
 
-    def baseline(self, key: tuple, encoder) -> float | None:
+    def corpus_of(self, session: Session) -> Corpus:
+        """The session's corpus; the bundled one until the visitor uploads another."""
+        with session.lock:
+            if session.corpus is None:
+                session.corpus = self.bundled_corpus()
+            return session.corpus
+
+    def searchable(self, session: Session, encoder, model_key: ModelKey, progress=None) -> tuple[Corpus, Any]:
+        """The session's corpus and its index under ``encoder``, consistent with each other (built once)."""
+        from simcse_core.retrieval import SearchIndex
+
+        with session.lock:  # one visitor's requests wait for each other here; other visitors do not
+            corpus = self.corpus_of(session)
+            key = IndexKey(model_key, corpus.key)
+            index = session.indexes.get(key)
+            if index is None:
+                shared = key.model.is_base and key.corpus == 0
+
+                def build():
+                    def report(done: int, total: int) -> None:
+                        if progress is not None:
+                            progress((done, total), desc=f"Encoding {corpus.name}", unit="sentences")
+
+                    return SearchIndex.build(encoder, corpus.sentences, progress=report)
+
+                index = self._shared_index(key, build) if shared else build()
+                session.indexes[key] = index
+            return corpus, index
+
+    def _shared_index(self, key: IndexKey, build: Callable[[], Any]):
+        with self._lock:
+            if key in self._indexes:
+                return self._indexes[key]
+            lock = self._index_locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                if key in self._indexes:
+                    return self._indexes[key]
+            index = build()
+            with self._lock:
+                loaded = set(self.registry.loaded())
+                self._indexes = {k: v for k, v in self._indexes.items() if k.model.source in loaded}
+                self._indexes[key] = index
+            return index
+
+    def get_index(self, session: Session, encoder, model_key: ModelKey, progress=None):
+        """The index of the session's corpus under ``encoder``."""
+        return self.searchable(session, encoder, model_key, progress)[1]
+
+    def baseline(self, key: ModelKey, encoder) -> float | None:
         """Mean cosine of random bundled-corpus sentences under ``encoder`` (its "unrelated" level)."""
         with self._lock:
             if key in self._baselines:
@@ -314,16 +756,38 @@ class Studio:
         if len(sample) < 2:
             return None
         value = anisotropy(encoder.encode(sample))
-        if key[0] == "base":  # fine-tuned models change between runs; only base models are cached
+        if key.is_base:  # runs change and belong to one session; only base models are cached
             with self._lock:
                 self._baselines[key] = value
         return value
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """Base vs fine-tuned, each side named (the base side is the model and pooler the run started from)."""
+
+    run: FineTuneRecord
+    base: Any  # Encoder
+    base_label: str
+    tuned_label: str
+
+
+def comparison_for(studio: Studio, choice: str, session: Session | None) -> Comparison | None:
+    """What to compare: the picked run (or the latest run when a base model is picked) against its start."""
+    if not isinstance(session, Session):
+        return None
+    record = studio.run_for(choice, session) or session.finetuned
+    if record is None:
+        return None
+    base = studio.registry.get(record.base_name, record.base_pooler)
+    return Comparison(run=record, base=base, base_label=f"base: {base.description}",
+                      tuned_label=f"{record.label} [{record.encoder.config.pooler}]")
+
+
 BUNDLED_CORPUS_PATH = Path(__file__).resolve().parents[1] / "assets" / "corpus.csv"
 
 
-def read_labelled_corpus(path: Path) -> tuple[list[str], list[str] | None]:
+def read_labelled_corpus(path: Path, limits: DataLimits | None = None) -> tuple[list[str], list[str] | None]:
     """Sentences and, if the file has a ``topic`` column, their topics.
 
     The sentences are validated by :func:`simcse_core.data.load_sentences` (DataError on a bad file); topics
@@ -333,7 +797,7 @@ def read_labelled_corpus(path: Path) -> tuple[list[str], list[str] | None]:
 
     from simcse_core.data import load_sentences
 
-    sentences = load_sentences(path)
+    sentences = load_sentences(path, limits or DataLimits())
     if path.suffix.lower() not in (".csv", ".tsv"):
         return sentences, None
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","

@@ -1,0 +1,51 @@
+"""Input components whose values the handlers check themselves, so that every message names its field.
+
+Gradio's own components refuse an out-of-range or unlisted value (an API caller's) before the handler runs,
+with a message that names no field ("Value 5000 is greater than maximum value 2000."; "Value: 'x' is not in
+the list of choices: [...]"). These look and behave the same in the browser; their values reach the handler
+as sent, and the handler's checks (ui.state.check_number, check_choice) name the field.
+
+Gradio writes a type stub (components.pyi) next to this file on import; it is ignored by git.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+
+class SettingSlider(gr.Slider):
+    """A slider checked by the handler."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
+
+
+class SettingNumber(gr.Number):
+    """A number field checked by the handler (see :class:`SettingSlider`); bounds are only shown."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
+
+
+class SettingDropdown(gr.Dropdown):
+    """A dropdown whose value the handler checks (see :class:`SettingSlider`): the message names the field."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
+
+
+class SettingRadio(gr.Radio):
+    """Radio buttons whose value the handler checks (see :class:`SettingSlider`)."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
