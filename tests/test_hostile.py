@@ -1,0 +1,262 @@
+"""Hostile input, field by field: every bad value gets a message that names what is wrong, and the app keeps
+working for the same visitor afterwards (the follow-up request in each case).
+
+The handlers are called as Gradio calls them (the app's setting components pass values through unchanged, so
+an API caller's NaN or out-of-range value reaches these checks). Tiny random model; no server.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from ui import embedding_map, evaluate, finetune, retrieval, similarity, text
+from ui.state import FINETUNED_LABEL, ModelRegistry, Session, Studio, StudioConfig
+
+NAN, INF = math.nan, math.inf
+SAMPLE = text.SAMPLE_UNSUP
+GOOD_SETTINGS = dict(mode="unsup", steps=2, batch_size=4, lr=1e-4, temperature=0.05, dropout=0.1,
+                     pooler="mean", max_length=16, budget=30)
+FILES: dict[str, bytes] = {
+    "empty.txt": b"",
+    "one.txt": b"only one sentence\n",
+    "long.txt": b"x" * 1200 + b"\n",
+    "utf16.txt": "a cat\nb dog\n".encode("utf-16"),
+    "binary.txt": b"PK\x03\x04\x00\x00binary\x00data",
+    "cols4.csv": b"a,b,c,d\nw,x,y,z\n",
+    "sheet.xlsx": b"hello",
+    "nokey.jsonl": b'{"foo": 1}\n',
+    "broken.jsonl": b"not json\n",
+    "rows.txt": "\n".join(f"sentence {i}" for i in range(20_001)).encode(),
+    "pairs.csv": b"sentence1,sentence2,score\na cat,a dog,high\nthe sea,a boat,3\n",
+    "onepair.csv": b"sentence1,sentence2,score\na cat,a dog,4\n",
+    "corpus.txt": b"the man plays the guitar\na woman plays the piano\nthe dog runs in the park\n",
+    "sup.csv": b"anchor,positive\na cat,a small cat\nthe dog,a dog\nthe sea,the ocean\n",
+}
+
+
+@pytest.fixture(scope="module")
+def studio(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Studio:
+    config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32", live_eval_pairs=24,
+                          temp_root=str(tmp_path_factory.mktemp("sessions")))
+    return Studio(config, ModelRegistry(config))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("hostile-files")
+    paths = {}
+    for name, content in FILES.items():
+        (folder / name).write_bytes(content)
+        paths[name] = str(folder / name)
+    paths["missing.txt"] = str(folder / "missing.txt")
+    return paths
+
+
+def _ft(studio: Studio, base: str, session, data=SAMPLE, upload=None, picker=None, **changes):
+    settings = {**GOOD_SETTINGS, **changes}
+    return list(finetune.run_finetune(studio, data, upload, settings["mode"], settings["steps"],
+                                      settings["batch_size"], settings["lr"], settings["temperature"],
+                                      settings["dropout"], settings["pooler"], settings["max_length"],
+                                      settings["budget"], picker or base, session))
+
+
+Case = Callable[[Studio, str, Session, dict], object]
+# (case id, call, regex the message must match)
+CASES: list[tuple[str, Case, str]] = [
+    # --- Similarity: sentence A, sentence B, model picker, pooler picker
+    ("sim-a-empty", lambda s, b, ss, f: similarity.score_pair(s, "", "a cat", b, "mean", ss), "first sentence is empty"),
+    ("sim-b-blank", lambda s, b, ss, f: similarity.score_pair(s, "a cat", "  \n\t", b, "mean", ss),
+     "second sentence is empty"),
+    ("sim-a-none", lambda s, b, ss, f: similarity.score_pair(s, None, "a cat", b, "mean", ss), "first sentence is empty"),
+    ("sim-a-number", lambda s, b, ss, f: similarity.score_pair(s, 42, "a cat", b, "mean", ss), "first sentence must be text"),
+    ("sim-b-list", lambda s, b, ss, f: similarity.score_pair(s, "a cat", ["x"], b, "mean", ss),
+     "second sentence must be text"),
+    ("sim-a-5mb", lambda s, b, ss, f: similarity.score_pair(s, "x" * 5_000_000, "a cat", b, "mean", ss),
+     r"5,000,000 characters; the limit is 1,000"),
+    ("sim-b-1001", lambda s, b, ss, f: similarity.score_pair(s, "a cat", "y" * 1001, b, "mean", ss),
+     "the limit is 1,000"),
+    ("model-server-folder", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", "/root", "mean", ss),
+     r"^Model: '/root' is not one of this app's models"),
+    ("model-dotdot", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", str(Path(s.config.model) / ".." /
+                                                                                  Path(s.config.model).name), "mean", ss),
+     "is not one of this app's models"),
+    ("model-missing-folder", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", "/no/such/folder", "mean", ss),
+     "is not one of this app's models"),
+    ("model-5000-chars", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", "m" * 5000, "mean", ss),
+     r"'m{59}…' is not one of"),
+    ("model-surrogate", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", "bad\ud800id", "mean", ss),
+     r"'bad\?id' is not one of"),
+    ("model-hub-offline", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", "bert-base-uncased", "mean", ss),
+     "hub model, and this server works offline"),
+    ("model-run-before-any", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", FINETUNED_LABEL, "mean", ss),
+     "no such fine-tuned run"),
+    ("model-run-unknown", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", "run 99 · unsup · 1 steps", "mean",
+                                                                    ss), "no such fine-tuned run"),
+    ("pooler-unknown", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", b, "max", ss),
+     r"^Pooler: 'max' is not one of the choices"),
+    ("pooler-number", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", b, 3, ss), "^Pooler: '3'"),
+    # --- Heatmap list
+    ("list-empty", lambda s, b, ss, f: similarity.heatmap(s, "", b, "mean", ss), "list is empty"),
+    ("list-one", lambda s, b, ss, f: similarity.heatmap(s, "one line\n\n", b, "mean", ss), "at least two"),
+    ("list-41", lambda s, b, ss, f: similarity.heatmap(s, "\n".join(f"s {i}" for i in range(41)), b, "mean", ss),
+     "at most 40"),
+    ("list-5mb", lambda s, b, ss, f: similarity.heatmap(s, "x\n" * 2_500_000, b, "mean", ss),
+     "characters; the limit is 40,040"),
+    ("list-long-line", lambda s, b, ss, f: similarity.heatmap(s, "a cat\n" + "z" * 1001, b, "mean", ss),
+     "1,001 characters|longer than the limit"),
+    ("list-not-text", lambda s, b, ss, f: similarity.heatmap(s, 7, b, "mean", ss), "must be text"),
+    # --- Retrieval: query, top-k, minimum score, corpus choice, corpus upload
+    ("query-empty", lambda s, b, ss, f: retrieval.search(s, "", 5, -1, b, "mean", ss), "query is empty"),
+    ("query-long", lambda s, b, ss, f: retrieval.search(s, "q" * 2000, 5, -1, b, "mean", ss), "query has 2,000"),
+    ("topk-nan", lambda s, b, ss, f: retrieval.search(s, "a cat", NAN, -1, b, "mean", ss), "^Top-k: nan is not a number"),
+    ("topk-inf", lambda s, b, ss, f: retrieval.search(s, "a cat", INF, -1, b, "mean", ss), "^Top-k: inf is not a number"),
+    ("topk-zero", lambda s, b, ss, f: retrieval.search(s, "a cat", 0, -1, b, "mean", ss), "^Top-k: 0 is outside"),
+    ("topk-huge", lambda s, b, ss, f: retrieval.search(s, "a cat", 10**9, -1, b, "mean", ss), "^Top-k: 1e\\+09 is outside"),
+    ("topk-fraction", lambda s, b, ss, f: retrieval.search(s, "a cat", 2.5, -1, b, "mean", ss), "not a whole number"),
+    ("topk-text", lambda s, b, ss, f: retrieval.search(s, "a cat", "five", -1, b, "mean", ss), "^Top-k: enter a number"),
+    ("threshold-nan", lambda s, b, ss, f: retrieval.search(s, "a cat", 5, NAN, b, "mean", ss), "^Minimum score: nan"),
+    ("threshold-high", lambda s, b, ss, f: retrieval.search(s, "a cat", 5, 2, b, "mean", ss),
+     "^Minimum score: 2 is outside the allowed range -1 to 1"),
+    ("corpus-choice", lambda s, b, ss, f: retrieval.build_index(s, "/etc/passwd", None, b, "mean", ss),
+     "^Corpus: '/etc/passwd' is not one of the choices"),
+    ("corpus-no-file", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, None, b, "mean", ss),
+     "^Corpus file: choose a file"),
+    ("corpus-empty", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["empty.txt"], b, "mean", ss),
+     "empty.txt is empty"),
+    ("corpus-one", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["one.txt"], b, "mean", ss),
+     "only 1 distinct sentence"),
+    ("corpus-long-line", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["long.txt"], b, "mean",
+                                                                   ss), "line 1: a sentence of 1,200 characters"),
+    ("corpus-utf16", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["utf16.txt"], b, "mean", ss),
+     "UTF-16"),
+    ("corpus-binary", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["binary.txt"], b, "mean",
+                                                                ss), "not a text file"),
+    ("corpus-4-columns", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["cols4.csv"], b, "mean",
+                                                                   ss), "4 columns"),
+    ("corpus-xlsx", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["sheet.xlsx"], b, "mean", ss),
+     "not supported"),
+    ("corpus-jsonl-no-text", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["nokey.jsonl"], b,
+                                                                       "mean", ss), '"text".*missing'),
+    ("corpus-jsonl-broken", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["broken.jsonl"], b,
+                                                                      "mean", ss), "not valid JSON"),
+    ("corpus-too-many-rows", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["rows.txt"], b,
+                                                                       "mean", ss), "20,001 lines; the limit is 20,000"),
+    ("corpus-vanished", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["missing.txt"], b, "mean",
+                                                                  ss), "not found"),
+    # --- Fine-tune: every setting, the data choice, the upload, the model
+    ("lr-negative", lambda s, b, ss, f: _ft(s, b, ss, lr=-1), "^Learning rate: -1 is outside the allowed range"),
+    ("lr-nan", lambda s, b, ss, f: _ft(s, b, ss, lr=NAN), "^Learning rate: nan is not a number"),
+    ("lr-none", lambda s, b, ss, f: _ft(s, b, ss, lr=None), "^Learning rate: enter a number"),
+    ("lr-text", lambda s, b, ss, f: _ft(s, b, ss, lr="fast"), "^Learning rate: enter a number"),
+    ("lr-huge", lambda s, b, ss, f: _ft(s, b, ss, lr=1.0), "^Learning rate: 1 is outside"),
+    ("steps-zero", lambda s, b, ss, f: _ft(s, b, ss, steps=0), "^Steps: 0 is outside the allowed range 1 to 2000"),
+    ("steps-nan", lambda s, b, ss, f: _ft(s, b, ss, steps=NAN), "^Steps: nan is not a number"),
+    ("steps-over", lambda s, b, ss, f: _ft(s, b, ss, steps=2001), "^Steps: 2001 is outside"),
+    ("steps-fraction", lambda s, b, ss, f: _ft(s, b, ss, steps=2.5), "^Steps: 2.5 is not a whole number"),
+    ("batch-one", lambda s, b, ss, f: _ft(s, b, ss, batch_size=1), "^Batch size: 1 is outside the allowed range 2"),
+    ("batch-nan", lambda s, b, ss, f: _ft(s, b, ss, batch_size=NAN), "^Batch size: nan is not a number"),
+    ("batch-over", lambda s, b, ss, f: _ft(s, b, ss, batch_size=4096), "^Batch size: 4096 is outside"),
+    ("temperature-zero", lambda s, b, ss, f: _ft(s, b, ss, temperature=0), "^Temperature τ: 0 is outside"),
+    ("temperature-inf", lambda s, b, ss, f: _ft(s, b, ss, temperature=INF), "^Temperature τ: inf is not a number"),
+    ("dropout-high", lambda s, b, ss, f: _ft(s, b, ss, dropout=0.9), "^Dropout: 0.9 is outside"),
+    ("dropout-negative", lambda s, b, ss, f: _ft(s, b, ss, dropout=-0.1), "^Dropout: -0.1 is outside"),
+    ("maxlen-tiny", lambda s, b, ss, f: _ft(s, b, ss, max_length=4), "^Max length: 4 is outside"),
+    ("maxlen-nan", lambda s, b, ss, f: _ft(s, b, ss, max_length=NAN), "^Max length: nan is not a number"),
+    ("budget-short", lambda s, b, ss, f: _ft(s, b, ss, budget=5), r"^Time budget \(seconds\): 5 is outside"),
+    ("budget-long", lambda s, b, ss, f: _ft(s, b, ss, budget=3600),
+     r"^Time budget \(seconds\): 3600 is outside the allowed range 10 to 300"),
+    ("mode-unknown", lambda s, b, ss, f: _ft(s, b, ss, mode="both"), "^Mode: 'both' is not one of the choices"),
+    ("ft-pooler-unknown", lambda s, b, ss, f: _ft(s, b, ss, pooler="max"), "^Pooler: 'max'"),
+    ("mode-mismatch", lambda s, b, ss, f: _ft(s, b, ss, data=text.SAMPLE_SUP), "^Mode: the data are"),
+    ("data-choice-path", lambda s, b, ss, f: _ft(s, b, ss, data="/etc/passwd"), "^Training data: '/etc/passwd'"),
+    ("train-no-file", lambda s, b, ss, f: _ft(s, b, ss, data=text.UPLOAD_TRAINING), "^Training file: choose a file"),
+    ("train-4-columns", lambda s, b, ss, f: _ft(s, b, ss, data=text.UPLOAD_TRAINING, upload=f["cols4.csv"]),
+     "4 columns"),
+    ("train-empty", lambda s, b, ss, f: _ft(s, b, ss, data=text.UPLOAD_TRAINING, upload=f["empty.txt"]), "is empty"),
+    ("train-one-sentence", lambda s, b, ss, f: _ft(s, b, ss, data=text.UPLOAD_TRAINING, upload=f["one.txt"]),
+     "only 1 distinct sentence"),
+    ("train-binary", lambda s, b, ss, f: _ft(s, b, ss, data=text.UPLOAD_TRAINING, upload=f["binary.txt"]),
+     "not a text file"),
+    ("train-model-folder", lambda s, b, ss, f: _ft(s, b, ss, picker="/tmp"), "^Model: '/tmp' is not one"),
+    ("train-model-run-missing", lambda s, b, ss, f: _ft(s, b, ss, picker="run 3 · sup · 9 steps"),
+     "no such fine-tuned run"),
+    # --- Embedding map and Evaluate
+    ("map-model-folder", lambda s, b, ss, f: embedding_map.draw_map(s, False, "/", "mean", ss),
+     "^Model: '/' is not one"),
+    ("map-pooler", lambda s, b, ss, f: embedding_map.draw_map(s, False, b, "nope", ss), "^Pooler: 'nope'"),
+    ("eval-set-unknown", lambda s, b, ss, f: evaluate.evaluate(s, "../../etc", None, b, "mean", ss),
+     "^Evaluation set: '../../etc' is not one of the choices"),
+    ("eval-no-file", lambda s, b, ss, f: evaluate.evaluate(s, evaluate.UPLOAD, None, b, "mean", ss),
+     "Choose a file of scored pairs"),
+    ("eval-score-not-number", lambda s, b, ss, f: evaluate.evaluate(s, evaluate.UPLOAD, f["pairs.csv"], b, "mean", ss),
+     "not a number"),
+    ("eval-one-pair", lambda s, b, ss, f: evaluate.evaluate(s, evaluate.UPLOAD, f["onepair.csv"], b, "mean", ss),
+     "needs at least 2"),
+    ("eval-binary", lambda s, b, ss, f: evaluate.evaluate(s, evaluate.UPLOAD, f["binary.txt"], b, "mean", ss),
+     "not a text file"),
+    # --- Model picker and runs
+    ("pick-folder", lambda s, b, ss, f: _pick(s, "/root", ss), "^Model: '/root' is not one of this app's models"),
+    ("pick-hub-offline", lambda s, b, ss, f: _pick(s, "princeton-nlp/sup-simcse-bert-base-uncased", ss),
+     "works offline"),
+    ("pick-run-missing", lambda s, b, ss, f: _pick(s, FINETUNED_LABEL, ss), "no such fine-tuned run"),
+]
+
+
+def _pick(studio: Studio, choice: str, session):
+    from app import pick_model
+
+    return pick_model(studio, choice, "mean", session)
+
+
+def test_the_table_is_big_enough() -> None:
+    assert len(CASES) >= 60
+    assert len({case_id for case_id, _, _ in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case_id, call, message", CASES, ids=[c[0] for c in CASES])
+def test_hostile_input_gets_a_message_and_the_app_keeps_working(studio: Studio, files: dict[str, str],
+                                                                 case_id: str, call: Case, message: str) -> None:
+    base = studio.config.base_label
+    session = Session()
+    retrieval.load_corpus(studio, text.UPLOAD_CORPUS, files["corpus.txt"], session)  # earlier work to keep
+    with pytest.raises(gr.Error) as raised:
+        call(studio, base, session, files)
+    shown = raised.value.message
+    assert __import__("re").search(message, shown), shown
+    assert "Traceback" not in shown and "Sorry" not in shown  # a user error, not an apology
+    if "model" not in case_id and "pick" not in case_id:
+        assert "/tmp" not in shown and "/root" not in shown  # no server paths in messages about other fields
+    # The follow-up requests of the same visitor still work, and their earlier corpus is intact.
+    assert similarity.score_pair(studio, "a cat eats fish", "the dog runs", base, "mean", session).startswith("## ")
+    table, *_ = retrieval.search(studio, "the man plays the guitar", 2, -1, base, "mean", session)
+    assert "the man plays the guitar" in list(table["Sentence"])
+    assert session.training_idle.is_set()  # a refused run never blocks the next one
+
+
+def test_an_internal_bug_is_logged_with_its_traceback_and_shown_as_an_apology_with_an_id(
+        studio: Studio, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args, **kwargs):
+        raise ValueError("index 7 is out of bounds")  # a plain ValueError is a bug, not a user error
+
+    monkeypatch.setattr(studio, "baseline", broken)
+    with pytest.raises(gr.Error) as raised:
+        similarity.score_pair(studio, "a cat", "a dog", studio.config.base_label, "mean", None)
+    shown = raised.value.message
+    error_id = __import__("re").search(r"error id ([0-9a-f]{8})", shown).group(1)
+    assert "index 7" not in shown  # the internal detail stays in the log
+    record = next(r for r in caplog.records if error_id in r.getMessage())
+    assert record.exc_info is not None and "index 7 is out of bounds" in str(record.exc_info[1])
+
+
+def test_settings_validator_marks_only_the_wrong_fields(studio: Studio) -> None:
+    values = [SAMPLE, None, "unsup", 250, 1, -1, 0.05, 0.1, "mean", 32, 60, studio.config.base_label, None]
+    marks = finetune.settings_validator(studio, *values)
+    assert len(marks) == len(values)  # one per input of the Start event
+    wrong = {k: m["message"] for k, m in enumerate(marks) if not m["is_valid"]}
+    assert set(wrong) == {4, 5}  # batch size and learning rate, nothing else
+    assert wrong[4].startswith("Batch size:") and wrong[5].startswith("Learning rate:")
