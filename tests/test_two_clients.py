@@ -1,0 +1,80 @@
+"""Two visitors on one live server (gradio_client over HTTP): no API call of one reaches the other's corpus,
+index or fine-tuned model. Tiny random model, loopback only.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.browser_helpers import free_port
+from ui import text
+from ui.state import ModelRegistry, Studio, StudioConfig
+
+SECRET = ["zebra violin secret one", "zebra violin secret two", "zebra violin secret three",
+          "zebra violin secret four"]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    from app import build_demo
+
+    config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32", live_eval_pairs=24,
+                          temp_root=str(tmp_path_factory.mktemp("sessions")))
+    studio = Studio(config, ModelRegistry(config))
+    demo = build_demo(studio=studio)
+    demo.queue()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                max_file_size="20mb")
+    yield f"http://127.0.0.1:{port}/", studio
+    demo.close()
+
+
+def _sentences(table: dict) -> list[str]:
+    column = table["headers"].index("Sentence")
+    return [row[column] for row in table["data"]]
+
+
+def test_one_visitor_never_reaches_another_visitors_corpus_index_or_model(server, tmp_path: Path) -> None:
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    url, studio = server
+    base = studio.config.base_label
+    alice, bob = Client(url, verbose=False), Client(url, verbose=False)
+    corpus = tmp_path / "alice.txt"
+    corpus.write_text("\n".join(SECRET) + "\n", encoding="utf-8")
+
+    status = alice.predict(text.UPLOAD_CORPUS, handle_file(str(corpus)), base, "mean", api_name="/build_index")
+    assert "alice.txt (4 sentences)" in status
+    hits, _, alice_status, _ = alice.predict("zebra violin", 3, -1, base, "mean", api_name="/search")
+    assert set(_sentences(hits)) <= set(SECRET) and "alice.txt" in alice_status
+
+    hits, compare, bob_status, _ = bob.predict("zebra violin", 20, -1, base, "mean", api_name="/search")
+    assert "Bundled corpus" in bob_status
+    assert not set(_sentences(hits)) & set(SECRET)  # Bob searches his own (the bundled) corpus
+
+    job = alice.submit(text.SAMPLE_UNSUP, None, "unsup", 2, 4, 1e-4, 0.05, 0.1, "mean", 16, 30, base,
+                       api_name="/finetune")
+    final = job.result(timeout=120)
+    label = re.search(r"Kept as \*\*(run 1 · [^*]+)\*\*", final[0]).group(1)
+
+    for call in (lambda: bob.predict("a cat", "a dog", label, "mean", api_name="/similarity"),
+                 lambda: bob.predict("zebra", 3, -1, label, "mean", api_name="/search"),
+                 lambda: bob.predict(label, "mean", api_name="/pick_model")):
+        with pytest.raises(AppError, match="no such fine-tuned run"):
+            call()
+    _, compare, _, note = bob.predict("zebra violin", 3, -1, base, "mean", api_name="/search")
+    assert not compare["data"] and "Fine-tune a model" in note  # Bob has no run to compare
+    with pytest.raises(AppError, match="no such fine-tuned run"):
+        bob.predict(label, api_name="/delete_run")  # Bob cannot delete Alice's run
+    _, _, bob_map = bob.predict(False, base, "mean", api_name="/embedding_map")
+    assert "Showing the base model only" in bob_map and "zebra" not in bob_map
+
+    score = alice.predict("a cat", "a dog", label, "mean", api_name="/similarity")
+    assert score.startswith("## ")  # Alice's run is still hers and still there
+    hits, compare, _, note = alice.predict("zebra violin", 3, -1, base, "mean", api_name="/search")
+    assert set(_sentences(hits)) <= set(SECRET) and compare["data"] and label in note
