@@ -230,8 +230,10 @@ def _read_delimited(text: str, name: str, delimiter: str) -> _Table:
     except csv.Error as err:
         raise DataError(f"{name}, line {reader.line_num + 1}: this line cannot be read as "
                         f"{delimiter!r}-separated values ({err}). Check its quotes and separators.") from None
+    if not rows:  # only separators and blanks, e.g. ",,"
+        raise DataError(f"{name} has no text, only separators. Choose a file that contains sentences.")
     header = None
-    if rows and all(_normalise(cell) in KNOWN_COLUMNS for cell in rows[0][1]):
+    if all(_normalise(cell) in KNOWN_COLUMNS for cell in rows[0][1]):
         header = tuple(_normalise(cell) for cell in rows[0][1])
     width_line, width = rows[0][0], len(rows[0][1])
     for line, cells in rows:
