@@ -218,9 +218,16 @@ def main(argv: list[str] | None = None) -> None:
     warm_up(studio)
     demo = build_demo(studio=studio)
     demo.queue(default_concurrency_limit=2)
-    # No file of this server is served except gradio's own cache (uploads, downloads) and the app's assets.
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme(), css=CSS,
-                show_error=False, max_file_size=f"{config.max_upload_mb}mb", allowed_paths=[str(ASSETS)])
+                **launch_limits(config))
+
+
+def launch_limits(config: StudioConfig) -> dict:
+    """The safety settings of ``demo.launch``: upload cap, served folders, error details."""
+    # Gradio refuses a bigger upload while it streams in (HTTP 413), before anything is stored. No file of this
+    # server is served except gradio's own cache (uploads, downloads) and the app's assets. Errors show only
+    # their message (gr.Error), never a traceback.
+    return {"max_file_size": f"{config.max_upload_mb}mb", "allowed_paths": [str(ASSETS)], "show_error": False}
 
 
 if __name__ == "__main__":

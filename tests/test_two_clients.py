@@ -19,7 +19,7 @@ SECRET = ["zebra violin secret one", "zebra violin secret two", "zebra violin se
 
 @pytest.fixture(scope="module")
 def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    from app import build_demo
+    from app import build_demo, launch_limits
 
     config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32", live_eval_pairs=24,
                           temp_root=str(tmp_path_factory.mktemp("sessions")))
@@ -28,7 +28,7 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     demo.queue()
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size="20mb")
+                **launch_limits(config))
     yield f"http://127.0.0.1:{port}/", studio
     demo.close()
 
@@ -78,3 +78,26 @@ def test_one_visitor_never_reaches_another_visitors_corpus_index_or_model(server
     assert score.startswith("## ")  # Alice's run is still hers and still there
     hits, compare, _, note = alice.predict("zebra violin", 3, -1, base, "mean", api_name="/search")
     assert set(_sentences(hits)) <= set(SECRET) and compare["data"] and label in note
+
+
+def test_an_upload_over_the_cap_is_refused_before_it_is_stored(server) -> None:
+    import httpx
+
+    url, studio = server
+    cap = studio.config.max_upload_mb * 1024 * 1024  # gradio's "20mb"
+    response = httpx.post(f"{url}gradio_api/upload", files={"files": ("big.txt", b"a\n" * (cap // 2 + 1000))},
+                          timeout=60)
+    assert response.status_code == 413, response.text[:200]
+    small = httpx.post(f"{url}gradio_api/upload", files={"files": ("ok.txt", b"a cat\na dog\n")}, timeout=60)
+    assert small.status_code == 200  # the server is fine afterwards
+
+
+def test_server_files_outside_the_cache_and_assets_are_not_served(server, tiny_model_dir: Path) -> None:
+    import httpx
+
+    url, _ = server
+    for path in ("/etc/passwd", str(tiny_model_dir / "config.json"), str(Path(__file__).resolve())):
+        response = httpx.get(f"{url}gradio_api/file={path}", timeout=30)
+        assert response.status_code in (403, 404), (path, response.status_code)
+    asset = Path(__file__).resolve().parents[1] / "assets" / "corpus.csv"
+    assert httpx.get(f"{url}gradio_api/file={asset}", timeout=30).status_code == 200

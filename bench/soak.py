@@ -1,0 +1,242 @@
+"""Soak test: a class of simulated visitors on one server, then the server left alone.
+
+Starts ``python app.py`` on a free port of 127.0.0.1 (loopback only) and runs ``--visitors`` simulated
+students for ``--minutes``, each its own gradio_client session, each pausing 1-4 s between requests (reading
+the answer) and mixing similarity (45 %), search (30 %), heatmaps (15 %) and embedding maps (10 %). At one
+minute, ``--burst`` of them press Start on a short fine-tune within the same second, and ``--runs-per-trainer``
+runs each over the soak. It reports requests, errors, p50/p95 per endpoint, each run's wait in the training
+queue (and the estimate the app showed), and the server's resident memory every 5 s, during the soak and
+for ``--idle-s`` after the visitors have left (their sessions end when their connections close).
+
+    python -m bench.soak                      # 30 visitors, 10 minutes (the issue's classroom)
+    python -m bench.soak --minutes 3 --quick  # a short smoke run
+
+Every loop is bounded by the deadline; the server is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from bench.app_latency import free_port, wait_for_page
+from bench.common import REPO, Target, make_parser, percentile, report, setup
+
+NAME = "soak"
+BASE = "Bundled: all-MiniLM-L6-v2"
+SAMPLE = "Sample sentences (unsupervised)"
+SENTENCES = [
+    "A man is playing a guitar.", "Someone plays an instrument.", "The stock market fell sharply today.",
+    "Share prices dropped.", "A dog runs in the park.", "A cat sleeps on the sofa.", "The train was late again.",
+    "Children are reading books at school.", "He drives a red car.", "The bank raised interest rates.",
+]
+QUERIES = ["How do vaccines protect people?", "A player scored in the last minute of the match.",
+           "What happens when interest rates go up?", "a new phone with a better camera"]
+FINETUNE_ARGS = (SAMPLE, None, "unsup", 40, 32, 3e-5, 0.05, 0.1, "cls_before_pooler", 32)
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Log:
+    """Thread-safe record of every request."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latencies: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, list[str]] = defaultdict(list)
+        self.runs: list[dict[str, Any]] = []
+
+    def add(self, endpoint: str, seconds: float, error: str | None = None) -> None:
+        with self.lock:
+            if error is None:
+                self.latencies[endpoint].append(seconds)
+            else:
+                self.errors[endpoint].append(error[:200])
+
+
+def timed(log: Log, endpoint: str, call) -> None:
+    start = time.perf_counter()
+    try:
+        call()
+    except Exception as err:  # noqa: BLE001 - every failure is counted and reported
+        log.add(endpoint, 0.0, f"{type(err).__name__}: {err}")
+    else:
+        log.add(endpoint, time.perf_counter() - start)
+
+
+def finetune(client, log: Log, budget_s: float) -> None:
+    """One run: the wait until it starts (and the wait the app estimated), and its whole duration."""
+    start = time.perf_counter()
+    first_estimate, started_after, error = None, None, None
+    try:
+        job = client.submit(*FINETUNE_ARGS, budget_s, BASE, api_name="/finetune")
+        for out in job:
+            status = out[0] if isinstance(out, (list, tuple)) else ""
+            if not isinstance(status, str):
+                continue
+            match = re.search(r"within \*\*(?:(\d+) min )?(\d+) s\*\*", status)
+            if match and first_estimate is None:
+                first_estimate = int(match.group(1) or 0) * 60 + int(match.group(2))
+            if "Starting run" in status and started_after is None:
+                started_after = time.perf_counter() - start
+        job.result(timeout=900)
+    except Exception as err:  # noqa: BLE001
+        error = f"{type(err).__name__}: {err}"
+    total = time.perf_counter() - start
+    log.add("finetune", total, error)
+    with log.lock:
+        log.runs.append({"queue_wait_s": None if started_after is None else round(started_after, 1),
+                         "estimated_wait_s": first_estimate, "total_s": round(total, 1), "error": error})
+
+
+def visitor(k: int, url: str, log: Log, deadline: float, burst_at: float | None, barrier: threading.Barrier | None,
+            runs: int, budget_s: float) -> None:
+    from gradio_client import Client
+
+    rng = random.Random(k)
+    client = Client(url, verbose=False)
+    runs_left = runs
+    try:
+        while time.monotonic() < deadline:
+            if burst_at is not None and runs_left and time.monotonic() >= burst_at:
+                if barrier is not None and runs_left == runs:
+                    try:
+                        barrier.wait(timeout=30)  # the burst: Start pressed within the same second
+                    except threading.BrokenBarrierError:
+                        pass
+                finetune(client, log, budget_s)
+                runs_left -= 1
+                burst_at = time.monotonic() + rng.uniform(30, 90)
+                continue
+            roll = rng.random()
+            if roll < 0.45:
+                a, b = rng.sample(SENTENCES, 2)
+                timed(log, "similarity", lambda: client.predict(a, b, BASE, "mean", api_name="/similarity"))
+            elif roll < 0.75:
+                q = rng.choice(QUERIES)
+                timed(log, "search", lambda: client.predict(q, 5, -1, BASE, "mean", api_name="/search"))
+            elif roll < 0.90:
+                block = "\n".join(rng.sample(SENTENCES, 6))
+                timed(log, "heatmap", lambda: client.predict(block, BASE, "mean", api_name="/heatmap"))
+            else:
+                timed(log, "embedding_map", lambda: client.predict(False, BASE, "mean", api_name="/embedding_map"))
+            time.sleep(rng.uniform(1.0, 4.0))
+    finally:
+        try:
+            client.close()
+        except Exception:  # noqa: BLE001 - older clients have no close()
+            pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = make_parser(__doc__.splitlines()[0])
+    parser.add_argument("--visitors", type=int, default=30)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--burst", type=int, default=5, help="visitors who press Start in the same second")
+    parser.add_argument("--runs-per-trainer", type=int, default=2)
+    parser.add_argument("--budget-s", type=float, default=20.0, help="time budget of each fine-tune")
+    parser.add_argument("--idle-s", type=float, default=90.0, help="memory watched after the visitors leave")
+    args = parser.parse_args(argv)
+    setup(args)
+    if args.quick:
+        args.visitors, args.minutes, args.burst, args.runs_per_trainer, args.idle_s = 6, 1.5, 2, 1, 30
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    log_file = tempfile.NamedTemporaryFile("w+", prefix="soak-server-", suffix=".log", delete=False)
+    proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)], cwd=REPO,
+                            env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    rss: list[tuple[float, float, str]] = []
+    stop_sampling = threading.Event()
+    t0 = time.monotonic()
+    phase = {"name": "start-up"}
+
+    def sample() -> None:
+        while not stop_sampling.is_set():
+            try:
+                rss.append((round(time.monotonic() - t0, 1), round(rss_mib(proc.pid), 1), phase["name"]))
+            except OSError:
+                return
+            stop_sampling.wait(5)
+
+    threading.Thread(target=sample, daemon=True).start()
+    log = Log()
+    try:
+        if wait_for_page(url, 180, proc) is None:
+            raise SystemExit(f"the server did not start; see {log_file.name}")
+        from gradio_client import Client
+
+        warm = Client(url, verbose=False)
+        warm.predict("a", "b", BASE, "mean", api_name="/similarity")
+        warm.predict(QUERIES[0], 5, -1, BASE, "mean", api_name="/search")
+        phase["name"] = "visitors"
+        start = time.monotonic()
+        deadline = start + args.minutes * 60
+        burst_at = start + min(60.0, args.minutes * 60 / 4)
+        barrier = threading.Barrier(args.burst) if args.burst else None
+        threads = [threading.Thread(target=visitor, args=(k, url, log, deadline,
+                                                          burst_at if k < args.burst else None,
+                                                          barrier if k < args.burst else None,
+                                                          args.runs_per_trainer, args.budget_s), daemon=True)
+                   for k in range(args.visitors)]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.1)
+        for thread in threads:
+            thread.join(timeout=max(1.0, deadline - time.monotonic()) + 900)
+        soak_s = time.monotonic() - start
+        phase["name"] = "after visitors left"
+        time.sleep(args.idle_s)
+    finally:
+        stop_sampling.set()
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    rows = []
+    for endpoint in sorted(set(log.latencies) | set(log.errors)):
+        times = log.latencies.get(endpoint, [])
+        rows.append({"endpoint": endpoint, "requests": len(times) + len(log.errors.get(endpoint, [])),
+                     "errors": len(log.errors.get(endpoint, [])),
+                     "p50_s": round(statistics.median(times), 3) if times else None,
+                     "p95_s": round(percentile(times, 95), 3) if times else None})
+    total = sum(r["requests"] for r in rows)
+    errors = sum(r["errors"] for r in rows)
+    during = [m for _, m, p in rss if p == "visitors"]
+    after = [m for _, m, p in rss if p == "after visitors left"]
+    waits = [r["queue_wait_s"] for r in log.runs if r["queue_wait_s"] is not None]
+    notes = [f"{args.visitors} visitors for {soak_s / 60:.1f} min: {total} requests "
+             f"({total / soak_s:.1f}/s), {errors} errors.",
+             f"Server RSS: {during[0] if during else float('nan'):.0f} MiB at the start of the soak, peak "
+             f"{max(during, default=float('nan')):.0f} MiB, {after[-1] if after else float('nan'):.0f} MiB after "
+             f"{args.idle_s:.0f} s without visitors.",
+             f"Fine-tunes: {len(log.runs)}; wait in the training queue p50 "
+             f"{statistics.median(waits) if waits else float('nan'):.0f} s, max {max(waits, default=0):.0f} s."]
+    sim = next((r for r in rows if r["endpoint"] == "similarity"), None)
+    targets = [Target("errors", errors, 0, higher_is_better=False)]
+    if sim and sim["p95_s"] is not None:
+        targets.append(Target("similarity p95 during the soak", sim["p95_s"], 1.0, higher_is_better=False, unit=" s"))
+    extra = {"rss_mib": rss, "runs": log.runs, "error_samples": {k: v[:5] for k, v in log.errors.items()},
+             "soak_s": round(soak_s, 1), "server_log": log_file.name}
+    report(NAME, args, rows, targets=targets, extra=extra, notes=notes)
+
+
+if __name__ == "__main__":
+    main()
