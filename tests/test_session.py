@@ -209,3 +209,105 @@ def test_corpus_switch_keeps_indexes_consistent(tiny_model_dir: Path, tmp_path: 
     for thread in threads:
         thread.join(60)
     assert not problems
+
+
+def _run(studio: Studio, session: Session, steps: int = 40, budget: float = 120):
+    from ui import finetune, text
+
+    return finetune.run_finetune(studio, text.SAMPLE_UNSUP, None, "unsup", steps, 8, 1e-3, 0.05, 0.1, "mean", 16,
+                                 budget, studio.config.base_label, session)
+
+
+@pytest.fixture(scope="module")
+def tiny_studio(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Studio:
+    config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32", live_eval_pairs=24,
+                          temp_root=str(tmp_path_factory.mktemp("sessions")))
+    return Studio(config)
+
+
+def _until_step(updates, step: int) -> None:
+    import re
+
+    for update in updates:
+        found = re.search(r"step (\d+) /", update[0]) if isinstance(update, tuple) and isinstance(update[0], str) \
+            else None
+        if found and int(found.group(1)) >= step:
+            return
+    raise AssertionError(f"the run never reached step {step}")
+
+
+def test_stop_keeps_the_run_and_measures_it_at_the_step_it_stopped(tiny_studio: Studio) -> None:
+    session = Session()
+    updates = _run(tiny_studio, session)
+    _until_step(updates, 2)
+    session.stop_requested.set()
+    rest = list(updates)
+    record = session.finetuned
+    assert record is not None and rest[-1][0].startswith("**Stopped**")
+    assert record.spearman_after is not None  # re-measured, so the name carries before → after
+    assert record.label == f"run 1 · unsup · {record.steps} steps · STS {record.spearman_before:.1f}→" \
+                           f"{record.spearman_after:.1f}"
+    assert any("re-measured" in u[0] for u in rest if isinstance(u, tuple) and isinstance(u[0], str))
+    assert tiny_studio.training_queue.counts() == (0, 0) and session.training_idle.is_set()
+
+
+def test_a_second_run_keeps_the_first(tiny_studio: Studio) -> None:
+    session = Session()
+    list(_run(tiny_studio, session, steps=2))
+    list(_run(tiny_studio, session, steps=3))
+    assert [r.steps for r in session.runs.values()] == [2, 3]
+    assert session.run_labels()[0].startswith("run 1 · unsup · 2 steps")
+
+
+def test_closing_the_tab_mid_training_frees_the_slot_and_keeps_nothing(tiny_studio: Studio) -> None:
+    session = Session()
+    updates = _run(tiny_studio, session)
+    _until_step(updates, 1)
+    close_session(session)  # what gradio's delete_callback does when the tab closes
+    list(updates)  # the run ends at its next step
+    assert not session.runs and session.workdir is None and session.training_idle.is_set()
+    assert tiny_studio.training_queue.counts() == (0, 0)
+    other = Session()
+    list(_run(tiny_studio, other, steps=2))  # the server is fine: the next visitor trains
+    assert other.finetuned is not None
+
+
+def test_a_visitor_waiting_in_the_queue_sees_their_place_and_can_leave(tiny_studio: Studio) -> None:
+    queue = tiny_studio.training_queue
+    blocker = queue.join(60)  # someone else is training
+    try:
+        session = Session()
+        updates = _run(tiny_studio, session)
+        first = next(updates)[0]
+        assert "number 1" in first and "Estimated start" in first and "Stop" in first
+        session.stop_requested.set()
+        last = list(updates)[-1][0]
+        assert "left the training queue" in last and queue.counts() == (1, 0)
+        assert session.training_idle.is_set() and not session.runs
+    finally:
+        queue.leave(blocker)
+
+
+@pytest.mark.parametrize("weights, message", [
+    ({"model.safetensors": b"not really safetensors"}, "could not be loaded: its files are damaged"),
+    ({"pytorch_model.bin": b"pickle"}, "only safetensors files are loaded"),
+])
+def test_a_damaged_or_pickled_model_folder_is_refused_and_the_app_keeps_working(
+        tiny_model_dir: Path, tmp_path: Path, weights: dict, message: str) -> None:
+    import shutil
+
+    import gradio as gr
+
+    from ui import similarity
+
+    folder = tmp_path / "visitor-model"
+    shutil.copytree(tiny_model_dir, folder)
+    for old in folder.glob("*.safetensors"):
+        old.unlink()
+    for name, content in weights.items():
+        (folder / name).write_bytes(content)
+    config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32", allow_local_models=True)
+    studio = Studio(config)
+    with pytest.raises(gr.Error, match=message):
+        similarity.score_pair(studio, "a cat", "a dog", str(folder), "mean", None)
+    assert similarity.score_pair(studio, "a cat", "a dog", config.base_label, "mean", None).startswith("## ")

@@ -228,6 +228,12 @@ class ModelRegistry:
     def _load(self, name: str, pooler: str):
         from simcse_core.encoder import load_encoder
 
+        folder = Path(name)
+        if name != self._pinned and folder.is_absolute() and not any(folder.glob("*.safetensors")):
+            # A visitor's folder (--allow-local-models) loads from safetensors only: a pickled checkpoint
+            # (pytorch_model.bin) can run code when it is read.
+            raise ModelNotAvailableError(f"The model '{shorten(name)}' has no .safetensors weights; only "
+                                         "safetensors files are loaded from folders visitors choose.")
         try:
             return load_encoder(name, pooler=pooler, device=self.config.device, precision=self.config.precision)
         except (ModelNotAvailableError, InputError):
