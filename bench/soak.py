@@ -104,12 +104,29 @@ def finetune(client, log: Log, budget_s: float) -> None:
                          "estimated_wait_s": first_estimate, "total_s": round(total, 1), "error": error})
 
 
-def visitor(k: int, url: str, log: Log, deadline: float, burst_at: float | None, barrier: threading.Barrier | None,
-            runs: int, budget_s: float) -> None:
+def connect(url: str, log: Log, attempts: int = 5):
+    """A gradio_client session (its page load); a failed attempt is counted as an error of "connect"."""
     from gradio_client import Client
 
+    for _ in range(attempts):
+        start = time.perf_counter()
+        try:
+            client = Client(url, verbose=False, httpx_kwargs={"timeout": 120})
+        except Exception as err:  # noqa: BLE001 - counted, then retried
+            log.add("connect", 0.0, f"{type(err).__name__}: {err}")
+            time.sleep(2)
+        else:
+            log.add("connect", time.perf_counter() - start)
+            return client
+    return None
+
+
+def visitor(k: int, url: str, log: Log, deadline: float, burst_at: float | None, barrier: threading.Barrier | None,
+            runs: int, budget_s: float) -> None:
     rng = random.Random(k)
-    client = Client(url, verbose=False)
+    client = connect(url, log)
+    if client is None:
+        return
     runs_left = runs
     try:
         while time.monotonic() < deadline:
@@ -194,9 +211,9 @@ def main(argv: list[str] | None = None) -> None:
                                                           barrier if k < args.burst else None,
                                                           args.runs_per_trainer, args.budget_s), daemon=True)
                    for k in range(args.visitors)]
-        for thread in threads:
+        for thread in threads:  # visitors arrive over about 15 s, as a class opening the link
             thread.start()
-            time.sleep(0.1)
+            time.sleep(0.5)
         for thread in threads:
             thread.join(timeout=max(1.0, deadline - time.monotonic()) + 900)
         soak_s = time.monotonic() - start

@@ -65,7 +65,7 @@ FINETUNE_BUDGET_S = 90
 # A finished run: by its step count or by its time budget (both are a completed run).
 DONE = re.compile(r"\b(done|completed?|time budget reached)\b", re.IGNORECASE)
 STOPPED = re.compile(r"\b(stopped|cancell?ed|interrupted)\b", re.IGNORECASE)
-FINE_TUNED = re.compile(r"fine-?tuned", re.IGNORECASE)
+FINE_TUNED = re.compile(r"fine-?tuned|^run \d+ ·", re.IGNORECASE)  # runs are named "run 2 · unsup · …"
 READY = re.compile(r"\bready\b|\bindexed\b|\bbuilt\b", re.IGNORECASE)
 MARKER = "zorblax"  # a made-up word: only session A's private files contain it
 

@@ -136,6 +136,21 @@ def test_queue_positions_estimates_and_leaving() -> None:
     assert queue.wait(third, timeout=1) and queue.position(third) == 0 and queue.counts() == (1, 0)
 
 
+def test_queue_estimates_learn_how_long_runs_hold_their_slot_beyond_their_budget() -> None:
+    queue = TrainingQueue(slots=1, max_waiting=5)
+    run = queue.join(0.05)
+    time.sleep(0.1)
+    queue.leave(run)  # held its slot ~0.05 s beyond its budget: less than the floor, which stays
+    assert queue.overhead_s == pytest.approx(15.0)
+    slow = queue.join(20)
+    slow.started_at -= 60  # a slow server: the run held its slot 40 s beyond its 20-s budget
+    queue.leave(slow)
+    assert queue.overhead_s == pytest.approx(40, abs=0.5)
+    queue.join(20)
+    waiting = queue.join(20)
+    assert queue.estimated_wait(waiting) == pytest.approx(20 + 40, abs=1)
+
+
 def test_queue_with_two_slots_starts_two() -> None:
     queue = TrainingQueue(slots=2, max_waiting=5)
     tickets = [queue.join(60) for _ in range(3)]

@@ -457,7 +457,7 @@ TRAIN_NICENESS = 10
 TRAIN_QUEUE = {"concurrency_id": "train", "concurrency_limit": StudioConfig.max_training_queue + 2}
 HEAVY_QUEUE = {"concurrency_id": "heavy", "concurrency_limit": 2}
 ENCODE_QUEUE = {"concurrency_id": "encode", "concurrency_limit": 4}
-PACKAGING_S = 15.0  # after its budget a run still evaluates and writes its zip: added to queue estimates
+PACKAGING_S = 15.0  # least time a run holds its slot beyond its budget (measuring, zip, embeddings)
 
 
 @dataclass(eq=False)
@@ -472,8 +472,9 @@ class Ticket:
 class TrainingQueue:
     """First come, first served: at most ``slots`` runs train at once, at most ``max_waiting`` wait.
 
-    Estimated start times assume every run ahead uses its whole time budget, so they are upper bounds
-    (a run ends at its budget at the latest).
+    Estimated start times assume every run ahead uses its whole time budget plus the longest time recent runs
+    held their slot beyond their budget (measuring before and after, packaging), so on a steady server they
+    are upper bounds.
     """
 
     def __init__(self, slots: int, max_waiting: int) -> None:
@@ -483,6 +484,7 @@ class TrainingQueue:
         self._running: list[Ticket] = []
         self._waiting: list[Ticket] = []
         self._numbers = itertools.count(1)
+        self._overheads: list[float] = []  # seconds recent runs held their slot beyond their budget
 
     def join(self, budget_s: float) -> Ticket:
         """A ticket at the end of the line (InputError when the line is full)."""
@@ -504,10 +506,19 @@ class TrainingQueue:
     def leave(self, ticket: Ticket) -> None:
         """Give up the place or the slot (idempotent)."""
         with self._cond:
-            for line in (self._waiting, self._running):
-                if ticket in line:
-                    line.remove(ticket)
+            if ticket in self._running:
+                self._running.remove(ticket)
+                held = time.monotonic() - ticket.started_at
+                if held > ticket.budget_s:  # a run that used its budget: learn what comes on top of it
+                    self._overheads = [*self._overheads[-4:], held - ticket.budget_s]
+            if ticket in self._waiting:
+                self._waiting.remove(ticket)
             self._promote()
+
+    @property
+    def overhead_s(self) -> float:
+        """Seconds a run holds its slot beyond its budget: the longest of the last five, at least PACKAGING_S."""
+        return max([PACKAGING_S, *self._overheads])
 
     def position(self, ticket: Ticket) -> int:
         """1 for the next to start, 0 when training."""
@@ -519,12 +530,12 @@ class TrainingQueue:
         with self._cond:
             if ticket.started_at is not None:
                 return 0.0
-            now = time.monotonic()
-            free_at = [max(0.0, t.started_at + t.budget_s + PACKAGING_S - now) for t in self._running]
+            now, extra = time.monotonic(), self.overhead_s
+            free_at = [max(0.0, t.started_at + t.budget_s + extra - now) for t in self._running]
             free_at += [0.0] * (self.slots - len(free_at))
             heapq.heapify(free_at)
             for ahead in self._waiting[: self._waiting.index(ticket)]:
-                heapq.heappush(free_at, heapq.heappop(free_at) + ahead.budget_s + PACKAGING_S)
+                heapq.heappush(free_at, heapq.heappop(free_at) + ahead.budget_s + extra)
             return free_at[0]
 
     def counts(self) -> tuple[int, int]:
