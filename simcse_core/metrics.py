@@ -20,10 +20,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Token limit when encoding evaluation sentences. The paper truncates to 32 tokens in TRAINING only; its
-# evaluation encodes STS sentences whole. The longest STS-B sentence is 46 MiniLM tokens, so 128 cuts none
-# (at 32, 106 of STS-B test's 2,552 sentences are cut and MiniLM's 82.03 drops to 81.80).
-EVAL_MAX_LENGTH = 128
+# Evaluation encodes with the encoder's inference limit (EncoderConfig.max_length, 256 for MiniLM): the paper
+# truncates to 32 tokens in TRAINING only and evaluates whole sentences. The longest STS-B sentence is 46
+# MiniLM tokens, so nothing is cut (at 32, 106 of STS-B test's 2,552 sentences are cut and MiniLM's 82.03
+# drops to 81.80).
 
 def _unit(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     x = torch.as_tensor(x).detach().to("cpu", torch.float64)
@@ -63,7 +63,7 @@ def anisotropy(x: np.ndarray | torch.Tensor) -> float:
 
 
 def _encode(
-    encoder: Encoder, pairs: ScoredPairs, batch_size: int, max_length: int
+    encoder: Encoder, pairs: ScoredPairs, batch_size: int, max_length: int | None
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Unit vectors (S, D) of the distinct sentences, each encoded once, and each sentence's row."""
     sentences = pairs.sentences()
@@ -84,12 +84,12 @@ def _spearman(vectors: np.ndarray, row: dict[str, int], pairs: ScoredPairs) -> f
 
 
 def sts_spearman(
-    encoder: Encoder, pairs: ScoredPairs, batch_size: int = 64, max_length: int = EVAL_MAX_LENGTH
+    encoder: Encoder, pairs: ScoredPairs, batch_size: int = 64, max_length: int | None = None
 ) -> float:
     """Spearman correlation ×100 between cosine similarities and gold scores (the SimCSE STS metric).
 
-    Sentences are encoded whole (up to ``max_length`` tokens, see :data:`EVAL_MAX_LENGTH`), not cut to the
-    training length.
+    Sentences are encoded whole (up to ``max_length`` tokens; default: the encoder's inference limit), not
+    cut to the training length.
     """
     if len(pairs) < 2:
         raise ValueError("Spearman correlation needs at least two scored pairs.")
@@ -98,7 +98,7 @@ def sts_spearman(
 
 
 def embedding_report(
-    encoder: Encoder, pairs: ScoredPairs, batch_size: int = 64, max_length: int = EVAL_MAX_LENGTH
+    encoder: Encoder, pairs: ScoredPairs, batch_size: int = 64, max_length: int | None = None
 ) -> dict[str, float]:
     """Spearman, alignment, uniformity and anisotropy of ``encoder`` on one scored-pair set.
 

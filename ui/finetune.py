@@ -213,7 +213,7 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
                  batch_size: float, lr: float, temperature: float, dropout: float, pooler: str,
                  max_length: float, budget: float, picker: str, session: Session | None) -> Iterator[tuple]:
     """Handler (generator): validate, then train a copy of the base model and stream every step."""
-    from simcse_core.train import TrainConfig, train
+    from simcse_core.train import TrainConfig, inference_pooler, train
 
     session = ensure_session(session)
     if not session.training_idle.is_set():
@@ -226,12 +226,11 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
         raise ValueError(f"Choose a pooler from the list ({', '.join(POOLERS)}).")
     base_name = (session.finetuned.base_name if picker == FINETUNED_LABEL and session.finetuned
                  else studio.config.model_name(picker))
-    mlp_only_train = pooler == "cls" and mode == "unsup"
-    base_pooler = "cls_before_pooler" if pooler == "cls" else pooler  # what the base model is compared with
     config = TrainConfig(mode=mode, steps=int(steps), batch_size=int(batch_size), lr=float(lr),
                          temperature=float(temperature), dropout=float(dropout), max_length=int(max_length),
-                         pooler=pooler, mlp_only_train=mlp_only_train, time_budget_s=float(budget),
+                         pooler=pooler, time_budget_s=float(budget),
                          eval_every=1)  # replaced below, once the run length is estimated
+    base_pooler = inference_pooler(config, pooler)  # what the base model is compared with
     expected = estimate_steps(studio, config.batch_size, config.steps, float(budget))
     config = dataclasses.replace(config, eval_every=max(1, expected // max(1, DEFAULTS.evaluations - 1)))
     eval_pairs = live_eval_pairs(studio)
@@ -318,6 +317,8 @@ def describe_data(choice: str, upload: str | None) -> tuple:
     example = data.examples[0]
     shown = example if isinstance(example, str) else " | ".join(example)
     summary = f"**{data.summary()}** from {data.source}. First example: “{shown[:160]}”"
+    if data.note:
+        summary += f"\n\n⚠️ {data.note}"
     return summary, data.mode, show_upload
 
 
