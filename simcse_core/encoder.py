@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -209,10 +209,12 @@ class Encoder(nn.Module):
         batch_size: int = 64,
         normalize: bool = True,
         max_length: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         """Encode sentences to a float32 array (N, D), in input order.
 
-        ``max_length`` overrides the encoder's inference token limit for this call.
+        ``max_length`` overrides the encoder's inference token limit for this call; ``progress`` is called as
+        ``progress(done, total)`` after each batch.
 
         Sentences are sorted by token length inside so that each batch pads little; the model is put in
         eval mode for the call and returned to the mode it was in.
@@ -237,6 +239,8 @@ class Encoder(nn.Module):
                 if normalize:
                     vectors = nn.functional.normalize(vectors, dim=-1)
                 out[idx] = vectors.cpu().numpy()
+                if progress is not None:
+                    progress(min(start + batch_size, len(order)), len(order))
         finally:
             self.train(was_training)
         return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -63,11 +64,13 @@ def anisotropy(x: np.ndarray | torch.Tensor) -> float:
 
 
 def _encode(
-    encoder: Encoder, pairs: ScoredPairs, batch_size: int, max_length: int | None
+    encoder: Encoder, pairs: ScoredPairs, batch_size: int, max_length: int | None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Unit vectors (S, D) of the distinct sentences, each encoded once, and each sentence's row."""
     sentences = pairs.sentences()
-    vectors = encoder.encode(sentences, batch_size=batch_size, normalize=True, max_length=max_length)  # (S, D)
+    vectors = encoder.encode(sentences, batch_size=batch_size, normalize=True, max_length=max_length,
+                             progress=progress)  # (S, D)
     return vectors, {s: k for k, s in enumerate(sentences)}
 
 
@@ -98,16 +101,21 @@ def sts_spearman(
 
 
 def embedding_report(
-    encoder: Encoder, pairs: ScoredPairs, batch_size: int = 64, max_length: int | None = None
+    encoder: Encoder,
+    pairs: ScoredPairs,
+    batch_size: int = 64,
+    max_length: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, float]:
     """Spearman, alignment, uniformity and anisotropy of ``encoder`` on one scored-pair set.
 
     Alignment is over the pairs scored above 4 (the paper's positives; NaN if there are none), uniformity and
-    anisotropy over all distinct sentences of the set. Every sentence is encoded once.
+    anisotropy over all distinct sentences of the set. Every sentence is encoded once; ``progress(done,
+    total)`` is called after each encoded batch.
     """
     if len(pairs) < 2:
         raise ValueError("The report needs at least two scored pairs.")
-    vectors, row = _encode(encoder, pairs, batch_size, max_length)
+    vectors, row = _encode(encoder, pairs, batch_size, max_length, progress)
     positives = pairs.positives()
     if len(positives):
         align = alignment(_rows(vectors, row, positives.sentence1), _rows(vectors, row, positives.sentence2))
