@@ -103,9 +103,18 @@ class RunHistory:
             return loss, gr.skip(), gr.skip()
         au = plots.alignment_uniformity(self.eval_steps, self.uniformity, self.alignment) if self.eval_steps \
             else plots.placeholder("Measuring the starting point…", height=320)
-        sts = plots.sts_curve(self.eval_steps, self.spearman, self.eval_name) if self.eval_steps \
-            else plots.placeholder("Measuring the starting point…", height=320)
+        sts = plots.sts_curve(self.eval_steps, self.spearman, self.eval_name, paper_references(self.eval_name)) \
+            if self.eval_steps else plots.placeholder("Measuring the starting point…", height=320)
         return loss, au, sts
+
+
+def paper_references(eval_name: str) -> list[tuple[float, str]]:
+    """The paper's STS-B dev figure (unsupervised BERT-base, Table 3) when the live curve is on STS-B dev."""
+    from simcse_core.paper import STSB_DEV
+
+    if not eval_name.startswith("STS-B dev"):
+        return []
+    return [(STSB_DEV["unsup"], f"paper, unsup BERT-base after 1 epoch: {STSB_DEV['unsup']}")]
 
 
 def training_data(choice: str, upload: str | None, limits=None):
@@ -129,14 +138,7 @@ def live_eval_pairs(studio: Studio):
     """The STS pairs scored while training: a fixed sample of STS-B dev (or the demo pairs)."""
     from simcse_core.evaluation import default_eval_pairs
 
-    pairs = default_eval_pairs()
-    n = studio.config.live_eval_pairs
-    if len(pairs) <= n:
-        return pairs
-    keep = np.sort(np.random.default_rng(0).choice(len(pairs), size=n, replace=False))
-    return dataclasses.replace(
-        pairs, name=f"{pairs.name} ({n}-pair sample)", sentence1=tuple(pairs.sentence1[i] for i in keep),
-        sentence2=tuple(pairs.sentence2[i] for i in keep), scores=tuple(pairs.scores[i] for i in keep))
+    return default_eval_pairs().sample(studio.config.live_eval_pairs)
 
 
 def estimate_steps(studio: Studio, batch_size: int, steps: int, budget: float) -> int:
@@ -297,7 +299,7 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
                  batch_size: float, lr: float, temperature: float, dropout: float, pooler: str,
                  max_length: float, budget: float, picker: str, session: Session | None) -> Iterator[tuple]:
     """Handler (generator): validate, wait for a training slot, train a copy of the model, stream every step."""
-    from simcse_core.train import TrainConfig, train
+    from simcse_core.train import TrainConfig, inference_pooler, train
 
     settings = validate_settings(studio, mode, steps, batch_size, lr, temperature, dropout, pooler, max_length,
                                  budget)
@@ -311,9 +313,8 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
     start_run = studio.run_for(picker, session)  # a run of this session trains further from its base model
     base_name = start_run.base_name if start_run is not None else studio.config.model_name(picker)
     pooler = settings["pooler"]
-    mlp_only_train = pooler == "cls" and settings["mode"] == "unsup"
-    base_pooler = "cls_before_pooler" if pooler == "cls" else pooler  # what the base model is compared with
-    config = TrainConfig(**settings, mlp_only_train=mlp_only_train, eval_every=1)  # eval_every set below
+    config = TrainConfig(**settings, eval_every=1)  # eval_every set below, once the run length is estimated
+    base_pooler = inference_pooler(config, pooler)  # what the base model is compared with
     expected = estimate_steps(studio, config.batch_size, config.steps, config.time_budget_s)
     config = dataclasses.replace(config, eval_every=max(1, expected // max(1, DEFAULTS.evaluations - 1)))
 
@@ -446,6 +447,8 @@ def describe_data(choice: str, upload: str | None) -> tuple:
     example = data.examples[0]
     shown = example if isinstance(example, str) else " | ".join(example)
     summary = f"**{data.summary()}** from {data.source}. First example: “{shown[:160]}”"
+    if data.note:
+        summary += f"\n\n⚠️ {data.note}"
     return summary, data.mode, show_upload
 
 
@@ -458,7 +461,8 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                                    value=text.SAMPLE_UNSUP, label="Training data", elem_id="ft-data-choice")
             upload = gr.File(label="Your training file", elem_id="ft-upload", visible=False)
             data_info = gr.Markdown("")
-            with gr.Accordion("Settings (the paper's defaults, shortened to about a minute)", open=True):
+            with gr.Accordion("Settings (the paper's, except: about a minute long, and the raw [CLS] pooler as "
+                              "the starting point)", open=True):
                 mode = SettingRadio(MODES, value="unsup", label="Mode", info=text.TIP_MODE, elem_id="ft-mode")
                 with gr.Row():
                     steps = SettingSlider(1, studio.config.max_steps, value=DEFAULTS.steps, step=1, label="Steps",
@@ -495,6 +499,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                                    elem_id="ft-sts-plot", show_label=False)
             au_plot = gr.Plot(plots.placeholder("Alignment vs uniformity appears here.", 320),
                               elem_id="ft-au-plot", show_label=False)
+            gr.Markdown(text.AU_NOTE, elem_id="ft-au-note")
             with gr.Row():
                 model_file = gr.File(label="Fine-tuned model (.zip for this app or SentenceTransformer)",
                                      elem_id="ft-download-model", interactive=False, height=110)

@@ -33,7 +33,7 @@ import gradio as gr
 import numpy as np
 
 from simcse_core.data import DataError, DataLimits
-from simcse_core.evaluation import EvaluationDataUnavailable
+from simcse_core.evaluation import QUICK_EVAL_PAIRS, EvaluationDataUnavailable
 from simcse_core.models import DEFAULT_MODEL, HUB_SUGGESTIONS, PACKAGED_MODELS, ModelNotAvailableError, hub_offline
 from ui import text
 
@@ -66,7 +66,7 @@ class StudioConfig:
     max_map_points: int = 2_000  # the embedding map subsamples bigger corpora
     max_upload_mb: int = 20  # largest file gradio accepts (max_file_size); same as DataLimits.max_bytes
     session_ttl_s: float = 3600  # an API session's data are dropped this long after its last request
-    live_eval_pairs: int = 300  # STS pairs scored during training (a fixed sample, so evaluation stays quick)
+    live_eval_pairs: int = QUICK_EVAL_PAIRS  # STS pairs scored during training (a fixed sample: quick)
     temp_root: str | None = None  # parent of the session folders (None: the system temp dir)
     allow_local_models: bool = False  # operator flag --allow-local-models: the picker may load server folders
     hub_models: tuple[str, ...] = HUB_SUGGESTIONS  # hub ids the picker may load when online (an allow-list)
