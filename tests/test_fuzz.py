@@ -19,8 +19,9 @@ from simcse_core.evaluation import load_scored_pairs
 from ui import similarity
 from ui.state import Corpus, ModelRegistry, Session, Studio, StudioConfig, check_sentence
 
-# Bounded: a fixed number of examples, each with a deadline, so the suite stays fast in CI.
-FUZZ = settings(max_examples=40, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Bounded: a fixed number of examples, each with a generous deadline (a pathological input that takes seconds is
+# a finding; a machine shared with other jobs must not be), so the suite stays fast in CI.
+FUZZ = settings(max_examples=40, deadline=10_000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 LIMITS = DataLimits(max_rows=200, max_chars=300, max_bytes=50_000)
 SUFFIXES = [".txt", ".csv", ".tsv", ".jsonl"]
 
@@ -113,7 +114,9 @@ def test_sentences_from_text_and_check_sentence_never_fail_unexpectedly(value: s
 @pytest.fixture(scope="module")
 def studio(tiny_model_dir: Path) -> Studio:
     config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32")
-    return Studio(config, ModelRegistry(config))
+    studio = Studio(config, ModelRegistry(config))
+    similarity.score_pair(studio, "a cat", "a dog", config.base_label, "mean", None)  # load and warm up once
+    return studio
 
 
 def _user_error_or_answer(call) -> object:
