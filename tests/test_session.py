@@ -240,21 +240,24 @@ def tiny_studio(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     return Studio(config)
 
 
-def _until_step(updates, step: int) -> None:
+def _until_step(updates, step: int) -> list[str]:
+    """Consume updates until the status shows ``step`` or later; the statuses seen."""
     import re
 
+    seen = []
     for update in updates:
-        found = re.search(r"step (\d+) /", update[0]) if isinstance(update, tuple) and isinstance(update[0], str) \
-            else None
+        status = update[0] if isinstance(update, tuple) and isinstance(update[0], str) else ""
+        seen.append(status)
+        found = re.search(r"step (\d+) /", status)
         if found and int(found.group(1)) >= step:
-            return
+            return seen
     raise AssertionError(f"the run never reached step {step}")
 
 
 def test_stop_keeps_the_run_and_measures_it_at_the_step_it_stopped(tiny_studio: Studio) -> None:
     session = Session()
     updates = _run(tiny_studio, session)
-    _until_step(updates, 2)
+    seen = _until_step(updates, 2)
     session.stop_requested.set()
     rest = list(updates)
     record = session.finetuned
@@ -262,10 +265,23 @@ def test_stop_keeps_the_run_and_measures_it_at_the_step_it_stopped(tiny_studio: 
     assert record.spearman_after is not None  # re-measured, so the name carries before → after
     assert record.label == f"run 1 · unsup · {record.steps} steps · STS {record.spearman_before:.1f}→" \
                            f"{record.spearman_after:.1f}"
-    statuses = [u[0] for u in rest if isinstance(u, tuple) and isinstance(u[0], str)]
+    statuses = seen + [u[0] for u in rest if isinstance(u, tuple) and isinstance(u[0], str)]
     # Measured at the step it stopped: by the re-measurement, or by an evaluation that fell on that step.
-    assert any("re-measured" in s or f"measured at step {record.steps})" in s for s in statuses), statuses
+    assert any("Re-measured" in s or f"measured at step {record.steps})" in s for s in statuses), statuses
     assert tiny_studio.training_queue.counts() == (0, 0) and session.training_idle.is_set()
+
+
+def test_a_cancelled_run_is_kept_and_releases_its_slot_before_its_next_update(tiny_studio: Studio) -> None:
+    """Stop cancels the handler at its next yield: the run must be kept and Stop answered by then."""
+    session = Session()
+    updates = _run(tiny_studio, session)
+    _until_step(updates, 2)
+    session.stop_requested.set()
+    next(updates)  # the first update after the loop ended: Gradio may never ask for another
+    assert session.finetuned is not None and session.training_idle.is_set()
+    assert tiny_studio.training_queue.counts() == (0, 0)
+    updates.close()  # what a cancellation does
+    assert session.finetuned is not None
 
 
 def test_a_second_run_keeps_the_first(tiny_studio: Studio) -> None:

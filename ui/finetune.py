@@ -332,16 +332,26 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
                 ticket = update
         if ticket is None:  # the visitor left the queue
             return
-        try:
-            yield from _train_and_keep(studio, session, data, config, base_name, base_pooler, train)
-        finally:
+
+        def release() -> None:  # the run is kept: the slot goes to the next in line, Stop may answer
             studio.training_queue.leave(ticket)
+            session.training_idle.set()
+
+        try:
+            yield from _train_and_keep(studio, session, data, config, base_name, base_pooler, train, release)
+        finally:
+            release()
     finally:
         session.training_idle.set()
 
 
 def _train_and_keep(studio: Studio, session: Session, data, config, base_name: str, base_pooler: str,
-                    train) -> Iterator[tuple]:
+                    train, release: Callable[[], None]) -> Iterator[tuple]:
+    """Train, stream, then keep the run and ``release`` its slot before anything else is yielded.
+
+    Stop cancels this generator at its next yield, so everything that must happen for a stopped run
+    (re-measuring, keeping, releasing) happens in ``finally`` before the next yield.
+    """
     eval_pairs = live_eval_pairs(studio)
     shared = studio.registry.get(base_name, base_pooler)
     encoder = shared.copy()  # private: the shared model is never trained
@@ -377,10 +387,11 @@ def _train_and_keep(studio: Studio, session: Session, data, config, base_name: s
             remeasured = remeasure(encoder, history, last, eval_pairs)
             record, dropped = keep_run(studio, session, encoder, run_id, base_name, base_pooler, data, last,
                                        history, min(config.batch_size, len(data.examples)), config.mode)
+        release()
     if session.closed:
         return
     if remeasured and record is not None:
-        yield (f"**{reason}** at step {last.step}; re-measured the kept model on {eval_pairs.name}.",
+        yield (f"Re-measured the model kept at step {last.step} on {eval_pairs.name}.",
                *history.figures(), *[gr.skip()] * 4, session, gr.skip(), gr.skip())
     if record is not None:
         yield (f"**Packaging** the model and the corpus embeddings for download… ({record.summary})",
