@@ -58,6 +58,7 @@ class TrainConfig:
     lr: float = 3e-5  # peak AdamW learning rate (paper: 3e-5 for BERT-base unsupervised)
     temperature: float = 0.05  # τ: cosine similarities are divided by it (sentence-transformers scale = 1/τ)
     dropout: float = 0.1  # set on every nn.Dropout of the transformer; the only augmentation of unsup SimCSE
+    fixed_dropout_mask: bool = False  # unsup: both views share ONE dropout mask (paper Table 3, "fixed 0.1")
     max_length: int = 32  # tokens per sentence in training, longer ones truncated (paper: 32)
     pooler: PoolerName | None = None  # None keeps the encoder's pooler; a name replaces it before training
     mlp_only_train: bool = True  # pooler="cls" only: MLP head in training, raw [CLS] at test (paper's unsup)
@@ -101,6 +102,8 @@ class TrainConfig:
             problems.append(f"warmup must be between 0 and steps ({self.steps}), got {self.warmup!r}")
         if not self.weight_decay >= 0:
             problems.append(f"weight_decay must be 0 or more, got {self.weight_decay!r}")
+        if self.fixed_dropout_mask and self.mode != "unsup":
+            problems.append("fixed_dropout_mask is an unsupervised ablation (mode 'unsup')")
         if not self.max_grad_norm >= 0:
             problems.append(f"max_grad_norm must be 0 (no clipping) or more, got {self.max_grad_norm!r}")
         if problems:
@@ -246,7 +249,10 @@ def _loss(encoder: Encoder, batch: list, config: TrainConfig) -> torch.Tensor:
     """The SimCSE loss of one batch (encoder in train mode)."""
     if config.mode == "unsup":
         tokens = encoder.tokenize(batch, max_length=config.max_length)  # each (B, T), tokenized once
-        z1, z2 = _encode_views(encoder, tokens)  # (B, D) each, different dropout masks
+        if config.fixed_dropout_mask:  # one mask for both views: two identical vectors, no augmentation left
+            z1 = z2 = encoder(tokens)  # (B, D)
+        else:
+            z1, z2 = _encode_views(encoder, tokens)  # (B, D) each, different dropout masks
         return simcse_loss(z1, z2, temperature=config.temperature)
     columns = list(zip(*batch))  # 2 or 3 tuples of B sentences: anchors, positives[, hard negatives]
     sentences = [s for column in columns for s in column]  # kB sentences, column after column
