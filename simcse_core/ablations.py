@@ -237,3 +237,33 @@ def agreement(results: Sequence[AblationResult]) -> dict[str, object]:
         rho = float(spearmanr([r.paper_stsb_dev for r in results], [r.after["spearman"] for r in results])[0])
     return {"paper_best": paper_best.label, "ours_best": ours_best.label, "same_best": paper_best is ours_best,
             "rank_correlation": rho}
+
+
+DEFAULT_IN_GROUP = {"dropout": "dropout-0.1", "temperature": "tau-0.05", "hard_negatives": "sup-alpha-1"}
+NOISE_POINTS = 1.0  # differences of our final Spearman smaller than this are within one-seed noise
+
+
+def disagreements(results: Sequence[AblationResult]) -> list[str]:
+    """Plain sentences where our runs and the paper disagree, each setting compared with its group's default.
+
+    A setting disagrees when the paper's difference from the default and ours point in opposite directions
+    (ours beyond :data:`NOISE_POINTS`), or when the paper's difference is large (3+ points) and ours is within
+    noise. Only groups whose default has been run are compared.
+    """
+    lines = []
+    by_key = {r.key: r for r in results}
+    for group, default_key in DEFAULT_IN_GROUP.items():
+        default = by_key.get(default_key)
+        if default is None:
+            continue
+        for result in results:
+            if result.group != group or result.key == default_key:
+                continue
+            paper = result.paper_stsb_dev - default.paper_stsb_dev
+            ours = result.after["spearman"] - default.after["spearman"]
+            opposite = paper * ours < 0 and abs(ours) > NOISE_POINTS
+            muted = abs(paper) >= 3 and abs(ours) <= NOISE_POINTS
+            if opposite or muted:
+                lines.append(f"{result.label}: the paper finds {paper:+.1f} points against {default.label}; "
+                             f"ours {ours:+.1f}.")
+    return lines

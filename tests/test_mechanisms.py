@@ -177,3 +177,41 @@ def test_minilm_twins_and_loss(minilm):
     anatomy = anatomy_of(views)
     assert anatomy.loss == pytest.approx(float(simcse_loss(views.z1, views.z2)), rel=1e-6, abs=1e-6)
     assert anatomy.correct.all()  # a trained sentence model finds every twin among 8 sentences
+
+
+# ---- ablation presets ------------------------------------------------------------------------------------------
+
+def test_presets_carry_the_papers_figures_and_valid_configs():
+    from simcse_core import ablations
+
+    assert {p.paper_stsb_dev for p in ablations.presets_in("dropout")} == {71.1, 82.5, 71.0, 43.6}
+    fixed = ablations.get_preset("dropout-fixed-0.1")
+    assert fixed.config.fixed_dropout_mask and fixed.config.dropout == 0.1
+    assert ablations.get_preset("tau-0.001").config.temperature == 0.001
+    assert not ablations.get_preset("sup-no-hard").hard_negatives
+    assert ablations.get_preset("sup-alpha-0.5").config.hard_negative_weight == 0.5
+    assert all(k in ablations.PRESETS_BY_KEY for k in ablations.DEFAULT_IN_GROUP.values())
+    with pytest.raises(ValueError, match="Unknown ablation preset"):
+        ablations.get_preset("dropout-2")
+
+
+def test_a_preset_runs_on_a_copy_and_disagreements_are_named(tiny_encoder):
+    from dataclasses import replace
+
+    from simcse_core import ablations
+    from simcse_core.evaluation import ScoredPairs
+
+    pairs = ScoredPairs("tiny", tuple(SENTENCES[:4]), tuple(SENTENCES[4:]), (4.5, 1.0, 4.2, 0.5), "test", False)
+    before = tiny_encoder.encode(SENTENCES)
+    results = []
+    for key in ("dropout-0.1", "dropout-0"):
+        preset = ablations.get_preset(key)
+        preset = replace(preset, config=replace(preset.config, steps=2, batch_size=4, lr=1e-3, eval_every=0))
+        _, events = ablations.start(preset, tiny_encoder, pairs, data=SENTENCES)
+        results.append(ablations.summarize(preset, list(events), pairs.name))
+    np.testing.assert_array_equal(tiny_encoder.encode(SENTENCES), before)  # the base model is untouched
+    assert results[0].steps == 2 and len(results[0].history) == 2
+    forced = replace(results[1], history=(results[1].before, {**results[1].after,
+                                                              "spearman": results[0].after["spearman"] + 5}))
+    notes = ablations.disagreements([results[0], forced])
+    assert len(notes) == 1 and notes[0].startswith("dropout 0: the paper finds -11.4")
