@@ -382,16 +382,15 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     with gr.Tabs(elem_id="inside-tabs") as inner:
         with gr.Tab("Dropout twins", id="inside-twins", elem_id="inside-twins"):
             with gr.Row(equal_height=False):
-                with gr.Column(scale=2, min_width=320):
-                    twin_text = gr.Textbox(TWIN_SENTENCES, label="One to eight sentences, one per line", lines=3,
-                                           max_lines=8, elem_id="twins-text")
+                twin_text = gr.Textbox(TWIN_SENTENCES, label="One to eight sentences, one per line", lines=3,
+                                       max_lines=8, elem_id="twins-text", scale=3)
+                with gr.Column(scale=2, min_width=300):
+                    twin_run = gr.Button("Encode each sentence twice", variant="primary", elem_id="twins-run")
                     twin_rate = gr.Slider(0.0, 0.5, value=ablations.UNSUP.dropout, step=0.05,
                                           label="Dropout rate", elem_id="twins-dropout")
-                    twin_run = gr.Button("Encode each sentence twice", variant="primary", elem_id="twins-run")
-                with gr.Column(scale=3):
-                    twin_summary = gr.Markdown("Press the button: each sentence goes through the model twice with "
-                                               "dropout on, and twice with it off.", elem_id="twins-summary",
-                                               container=True, padding=True)
+            twin_summary = gr.Markdown("Press the button: each sentence goes through the model twice with dropout on, "
+                                       "and twice with it off.", elem_id="twins-summary", container=True,
+                                       padding=True)
             twin_plot = gr.Plot(plots.placeholder("The twins appear here.", 380), elem_id="twins-plot",
                                 show_label=False)
             glossary.cards("dropout", "cosine", "token")
@@ -399,18 +398,18 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
             with gr.Row(equal_height=False):
                 with gr.Column(scale=2, min_width=320):
                     mode = gr.Radio(MODES, value="unsup", label="Batch", elem_id="loss-mode")
-                    batch = gr.Textbox(LOSS_SENTENCES, label="The batch (2-32 lines)", lines=4, max_lines=16,
-                                       elem_id="loss-batch")
+                    loss_run = gr.Button("Encode the batch (training mode)", variant="primary", elem_id="loss-run")
                     with gr.Row():
                         temperature = gr.Slider(0.001, 1.0, value=ablations.UNSUP.temperature, step=0.001,
                                                 label="Temperature τ", elem_id="loss-temperature")
                         alpha = gr.Slider(0.1, 4.0, value=ablations.SUP.hard_negative_weight, step=0.1,
-                                          label="Hard-negative weight α (supervised)", elem_id="loss-alpha")
-                    loss_run = gr.Button("Encode the batch (training mode)", variant="primary", elem_id="loss-run")
+                                          label="α (hard negatives)", elem_id="loss-alpha")
                 with gr.Column(scale=3):
                     loss_summary = gr.Markdown("Press **Encode the batch**: every number inside SimCSE's loss for "
                                                "these sentences appears below.", elem_id="loss-summary",
                                                container=True, padding=True)
+            with gr.Accordion("The batch: edit it, or type your own sentences (2-32 lines)", open=False):
+                batch = gr.Textbox(LOSS_SENTENCES, show_label=False, lines=4, max_lines=16, elem_id="loss-batch")
             loss_plot = gr.Plot(plots.placeholder("The cosine matrix, each row's softmax and loss appear here.",
                                                   380), elem_id="loss-plot", show_label=False)
             glossary.cards("softmax", "temperature", "loss", "entailment")
@@ -467,7 +466,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     loss_fn = functools.partial(encode_batch, studio)
     loss_run.click(loss_fn, loss_inputs, [loss_summary, loss_plot, inside], api_name="inside_the_loss",
                    **ENCODE_QUEUE)
-    gr.on([temperature.release, alpha.release], rescore, [temperature, alpha, inside], [loss_summary, loss_plot],
+    gr.on([temperature.change, alpha.change], rescore, [temperature, alpha, inside], [loss_summary, loss_plot],
           api_visibility="undocumented", queue=False)
     mode.change(example_batch, mode, batch, queue=False, api_visibility="private")
 

@@ -89,8 +89,8 @@ def build() -> dict:
                 back = gr.Button("◀ Back", size="sm", elem_id="lesson-back", interactive=False, min_width=80)
                 ahead = gr.Button("Next step ▶", size="sm", variant="primary", elem_id="lesson-next",
                                   min_width=110)
-            presenter = gr.Checkbox(False, label="Presenter mode (large text, main action on top)",
-                                    elem_id="presenter-mode")
+            presenter = gr.Checkbox(False, label="Presenter mode: large text", elem_id="presenter-mode",
+                                    container=False)
     return {"index": gr.State(0), "text": step_text, "back": back, "next": ahead, "presenter": presenter}
 
 

@@ -249,10 +249,10 @@ def dropout_twins_figure(sentences: Sequence[str], twin: Sequence[float], neares
     if nearest is not None:
         fig.add_trace(go.Bar(y=labels, x=list(nearest), orientation="h", name="closest other sentence",
                              marker_color=BEFORE_COLOR, text=[f"{v:.3f}" for v in nearest],
-                             textposition="inside",
+                             textposition="outside", cliponaxis=False,
                              hovertemplate="%{y}<br>closest other %{x:.4f}<extra></extra>"), row=1, col=1)
     low = min([*twin, *(nearest or [])] + [0.5])
-    fig.update_xaxes(range=[max(-1.0, low - 0.05), 1.0], title_text="cosine", row=1, col=1)
+    fig.update_xaxes(range=[max(-1.0, low - 0.12), 1.0], title_text="cosine", row=1, col=1)
     fig.update_yaxes(autorange="reversed", row=1, col=1)
     fig.add_trace(go.Scatter(x=list(rates), y=list(drift), mode="lines+markers", name="mean twin cosine",
                              line=dict(color=AFTER_COLOR, width=3), showlegend=False,
@@ -278,7 +278,7 @@ def loss_anatomy_figure(anchors: Sequence[str], candidates: Sequence[str], cosin
     cols = [f"{'+' if j < n_positives else '−'}{(j % n_positives) + 1}" for j in range(c)]
     fig = make_subplots(rows=1, cols=3, column_widths=[0.38, 0.38, 0.24], horizontal_spacing=0.06,
                         subplot_titles=("cosine(anchor, candidate)", f"softmax of each row at τ = {temperature:g}",
-                                        "loss of each row"))
+                                        f"loss of each row (dashed: chance {chance:.2f})"))
     hover = "anchor %{y}<br>candidate %{x}<br>%{z:.3f}<extra></extra>"
     show_text = c <= 16
     fig.add_trace(go.Heatmap(z=cosines, x=cols, y=rows, colorscale="Blues", zmin=-0.2, zmax=1.0,
@@ -294,8 +294,6 @@ def loss_anatomy_figure(anchors: Sequence[str], candidates: Sequence[str], cosin
                          text=[f"{v:.2f}" for v in losses], textposition="auto",
                          hovertemplate="%{y}<br>loss %{x:.3f}<extra></extra>"), row=1, col=3)
     fig.add_vline(x=chance, line=dict(color=CHANCE_COLOR, dash="dash", width=1.5), row=1, col=3)
-    fig.add_annotation(x=chance, y=1.0, yref="y3 domain", xref="x3", text="chance", showarrow=False,
-                       font=dict(color=CHANCE_COLOR, size=11), yanchor="bottom")
     for col in (1, 2):  # outline each anchor's positive
         for i in range(b):
             fig.add_shape(type="rect", x0=i - 0.5, x1=i + 0.5, y0=i - 0.5, y1=i + 0.5, row=1, col=col,
@@ -304,10 +302,10 @@ def loss_anatomy_figure(anchors: Sequence[str], candidates: Sequence[str], cosin
             fig.add_vline(x=n_positives - 0.5, line=dict(color="#334155", width=2), row=1, col=col)
     for col in (1, 2, 3):
         fig.update_yaxes(autorange="reversed", row=1, col=col, showticklabels=col == 1)
-    fig.update_xaxes(side="top", tickfont=dict(size=10), row=1, col=1)
-    fig.update_xaxes(side="top", tickfont=dict(size=10), row=1, col=2)
-    fig.update_xaxes(title_text="−log p(own twin)", range=[0, max(losses + [chance]) * 1.15], row=1, col=3)
-    fig.update_layout(**{**_LAYOUT, "margin": dict(l=10, r=20, t=80, b=45)}, height=max(380, 90 + 30 * b))
+    fig.update_xaxes(tickfont=dict(size=10), title_text="candidate (+: positive, −: hard negative)", row=1, col=1)
+    fig.update_xaxes(tickfont=dict(size=10), title_text="candidate", row=1, col=2)
+    fig.update_xaxes(title_text="−log p(own positive)", range=[0, max(losses + [chance]) * 1.15], row=1, col=3)
+    fig.update_layout(**{**_LAYOUT, "margin": dict(l=10, r=20, t=50, b=60)}, height=max(380, 110 + 30 * b))
     return fig
 
 
