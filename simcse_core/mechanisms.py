@@ -9,8 +9,8 @@
 
 The shared encoder is never changed: the work is done on a *private view* (:func:`private_view`), a copy of
 the module tree that shares every weight tensor with the original (nothing is copied but a few small Python
-objects) and has its own train/eval flags and dropout rates. So the many request threads that read the shared
-base model at the same time are never affected, and no lock is needed.
+objects and the tokenizer) and has its own train/eval flags, dropout rates and tokenizer. So the many request
+threads that read the shared base model at the same time are never affected, and no lock is needed.
 """
 
 from __future__ import annotations
@@ -42,10 +42,12 @@ TRAIN_MAX_LENGTH = 32  # tokens per sentence in the views, as in training (Train
 def private_view(encoder: Encoder, dropout: float | None = None) -> Encoder:
     """A copy of ``encoder`` that shares its weights but has its own mode flags and dropout rates.
 
-    ``copy.deepcopy`` with every parameter, buffer and the tokenizer pre-entered in its memo copies the module
-    tree (a few milliseconds) and reuses the tensors themselves. Changing the view's ``training`` flag or an
-    ``nn.Dropout.p`` leaves the original untouched; changing a weight in place would change both (nothing
-    here does: the views run under ``torch.inference_mode``).
+    ``copy.deepcopy`` with every parameter and buffer pre-entered in its memo copies the module tree and reuses
+    the tensors themselves. Changing the view's ``training`` flag or an ``nn.Dropout.p`` leaves the original
+    untouched; changing a weight in place would change both (nothing here does: the views run under
+    ``torch.inference_mode``). The view gets its own copy of the tokenizer (about 50 ms): a Hugging Face fast
+    tokenizer keeps its padding and truncation settings as state, so one shared by threads whose calls differ
+    in those settings can fail ("Unable to create tensor") or mis-pad; the thread test caught exactly that.
 
     Args:
         encoder: the (possibly shared) encoder.
@@ -55,7 +57,6 @@ def private_view(encoder: Encoder, dropout: float | None = None) -> Encoder:
     if dropout is not None and not 0.0 <= dropout <= MAX_DROPOUT:
         raise ValueError(f"dropout must be between 0 and {MAX_DROPOUT}, got {dropout}.")
     memo = {id(t): t for t in itertools.chain(encoder.parameters(), encoder.buffers())}
-    memo[id(encoder.tokenizer)] = encoder.tokenizer
     view = copy.deepcopy(encoder, memo)
     if dropout is not None:
         for module in view.model.modules():
@@ -136,13 +137,9 @@ def dropout_twins(
         raise ValueError(f"At most {MAX_BATCH} sentences at once, got {len(items)}.")
     view = private_view(encoder, dropout)
     tokens = view.tokenize(items, max_length=max_length)  # each (N, T)
-    stacked = {key: torch.cat([value, value]) for key, value in tokens.items()}  # each (2N, T)
-    view.train()
-    with _seeded(seed):
-        z1, z2 = view(stacked).chunk(2)  # (N, D) each, different masks
+    twin = _twin_cosines(view, tokens, seed)  # (N,)
     view.eval()
-    e1, e2 = view(tokens), view(tokens)  # (N, D) each, no dropout
-    twin = F.cosine_similarity(z1, z2, dim=-1)  # (N,)
+    e1, e2 = view(_stacked(tokens)).chunk(2)  # (N, D) each, no dropout
     same = F.cosine_similarity(e1, e2, dim=-1)  # (N,)
     nearest = None
     if len(items) > 1:
@@ -154,11 +151,42 @@ def dropout_twins(
                         bool(torch.equal(e1, e2)), nearest)
 
 
+def _stacked(tokens: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {key: torch.cat([value, value]) for key, value in tokens.items()}  # each (2N, T)
+
+
+def _twin_cosines(view: Encoder, tokens: dict[str, torch.Tensor], seed: int | None) -> torch.Tensor:
+    """cos(view 1, view 2) per sentence: one training-mode call on the batch stacked on itself (own masks)."""
+    view.train()
+    with _seeded(seed):
+        z1, z2 = view(_stacked(tokens)).chunk(2)  # (N, D) each, different masks
+    return F.cosine_similarity(z1, z2, dim=-1)  # (N,)
+
+
+@torch.inference_mode()
 def twin_drift(
-    encoder: Encoder, sentences: str | Sequence[str], rates: Sequence[float], seed: int | None = 0
+    encoder: Encoder,
+    sentences: str | Sequence[str],
+    rates: Sequence[float],
+    seed: int | None = 0,
+    max_length: int = TRAIN_MAX_LENGTH,
 ) -> list[float]:
-    """Mean twin cosine (training mode) at each dropout rate: how far the twins drift as the rate grows."""
-    return [dropout_twins(encoder, sentences, rate, seed=seed).mean_twin_cosine for rate in rates]
+    """Mean twin cosine (training mode) at each dropout rate: how far the twins drift as the rate grows.
+
+    One private view, one tokenization, one training-mode call per rate.
+    """
+    items = _check_sentences(sentences, "sentence")
+    view = private_view(encoder)
+    tokens = view.tokenize(items, max_length=max_length)  # each (N, T)
+    dropouts = [m for m in view.model.modules() if isinstance(m, nn.Dropout)]
+    means = []
+    for rate in rates:
+        if not 0.0 <= rate <= MAX_DROPOUT:
+            raise ValueError(f"dropout must be between 0 and {MAX_DROPOUT}, got {rate}.")
+        for module in dropouts:
+            module.p = rate
+        means.append(float(_twin_cosines(view, tokens, seed).mean()))
+    return means
 
 
 # --- inside the loss ---------------------------------------------------------------------------------------

@@ -77,7 +77,7 @@ def test_a_preset_run_is_overlaid_compared_with_the_paper_and_exported(studio, m
     assert [r.key for r in state.results] == ["dropout-0.1", "dropout-0"]
     figure, table, notes = inside.ablation_outputs(state)
     assert len([t for t in figure.data if t.mode == "lines+markers"]) == 2  # both runs on one plane
-    assert table.loc[table["Setting"] == "dropout 0", "Paper STS-B dev"].item() == 71.1
+    assert table.loc[table["Setting"] == "dropout 0", "Paper STS-B dev"].item() == "71.1"
     assert "Why:" in notes and "raw BERT" in notes
     caption, cone = inside.draw_cone(studio, None, state)
     assert "preset “dropout 0”" in caption

@@ -335,7 +335,8 @@ def ablation_plane(runs: Sequence[dict], title: str = "Your preset runs on the a
                            font=dict(size=11, color="#475569"))
     fig.add_annotation(text="↙ better", x=0.02, y=0.04, xref="paper", yref="paper", showarrow=False,
                        font=dict(color="#16a34a", size=13))
-    fig.update_layout(**_LAYOUT, height=460, title=title, xaxis_title="uniformity (lower: more spread out)",
+    fig.update_layout(**_LAYOUT, height=460, title=title, showlegend=True,
+                      xaxis_title="uniformity (lower: more spread out)",
                       yaxis_title="alignment (lower: positives closer)",
                       legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0))
     return fig
