@@ -215,3 +215,5 @@ def test_a_preset_runs_on_a_copy_and_disagreements_are_named(tiny_encoder):
                                                               "spearman": results[0].after["spearman"] + 5}))
     notes = ablations.disagreements([results[0], forced])
     assert len(notes) == 1 and notes[0].startswith("dropout 0: the paper finds -11.4")
+    assert ablations.unequal_lengths(results) is None
+    assert "(1, 2)" in ablations.unequal_lengths([replace(results[0], steps=1), results[1]])

@@ -203,7 +203,9 @@ def notes_markdown(results: list) -> str:
     found = ("**Where our miniature disagrees with the paper:**\n" + "\n".join(f"- {line}" for line in lines)
              if lines else "**So far our runs point the same way as the paper** (or the defaults are not run yet: "
              "each setting is compared with its table's default).")
-    return f"{found}\n\n**Why:** {ablations.MINIATURE_CAVEAT}\n\n<small>{PAPER_NOTE}</small>"
+    unequal = ablations.unequal_lengths(results)
+    warning = f"⚠️ **{unequal}**\n\n" if unequal else ""
+    return f"{warning}{found}\n\n**Why:** {ablations.MINIATURE_CAVEAT}\n\n<small>{PAPER_NOTE}</small>"
 
 
 def ablation_outputs(inside: InsideSession) -> tuple:
@@ -416,7 +418,8 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
         with gr.Tab("Ablations", id="inside-ablations", elem_id="inside-ablations"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=2, min_width=320):
-                    preset = gr.Dropdown(PRESET_CHOICES, value="dropout-0", label="Preset (about two minutes each)",
+                    preset = gr.Dropdown(PRESET_CHOICES, value="dropout-0",
+                                         label="Preset (about two minutes each on idle cores)",
                                          elem_id="ablation-preset")
                     with gr.Row():
                         preset_run = gr.Button("Run preset", variant="primary", elem_id="ablation-run")
