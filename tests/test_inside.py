@@ -80,7 +80,7 @@ def test_a_preset_run_is_overlaid_compared_with_the_paper_and_exported(studio, m
     assert table.loc[table["Setting"] == "dropout 0", "Paper STS-B dev"].item() == "71.1"
     assert "Why:" in notes and "raw BERT" in notes
     caption, cone = inside.draw_cone(studio, None, state)
-    assert "preset “dropout 0”" in caption
+    assert "preset “dropout 0”" in caption and re.search(r"\d\.\d\d before → -?\d\.\d\d after", caption)
     arrows = [a for a in cone.layout.annotations if a.showarrow]
     assert len(arrows) == 2 * 12 * inside.CONE_PER_TOPIC  # one arrow per sentence on each panel
     results, history, _ = inside.export_tables(studio, state)

@@ -52,7 +52,7 @@ def test_lesson_walk_in_presenter_mode(browser: Any, server: Any, shots: Path) -
         open_app(page, server.url, PAGE_TIMEOUT)
         # A short run for the test; presenter mode then hides the settings (the class uses the defaults).
         open_tab(page, "tab-finetune", "ft-start")
-        set_number(page, "ft-steps", 8)
+        set_number(page, "ft-steps", 4)
         set_number(page, "ft-batch", 16)
         open_tab(page, "tab-similarity", "sim-run")
         page.locator("#presenter-mode input").check()
@@ -94,7 +94,7 @@ def test_lesson_walk_in_presenter_mode(browser: Any, server: Any, shots: Path) -
                                        ".shapes || []).length")
                 assert chance >= 1  # the dashed chance line ln(batch)
             elif step == 5:
-                wait_for(page, lambda: text_of(page, result), lambda t: t.startswith("Before"), FINETUNE_TIMEOUT,
+                wait_for(page, lambda: text_of(page, result), lambda t: "before →" in t, FINETUNE_TIMEOUT,
                          "the cone", server)
                 arrows = page.evaluate(
                     "() => document.querySelector('#cone-plot .js-plotly-plot').layout.annotations"

@@ -306,15 +306,16 @@ def draw_cone(studio: Studio, session: Session | None, inside: InsideSession | N
                                [sentences[k] for k in shown],
                                (f"Before — mean cosine of two sentences {a_before:.2f}",
                                 f"After — mean cosine {a_after:.2f}"))
-    caption = (f"**Before** (`{before_model.description}`) vs **after** ({name}), {len(shown)} sentences of "
-               f"{len(set(labels))} topics as arrows from the centre. The picture is a plain linear projection of "
-               f"the unit vectors onto two shared axes (no UMAP): axis 1 is the direction all sentences share. "
-               f"**What it keeps:** each arrow's direction and length within these two axes, the same axes for "
-               f"both panels, so before and after are comparable; a narrow fan of long arrows is the cone "
-               f"(mean cosine {a_before:.2f}: any two sentences look alike). **What it drops:** the other "
+    caption = (f"### Mean cosine of two sentences: {a_before:.2f} before → {a_after:.2f} after\n"
+               f"**Before** (`{before_model.description}`) and **after** ({name}): {len(shown)} sentences of "
+               f"{len(set(labels))} topics as arrows from the centre, on two axes shared by both panels; axis 1 is "
+               f"the direction all sentences share. A narrow fan of long arrows is the cone: any two sentences look "
+               f"alike.\n\n<small>A plain linear projection of the unit vectors (no UMAP). It keeps each arrow's "
+               f"direction and length within these two axes, on the same axes before and after; it drops the other "
                f"{before.shape[1] - 2} directions (the axes keep {view.captured[0]:.0%} of the squared length "
-               f"before, {view.captured[1]:.0%} after), so arrows that overlap may be far apart in full. The "
-               f"Embedding map tab's UMAP keeps neighbours instead, which is why its before and after look alike.")
+               f"before, {view.captured[1]:.0%} after), so arrows that overlap may be far apart in full. UMAP, in "
+               f"the Embedding map tab, keeps neighbours instead, which is why its before and after look "
+               f"alike.</small>")
     return caption, figure
 
 

@@ -36,8 +36,8 @@ STEPS: tuple[Step, ...] = (
          "Press **Encode the batch** and find each anchor's twin (green box) among the others. Drag τ from 0.05 "
          "to 1: the softmax flattens and the loss climbs to the chance line ln(batch)."),
     Step("A one-minute fine-tune", "tab-finetune", None, 4,
-         "Press **Start fine-tuning** and watch the loss fall below the chance line and STS Spearman rise while "
-         "uniformity improves. The run trains a private copy; the shared model is not changed."),
+         "Press **Start fine-tuning**. The loss starts far below the dashed chance line (this model already "
+         "tells sentences apart); watch STS Spearman rise and the point move left (uniformity) on Figure 2."),
     Step("The cone opens", "tab-inside", "inside-cone", 3,
          "Press **Draw before and after**. Before: a narrow fan, every sentence points the same way. After: "
          "the fan opens, and unrelated sentences stop looking alike."),

@@ -278,7 +278,7 @@ def loss_anatomy_figure(anchors: Sequence[str], candidates: Sequence[str], cosin
     cols = [f"{'+' if j < n_positives else '−'}{(j % n_positives) + 1}" for j in range(c)]
     fig = make_subplots(rows=1, cols=3, column_widths=[0.38, 0.38, 0.24], horizontal_spacing=0.06,
                         subplot_titles=("cosine(anchor, candidate)", f"softmax of each row at τ = {temperature:g}",
-                                        f"loss of each row (dashed: chance {chance:.2f})"))
+                                        f"row loss (dashed: chance {chance:.2f})"))
     hover = "anchor %{y}<br>candidate %{x}<br>%{z:.3f}<extra></extra>"
     show_text = c <= 16
     fig.add_trace(go.Heatmap(z=cosines, x=cols, y=rows, colorscale="Blues", zmin=-0.2, zmax=1.0,
@@ -302,7 +302,9 @@ def loss_anatomy_figure(anchors: Sequence[str], candidates: Sequence[str], cosin
             fig.add_vline(x=n_positives - 0.5, line=dict(color="#334155", width=2), row=1, col=col)
     for col in (1, 2, 3):
         fig.update_yaxes(autorange="reversed", row=1, col=col, showticklabels=col == 1)
-    fig.update_xaxes(tickfont=dict(size=10), title_text="candidate (+: positive, −: hard negative)", row=1, col=1)
+    columns = "candidate (+i: positive of i, −i: hard negative of i)" if c > n_positives else \
+        "candidate (+i: the twin of anchor i)"
+    fig.update_xaxes(tickfont=dict(size=10), title_text=columns, row=1, col=1)
     fig.update_xaxes(tickfont=dict(size=10), title_text="candidate", row=1, col=2)
     fig.update_xaxes(title_text="−log p(own positive)", range=[0, max(losses + [chance]) * 1.15], row=1, col=3)
     fig.update_layout(**{**_LAYOUT, "margin": dict(l=10, r=20, t=50, b=60)}, height=max(380, 110 + 30 * b))
@@ -356,7 +358,7 @@ def _arrow_panel(fig: go.Figure, points: np.ndarray, labels: Sequence[str], sent
         idx = [i for i, lab in enumerate(labels) if lab == label]
         fig.add_trace(go.Scatter(
             x=points[idx, 0], y=points[idx, 1], mode="markers", name=label, legendgroup=label,
-            showlegend=show_legend, marker=dict(size=7, color=color, line=dict(width=1, color="white")),
+            showlegend=show_legend, marker=dict(size=5, color=color, opacity=0.6),
             customdata=[[wrap(sentences[i]), label] for i in idx],
             hovertemplate="%{customdata[0]}<br><i>%{customdata[1]}</i><extra></extra>"), row=1, col=col)
 
