@@ -95,8 +95,12 @@ def _add_train_parser(commands) -> None:
                               help=f"{text} (default: %(default)s)")
     training.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                           help="stop after this many seconds (default: run all steps)")
-    training.add_argument("--mlp-only-train", action=argparse.BooleanOptionalAction, default=True,
-                          help="with --pooler cls: use the MLP head in training only (default: %(default)s)")
+    training.add_argument("--mlp-only-train", action=argparse.BooleanOptionalAction, default=None,
+                          help="with --pooler cls: use the MLP head in training only (default: the paper's rule, "
+                               "yes for unsup, no for sup)")
+    training.add_argument("--train-max-length", type=int, default=TrainConfig.max_length, metavar="TOKENS",
+                          help="tokens per sentence in training, longer ones cut (default: %(default)s, the "
+                               "paper's); --max-length is the limit when encoding")
     training.add_argument(
         "--eval-set", default="auto",
         help="set evaluated during training: auto (STS-B dev if installed, else the demo pairs), none, or a "
@@ -151,7 +155,8 @@ def _add_model_options(parser: argparse.ArgumentParser, pooler_help: str | None 
     pooler_help = pooler_help or "pooler (default: the one a saved model was trained with, else mean)"
     parser.add_argument("--pooler", choices=POOLERS, default=None, help=f"{pooler_help}. {poolers}")
     parser.add_argument("--max-length", type=int, default=None,
-                        help="tokens per sentence (default: the model's saved value, else 32)")
+                        help="tokens per sentence when encoding (default: the model's saved value, else the "
+                             "model's own limit capped at 256)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default: %(default)s)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                         help="auto: bf16 autocast where the hardware is fast at it (default: %(default)s)")
@@ -268,7 +273,7 @@ def _run_train(args: argparse.Namespace) -> int:
         print(f"--mode unsup: training on the {len(examples)} distinct sentences of the {data.kind}.")
     config = TrainConfig(
         mode=mode, steps=args.steps, batch_size=args.batch_size, lr=args.lr, temperature=args.temperature,
-        dropout=args.dropout, max_length=args.max_length or TrainConfig.max_length, pooler=args.pooler,
+        dropout=args.dropout, max_length=args.train_max_length, pooler=args.pooler,
         mlp_only_train=args.mlp_only_train, hard_negative_weight=args.hard_negative_weight, seed=args.seed,
         time_budget_s=args.time_budget, eval_every=args.eval_every, warmup=args.warmup,
         weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm)

@@ -9,8 +9,8 @@
 
 The shared encoder is never changed: the work is done on a *private view* (:func:`private_view`), a copy of
 the module tree that shares every weight tensor with the original (nothing is copied but a few small Python
-objects and the tokenizer) and has its own train/eval flags, dropout rates and tokenizer. So the many request
-threads that read the shared base model at the same time are never affected, and no lock is needed.
+objects) and has its own train/eval flags and dropout rates. So the many request threads that read the shared
+base model at the same time are never affected, and no lock is needed beyond the tokenizer's own.
 """
 
 from __future__ import annotations
@@ -42,12 +42,13 @@ TRAIN_MAX_LENGTH = 32  # tokens per sentence in the views, as in training (Train
 def private_view(encoder: Encoder, dropout: float | None = None) -> Encoder:
     """A copy of ``encoder`` that shares its weights but has its own mode flags and dropout rates.
 
-    ``copy.deepcopy`` with every parameter and buffer pre-entered in its memo copies the module tree and reuses
-    the tensors themselves. Changing the view's ``training`` flag or an ``nn.Dropout.p`` leaves the original
-    untouched; changing a weight in place would change both (nothing here does: the views run under
-    ``torch.inference_mode``). The view gets its own copy of the tokenizer (about 50 ms): a Hugging Face fast
-    tokenizer keeps its padding and truncation settings as state, so one shared by threads whose calls differ
-    in those settings can fail ("Unable to create tensor") or mis-pad; the thread test caught exactly that.
+    The transformer and pooler are copied with ``copy.deepcopy`` with every parameter and buffer pre-entered in
+    its memo, so the module tree is new and the tensors are the original's. Changing the view's ``training``
+    flag or an ``nn.Dropout.p`` leaves the original untouched; changing a weight in place would change both
+    (nothing here does: the views run under ``torch.inference_mode``). The tokenizer is shared: the encoder's
+    :class:`~simcse_core.encoder.GuardedTokenizer` makes each call under a lock (a bare fast tokenizer keeps
+    its padding settings as state, and threads whose calls differ would see each other's; a thread test here
+    caught exactly that before the guard existed).
 
     Args:
         encoder: the (possibly shared) encoder.
@@ -56,8 +57,12 @@ def private_view(encoder: Encoder, dropout: float | None = None) -> Encoder:
     """
     if dropout is not None and not 0.0 <= dropout <= MAX_DROPOUT:
         raise ValueError(f"dropout must be between 0 and {MAX_DROPOUT}, got {dropout}.")
+    from simcse_core.encoder import Encoder
+
     memo = {id(t): t for t in itertools.chain(encoder.parameters(), encoder.buffers())}
-    view = copy.deepcopy(encoder, memo)
+    model, pooler = copy.deepcopy(encoder.model, memo), copy.deepcopy(encoder.pooler, memo)
+    view = Encoder(model, encoder.tokenizer, pooler, encoder.config, encoder.device,
+                   checkpoint_head=encoder.checkpoint_head)
     if dropout is not None:
         for module in view.model.modules():
             if isinstance(module, nn.Dropout):
