@@ -39,8 +39,8 @@ STEPS: tuple[Step, ...] = (
          "Press **Start fine-tuning**. The loss starts far below the dashed chance line (this model already "
          "tells sentences apart); watch STS Spearman rise and the point move left (uniformity) on Figure 2."),
     Step("The cone opens", "tab-inside", "inside-cone", 3,
-         "Press **Draw before and after**. Before: a narrow fan, every sentence points the same way. After: "
-         "the fan opens, and unrelated sentences stop looking alike."),
+         "Press **Draw before and after**. Before: long arrows in a narrow fan, every sentence points the same "
+         "way. After: shorter arrows in a wider fan (they now point into other directions too): the cone opens."),
     Step("Evaluation", "tab-evaluate", None, 3,
          "Press **Evaluate** to score the base and your fine-tuned model on STS-B. Then compare them in the "
          "Embedding map and Retrieval tabs, or try a preset in Inside SimCSE → Ablations."),
