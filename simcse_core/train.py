@@ -402,3 +402,10 @@ def _check_data(data: Sequence[Example], mode: TrainMode) -> list:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+# The app's one-minute live fine-tune (and bench/live_finetune.py): the paper's unsupervised settings, except its
+# length (a time budget of a minute on a 2-core CPU, evaluations included) and its starting vector (the bundled
+# model's raw [CLS], anisotropic before training, so the gain shows). The app and the bench read it from here.
+LIVE_RUN = TrainConfig(steps=250, pooler="cls_before_pooler", time_budget_s=60.0)
+LIVE_RUN_EVALUATIONS = 4  # STS evaluations in a live run, including before and after
