@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from simcse_core import distributed
+from simcse_core.cached_loss import cached_backward
 from simcse_core.losses import simcse_loss
 from simcse_core.pooling import POOLERS, Pooler, PoolerName
 from simcse_core.runtime import seed_everything
@@ -68,6 +70,7 @@ class TrainConfig:
     warmup: int = 0  # linear warmup steps from 0 to lr, then linear decay to 0 at `steps` (HF Trainer, paper)
     weight_decay: float = 0.0  # AdamW weight decay, not applied to biases and LayerNorm weights (paper: 0)
     max_grad_norm: float = 1.0  # clip the global gradient norm to this; 0 = no clipping (HF Trainer default)
+    mini_batch_size: int | None = None  # encode this many examples at a time (GradCache), same loss; None: all
 
     def __post_init__(self) -> None:
         problems = []
@@ -103,6 +106,8 @@ class TrainConfig:
             problems.append(f"weight_decay must be 0 or more, got {self.weight_decay!r}")
         if not self.max_grad_norm >= 0:
             problems.append(f"max_grad_norm must be 0 (no clipping) or more, got {self.max_grad_norm!r}")
+        if self.mini_batch_size is not None and (not _is_int(self.mini_batch_size) or self.mini_batch_size < 1):
+            problems.append(f"mini_batch_size must be None or at least 1, got {self.mini_batch_size!r}")
         if problems:
             raise ValueError("Invalid training settings: " + "; ".join(problems) + ".")
 
@@ -188,6 +193,13 @@ def _run(
     if batch_size < config.batch_size:
         logger.info("Only %d examples for batch size %d: every batch is the whole data (%d in-batch "
                     "negatives).", len(examples), config.batch_size, batch_size - 1)
+    processes = distributed.current()  # one process, unless started by torchrun / accelerate launch
+    logger.info("Global batch %d = %d process(es) x %d examples each%s.", batch_size, processes.world_size,
+                processes.shard_size(batch_size),
+                f", encoded {config.mini_batch_size} at a time" if config.mini_batch_size else "")
+    embedder = processes.wrap(_Embedder(encoder, config))  # DDP copies rank 0's weights to every process
+    if processes.is_distributed:  # then each process draws its own dropout masks
+        torch.manual_seed(config.seed + processes.rank)
     logger.info("Training %s: %s SimCSE, %d examples, %d steps of batch %d, lr %g, τ %g, dropout %g",
                 encoder.description, config.mode, len(examples), config.steps, batch_size, config.lr,
                 config.temperature, config.dropout)
@@ -204,7 +216,8 @@ def _run(
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             encoder.train()
-            loss = _step(encoder, [examples[i] for i in next(batches)], config, optimizer)
+            batch = processes.shard([examples[i] for i in next(batches)])  # this process's share
+            loss = _step(encoder, embedder, batch, config, optimizer, processes)
             schedule.step()
             encoder.eval()
             train_s += time.perf_counter() - t0
@@ -212,7 +225,7 @@ def _run(
             stop_reason: StopReason | None = None
             if step == config.steps:
                 stop_reason = "steps"
-            elif config.time_budget_s is not None and elapsed >= config.time_budget_s:
+            elif config.time_budget_s is not None and processes.any(elapsed >= config.time_budget_s):
                 stop_reason = "time_budget"
                 logger.info("Time budget of %.0f s spent after %d of %d steps.", config.time_budget_s, step,
                             config.steps)
@@ -232,10 +245,20 @@ def _run(
         encoder.zero_grad(set_to_none=True)
 
 
-def _step(encoder: Encoder, batch: list, config: TrainConfig, optimizer: torch.optim.Optimizer) -> float:
+def _step(encoder: Encoder, embedder: nn.Module, batch: list, config: TrainConfig,
+          optimizer: torch.optim.Optimizer, processes: distributed.Processes) -> float:
+    """One update; ``embedder`` is ``_Embedder(encoder)``, in DistributedDataParallel when distributed."""
     optimizer.zero_grad(set_to_none=True)
-    loss = _loss(encoder, batch, config)
-    loss.backward()
+
+    def loss_of(columns: list[torch.Tensor]) -> torch.Tensor:
+        return _contrast([processes.gather(z) for z in columns], config)  # all processes' rows
+
+    if config.mini_batch_size:
+        loss = cached_backward(embedder, batch, config.mini_batch_size, loss_of,
+                               no_sync=lambda: processes.no_sync(embedder))
+    else:
+        loss = loss_of(embedder(batch))
+        loss.backward()
     if config.max_grad_norm > 0:
         nn.utils.clip_grad_norm_(encoder.parameters(), config.max_grad_norm)
     optimizer.step()
@@ -244,17 +267,39 @@ def _step(encoder: Encoder, batch: list, config: TrainConfig, optimizer: torch.o
 
 def _loss(encoder: Encoder, batch: list, config: TrainConfig) -> torch.Tensor:
     """The SimCSE loss of one batch (encoder in train mode)."""
+    return _contrast(_embed(encoder, batch, config), config)
+
+
+def _embed(encoder: Encoder, batch: list, config: TrainConfig) -> list[torch.Tensor]:
+    """The vectors of one batch as columns, (B, D) each: [view 1, view 2] or [anchors, positives(, hard)]."""
     if config.mode == "unsup":
         tokens = encoder.tokenize(batch, max_length=config.max_length)  # each (B, T), tokenized once
         z1, z2 = _encode_views(encoder, tokens)  # (B, D) each, different dropout masks
-        return simcse_loss(z1, z2, temperature=config.temperature)
+        return [z1, z2]
     columns = list(zip(*batch))  # 2 or 3 tuples of B sentences: anchors, positives[, hard negatives]
     sentences = [s for column in columns for s in column]  # kB sentences, column after column
     tokens = encoder.tokenize(sentences, max_length=config.max_length)  # each (kB, T)
     z = encoder(tokens)  # (kB, D)
-    anchors, positives, *hard = z.chunk(len(columns))  # (B, D) each
-    return simcse_loss(anchors, positives, hard[0] if hard else None, temperature=config.temperature,
+    return list(z.chunk(len(columns)))  # anchors, positives[, hard negatives]: (B, D) each
+
+
+def _contrast(columns: list[torch.Tensor], config: TrainConfig) -> torch.Tensor:
+    """simcse_loss of the columns made by ``_embed``."""
+    first, second, *hard = columns
+    return simcse_loss(first, second, hard[0] if hard else None, temperature=config.temperature,
                        hard_negative_weight=config.hard_negative_weight)
+
+
+class _Embedder(nn.Module):
+    """``_embed`` as a module, so that DistributedDataParallel can wrap it (its parameters: the encoder's)."""
+
+    def __init__(self, encoder: Encoder, config: TrainConfig) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.config = config
+
+    def forward(self, batch: list) -> list[torch.Tensor]:
+        return _embed(self.encoder, batch, self.config)
 
 
 def _encode_views(encoder: Encoder, tokens: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
