@@ -37,6 +37,8 @@ _TRAIN_OPTIONS = {
     "warmup": "linear warmup steps",
     "weight_decay": "AdamW weight decay",
     "max_grad_norm": "gradient clipping norm (0: off)",
+    "mini_batch_size": "encode this many examples at a time (GradCache: the loss and gradients of the whole "
+                       "batch in the memory of a mini-batch)",
 }
 
 
@@ -91,7 +93,8 @@ def _add_train_parser(commands) -> None:
     defaults = TrainConfig()
     for name, text in _TRAIN_OPTIONS.items():
         value = getattr(defaults, name)
-        training.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value,
+        kind = int if name == "mini_batch_size" else type(value)  # the one field whose default is None
+        training.add_argument(f"--{name.replace('_', '-')}", type=kind, default=value,
                               help=f"{text} (default: %(default)s)")
     training.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                           help="stop after this many seconds (default: run all steps)")
@@ -202,10 +205,11 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _load(args: argparse.Namespace):
+    from simcse_core.distributed import process_device
     from simcse_core.encoder import load_encoder
 
-    return load_encoder(args.model, pooler=args.pooler, device=args.device, max_length=args.max_length,
-                        precision=args.precision)
+    return load_encoder(args.model, pooler=args.pooler, device=process_device(args.device),
+                        max_length=args.max_length, precision=args.precision)
 
 
 def _load_set(name: str):
@@ -248,6 +252,21 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    """Train in this process, or as one of the processes torchrun / accelerate launch started."""
+    from simcse_core import distributed
+
+    processes = distributed.start(args.device)
+    try:
+        return _train(args, processes, print if processes.is_main else _silent)
+    finally:
+        distributed.stop()
+
+
+def _silent(*args, **kwargs) -> None:
+    """print for the processes other than rank 0, which train but do not report."""
+
+
+def _train(args: argparse.Namespace, processes, say) -> int:
     from simcse_core.data import DataError, load_training_data
     from simcse_core.evaluation import default_eval_pairs
     from simcse_core.train import train
@@ -265,13 +284,13 @@ def _run_train(args: argparse.Namespace) -> int:
                         "positive) or triplets (anchor, positive, hard negative). Use --mode unsup.")
     if args.mode == "unsup" and data.mode == "sup":
         examples, mode = list(dict.fromkeys(s for example in data.examples for s in example)), "unsup"
-        print(f"--mode unsup: training on the {len(examples)} distinct sentences of the {data.kind}.")
+        say(f"--mode unsup: training on the {len(examples)} distinct sentences of the {data.kind}.")
     config = TrainConfig(
         mode=mode, steps=args.steps, batch_size=args.batch_size, lr=args.lr, temperature=args.temperature,
         dropout=args.dropout, max_length=args.max_length or TrainConfig.max_length, pooler=args.pooler,
         mlp_only_train=args.mlp_only_train, hard_negative_weight=args.hard_negative_weight, seed=args.seed,
         time_budget_s=args.time_budget, eval_every=args.eval_every, warmup=args.warmup,
-        weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm)
+        weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm, mini_batch_size=args.mini_batch_size)
     if args.eval_set == "none":
         eval_pairs = None
     elif args.eval_set == "auto":
@@ -281,18 +300,24 @@ def _run_train(args: argparse.Namespace) -> int:
     encoder = _load(args)
     events = train(encoder, examples, config, eval_pairs=eval_pairs)
     evaluated = f", evaluated on {eval_pairs.name}" if eval_pairs is not None else ""
-    print(f"Training {encoder.description} on {data.summary()} from {data.source}{evaluated}")
+    say(f"Training {encoder.description} on {data.summary()} from {data.source}{evaluated}")
+    batch = min(config.batch_size, len(examples))
+    say(f"Batch: {batch} examples per step (global) = {processes.world_size} process(es) x "
+        f"{processes.shard_size(batch)}" + (f", encoded {config.mini_batch_size} at a time (GradCache)"
+                                             if config.mini_batch_size else ""))
     first = last = None
     for event in events:
         first, last = first or event, event
         if event.step == 0 or event.done or event.metrics is not None or event.step % args.log_every == 0:
-            print(_format_event(event), flush=True)
+            say(_format_event(event), flush=True)
+    if not processes.is_main:
+        return 0
     folder = encoder.save(out)
     if first.metrics and last.metrics:
         changes = [f"{label} {first.metrics[key]:.3f} -> {last.metrics[key]:.3f}"
                    for key, label in METRIC_LABELS.items()]
-        print("Before -> after: " + ", ".join(changes))
-    print(f"Trained {last.step} steps in {last.elapsed_s:.1f} s; saved to {folder}")
+        say("Before -> after: " + ", ".join(changes))
+    say(f"Trained {last.step} steps in {last.elapsed_s:.1f} s; saved to {folder}")
     return 0
 
 
