@@ -85,7 +85,7 @@ class Processes:
         device_ids = [device] if device.type == "cuda" else None
         # find_unused_parameters: a checkpoint may hold layers the chosen pooler never reads.
         return nn.parallel.DistributedDataParallel(
-            module, device_ids=device_ids, broadcast_buffers=False, find_unused_parameters=True)
+            module, device_ids=device_ids, find_unused_parameters=True)
 
     def no_sync(self, module: nn.Module) -> contextlib.AbstractContextManager:
         """Skip DDP's gradient all-reduce for backward passes inside (gradient accumulation), when wrapped."""
