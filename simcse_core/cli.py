@@ -69,6 +69,13 @@ def _add_eval_parser(commands) -> None:
         "--sets", default="stsb-dev",
         help="comma-separated sets: stsb-dev, stsb-test, stsb-train, demo, or paths of "
              "sentence1,sentence2,score files (.csv/.tsv/.jsonl) (default: %(default)s)")
+    evaluate.add_argument(
+        "--tasks", default=None,
+        help="instead of --sets: the paper's STS tasks, comma-separated from sts12, sts13, sts14, sts15, sts16, "
+             "stsb, sickr (or all); prints a row of the paper's Table 5 (Spearman x100, 'all' setting, average)")
+    evaluate.add_argument(
+        "--data-dir", default=None,
+        help="with --tasks: read TASK.csv (sentence1,sentence2,score) from this folder instead of the hub")
     _add_batch_size(evaluate)
     evaluate.set_defaults(run=_run_eval)
 
@@ -232,6 +239,9 @@ def _load_set(name: str):
 def _run_eval(args: argparse.Namespace) -> int:
     from simcse_core.metrics import embedding_report
 
+    if args.tasks is not None:
+        return _run_sts_suite(args)
+
     names = [name for name in args.sets.split(",") if name.strip()]
     if not names:
         raise ValueError("--sets is empty; name at least one set, e.g. --sets stsb-dev.")
@@ -248,6 +258,21 @@ def _run_eval(args: argparse.Namespace) -> int:
               f"{report['alignment']:>10.3f} {report['uniformity']:>11.3f} {report['anisotropy']:>11.3f}")
     print("Spearman x100: higher is better. Alignment (pairs scored > 4) and uniformity: lower is better. "
           "Anisotropy (mean cosine between sentences): near 0 is better.")
+    return 0
+
+
+def _run_sts_suite(args: argparse.Namespace) -> int:
+    from simcse_core import sts_suite
+
+    tasks = sts_suite.parse_tasks(args.tasks)
+    sets = sts_suite.load_tasks(tasks, args.data_dir)  # every set is read before the slow part
+    encoder = _load(args)
+    result = sts_suite.evaluate_suite(encoder, sets, batch_size=args.batch_size)
+    print(result.table(reference=sts_suite.PAPER_TABLE5))
+    print("Spearman x100 of cosine vs gold over all pairs of each set (the paper's 'all' setting). The "
+          "(paper) rows are the published figures, not measured here.")
+    for task in tasks:
+        print(f"  {sts_suite.TASKS[task][0]}: {result.sizes[task]} pairs from {result.sources[task]}")
     return 0
 
 
