@@ -46,6 +46,7 @@ def cached_backward(
     mini_batch_size: int,
     loss_of: Callable[[list[torch.Tensor]], torch.Tensor],
     no_sync: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    scale: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Back-propagate ``loss_of`` the whole batch's vectors, encoding ``mini_batch_size`` examples at a time.
 
@@ -60,6 +61,7 @@ def cached_backward(
         loss_of: the columns of the whole batch, each (B, D) -> a scalar loss.
         no_sync: a context manager factory under which all but the last mini-batch's backward run (DDP's
             ``no_sync``: gradients are all-reduced once, after the last one).
+        scale: applied to the loss before it is back-propagated (fp16 training: ``GradScaler.scale``).
 
     Returns:
         The loss, detached.
@@ -75,7 +77,7 @@ def cached_backward(
             cached.append([z.detach() for z in embed(chunk)])  # one (b, D) tensor per column
     columns = [torch.cat(parts).requires_grad_() for parts in zip(*cached)]  # each (B, D), leaves
     loss = loss_of(columns)
-    loss.backward()  # gradients of the vectors only: columns[k].grad (B, D)
+    (scale(loss) if scale else loss).backward()  # gradients of the vectors only: columns[k].grad (B, D)
     final_state = _RandomState.capture()
     starts = [sum(len(c) for c in chunks[:i]) for i in range(len(chunks))]
     for k, (chunk, state, first) in enumerate(zip(chunks, states, starts)):

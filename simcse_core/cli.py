@@ -163,8 +163,9 @@ def _add_model_options(parser: argparse.ArgumentParser, pooler_help: str | None 
     parser.add_argument("--max-length", type=int, default=None,
                         help="tokens per sentence (default: the model's saved value, else 32)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default: %(default)s)")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                        help="auto: bf16 autocast where the hardware is fast at it (default: %(default)s)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                        help="auto: bf16 autocast where the hardware is fast at it; fp16: CUDA GPUs without bf16, "
+                             "with loss scaling in training (default: %(default)s)")
 
 
 def _add_batch_size(parser: argparse.ArgumentParser) -> None:

@@ -204,6 +204,8 @@ def _run(
                 encoder.description, config.mode, len(examples), config.steps, batch_size, config.lr,
                 config.temperature, config.dropout)
     optimizer = _make_optimizer(encoder, config)
+    # fp16 autocast (CUDA) needs loss scaling; a disabled scaler passes everything through unchanged.
+    scaler = torch.amp.GradScaler(encoder.device.type, enabled=encoder.autocast_dtype == torch.float16)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, config.steps, config.warmup))
     batches = _batch_indices(len(examples), batch_size, config.seed)
@@ -217,7 +219,7 @@ def _run(
             lr = optimizer.param_groups[0]["lr"]
             encoder.train()
             batch = processes.shard([examples[i] for i in next(batches)])  # this process's share
-            loss = _step(encoder, embedder, batch, config, optimizer, processes)
+            loss = _step(encoder, embedder, batch, config, optimizer, processes, scaler)
             schedule.step()
             encoder.eval()
             train_s += time.perf_counter() - t0
@@ -246,22 +248,26 @@ def _run(
 
 
 def _step(encoder: Encoder, embedder: nn.Module, batch: list, config: TrainConfig,
-          optimizer: torch.optim.Optimizer, processes: distributed.Processes) -> float:
+          optimizer: torch.optim.Optimizer, processes: distributed.Processes,
+          scaler: torch.amp.GradScaler | None = None) -> float:
     """One update; ``embedder`` is ``_Embedder(encoder)``, in DistributedDataParallel when distributed."""
     optimizer.zero_grad(set_to_none=True)
+    scaler = scaler or torch.amp.GradScaler(enabled=False)
 
     def loss_of(columns: list[torch.Tensor]) -> torch.Tensor:
         return _contrast([processes.gather(z) for z in columns], config)  # all processes' rows
 
     if config.mini_batch_size:
         loss = cached_backward(embedder, batch, config.mini_batch_size, loss_of,
-                               no_sync=lambda: processes.no_sync(embedder))
+                               no_sync=lambda: processes.no_sync(embedder), scale=scaler.scale)
     else:
         loss = loss_of(embedder(batch))
-        loss.backward()
+        scaler.scale(loss).backward()
     if config.max_grad_norm > 0:
+        scaler.unscale_(optimizer)
         nn.utils.clip_grad_norm_(encoder.parameters(), config.max_grad_norm)
-    optimizer.step()
+    scaler.step(optimizer)
+    scaler.update()
     return float(loss.detach())
 
 
