@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -126,6 +127,20 @@ class TrainEvent:
     train_s: float = 0.0  # seconds spent in training steps only (evaluations excluded)
     remaining_s: float | None = None  # estimated training seconds left; None before the first step
     stop_reason: StopReason | None = None  # on the last event: "steps" or "time_budget"
+    # Returns the TrainState to resume from this event (optimizer, step, random state); call it before asking
+    # for the next event. Used by simcse_core.checkpoint.
+    snapshot: Callable[[], TrainState] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class TrainState:
+    """Everything besides the weights that a run needs to continue exactly where it stopped."""
+
+    step: int  # optimizer updates made
+    optimizer: dict  # optimizer.state_dict(): AdamW moments, learning rates
+    schedule: dict  # the learning-rate schedule's state_dict()
+    scaler: dict  # the fp16 loss scaler's state_dict() (empty when unused)
+    random: dict  # torch (CPU, CUDA), numpy and python random states of this process
 
 
 def lr_factor(step: int, total_steps: int, warmup: int) -> float:
@@ -145,6 +160,7 @@ def train(
     data: Sequence[Example],
     config: TrainConfig | None = None,
     eval_pairs: ScoredPairs | None = None,
+    resume: TrainState | None = None,
 ) -> Iterator[TrainEvent]:
     """Train ``encoder`` in place with SimCSE, yielding a :class:`TrainEvent` before and after each step.
 
@@ -171,6 +187,9 @@ def train(
             positive, hard_negative) tuples (all examples the same kind).
         config: training settings; ``None`` means ``TrainConfig()``.
         eval_pairs: a scored-pair set to evaluate on, or ``None`` for no evaluation.
+        resume: continue a run from the state an event's ``snapshot()`` gave (with the encoder holding that
+            event's weights, same data and config): the first event is then that step, the batches and
+            random numbers continue as if the run had never stopped.
 
     Returns:
         An iterator of events; training happens while it is consumed.
@@ -180,11 +199,14 @@ def train(
     """
     config = config or TrainConfig()
     examples = _check_data(data, config.mode)
-    return _run(encoder, examples, config, eval_pairs)
+    if resume is not None and not 0 <= resume.step <= config.steps:
+        raise ValueError(f"Cannot resume at step {resume.step} a run of {config.steps} steps.")
+    return _run(encoder, examples, config, eval_pairs, resume)
 
 
 def _run(
-    encoder: Encoder, examples: list, config: TrainConfig, eval_pairs: ScoredPairs | None
+    encoder: Encoder, examples: list, config: TrainConfig, eval_pairs: ScoredPairs | None,
+    resume: TrainState | None = None,
 ) -> Iterator[TrainEvent]:
     start = time.perf_counter()
     seed_everything(config.seed)
@@ -209,12 +231,15 @@ def _run(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, config.steps, config.warmup))
     batches = _batch_indices(len(examples), batch_size, config.seed)
+    first = 0 if resume is None else _resume(resume, optimizer, schedule, scaler, batches, processes, config)
+    snapshot = partial(_snapshot, optimizer=optimizer, schedule=schedule, scaler=scaler)
     train_s = 0.0
     try:
         metrics = _evaluate(encoder, eval_pairs)
-        yield TrainEvent(step=0, total_steps=config.steps, loss=None, lr=optimizer.param_groups[0]["lr"],
-                         elapsed_s=time.perf_counter() - start, metrics=metrics, done=False)
-        for step in range(1, config.steps + 1):
+        yield TrainEvent(step=first, total_steps=config.steps, loss=None, lr=optimizer.param_groups[0]["lr"],
+                         elapsed_s=time.perf_counter() - start, metrics=metrics, done=first == config.steps,
+                         snapshot=partial(snapshot, first))
+        for step in range(first + 1, config.steps + 1):
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             encoder.train()
@@ -233,18 +258,48 @@ def _run(
                             config.steps)
             due = stop_reason is not None or (config.eval_every > 0 and step % config.eval_every == 0)
             metrics = _evaluate(encoder, eval_pairs) if due else None
-            remaining = (config.steps - step) * train_s / step
+            remaining = (config.steps - step) * train_s / (step - first)
             if config.time_budget_s is not None:
                 remaining = min(remaining, max(0.0, config.time_budget_s - elapsed))
             yield TrainEvent(step=step, total_steps=config.steps, loss=loss, lr=lr,
                              elapsed_s=time.perf_counter() - start, metrics=metrics,
                              done=stop_reason is not None, train_s=train_s,
-                             remaining_s=0.0 if stop_reason else remaining, stop_reason=stop_reason)
+                             remaining_s=0.0 if stop_reason else remaining, stop_reason=stop_reason,
+                             snapshot=partial(snapshot, step))
             if stop_reason is not None:
                 return
     finally:
         encoder.eval()
         encoder.zero_grad(set_to_none=True)
+
+
+def _snapshot(step: int, optimizer: torch.optim.Optimizer, schedule, scaler: torch.amp.GradScaler) -> TrainState:
+    rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return TrainState(step=step, optimizer=optimizer.state_dict(), schedule=schedule.state_dict(),
+                      scaler=scaler.state_dict(), random=rng)
+
+
+def _resume(state: TrainState, optimizer: torch.optim.Optimizer, schedule, scaler: torch.amp.GradScaler,
+            batches: Iterator[np.ndarray], processes: distributed.Processes, config: TrainConfig) -> int:
+    """Load ``state`` into the run's objects and skip the batches already trained on; the first step."""
+    optimizer.load_state_dict(state.optimizer)
+    schedule.load_state_dict(state.schedule)
+    if state.scaler:
+        scaler.load_state_dict(state.scaler)
+    for _ in range(state.step):  # the same batch order as a run that never stopped
+        next(batches)
+    if processes.is_distributed:  # a checkpoint holds rank 0's random state: each process draws afresh
+        torch.manual_seed(config.seed + processes.rank + processes.world_size * state.step)
+    else:
+        torch.set_rng_state(state.random["torch"])
+        if "cuda" in state.random and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state.random["cuda"])
+        np.random.set_state(state.random["numpy"])
+        random.setstate(state.random["python"])
+    logger.info("Resuming at step %d of %d.", state.step, config.steps)
+    return state.step
 
 
 def _step(encoder: Encoder, embedder: nn.Module, batch: list, config: TrainConfig,
