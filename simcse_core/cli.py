@@ -115,7 +115,11 @@ def _add_train_parser(commands) -> None:
     training.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                           help="stop after this many seconds (default: run all steps)")
     training.add_argument("--mlp-only-train", action=argparse.BooleanOptionalAction, default=None,
-                          help="with --pooler cls: use the MLP head in training only (default: yes)")
+                          help="with --pooler cls: use the MLP head in training only (default: the paper's rule, "
+                               "yes for unsup, no for sup)")
+    training.add_argument("--train-max-length", type=int, default=None, metavar="TOKENS",
+                          help=f"tokens per sentence in training, longer ones cut (default: {TrainConfig.max_length}, "
+                               "the paper's); --max-length is the limit when encoding")
     training.add_argument("--keep-best", action=argparse.BooleanOptionalAction, default=None,
                           help="save to --out the model of the best evaluation (Spearman), not the last step's "
                                "(default: yes with --recipe, else no)")
@@ -178,7 +182,8 @@ def _add_model_options(parser: argparse.ArgumentParser, pooler_help: str | None 
     pooler_help = pooler_help or "pooler (default: the one a saved model was trained with, else mean)"
     parser.add_argument("--pooler", choices=POOLERS, default=None, help=f"{pooler_help}. {poolers}")
     parser.add_argument("--max-length", type=int, default=None,
-                        help="tokens per sentence (default: the model's saved value, else 32)")
+                        help="tokens per sentence when encoding (default: the model's saved value, else the "
+                             "model's own limit capped at 256)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default: %(default)s)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                         help="auto: bf16 autocast where the hardware is fast at it; fp16: CUDA GPUs without bf16, "
@@ -391,7 +396,7 @@ def _train_config(args: argparse.Namespace, recipe, mode: str, n_examples: int) 
     """The recipe's settings (or TrainConfig's defaults), changed by every option given on the command line."""
     given = {name: getattr(args, name) for name in _TRAIN_OPTIONS if getattr(args, name) is not None}
     given.update({name: value for name, value in (
-        ("max_length", args.max_length), ("pooler", args.pooler), ("mlp_only_train", args.mlp_only_train),
+        ("max_length", args.train_max_length), ("pooler", args.pooler), ("mlp_only_train", args.mlp_only_train),
         ("time_budget_s", args.time_budget)) if value is not None})
     if recipe is not None:
         return recipe.train_config(n_examples, **given)

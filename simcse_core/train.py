@@ -63,7 +63,7 @@ class TrainConfig:
     dropout: float = 0.1  # set on every nn.Dropout of the transformer; the only augmentation of unsup SimCSE
     max_length: int = 32  # tokens per sentence in training, longer ones truncated (paper: 32)
     pooler: PoolerName | None = None  # None keeps the encoder's pooler; a name replaces it before training
-    mlp_only_train: bool = True  # pooler="cls" only: MLP head in training, raw [CLS] at test (paper's unsup)
+    mlp_only_train: bool | None = None  # pooler="cls": MLP head in training only; None = the paper's rule (below)
     hard_negative_weight: float = 1.0  # α, weight of each anchor's own hard negative (sup triplets only)
     seed: int = 42  # one seed for torch (dropout masks, new MLP head), numpy, random and the batch order
     time_budget_s: float | None = None  # stop after this many wall-clock seconds (evaluations included)
@@ -109,8 +109,33 @@ class TrainConfig:
             problems.append(f"max_grad_norm must be 0 (no clipping) or more, got {self.max_grad_norm!r}")
         if self.mini_batch_size is not None and (not _is_int(self.mini_batch_size) or self.mini_batch_size < 1):
             problems.append(f"mini_batch_size must be None or at least 1, got {self.mini_batch_size!r}")
+        if self.mlp_only_train not in (None, True, False):
+            problems.append(f"mlp_only_train must be None (the paper's rule), True or False, "
+                            f"got {self.mlp_only_train!r}")
         if problems:
             raise ValueError("Invalid training settings: " + "; ".join(problems) + ".")
+
+    @property
+    def resolved_mlp_only_train(self) -> bool:
+        """``mlp_only_train``, or when None the paper's rule: :func:`paper_mlp_only_train` of the mode."""
+        return paper_mlp_only_train(self.mode) if self.mlp_only_train is None else self.mlp_only_train
+
+
+def paper_mlp_only_train(mode: TrainMode) -> bool:
+    """The paper's rule for the ``cls`` pooler's MLP head: in training only for unsupervised SimCSE (the test
+    vector is the raw [CLS]), kept at test time for supervised SimCSE (Section 6.3 and Appendix A)."""
+    return mode == "unsup"
+
+
+def inference_pooler(config: TrainConfig, trained_pooler: PoolerName) -> PoolerName:
+    """The pooler whose vector a model trained with ``config`` is used with at test time.
+
+    A ``cls`` head used in training only leaves the raw [CLS] vector (``cls_before_pooler``) at test time, so
+    the base model it is compared with is seen through that pooler; any other pooler is its own equivalent.
+    """
+    if trained_pooler == "cls" and config.resolved_mlp_only_train:
+        return "cls_before_pooler"
+    return trained_pooler
 
 
 @dataclass(frozen=True)
@@ -379,6 +404,8 @@ def _encode_views(encoder: Encoder, tokens: dict[str, torch.Tensor]) -> tuple[to
 
 def _prepare_encoder(encoder: Encoder, config: TrainConfig) -> None:
     """Set dropout, switch the pooler if asked, and record the training settings in ``encoder.config``."""
+    from simcse_core.encoder import make_pooler
+
     for module in encoder.model.modules():
         if isinstance(module, nn.Dropout):
             module.p = config.dropout
@@ -387,15 +414,21 @@ def _prepare_encoder(encoder: Encoder, config: TrainConfig) -> None:
         for field, value in vars(hf_config).items():
             if "dropout" in field and isinstance(value, float) and field != "classifier_dropout":
                 setattr(hf_config, field, config.dropout)
-    if config.pooler is not None:
-        mlp_only_train = config.mlp_only_train if config.pooler == "cls" else False
-        pooler = Pooler(config.pooler, encoder.dim, mlp_only_train=mlp_only_train)
-        if pooler.mlp is not None and encoder.pooler.mlp is not None:  # cls -> cls: keep the trained head
-            pooler.mlp.load_state_dict(encoder.pooler.mlp.state_dict())
+    head = encoder.config.head
+    name = config.pooler or encoder.pooler.name
+    if name == "cls":  # the trained head, else the checkpoint's, else a seeded new one (make_pooler)
+        own = encoder.pooler.state_dict() if encoder.pooler.mlp is not None else None
+        state, source = (own, encoder.config.head) if own is not None else (encoder.checkpoint_head, "checkpoint")
+        pooler, head = make_pooler("cls", encoder.dim, config.resolved_mlp_only_train, state, source)
         encoder.pooler = pooler.to(encoder.device)
+        head = "trained"
+    elif config.pooler is not None:
+        encoder.pooler = Pooler(config.pooler, encoder.dim).to(encoder.device)
+        head = "none"
+    encoder.reset_views()
+    # The inference limit (encoder.config.max_length) is not the training length and is left as it is.
     encoder.config = replace(encoder.config, pooler=encoder.pooler.name,
-                             mlp_only_train=encoder.pooler.mlp_only_train, dropout=config.dropout,
-                             max_length=config.max_length)
+                             mlp_only_train=encoder.pooler.mlp_only_train, dropout=config.dropout, head=head)
 
 
 def _make_optimizer(encoder: Encoder, config: TrainConfig) -> torch.optim.AdamW:
