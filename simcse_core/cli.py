@@ -1,4 +1,4 @@
-"""Command line: ``python -m simcse_core eval|train|encode|search``.
+"""Command line: ``python -m simcse_core eval|train|encode|search|export``.
 
 Each command is a few lines around the core functions (no logic of its own) and prints plain-text tables.
 Errors a user can cause (a bad file, a missing model or data set, a bad setting) become a one-line message on
@@ -44,7 +44,7 @@ _TRAIN_OPTIONS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the four commands."""
+    """The argument parser of the commands."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="SimCSE Studio engine: evaluate, train, encode and search with sentence encoders.",
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(commands)
     _add_encode_parser(commands)
     _add_search_parser(commands)
+    _add_export_parser(commands)
     return parser
 
 
@@ -174,6 +175,18 @@ def _add_search_parser(commands) -> None:
     search.set_defaults(run=_run_search)
 
 
+def _add_export_parser(commands) -> None:
+    export = commands.add_parser(
+        "export", help="write a model for the official SimCSE tool and sentence-transformers",
+        description="Write a model the way the official simcse_to_huggingface.py does: a plain Hugging Face "
+                    "model whose pooler layer holds the cls pooler's MLP head, so that 'from simcse import "
+                    "SimCSE' and SentenceTransformer both load it (and this program too).")
+    _add_model_options(export)
+    export.add_argument("--out", required=True, help="folder to write (new or empty)")
+    export.add_argument("--overwrite", action="store_true", help="allow writing into a folder that is not empty")
+    export.set_defaults(run=_run_export)
+
+
 def _add_model_options(parser: argparse.ArgumentParser, pooler_help: str | None = None) -> None:
     poolers = "; ".join(f"{name}: {text}" for name, text in POOLER_HELP.items())
     parser.add_argument("--model", default="minilm",
@@ -237,8 +250,10 @@ def _configure_logging(verbose: bool) -> None:
 def _load(args: argparse.Namespace):
     from simcse_core.distributed import process_device
     from simcse_core.encoder import load_encoder
+    from simcse_core.interchange import official_pooler
 
-    return load_encoder(args.model, pooler=args.pooler, device=process_device(args.device),
+    pooler = args.pooler or official_pooler(args.model)  # an official SimCSE checkpoint: its own pooler
+    return load_encoder(args.model, pooler=pooler, device=process_device(args.device),
                         max_length=args.max_length, precision=args.precision)
 
 
@@ -415,6 +430,21 @@ def _train_eval_pairs(args: argparse.Namespace, recipe):
     if evaluation.stsb_available():  # the recipes select on STS-B dev, as the paper does
         return evaluation.load_stsb("dev")
     return evaluation.load_stsb_from_hub("dev")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from simcse_core.interchange import export_simcse, official_tool_pooler
+
+    out = Path(args.out).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+        raise ValueError(f"{out} already exists and is not an empty folder; choose another --out or add "
+                         "--overwrite.")
+    encoder = _load(args)
+    folder = export_simcse(encoder, out)
+    print(f"Exported {encoder.description} to {folder}")
+    print(f"  official tool:          SimCSE({str(folder)!r}, pooler={official_tool_pooler(encoder)!r})")
+    print(f"  sentence-transformers:  SentenceTransformer({str(folder)!r})")
+    return 0
 
 
 def _format_event(event: TrainEvent) -> str:
