@@ -34,8 +34,8 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoint"
 STATE_NAME = "train_state.pt"
 PROGRESS_NAME = "progress.json"
-# Settings that may change between a run and its resumption; any other difference is refused.
-_MAY_CHANGE = ("time_budget_s", "eval_every")
+# Settings that may change between a run and its resumption (none changes the maths); others are refused.
+_MAY_CHANGE = ("time_budget_s", "eval_every", "mini_batch_size")
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def load_checkpoint(folder: str | os.PathLike[str]) -> Checkpoint:
 
 
 def check_same_run(saved: dict, config: TrainConfig) -> None:
-    """Refuse to resume with other settings than the run had (except the time budget and eval_every).
+    """Refuse to resume with other settings than the run had (except time budget, eval_every, mini-batch).
 
     Raises:
         ValueError: naming each setting that differs.
