@@ -126,10 +126,11 @@ def _download(recipe: Recipe) -> str:
                         f"{HUB_DATASET}, and this machine is offline (HF_HUB_OFFLINE). Download it once, then "
                         f"pass it with --data.")
     from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
 
     try:
         return hf_hub_download(HUB_DATASET, recipe.data_file, repo_type="dataset")
-    except OSError as err:  # the hub's connection and HTTP errors derive from OSError
+    except (OSError, EntryNotFoundError) as err:  # the hub's connection and HTTP errors derive from OSError
         raise DataError(f"Cannot download {recipe.data_file} from {HUB_DATASET} ({type(err).__name__}); "
                         "pass a local copy with --data.") from err
 
