@@ -168,6 +168,13 @@ class TrainState:
     random: dict  # torch (CPU, CUDA), numpy and python random states of this process
 
 
+# The app's one-minute live fine-tune (and bench/live_finetune.py): the paper's unsupervised settings, except its
+# length (a time budget of a minute on a 2-core CPU, evaluations included) and its starting vector (the bundled
+# model's raw [CLS], anisotropic before training, so the gain shows). The app and the bench read it from here.
+LIVE_RUN = TrainConfig(steps=250, pooler="cls_before_pooler", time_budget_s=60.0)
+LIVE_RUN_EVALUATIONS = 4  # STS evaluations in a live run, including before and after
+
+
 def lr_factor(step: int, total_steps: int, warmup: int) -> float:
     """Multiplier of the peak learning rate for update number ``step`` (0-based).
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from simcse_core.pooling import POOLERS
 from simcse_core.runtime import background_iter
+from simcse_core.train import LIVE_RUN, LIVE_RUN_EVALUATIONS
 from ui import plots, text
 from ui.retrieval import ensure_session, get_index
 from ui.state import (
@@ -43,22 +44,8 @@ SAMPLE_FILES = {text.SAMPLE_UNSUP: ASSETS / "sample_unsup.txt", text.SAMPLE_SUP:
 MODES = [("Unsupervised (sentences)", "unsup"), ("Supervised (pairs or triplets)", "sup")]
 
 
-@dataclass(frozen=True)
-class Defaults:
-    """The settings a first-time visitor starts with: the paper's, except length, so a run takes ~1 minute."""
-
-    steps: int = 250  # the time budget usually ends the run first
-    batch_size: int = 64  # paper (unsup)
-    lr: float = 3e-5  # paper (unsup, BERT-base)
-    temperature: float = 0.05  # paper
-    dropout: float = 0.1  # paper
-    pooler: str = "cls_before_pooler"  # the raw [CLS] vector: anisotropic before training, so the gain shows
-    max_length: int = 32  # paper
-    time_budget_s: float = 60.0  # about a minute on a 2-core CPU, evaluations included
-    evaluations: int = 4  # STS evaluations per run, including before and after
-
-
-DEFAULTS = Defaults()
+# What a first-time visitor starts with: simcse_core.train.LIVE_RUN (the paper's settings, about a minute long).
+DEFAULTS = LIVE_RUN
 # Steps take about 0.4-0.7 s here; the browser gets at most one update per this many seconds (plus every
 # evaluation and the end), so drawing progress never competes with training and other visitors for the CPU.
 STREAM_EVERY_S = 1.0
@@ -234,7 +221,7 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
                          eval_every=1)  # replaced below, once the run length is estimated
     base_pooler = inference_pooler(config, pooler)  # what the base model is compared with
     expected = estimate_steps(studio, config.batch_size, config.steps, float(budget))
-    config = dataclasses.replace(config, eval_every=max(1, expected // max(1, DEFAULTS.evaluations - 1)))
+    config = dataclasses.replace(config, eval_every=max(1, expected // max(1, LIVE_RUN_EVALUATIONS - 1)))
     eval_pairs = live_eval_pairs(studio)
     shared = studio.registry.get(base_name, base_pooler)
     encoder = shared.copy()  # private: the shared model is never trained
