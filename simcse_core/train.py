@@ -51,6 +51,10 @@ Example = str | tuple[str, str] | tuple[str, str, str]
 _UNSUP_VIEWS_IN_ONE_CALL = True
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Settings of one training run (defaults: the paper's unsupervised SimCSE, shortened to 100 steps)."""
@@ -506,6 +510,3 @@ def _check_data(data: Sequence[Example], mode: TrainMode) -> list:
                          f"the negatives); got {len(examples)}.")
     return [tuple(item) for item in examples]
 
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
