@@ -402,7 +402,10 @@ def test_mlp_only_train_follows_the_papers_rule_by_default(tiny_encoder, mode, e
 
 
 def test_cli_and_trainconfig_share_the_mlp_rule():
-    from simcse_core.cli import build_parser
+    from simcse_core.cli import _train_config, build_parser
 
     args = build_parser().parse_args(["train", "--data", "x.txt", "--out", "o"])
-    assert args.mlp_only_train is None and args.train_max_length == TrainConfig().max_length == 32
+    # None = not given: the recipe's value, else TrainConfig's (the CLI states the default, never re-types it)
+    assert args.mlp_only_train is None and args.train_max_length is None
+    config = _train_config(args, None, "unsup", 10)
+    assert config.mlp_only_train is None and config.max_length == TrainConfig().max_length == 32
