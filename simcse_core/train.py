@@ -51,10 +51,6 @@ Example = str | tuple[str, str] | tuple[str, str, str]
 _UNSUP_VIEWS_IN_ONE_CALL = True
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """Settings of one training run (defaults: the paper's unsupervised SimCSE, shortened to 100 steps)."""
@@ -170,13 +166,6 @@ class TrainState:
     schedule: dict  # the learning-rate schedule's state_dict()
     scaler: dict  # the fp16 loss scaler's state_dict() (empty when unused)
     random: dict  # torch (CPU, CUDA), numpy and python random states of this process
-
-
-# The app's one-minute live fine-tune (and bench/live_finetune.py): the paper's unsupervised settings, except its
-# length (a time budget of a minute on a 2-core CPU, evaluations included) and its starting vector (the bundled
-# model's raw [CLS], anisotropic before training, so the gain shows). The app and the bench read it from here.
-LIVE_RUN = TrainConfig(steps=250, pooler="cls_before_pooler", time_budget_s=60.0)
-LIVE_RUN_EVALUATIONS = 4  # STS evaluations in a live run, including before and after
 
 
 def lr_factor(step: int, total_steps: int, warmup: int) -> float:
@@ -510,3 +499,13 @@ def _check_data(data: Sequence[Example], mode: TrainMode) -> list:
                          f"the negatives); got {len(examples)}.")
     return [tuple(item) for item in examples]
 
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+# The app's one-minute live fine-tune (and bench/live_finetune.py): the paper's unsupervised settings, except its
+# length (a time budget of a minute on a 2-core CPU, evaluations included) and its starting vector (the bundled
+# model's raw [CLS], anisotropic before training, so the gain shows). The app and the bench read it from here.
+LIVE_RUN = TrainConfig(steps=250, pooler="cls_before_pooler", time_budget_s=60.0)
+LIVE_RUN_EVALUATIONS = 4  # STS evaluations in a live run, including before and after
