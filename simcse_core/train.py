@@ -416,10 +416,12 @@ def _prepare_encoder(encoder: Encoder, config: TrainConfig) -> None:
                 setattr(hf_config, field, config.dropout)
     head = encoder.config.head
     name = config.pooler or encoder.pooler.name
-    if name == "cls":  # the trained head, else the checkpoint's, else a seeded new one (make_pooler)
-        own = encoder.pooler.state_dict() if encoder.pooler.mlp is not None else None
-        state, source = (own, encoder.config.head) if own is not None else (encoder.checkpoint_head, "checkpoint")
-        pooler, head = make_pooler("cls", encoder.dim, config.resolved_mlp_only_train, state, source)
+    if name == "cls":
+        # A head trained by SimCSE here is trained further; any other starts fresh (seeded), as in the official
+        # code: a checkpoint's own pooler layer (BERT's next-sentence head) is for inference, not a start.
+        keep = encoder.pooler.mlp is not None and encoder.config.head == "trained"
+        state = encoder.pooler.state_dict() if keep else None
+        pooler, head = make_pooler("cls", encoder.dim, config.resolved_mlp_only_train, state, "trained")
         encoder.pooler = pooler.to(encoder.device)
         head = "trained"
     elif config.pooler is not None:
