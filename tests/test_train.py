@@ -417,7 +417,22 @@ def test_mlp_only_train_follows_the_papers_rule_by_default(tiny_encoder, mode, e
 
 
 def test_cli_and_trainconfig_share_the_mlp_rule():
-    from simcse_core.cli import build_parser
+    from simcse_core.cli import _train_config, build_parser
 
     args = build_parser().parse_args(["train", "--data", "x.txt", "--out", "o"])
-    assert args.mlp_only_train is None and args.train_max_length == TrainConfig().max_length == 32
+    # None = not given: the recipe's value, else TrainConfig's (the CLI states the default, never re-types it)
+    assert args.mlp_only_train is None and args.train_max_length is None
+    config = _train_config(args, None, "unsup", 10)
+    assert config.mlp_only_train is None and config.max_length == TrainConfig().max_length == 32
+
+
+@pytest.mark.integration
+def test_training_the_cls_head_starts_fresh_as_the_official_code_does(minilm):
+    student = minilm.with_pooler("cls").copy()
+    assert student.config.head == "checkpoint"
+    checkpoint_weight = student.pooler.mlp[0].weight.detach().clone()
+    events = train(student, SENTENCES, replace(FAST, steps=1, pooler="cls"))
+    next(events)  # the step-0 event: the head is in place, nothing trained yet
+    assert not torch.allclose(student.pooler.mlp[0].weight, checkpoint_weight)
+    events.close()
+    assert student.config.head == "trained"
