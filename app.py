@@ -23,7 +23,7 @@ from pathlib import Path
 import gradio as gr
 
 from simcse_core.models import DEFAULT_MODEL
-from ui import embedding_map, evaluate, finetune, retrieval, similarity, text
+from ui import embedding_map, evaluate, finetune, inside, lesson, retrieval, similarity, text
 from ui.components import SettingDropdown
 from ui.state import (
     ENCODE_QUEUE,
@@ -119,7 +119,7 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
     with gr.Blocks(title=text.TITLE, delete_cache=(600, ttl)) as demo:
         session = session_state(config)
         gr.Markdown(text.HEADER, elem_id="header")
-        with gr.Accordion("How it works: the loss and the paper's settings", open=False):
+        with gr.Accordion("How it works: the loss and the paper's settings", open=False, elem_id="how-it-works"):
             gr.Markdown(text.HOW_IT_WORKS, latex_delimiters=text.LATEX_DELIMITERS)
         with gr.Row(elem_id="model-row"):
             picker = SettingDropdown(config.model_choices(), value=config.base_label, label="Model",
@@ -131,17 +131,21 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
                 model_status = gr.Markdown(describe_choice(config.base_label, config.default_pooler))
                 delete = gr.Button("Delete run", size="sm", variant="secondary", visible=False,
                                    elem_id="delete-run")
-        with gr.Tabs():
-            with gr.Tab("Similarity", elem_id="tab-similarity"):
+        lesson_bar = lesson.build()
+        with gr.Tabs() as tabs:
+            with gr.Tab("Similarity", id="tab-similarity", elem_id="tab-similarity"):
                 similarity.build(studio, picker, pooler, session)
-            with gr.Tab("Retrieval", elem_id="tab-retrieval"):
+            with gr.Tab("Inside SimCSE", id="tab-inside", elem_id="tab-inside"):
+                inside_panels = inside.build(studio, picker, pooler, session)
+            with gr.Tab("Retrieval", id="tab-retrieval", elem_id="tab-retrieval"):
                 retrieval.build(studio, picker, pooler, session)
-            with gr.Tab("Fine-tune", elem_id="tab-finetune"):
+            with gr.Tab("Fine-tune", id="tab-finetune", elem_id="tab-finetune"):
                 finetune.build(studio, picker, pooler, session)
-            with gr.Tab("Embedding map", elem_id="tab-map"):
+            with gr.Tab("Embedding map", id="tab-map", elem_id="tab-map"):
                 embedding_map.build(studio, picker, pooler, session)
-            with gr.Tab("Evaluate", elem_id="tab-evaluate"):
+            with gr.Tab("Evaluate", id="tab-evaluate", elem_id="tab-evaluate"):
                 evaluate.build(studio, picker, pooler, session)
+        lesson.wire(lesson_bar, tabs, inside_panels)
         picked = picker.input(functools.partial(pick_model, studio), [picker, pooler, session],
                               [picker, pooler, model_status, delete], api_name="pick_model", **HEAVY_QUEUE)
         # A model that cannot load: the error names it (toast, or an exception for API callers), and the
@@ -218,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     warm_up(studio)
     demo = build_demo(studio=studio)
     demo.queue(default_concurrency_limit=2)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme(), css=CSS,
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme(), css=CSS + lesson.CSS,
                 **launch_limits(config))
 
 

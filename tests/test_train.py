@@ -243,6 +243,21 @@ def test_first_step_loss_equals_a_hand_computed_loss_on_the_same_dropout_views(t
     assert events[1].loss == pytest.approx(_naive_loss(z1, z2, temperature=0.1), rel=1e-5)
 
 
+def test_fixed_dropout_mask_gives_both_views_one_mask(tiny_encoder):
+    """Paper Table 3 "fixed 0.1": the two views are the same vector, so the positive cosine is exactly 1."""
+    config = replace(FAST, steps=1, temperature=0.1, dropout=0.2, fixed_dropout_mask=True)
+    handle, outputs, _ = _capture_outputs(tiny_encoder)
+    try:
+        events = list(train(tiny_encoder, SENTENCES, config))
+    finally:
+        handle.remove()
+    assert len(outputs) == 1 and outputs[0].shape == (8, tiny_encoder.dim)  # one forward, one mask
+    z = outputs[0]
+    assert events[1].loss == pytest.approx(_naive_loss(z, z, temperature=0.1), rel=1e-5)
+    with pytest.raises(ValueError, match="fixed_dropout_mask"):
+        TrainConfig(mode="sup", fixed_dropout_mask=True)
+
+
 def test_triplets_loss_uses_hard_negatives_with_their_weight(tiny_encoder):
     config = replace(FAST, mode="sup", steps=1, hard_negative_weight=3.0)
     handle, outputs, _ = _capture_outputs(tiny_encoder)
@@ -402,7 +417,22 @@ def test_mlp_only_train_follows_the_papers_rule_by_default(tiny_encoder, mode, e
 
 
 def test_cli_and_trainconfig_share_the_mlp_rule():
-    from simcse_core.cli import build_parser
+    from simcse_core.cli import _train_config, build_parser
 
     args = build_parser().parse_args(["train", "--data", "x.txt", "--out", "o"])
-    assert args.mlp_only_train is None and args.train_max_length == TrainConfig().max_length == 32
+    # None = not given: the recipe's value, else TrainConfig's (the CLI states the default, never re-types it)
+    assert args.mlp_only_train is None and args.train_max_length is None
+    config = _train_config(args, None, "unsup", 10)
+    assert config.mlp_only_train is None and config.max_length == TrainConfig().max_length == 32
+
+
+@pytest.mark.integration
+def test_training_the_cls_head_starts_fresh_as_the_official_code_does(minilm):
+    student = minilm.with_pooler("cls").copy()
+    assert student.config.head == "checkpoint"
+    checkpoint_weight = student.pooler.mlp[0].weight.detach().clone()
+    events = train(student, SENTENCES, replace(FAST, steps=1, pooler="cls"))
+    next(events)  # the step-0 event: the head is in place, nothing trained yet
+    assert not torch.allclose(student.pooler.mlp[0].weight, checkpoint_weight)
+    events.close()
+    assert student.config.head == "trained"

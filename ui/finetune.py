@@ -21,6 +21,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from simcse_core.losses import chance_loss
 from simcse_core.pooling import POOLERS
 from simcse_core.runtime import background_iter
 from simcse_core.train import LIVE_RUN, LIVE_RUN_EVALUATIONS
@@ -60,6 +61,7 @@ class RunHistory:
     """What the plots of one run show."""
 
     eval_name: str
+    chance: float | None = None  # ln(candidates per anchor): the loss of random guessing
     steps: list[int] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
     eval_steps: list[int] = field(default_factory=list)
@@ -84,7 +86,7 @@ class RunHistory:
         figures are ``gr.skip()`` unless an evaluation came since: building a figure costs about 12 ms of
         Python here, and the streaming loop should leave the CPU to training and to other visitors.
         """
-        loss = plots.loss_curve(self.steps, self.losses) if self.steps else plots.placeholder(
+        loss = plots.loss_curve(self.steps, self.losses, self.chance) if self.steps else plots.placeholder(
             "The loss appears after the first step.", height=320)
         if since_evaluations is not None and since_evaluations == len(self.eval_steps):
             return loss, gr.skip(), gr.skip()
@@ -203,6 +205,7 @@ MIN_LR, MAX_LR = 1e-7, 1e-2
 MAX_BATCH = 256
 MAX_TRAIN_LENGTH = 128
 MIN_BUDGET_S = 10.0
+ALPHA_RANGE = (0.1, 4.0)  # hard-negative weight α (the paper: 1)
 
 
 def _setting_checks(studio: Studio) -> dict[str, Callable]:
@@ -213,7 +216,7 @@ def _setting_checks(studio: Studio) -> dict[str, Callable]:
         "steps": lambda v: int(check_number(v, "Steps", 1, config.max_steps, whole=True)),
         "batch_size": lambda v: int(check_number(v, "Batch size", 2, MAX_BATCH, whole=True)),
         "lr": lambda v: check_number(v, "Learning rate", MIN_LR, MAX_LR),
-        "temperature": lambda v: check_number(v, "Temperature τ", 0.01, 1.0),
+        "temperature": lambda v: check_number(v, "Temperature τ", 0.001, 1.0),
         "dropout": lambda v: check_number(v, "Dropout", 0.0, 0.5),
         "pooler": lambda v: check_choice(v, "Pooler", tuple(POOLERS)),
         "max_length": lambda v: int(check_number(v, "Max length", 8, MAX_TRAIN_LENGTH, whole=True)),
@@ -232,17 +235,20 @@ def validate_settings(studio: Studio, mode: str, steps: float, batch_size: float
 def settings_validator(studio: Studio, data_choice, upload, *args) -> list[dict]:
     """Gradio validator of Start: marks only the wrong fields, each with its message, before the run queues.
 
-    ``args``: the nine settings in the order of :func:`validate_settings`, then the picker and the session.
+    ``args``: the nine settings in the order of :func:`validate_settings`, the picker, the session, then the
+    hard-negative weight α.
     """
+    checks = [*_setting_checks(studio).values(), lambda v: check_number(v, "Hard-negative weight α", *ALPHA_RANGE)]
+    values = [*args[:9], args[11] if len(args) > 11 else 1.0]
     results = []
-    for check, value in zip(_setting_checks(studio).values(), args[:9]):
+    for check, value in zip(checks, values):
         try:
             check(value)
             results.append(gr.validate(True, ""))
         except InputError as err:
             results.append(gr.validate(False, str(err)))
     ok = gr.validate(True, "")
-    return [ok, ok, *results, ok, ok]
+    return [ok, ok, *results[:9], ok, ok, results[9]][: 2 + len(args)]
 
 
 QUEUE_POLL_S = 1.0
@@ -284,7 +290,8 @@ def _runs_kept(session: Session) -> str:
 @guarded
 def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str, steps: float,
                  batch_size: float, lr: float, temperature: float, dropout: float, pooler: str,
-                 max_length: float, budget: float, picker: str, session: Session | None) -> Iterator[tuple]:
+                 max_length: float, budget: float, picker: str, session: Session | None,
+                 hard_negative_weight: float = 1.0) -> Iterator[tuple]:
     """Handler (generator): validate, wait for a training slot, train a copy of the model, stream every step."""
     from simcse_core.train import TrainConfig, inference_pooler, train
 
@@ -300,7 +307,8 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
     start_run = studio.run_for(picker, session)  # a run of this session trains further from its base model
     base_name = start_run.base_name if start_run is not None else studio.config.model_name(picker)
     pooler = settings["pooler"]
-    config = TrainConfig(**settings, eval_every=1)  # eval_every set below, once the run length is estimated
+    alpha = check_number(hard_negative_weight, "Hard-negative weight α", *ALPHA_RANGE)
+    config = TrainConfig(**settings, hard_negative_weight=alpha, eval_every=1)  # eval_every: set below
     base_pooler = inference_pooler(config, pooler)  # what the base model is compared with
     expected = estimate_steps(studio, config.batch_size, config.steps, config.time_budget_s)
     config = dataclasses.replace(config, eval_every=max(1, expected // max(1, LIVE_RUN_EVALUATIONS - 1)))
@@ -344,7 +352,9 @@ def _train_and_keep(studio: Studio, session: Session, data, config, base_name: s
     encoder = shared.copy()  # private: the shared model is never trained
     events = train(encoder, data.examples, config, eval_pairs=eval_pairs)
     run_id = session.new_run_id()
-    history = RunHistory(eval_name=eval_pairs.name)
+    triplets = config.mode == "sup" and len(data.examples[0]) == 3
+    history = RunHistory(eval_name=eval_pairs.name,
+                         chance=chance_loss(min(config.batch_size, len(data.examples)), hard_negatives=triplets))
     yield (f"**Starting run {run_id}…** measuring the model before training on {eval_pairs.name} "
            f"({data.summary()}).", *history.figures(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), session,
            gr.update(interactive=False), gr.update(interactive=True))
@@ -452,7 +462,7 @@ def describe_data(choice: str, upload: str | None) -> tuple:
 
 def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, session: gr.State) -> None:
     """Lay out the tab (inside a ``gr.Tab``) and wire its events."""
-    gr.Markdown(text.FINETUNE_INTRO)
+    gr.Markdown(text.FINETUNE_INTRO, elem_id="ft-intro")
     with gr.Row():
         with gr.Column(scale=2, min_width=360):
             data_choice = SettingRadio([text.SAMPLE_UNSUP, text.SAMPLE_SUP, text.UPLOAD_TRAINING],
@@ -460,7 +470,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
             upload = gr.File(label="Your training file", elem_id="ft-upload", visible=False)
             data_info = gr.Markdown("")
             with gr.Accordion("Settings (the paper's, except: about a minute long, and the raw [CLS] pooler as "
-                              "the starting point)", open=True):
+                              "the starting point)", open=True, elem_id="ft-settings"):
                 mode = SettingRadio(MODES, value="unsup", label="Mode", info=text.TIP_MODE, elem_id="ft-mode")
                 with gr.Row():
                     steps = SettingSlider(1, studio.config.max_steps, value=DEFAULTS.steps, step=1, label="Steps",
@@ -474,7 +484,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                     lr = SettingNumber(value=DEFAULTS.lr, label="Learning rate", info=text.TIP_LR,
                                        elem_id="ft-lr", minimum=MIN_LR, maximum=MAX_LR)
                 with gr.Row():
-                    temperature = SettingSlider(0.01, 1.0, value=DEFAULTS.temperature, step=0.01,
+                    temperature = SettingSlider(0.001, 1.0, value=DEFAULTS.temperature, step=0.001,
                                                 label="Temperature τ", info=text.TIP_TEMPERATURE,
                                                 elem_id="ft-temperature")
                     dropout = SettingSlider(0.0, 0.5, value=DEFAULTS.dropout, step=0.05, label="Dropout",
@@ -484,6 +494,10 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                                          info=text.TIP_POOLER, elem_id="ft-pooler")
                     max_length = SettingSlider(8, MAX_TRAIN_LENGTH, value=DEFAULTS.max_length, step=1,
                                                label="Max length", info=text.TIP_MAXLEN, elem_id="ft-maxlen")
+                hard_negative_weight = SettingSlider(
+                    *ALPHA_RANGE, value=DEFAULTS.hard_negative_weight, step=0.1, label="Hard-negative weight α",
+                    info="Supervised triplets only: weight of each anchor's own contradiction. Paper: 1 (Table 7).",
+                    elem_id="ft-alpha")
             with gr.Row():
                 start = gr.Button("Start fine-tuning", variant="primary", elem_id="ft-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="ft-stop", interactive=False)
@@ -513,7 +527,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     run = start.click(
         functools.partial(run_finetune, studio),
         [data_choice, upload, mode, steps, batch, lr, temperature, dropout, pooler, max_length, budget,
-         picker, session], outputs, api_name="finetune",
+         picker, session, hard_negative_weight], outputs, api_name="finetune",
         validator=functools.partial(settings_validator, studio), **TRAIN_QUEUE)
     # Stop cancels the streaming generator (Gradio closes it after the current step; a waiting run leaves the
     # queue) and also sets the session's stop flag, then waits for the run to hand its partial model over.
