@@ -58,9 +58,8 @@ def test_supervised_batch_shows_the_hard_negative_block(studio):
     ("only one line", "unsup", "2 to 32 lines"), ("a | b\nc", "sup", "line 2"),
 ])
 def test_loss_handler_refuses_bad_batches_by_name(studio, text, mode, message):
-    with pytest.warns(UserWarning, match=message):
-        out = inside.encode_batch(studio, text, mode, 0.1, 0.05, 1.0, studio.config.base_label, "mean", None, None)
-    assert out == gr.skip()
+    with pytest.raises(gr.Error, match=message):
+        inside.encode_batch(studio, text, mode, 0.1, 0.05, 1.0, studio.config.base_label, "mean", None, None)
 
 
 def test_a_preset_run_is_overlaid_compared_with_the_paper_and_exported(studio, monkeypatch, tmp_path):
@@ -96,8 +95,8 @@ def test_a_preset_run_is_overlaid_compared_with_the_paper_and_exported(studio, m
 
 
 def test_cone_without_a_trained_model_says_what_to_do(studio):
-    with pytest.warns(UserWarning, match="one-minute fine-tune"):
-        assert inside.draw_cone(studio, None, None) == gr.skip()
+    with pytest.raises(gr.Error, match="one-minute fine-tune"):
+        inside.draw_cone(studio, None, None)
 
 
 def test_lesson_steps_move_within_bounds_and_open_their_tab():

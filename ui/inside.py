@@ -24,7 +24,7 @@ import pandas as pd
 from simcse_core import ablations
 from simcse_core.runtime import background_iter
 from ui import glossary, plots
-from ui.state import ENCODE_QUEUE, HEAVY_QUEUE, TRAIN_NICENESS, TRAIN_QUEUE, Session, Studio, guarded
+from ui.state import ENCODE_QUEUE, HEAVY_QUEUE, PRESET_QUEUE, TRAIN_NICENESS, InputError, Session, Studio, guarded
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def ensure_inside(state: InsideSession | None) -> InsideSession:
 def _lines(text: str, what: str, low: int, high: int) -> list[str]:
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     if not low <= len(lines) <= high:
-        raise ValueError(f"The {what} box needs {low} to {high} lines (one per line); it has {len(lines)}.")
+        raise InputError(f"The {what} box needs {low} to {high} lines (one per line); it has {len(lines)}.")
     return lines
 
 
@@ -80,7 +80,7 @@ def show_twins(studio: Studio, text: str, dropout: float, choice: str, pooler: s
 
     sentences = _lines(text, "Sentences", 1, 8)
     if not 0.0 <= float(dropout) <= 0.5:
-        raise ValueError(f"Dropout must be between 0 and 0.5, got {dropout}.")
+        raise InputError(f"Dropout must be between 0 and 0.5, got {dropout}.")
     encoder = studio.encoder_for(choice, pooler, session)
     twins = dropout_twins(encoder, sentences, dropout=float(dropout))
     drift = twin_drift(encoder, sentences, DRIFT_RATES)
@@ -111,7 +111,7 @@ def parse_batch(text: str, mode: str) -> list:
     rows = [tuple(part.strip() for part in line.split("|")) for line in lines]
     for k, row in enumerate(rows, start=1):
         if len(row) not in (2, 3) or not all(row):
-            raise ValueError(f"Batch line {k} must be “anchor | positive” or “anchor | positive | hard negative”.")
+            raise InputError(f"Batch line {k} must be “anchor | positive” or “anchor | positive | hard negative”.")
     return rows
 
 
@@ -128,11 +128,11 @@ def loss_outputs(inside: InsideSession, temperature: float, alpha: float) -> tup
 
     views = inside.views
     if views is None:
-        raise ValueError("Press “Encode the batch” first.")
+        raise InputError("Press “Encode the batch” first.")
     if not 0.001 <= float(temperature) <= 1.0:
-        raise ValueError(f"Temperature τ must be between 0.001 and 1, got {temperature}.")
+        raise InputError(f"Temperature τ must be between 0.001 and 1, got {temperature}.")
     if not 0.1 <= float(alpha) <= 4.0:
-        raise ValueError(f"The hard-negative weight α must be between 0.1 and 4, got {alpha}.")
+        raise InputError(f"The hard-negative weight α must be between 0.1 and 4, got {alpha}.")
     anatomy = anatomy_of(views, float(temperature), float(alpha))
     check = float(simcse_loss(views.z1, views.z2, views.hard, float(temperature), float(alpha)))
     figure = plots.loss_anatomy_figure(views.anchors, views.candidates, anatomy.cosines, anatomy.probabilities,
@@ -224,7 +224,7 @@ def run_preset(studio: Studio, key: str, choice: str, session: Session | None,
     inside = ensure_inside(inside)
     preset = ablations.get_preset(key)
     if not inside.lock.acquire(blocking=False):
-        raise ValueError("A preset is already running in this tab; wait for it to finish.")
+        raise InputError("A preset is already running in this tab; wait for it to finish.")
     try:
         base = studio.registry.get(studio.config.model_name(studio.config.base_label), ablations.START_POOLER)
         eval_pairs = ablations.eval_sample(default_eval_pairs())
@@ -284,7 +284,7 @@ def cone_models(studio: Studio, session: Session | None, inside: InsideSession |
     if inside is not None and inside.last_encoder is not None:
         base = studio.registry.get(studio.config.model_name(studio.config.base_label), ablations.START_POOLER)
         return base, inside.last_encoder, inside.last_label
-    raise ValueError("There is no trained model yet: run the one-minute fine-tune (Fine-tune tab) or an "
+    raise InputError("There is no trained model yet: run the one-minute fine-tune (Fine-tune tab) or an "
                      "ablation preset, then draw the cone.")
 
 
@@ -370,7 +370,7 @@ def export_tables(studio: Studio, inside: InsideSession | None) -> tuple:
 
     inside = ensure_inside(inside)
     if not inside.results:
-        raise ValueError("Run an ablation preset first: its evaluation results and history are what is exported.")
+        raise InputError("Run an ablation preset first: its evaluation results and history are what is exported.")
     folder = _folder(studio, inside)
     results = write_csv(folder / "ablation-results.csv", [r.row() for r in inside.results])
     latest = inside.results[-1]
@@ -477,7 +477,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
 
     ablation_out = [preset_status, plane, table, notes, inside]
     preset_run.click(functools.partial(run_preset, studio), [preset, picker, session, inside], ablation_out,
-                     api_name="ablation_preset", **TRAIN_QUEUE)
+                     api_name="ablation_preset", **PRESET_QUEUE)
     preset_clear.click(clear_runs, inside, ablation_out, queue=False, api_visibility="private")
 
     cone_run.click(functools.partial(draw_cone, studio), [session, inside], [cone_caption, cone_plot],

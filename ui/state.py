@@ -456,6 +456,8 @@ def session_state(config: StudioConfig) -> gr.State:
 TRAIN_NICENESS = 10
 TRAIN_QUEUE = {"concurrency_id": "train", "concurrency_limit": StudioConfig.max_training_queue + 2}
 HEAVY_QUEUE = {"concurrency_id": "heavy", "concurrency_limit": 2}
+# The Inside tab's preset runs: one at a time, beside (not yet inside) the TrainingQueue of fine-tunes.
+PRESET_QUEUE = {"concurrency_id": "preset", "concurrency_limit": 1}
 ENCODE_QUEUE = {"concurrency_id": "encode", "concurrency_limit": 4}
 PACKAGING_S = 15.0  # least time a run holds its slot beyond its budget (measuring, zip, embeddings)
 
