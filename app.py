@@ -90,7 +90,7 @@ def picker_info(config: StudioConfig) -> str:
     """The picker's help line: what it lists, and why hub models are missing offline."""
     if config.allow_local_models:
         return text.MODEL_PICKER_INFO + config.picker_note()
-    return "Used by every tab. Your fine-tuned runs appear here too." + config.picker_note()
+    return "Used by every tab; your runs appear here." + config.picker_note()
 
 
 def end_session(demo: gr.Blocks, session_hash: str | None) -> None:

@@ -100,8 +100,7 @@ class StudioConfig:
     def picker_note(self) -> str:
         """Why the picker lists what it lists (shown under it)."""
         if hub_offline():
-            return (f" Hugging Face hub models ({', '.join(self.hub_models[:2])}, …) are not listed: this server "
-                    "works offline, so they cannot load.")
+            return " Hub models are not listed: this server is offline, so they cannot load."
         return ""
 
     def model_choices(self, runs: list[str] | tuple[str, ...] = ()) -> list[str]:
