@@ -36,47 +36,66 @@ def _padded_reference(encoder: Encoder, batch: dict[str, torch.Tensor]) -> torch
     dtype = encoder.autocast_dtype
     with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
         out = encoder.model(**batch, output_hidden_states=True, return_dict=True)
-        return encoder.pooler(out.last_hidden_state, batch["attention_mask"], out.hidden_states).float()
+        return encoder.pooler(out.last_hidden_state, batch["attention_mask"], out.hidden_states)
 
 
 def _unpadded(encoder: Encoder, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     dtype = encoder.autocast_dtype
     with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
-        return pooled_forward(encoder.model, encoder.pooler, batch).float()
+        return pooled_forward(encoder.model, encoder.pooler, batch)
 
 
 def _loss_and_grads(encoder: Encoder, forward, batch: dict[str, torch.Tensor]):
+    """Vectors, a scalar loss that reads every vector entry (in the model's dtype), and its gradients."""
     encoder.zero_grad(set_to_none=True)
     z = forward(encoder, batch)  # (B, D)
-    z1, z2 = z[:3], z[3:]  # any two halves: a loss touching every row
-    loss = simcse_loss(z1, z2, temperature=0.05)
+    probe = torch.randn(z.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)  # (B, D)
+    loss = (z * probe.to(z.dtype)).sum()
     loss.backward()
     grads = {name: p.grad.clone() for name, p in encoder.named_parameters() if p.grad is not None}
     return z.detach(), loss.detach(), grads
 
 
-def _assert_grads_close(got: dict, want: dict, rel: float) -> None:
+def _assert_grads_close(got: dict, want: dict, rel: float, bf16: bool = False) -> None:
+    """Each gradient within ``rel`` x its largest entry (fp32/fp64), or of its norm (bf16: rounding is coarse)."""
     assert got.keys() == want.keys()
     for name, g in want.items():
         if name.endswith("attention.self.key.bias"):
             continue  # analytically zero (softmax ignores a shift shared by all keys): rounding noise only
+        if bf16:
+            error = float((got[name] - g).norm() / g.norm().clamp(min=1e-30))
+            assert error < rel, f"{name}: relative error {error:.2e} of the gradient's norm"
+            continue
         scale = float(g.abs().max()) or 1.0
         torch.testing.assert_close(got[name], g, rtol=0, atol=rel * scale, msg=lambda m, n=name: f"{n}: {m}")
 
 
 @pytest.mark.parametrize("pooler", POOLERS)
 @pytest.mark.parametrize("train_mode", [False, True], ids=["eval", "train"])
-def test_fp32_outputs_loss_and_gradients_match_the_padded_model(tiny_model_dir, pooler, train_mode) -> None:
-    encoder = load_encoder(tiny_model_dir, pooler=pooler, device="cpu", precision="fp32", max_length=24)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["fp64", "fp32"])
+def test_outputs_and_gradients_match_the_padded_model(tiny_model_dir, pooler, train_mode, dtype) -> None:
+    encoder = load_encoder(tiny_model_dir, pooler=pooler, device="cpu", precision="fp32", max_length=24).to(dtype)
     _set_dropout(encoder.model, 0.0)  # train mode without randomness: MLP head on for cls
     encoder.train(train_mode)
     batch = encoder.tokenize(SENTENCES)
     assert batch["attention_mask"].sum(1).min() == 2 and batch["attention_mask"].shape[1] == 24
     z_ref, loss_ref, grads_ref = _loss_and_grads(encoder, _padded_reference, batch)
     z, loss, grads = _loss_and_grads(encoder, _unpadded, batch)
-    torch.testing.assert_close(z, z_ref, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(loss, loss_ref, rtol=1e-5, atol=1e-6)
-    _assert_grads_close(grads, grads_ref, rel=1e-4)
+    # float64 shows the two computations are the same function; float32 that rounding stays at its level.
+    tolerance = 1e-10 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(z, z_ref, rtol=tolerance, atol=tolerance)
+    torch.testing.assert_close(loss, loss_ref, rtol=tolerance, atol=tolerance)
+    _assert_grads_close(grads, grads_ref, rel=tolerance if dtype == torch.float64 else 1e-3)
+
+
+def test_fp32_simcse_loss_matches_the_padded_model(tiny_model_dir) -> None:
+    encoder = load_encoder(tiny_model_dir, pooler="mean", device="cpu", precision="fp32")
+    _set_dropout(encoder.model, 0.0)
+    encoder.train()
+    batch = encoder.tokenize(SENTENCES)
+    losses = [simcse_loss(*forward(encoder, batch).chunk(2), temperature=0.05)
+              for forward in (_padded_reference, _unpadded)]
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("pooler", ["mean", "cls", "avg_top2"])
@@ -88,8 +107,8 @@ def test_bf16_autocast_matches_the_padded_model(tiny_model_dir, pooler) -> None:
     z_ref, loss_ref, grads_ref = _loss_and_grads(encoder, _padded_reference, batch)
     z, loss, grads = _loss_and_grads(encoder, _unpadded, batch)
     torch.testing.assert_close(z, z_ref, rtol=2e-2, atol=2e-2 * float(z_ref.abs().max()))
-    torch.testing.assert_close(loss, loss_ref, rtol=2e-2, atol=1e-3)
-    _assert_grads_close(grads, grads_ref, rel=3e-2)
+    torch.testing.assert_close(loss, loss_ref, rtol=2e-2, atol=2e-2 * float(loss_ref.abs()))
+    _assert_grads_close(grads, grads_ref, rel=2e-2, bf16=True)
 
 
 def test_dropout_gives_two_views_drawn_like_the_padded_models(tiny_model_dir) -> None:
@@ -163,24 +182,27 @@ def test_unknown_modules_are_refused() -> None:
 @pytest.mark.integration
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_minilm_training_loss_and_gradients_match_the_padded_path(minilm, shared_stsb, precision) -> None:
+    """The trainer's own loss (both views in one call) on 32 STS-B sentences, against the padded fp32 path.
+
+    bf16 autocast rounds differently on packed rows than on padded ones, so its reference is the exact
+    (fp32) gradient: measured, the padded bf16 path is within 0.5-1.1 % of it (norm), the unpadded 0.5-2.5 %.
+    """
     import csv
 
     with open(shared_stsb / "train.csv", encoding="utf-8", newline="") as f:
         sentences = [row[0] for row, _ in zip(csv.reader(f), range(32))]
     encoder = minilm.copy()
-    encoder.autocast_dtype = torch.bfloat16 if precision == "bf16" else None
     assert encoder.unpadded_training
     _set_dropout(encoder.model, 0.0)
     encoder.train()
-    config = TrainConfig(max_length=32)
     results = {}
-    for unpadded in (False, True):
-        encoder.unpadded_training = unpadded
+    for unpadded, dtype in ((False, None), (True, torch.bfloat16 if precision == "bf16" else None)):
+        encoder.unpadded_training, encoder.autocast_dtype = unpadded, dtype
         encoder.zero_grad(set_to_none=True)
-        loss = _loss(encoder, sentences, config)  # the trainer's own loss: both views in one call
+        loss = _loss(encoder, sentences, TrainConfig(max_length=32))
         loss.backward()
         results[unpadded] = loss.detach(), {n: p.grad.clone() for n, p in encoder.named_parameters()}
     (loss_ref, grads_ref), (loss, grads) = results[False], results[True]
-    tolerance = 1e-4 if precision == "fp32" else 3e-2
+    tolerance = 1e-4 if precision == "fp32" else 4e-2
     torch.testing.assert_close(loss, loss_ref, rtol=tolerance, atol=tolerance)
-    _assert_grads_close(grads, grads_ref, rel=tolerance)
+    _assert_grads_close(grads, grads_ref, rel=tolerance, bf16=precision == "bf16")
