@@ -1,4 +1,4 @@
-"""Command line: ``python -m simcse_core eval|train|encode|search``.
+"""Command line: ``python -m simcse_core eval|train|encode|search|export``.
 
 Each command is a few lines around the core functions (no logic of its own) and prints plain-text tables.
 Errors a user can cause (a bad file, a missing model or data set, a bad setting) become a one-line message on
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from simcse_core.pooling import POOLER_HELP, POOLERS
+from simcse_core.recipes import RECIPES
 from simcse_core.train import TrainConfig, TrainEvent
 
 logger = logging.getLogger(__name__)
@@ -37,11 +38,13 @@ _TRAIN_OPTIONS = {
     "warmup": "linear warmup steps",
     "weight_decay": "AdamW weight decay",
     "max_grad_norm": "gradient clipping norm (0: off)",
+    "mini_batch_size": "encode this many examples at a time (GradCache: the loss and gradients of the whole "
+                       "batch in the memory of a mini-batch)",
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the four commands."""
+    """The argument parser of the commands."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="SimCSE Studio engine: evaluate, train, encode and search with sentence encoders.",
@@ -53,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(commands)
     _add_encode_parser(commands)
     _add_search_parser(commands)
+    _add_export_parser(commands)
     return parser
 
 
@@ -67,6 +71,13 @@ def _add_eval_parser(commands) -> None:
         "--sets", default="stsb-dev",
         help="comma-separated sets: stsb-dev, stsb-test, stsb-train, demo, or paths of "
              "sentence1,sentence2,score files (.csv/.tsv/.jsonl) (default: %(default)s)")
+    evaluate.add_argument(
+        "--tasks", default=None,
+        help="instead of --sets: the paper's STS tasks, comma-separated from sts12, sts13, sts14, sts15, sts16, "
+             "stsb, sickr (or all); prints a row of the paper's Table 5 (Spearman x100, 'all' setting, average)")
+    evaluate.add_argument(
+        "--data-dir", default=None,
+        help="with --tasks: read TASK.csv (sentence1,sentence2,score) from this folder instead of the hub")
     _add_batch_size(evaluate)
     evaluate.set_defaults(run=_run_eval)
 
@@ -77,10 +88,18 @@ def _add_train_parser(commands) -> None:
         description="Fine-tune a model with SimCSE. A file of sentences (one column) trains unsupervised "
                     "SimCSE (dropout is the augmentation); pairs (anchor, positive) or triplets (anchor, "
                     "positive, hard negative) train supervised SimCSE. Prints one line per step (see "
-                    "--log-every) and saves the model to --out.")
+                    "--log-every) and saves the model to --out. --recipe runs one of the paper's BERT-base "
+                    "trainings with its settings (each option given as well overrides the recipe's). Runs "
+                    "unchanged under 'torchrun --nproc_per_node N' or 'accelerate launch': --batch-size is "
+                    "then the global batch, split over the processes, with negatives gathered from all.")
     _add_model_options(training, pooler_help="pooler to train with (default: keep the model's; the paper's "
                                              "unsupervised setting is cls, with the MLP in training only)")
-    training.add_argument("--data", required=True, help="training file: .txt, .csv, .tsv or .jsonl")
+    training.set_defaults(model=None)  # None: the recipe's model, else minilm
+    training.add_argument("--recipe", choices=tuple(RECIPES), default=None,
+                          help="; ".join(f"{name}: {recipe.summary}" for name, recipe in RECIPES.items()))
+    training.add_argument("--data", default=None,
+                          help="training file: .txt, .csv, .tsv or .jsonl (with --recipe: a local copy of the "
+                               "recipe's file; default: downloaded from the hub)")
     training.add_argument("--out", required=True, help="folder to save the trained model in (new or empty)")
     training.add_argument("--overwrite", action="store_true",
                           help="allow saving into a folder that is not empty")
@@ -89,14 +108,27 @@ def _add_train_parser(commands) -> None:
         help="auto: from the file's columns; unsup on a pairs file trains on all its sentences "
              "(default: %(default)s)")
     defaults = TrainConfig()
-    for name, text in _TRAIN_OPTIONS.items():
+    for name, text in _TRAIN_OPTIONS.items():  # default None: the recipe's value, else TrainConfig's
         value = getattr(defaults, name)
-        training.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value,
-                              help=f"{text} (default: %(default)s)")
+        kind = int if name == "mini_batch_size" else type(value)  # the one field whose default is None
+        training.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None,
+                              help=f"{text} (default: {value})")
     training.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                           help="stop after this many seconds (default: run all steps)")
-    training.add_argument("--mlp-only-train", action=argparse.BooleanOptionalAction, default=True,
-                          help="with --pooler cls: use the MLP head in training only (default: %(default)s)")
+    training.add_argument("--mlp-only-train", action=argparse.BooleanOptionalAction, default=None,
+                          help="with --pooler cls: use the MLP head in training only (default: the paper's rule, "
+                               "yes for unsup, no for sup)")
+    training.add_argument("--train-max-length", type=int, default=None, metavar="TOKENS",
+                          help=f"tokens per sentence in training, longer ones cut (default: {TrainConfig.max_length}, "
+                               "the paper's); --max-length is the limit when encoding")
+    training.add_argument("--keep-best", action=argparse.BooleanOptionalAction, default=None,
+                          help="save to --out the model of the best evaluation (Spearman), not the last step's "
+                               "(default: yes with --recipe, else no)")
+    training.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                          help="write a checkpoint to resume from (OUT/checkpoint) every N steps and at the end "
+                               "(default: the recipe's evaluation interval, else 0 = never)")
+    training.add_argument("--resume", action="store_true",
+                          help="continue the run whose checkpoint is in OUT/checkpoint (same data and settings)")
     training.add_argument(
         "--eval-set", default="auto",
         help="set evaluated during training: auto (STS-B dev if installed, else the demo pairs), none, or a "
@@ -143,6 +175,18 @@ def _add_search_parser(commands) -> None:
     search.set_defaults(run=_run_search)
 
 
+def _add_export_parser(commands) -> None:
+    export = commands.add_parser(
+        "export", help="write a model for the official SimCSE tool and sentence-transformers",
+        description="Write a model the way the official simcse_to_huggingface.py does: a plain Hugging Face "
+                    "model whose pooler layer holds the cls pooler's MLP head, so that 'from simcse import "
+                    "SimCSE' and SentenceTransformer both load it (and this program too).")
+    _add_model_options(export)
+    export.add_argument("--out", required=True, help="folder to write (new or empty)")
+    export.add_argument("--overwrite", action="store_true", help="allow writing into a folder that is not empty")
+    export.set_defaults(run=_run_export)
+
+
 def _add_model_options(parser: argparse.ArgumentParser, pooler_help: str | None = None) -> None:
     poolers = "; ".join(f"{name}: {text}" for name, text in POOLER_HELP.items())
     parser.add_argument("--model", default="minilm",
@@ -151,10 +195,12 @@ def _add_model_options(parser: argparse.ArgumentParser, pooler_help: str | None 
     pooler_help = pooler_help or "pooler (default: the one a saved model was trained with, else mean)"
     parser.add_argument("--pooler", choices=POOLERS, default=None, help=f"{pooler_help}. {poolers}")
     parser.add_argument("--max-length", type=int, default=None,
-                        help="tokens per sentence (default: the model's saved value, else 32)")
+                        help="tokens per sentence when encoding (default: the model's saved value, else the "
+                             "model's own limit capped at 256)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default: %(default)s)")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                        help="auto: bf16 autocast where the hardware is fast at it (default: %(default)s)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                        help="auto: bf16 autocast where the hardware is fast at it; fp16: CUDA GPUs without bf16, "
+                             "with loss scaling in training (default: %(default)s)")
 
 
 def _add_batch_size(parser: argparse.ArgumentParser) -> None:
@@ -202,10 +248,13 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _load(args: argparse.Namespace):
+    from simcse_core.distributed import process_device
     from simcse_core.encoder import load_encoder
+    from simcse_core.interchange import official_pooler
 
-    return load_encoder(args.model, pooler=args.pooler, device=args.device, max_length=args.max_length,
-                        precision=args.precision)
+    pooler = args.pooler or official_pooler(args.model)  # an official SimCSE checkpoint: its own pooler
+    return load_encoder(args.model, pooler=pooler, device=process_device(args.device),
+                        max_length=args.max_length, precision=args.precision)
 
 
 def _load_set(name: str):
@@ -228,6 +277,9 @@ def _load_set(name: str):
 def _run_eval(args: argparse.Namespace) -> int:
     from simcse_core.metrics import embedding_report
 
+    if args.tasks is not None:
+        return _run_sts_suite(args)
+
     names = [name for name in args.sets.split(",") if name.strip()]
     if not names:
         raise ValueError("--sets is empty; name at least one set, e.g. --sets stsb-dev.")
@@ -247,17 +299,103 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_sts_suite(args: argparse.Namespace) -> int:
+    from simcse_core import sts_suite
+
+    tasks = sts_suite.parse_tasks(args.tasks)
+    sets = sts_suite.load_tasks(tasks, args.data_dir)  # every set is read before the slow part
+    encoder = _load(args)
+    result = sts_suite.evaluate_suite(encoder, sets, batch_size=args.batch_size)
+    print(result.table(reference=sts_suite.PAPER_TABLE5))
+    print("Spearman x100 of cosine vs gold over all pairs of each set (the paper's 'all' setting). The "
+          "(paper) rows are the published figures, not measured here.")
+    for task in tasks:
+        print(f"  {sts_suite.TASKS[task][0]}: {result.sizes[task]} pairs from {result.sources[task]}")
+    return 0
+
+
 def _run_train(args: argparse.Namespace) -> int:
-    from simcse_core.data import DataError, load_training_data
-    from simcse_core.evaluation import default_eval_pairs
+    """Train in this process, or as one of the processes torchrun / accelerate launch started."""
+    from simcse_core import distributed
+
+    processes = distributed.start(args.device)
+    try:
+        return _train(args, processes, print if processes.is_main else _silent)
+    finally:
+        distributed.stop()
+
+
+def _silent(*args, **kwargs) -> None:
+    """print for the processes other than rank 0, which train but do not report."""
+
+
+def _train(args: argparse.Namespace, processes, say) -> int:
+    from simcse_core.checkpoint import CHECKPOINT_DIR, RunKeeper, check_same_run, load_checkpoint
     from simcse_core.train import train
 
+    recipe = RECIPES[args.recipe] if args.recipe else None
     out = Path(args.out).expanduser()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
-        raise ValueError(f"{out} already exists and is not an empty folder; choose another --out or add "
-                         "--overwrite.")
     if args.log_every < 1:
         raise ValueError("--log-every must be at least 1.")
+    checkpoint = load_checkpoint(out / CHECKPOINT_DIR) if args.resume else None
+    if checkpoint is None and out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+        raise ValueError(f"{out} already exists and is not an empty folder; choose another --out, add "
+                         "--overwrite, or --resume a run from its checkpoint.")
+    examples, mode, described = _training_examples(args, recipe, say)
+    config = _train_config(args, recipe, mode, len(examples))
+    if checkpoint is not None:
+        check_same_run(checkpoint.config, config)
+    eval_pairs = _train_eval_pairs(args, recipe)
+    model = str(checkpoint.model_dir) if checkpoint else args.model or (recipe.model if recipe else "minilm")
+    # Loaded with its own (saved) pooler: the trainer switches to config.pooler, with a head drawn from the
+    # run's seed (loading with --pooler cls would draw it unseeded, so runs would differ).
+    encoder = _load(argparse.Namespace(**{**vars(args), "model": model, "pooler": None}))
+    keep_best = args.keep_best if args.keep_best is not None else recipe is not None
+    every = args.checkpoint_every if args.checkpoint_every is not None else (config.eval_every if recipe else 0)
+    if every < 0:
+        raise ValueError("--checkpoint-every must be 0 (never) or more.")
+    keeper = RunKeeper(out, config, keep_best=keep_best, checkpoint_every=every,
+                       best=checkpoint.best if checkpoint else None)
+    events = train(encoder, examples, config, eval_pairs=eval_pairs, resume=checkpoint.state if checkpoint else None)
+    evaluated = f", evaluated on {eval_pairs.name}" if eval_pairs is not None else ""
+    say(f"Training {encoder.description} on {described}{evaluated}" + (
+        f" (recipe {recipe.name}: {config.steps} steps)" if recipe else ""))
+    batch = min(config.batch_size, len(examples))
+    say(f"Batch: {batch} examples per step (global) = {processes.world_size} process(es) x "
+        f"{processes.shard_size(batch)}" + (f", encoded {config.mini_batch_size} at a time (GradCache)"
+                                             if config.mini_batch_size else ""))
+    first = last = None
+    for event in events:
+        first, last = first or event, event
+        if event.step == 0 or event.done or event.metrics is not None or event.step % args.log_every == 0:
+            say(_format_event(event), flush=True)
+        if processes.is_main:
+            for line in keeper.observe(encoder, event):
+                say(line, flush=True)
+    if not processes.is_main:
+        return 0
+    holds = keeper.finish(encoder)
+    if first.metrics and last.metrics:
+        changes = [f"{label} {first.metrics[key]:.3f} -> {last.metrics[key]:.3f}"
+                   for key, label in METRIC_LABELS.items()]
+        say(("Start" if first.step else "Before") + " -> after: " + ", ".join(changes))
+    say(f"Trained to step {last.step} in {last.elapsed_s:.1f} s; {holds}")
+    return 0
+
+
+def _training_examples(args: argparse.Namespace, recipe, say) -> tuple[list, str, str]:
+    """(examples, mode, description) from --data and --mode, or the recipe's data."""
+    from simcse_core.data import DataError, load_training_data
+    from simcse_core.recipes import recipe_data
+
+    if recipe is not None:
+        if args.mode not in ("auto", recipe.mode):
+            raise ValueError(f"The {recipe.name} recipe trains mode {recipe.mode}; drop --mode {args.mode}.")
+        examples, source = recipe_data(recipe, args.data)
+        kind = "sentences" if recipe.mode == "unsup" else f"{len(examples[0])}-tuples" if examples else "examples"
+        return examples, recipe.mode, f"{len(examples):,} {kind} from {source}"
+    if args.data is None:
+        raise ValueError("--data is required (a training file), unless a --recipe names its data.")
     data = load_training_data(args.data)
     examples, mode = data.examples, data.mode
     if args.mode == "sup" and data.mode == "unsup":
@@ -265,34 +403,47 @@ def _run_train(args: argparse.Namespace) -> int:
                         "positive) or triplets (anchor, positive, hard negative). Use --mode unsup.")
     if args.mode == "unsup" and data.mode == "sup":
         examples, mode = list(dict.fromkeys(s for example in data.examples for s in example)), "unsup"
-        print(f"--mode unsup: training on the {len(examples)} distinct sentences of the {data.kind}.")
-    config = TrainConfig(
-        mode=mode, steps=args.steps, batch_size=args.batch_size, lr=args.lr, temperature=args.temperature,
-        dropout=args.dropout, max_length=args.max_length or TrainConfig.max_length, pooler=args.pooler,
-        mlp_only_train=args.mlp_only_train, hard_negative_weight=args.hard_negative_weight, seed=args.seed,
-        time_budget_s=args.time_budget, eval_every=args.eval_every, warmup=args.warmup,
-        weight_decay=args.weight_decay, max_grad_norm=args.max_grad_norm)
+        say(f"--mode unsup: training on the {len(examples)} distinct sentences of the {data.kind}.")
+    return examples, mode, f"{data.summary()} from {data.source}"
+
+
+def _train_config(args: argparse.Namespace, recipe, mode: str, n_examples: int) -> TrainConfig:
+    """The recipe's settings (or TrainConfig's defaults), changed by every option given on the command line."""
+    given = {name: getattr(args, name) for name in _TRAIN_OPTIONS if getattr(args, name) is not None}
+    given.update({name: value for name, value in (
+        ("max_length", args.train_max_length), ("pooler", args.pooler), ("mlp_only_train", args.mlp_only_train),
+        ("time_budget_s", args.time_budget)) if value is not None})
+    if recipe is not None:
+        return recipe.train_config(n_examples, **given)
+    return TrainConfig(mode=mode, **given)
+
+
+def _train_eval_pairs(args: argparse.Namespace, recipe):
+    from simcse_core import evaluation
+
     if args.eval_set == "none":
-        eval_pairs = None
-    elif args.eval_set == "auto":
-        eval_pairs = default_eval_pairs()
-    else:
-        eval_pairs = _load_set(args.eval_set)
+        return None
+    if args.eval_set != "auto":
+        return _load_set(args.eval_set)
+    if recipe is None:
+        return evaluation.default_eval_pairs()
+    if evaluation.stsb_available():  # the recipes select on STS-B dev, as the paper does
+        return evaluation.load_stsb("dev")
+    return evaluation.load_stsb_from_hub("dev")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from simcse_core.interchange import export_simcse, official_tool_pooler
+
+    out = Path(args.out).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+        raise ValueError(f"{out} already exists and is not an empty folder; choose another --out or add "
+                         "--overwrite.")
     encoder = _load(args)
-    events = train(encoder, examples, config, eval_pairs=eval_pairs)
-    evaluated = f", evaluated on {eval_pairs.name}" if eval_pairs is not None else ""
-    print(f"Training {encoder.description} on {data.summary()} from {data.source}{evaluated}")
-    first = last = None
-    for event in events:
-        first, last = first or event, event
-        if event.step == 0 or event.done or event.metrics is not None or event.step % args.log_every == 0:
-            print(_format_event(event), flush=True)
-    folder = encoder.save(out)
-    if first.metrics and last.metrics:
-        changes = [f"{label} {first.metrics[key]:.3f} -> {last.metrics[key]:.3f}"
-                   for key, label in METRIC_LABELS.items()]
-        print("Before -> after: " + ", ".join(changes))
-    print(f"Trained {last.step} steps in {last.elapsed_s:.1f} s; saved to {folder}")
+    folder = export_simcse(encoder, out)
+    print(f"Exported {encoder.description} to {folder}")
+    print(f"  official tool:          SimCSE({str(folder)!r}, pooler={official_tool_pooler(encoder)!r})")
+    print(f"  sentence-transformers:  SentenceTransformer({str(folder)!r})")
     return 0
 
 

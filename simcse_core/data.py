@@ -69,6 +69,7 @@ class TrainingData:
     kind: Kind
     examples: list  # list[str] for sentences, else list of 2- or 3-tuples of str
     source: str = ""  # the file name
+    note: str = ""  # what was done to the file's rows on the way, in plain words ("" if nothing)
 
     def summary(self) -> str:
         """E.g. ``"812 sentences (unsupervised)"``."""
@@ -77,6 +78,12 @@ class TrainingData:
         if self.kind == "triplets":
             how += ", with hard negatives"
         return f"{len(self.examples):,} {label} ({how})"
+
+
+# A scored-pairs file (sentence1, sentence2, score) trains supervised SimCSE on its high-scoring pairs only: a
+# pair is a positive when its score is at least this share of the file's scale (4 of 5 on STS's 0-5 scale:
+# the paper's alignment positives are STS pairs scored above 4). Low-scoring pairs are not matches.
+SCORED_POSITIVE_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,8 @@ def load_training_data(path: str | os.PathLike[str], limits: DataLimits = DEFAUL
     ``negative`` column makes triplets, a ``positive`` or ``sentence2`` column pairs, else sentences.
     """
     table = _read(path, limits)
+    if _is_scored(table):
+        return _scored_training_data(table, limits)
     kind = _detect_kind(table)
     rows = _columns(table, kind, limits)
     examples = _unique(row[0] for row in rows) if kind == "sentences" else _unique(rows)
@@ -124,11 +133,49 @@ def load_training_data(path: str | os.PathLike[str], limits: DataLimits = DEFAUL
     return data
 
 
+def _is_scored(table: _Table) -> bool:
+    """A scored-pairs file: a score/label column with numbers, or 3 unnamed columns whose third is numeric."""
+    if table.header is not None:
+        return bool(set(table.header) & set(_SCORE[1])) and not set(table.header) & set(_NEGATIVE[1])
+    if table.is_json or len(table.rows[0][1]) != 3:
+        return False
+    return all(_number(cells[2]) is not None for _, cells in table.rows)
+
+
+def _number(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _scored_training_data(table: _Table, limits: DataLimits) -> TrainingData:
+    rows = _scored(table, limits)
+    scores = [score for _, _, score in rows]
+    top = 5.0 if max(scores) > 1.0 else 1.0  # STS's 0-5 scale, or 0-1
+    threshold = SCORED_POSITIVE_SHARE * top
+    examples = _unique((a, b) for a, b, score in rows if score >= threshold)
+    note = (f"{table.name} is a scored-pairs file (sentence1, sentence2, score). Only pairs scored "
+            f"{threshold:g} or more (of {top:g}) mean the same thing, so {len(examples):,} of its {len(rows):,} "
+            f"pairs were kept as positives; the others are not matches and were left out.")
+    if len(examples) < 2:
+        raise DataError(f"{note} Training needs at least 2 such pairs. Add pairs with high scores, or upload "
+                        "sentences (one per line) for unsupervised training.")
+    data = TrainingData(mode="sup", kind="pairs", examples=examples, source=table.name, note=note)
+    logger.info("Read %s from %s (%d of %d scored pairs kept)", data.summary(), table.name, len(examples),
+                len(rows))
+    return data
+
+
 def load_scored_rows(
     path: str | os.PathLike[str], limits: DataLimits = DEFAULT_LIMITS
 ) -> list[tuple[str, str, float]]:
     """(sentence1, sentence2, score) rows of a scored-pairs file (CSV/TSV/JSONL), in file order."""
-    table = _read(path, limits)
+    return _scored(_read(path, limits), limits)
+
+
+def _scored(table: _Table, limits: DataLimits) -> list[tuple[str, str, float]]:
     columns = (_ANCHOR, _POSITIVE, _SCORE)
     if table.header is None and not table.is_json:
         _check_width(table, 3, "a scored-pairs file has 3 columns (sentence1, sentence2, score)")

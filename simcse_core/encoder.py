@@ -6,9 +6,11 @@ import copy
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -30,10 +32,28 @@ from simcse_core.unpadded import pooled_forward, unsupported_reason
 logger = logging.getLogger(__name__)
 
 POOLER_WEIGHTS_NAME = "simcse_pooler.safetensors"
+SETTINGS_FORMAT = 2  # of simcse_config.json; 2: max_length is the inference limit (1: it was the training length)
 # Attribute names that hold dropout probabilities in common transformer configs.
 _DROPOUT_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
 # Poolers that sentence-transformers' Pooling module reproduces exactly at test time.
 _ST_POOLING_MODE = {"mean": "pooling_mode_mean_tokens", "cls_before_pooler": "pooling_mode_cls_token"}
+# Longest input encoded at inference when the model allows more. The paper cuts sentences to 32 tokens in
+# TRAINING only (TrainConfig.max_length); its evaluation and its `simcse` tool encode whole sentences. 256 is
+# all-MiniLM-L6-v2's own limit (sentence_bert_config.json) and covers a paragraph; encode() sorts by length,
+# so the cap costs time only for inputs that are really that long.
+INFERENCE_MAX_LENGTH_CAP = 256
+# Seed of a `cls` MLP head made for a checkpoint that has none (so two loads give the same head).
+HEAD_SEED = 0
+# A sentence whose unknown tokens cover at least this share of its text is "mostly unknown" to the model.
+MOSTLY_UNKNOWN_SHARE = 0.5
+
+HeadSource = Literal["none", "checkpoint", "trained", "random"]
+HEAD_SOURCE_HELP: dict[str, str] = {
+    "none": "no MLP head",
+    "checkpoint": "the checkpoint's own trained pooler layer (dense + tanh)",
+    "trained": "an MLP head trained in this project",
+    "random": "a randomly initialised (seeded) MLP head: the checkpoint has none, so it is untrained",
+}
 
 
 @dataclass(frozen=True)
@@ -42,20 +62,70 @@ class EncoderConfig:
 
     name_or_path: str  # the model it was loaded from (a short name, folder or hub id)
     pooler: PoolerName = "mean"  # see simcse_core.pooling.POOLERS
-    max_length: int = 32  # tokens per sentence, longer ones are truncated (the paper uses 32)
+    max_length: int = INFERENCE_MAX_LENGTH_CAP  # inference token limit; training uses TrainConfig.max_length
     mlp_only_train: bool = False  # cls pooler: MLP head in training only (the paper's unsup setting)
     dropout: float | None = None  # None keeps the model's own dropout probabilities
     precision: Precision = "auto"  # "auto": bf16 autocast where the hardware has fast bf16, else fp32
+    head: HeadSource = "none"  # cls pooler: where its MLP head's weights come from (HEAD_SOURCE_HELP)
+
+
+@dataclass(frozen=True)
+class TokenReport:
+    """What the model actually reads of one sentence."""
+
+    tokens: int  # word pieces, without the special tokens ([CLS], [SEP])
+    kept: int  # word pieces read (the rest were cut at the inference limit)
+    unknown: int  # word pieces the vocabulary does not have (read as [UNK])
+    unknown_share: float  # share of the sentence's non-space characters covered by unknown pieces (0..1)
+    unknown_text: tuple[str, ...]  # the characters or words read as [UNK], in order, distinct
+    truncated_text: str  # the part of the sentence that was cut ("" if none)
+
+    @property
+    def truncated(self) -> bool:
+        return self.kept < self.tokens
+
+    @property
+    def mostly_unknown(self) -> bool:
+        """True when the model cannot read most of the sentence (its vector then says little about it)."""
+        return self.unknown_share >= MOSTLY_UNKNOWN_SHARE
+
+
+class GuardedTokenizer:
+    """A Hugging Face tokenizer shared by threads, every call made under one lock.
+
+    A fast tokenizer keeps its padding and truncation settings in the Rust object and changes them on each
+    call, so two threads calling with different settings can see each other's ("Unable to create tensor ...").
+    Calls here hold a lock for the whole call; other attributes (ids, ``save_pretrained``) pass through.
+    """
+
+    def __init__(self, tokenizer) -> None:
+        self.inner = tokenizer
+        self._lock = threading.Lock()
+
+    def __call__(self, *args, **kwargs):
+        with self._lock:
+            return self.inner(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
 
 
 class Encoder(nn.Module):
     """A sentence encoder. Build it with :func:`load_encoder`."""
 
-    def __init__(self, model: nn.Module, tokenizer, pooler: Pooler, config: EncoderConfig, device: torch.device):
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer,
+        pooler: Pooler,
+        config: EncoderConfig,
+        device: torch.device,
+        checkpoint_head: dict[str, torch.Tensor] | None = None,
+    ):
         super().__init__()
         self.model = model
         self.pooler = pooler
-        self.tokenizer = tokenizer
+        self.tokenizer = tokenizer if isinstance(tokenizer, GuardedTokenizer) else GuardedTokenizer(tokenizer)
         self.config = config
         self.device = device
         self.autocast_dtype = resolve_precision(config.precision, device)
@@ -63,6 +133,10 @@ class Encoder(nn.Module):
         if reason is not None:
             logger.info("Training %s on padded batches: %s.", config.name_or_path, reason)
         self.unpadded_training = reason is None
+        # The checkpoint's own pooler layer (BERT's dense + tanh), kept for `with_pooler("cls")`.
+        self.checkpoint_head = checkpoint_head
+        self._views: dict[tuple[str, bool], Encoder] = {}  # with_pooler results, made once each
+        self._views_lock = threading.Lock()
         self.to(device)
         self.eval()
 
@@ -79,7 +153,7 @@ class Encoder(nn.Module):
     def tokenize(self, sentences: Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
         """Tokenize a batch with padding to its longest sentence; tensors are on the encoder's device.
 
-        ``max_length`` overrides the encoder's own (the trainer's ``TrainConfig.max_length``).
+        ``max_length`` overrides the encoder's inference limit (the trainer passes ``TrainConfig.max_length``).
         """
         batch = self.tokenizer(
             list(sentences),
@@ -89,6 +163,35 @@ class Encoder(nn.Module):
             return_tensors="pt",
         )
         return {key: value.to(self.device) for key, value in batch.items()}
+
+    def token_report(self, sentences: str | Sequence[str], max_length: int | None = None) -> list[TokenReport]:
+        """Per sentence: how many word pieces it has, how many are read, and which parts are unknown.
+
+        ``max_length`` is the limit to check against (default: the encoder's inference limit), counting the
+        special tokens as the model does. Unknown pieces are those the tokenizer maps to its unknown token
+        (emoji and most non-Latin scripts for an English vocabulary); their share is measured on the text.
+        """
+        if isinstance(sentences, str):
+            sentences = [sentences]
+        sentences = list(sentences)
+        if not sentences:
+            return []
+        limit = max_length or self.config.max_length
+        unk = self.tokenizer.unk_token_id
+        special = self.tokenizer.num_special_tokens_to_add(pair=False)
+        batch = self.tokenizer(sentences, add_special_tokens=False, return_offsets_mapping=True,
+                               truncation=False, padding=False, verbose=False)
+        reports = []
+        for sentence, ids, offsets in zip(sentences, batch["input_ids"], batch["offset_mapping"]):
+            kept = min(len(ids), max(0, limit - special))
+            unknown_spans = [(a, b) for token, (a, b) in zip(ids, offsets) if unk is not None and token == unk]
+            covered = sum(len(sentence[a:b].replace(" ", "")) for a, b in unknown_spans)
+            letters = max(1, len("".join(sentence.split())))
+            cut = sentence[offsets[kept][0]:].strip() if kept < len(ids) else ""
+            reports.append(TokenReport(
+                tokens=len(ids), kept=kept, unknown=len(unknown_spans), unknown_share=min(1.0, covered / letters),
+                unknown_text=tuple(dict.fromkeys(sentence[a:b] for a, b in unknown_spans)), truncated_text=cut))
+        return reports
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Pooled, un-normalised sentence vectors (B, D) in float32.
@@ -114,10 +217,12 @@ class Encoder(nn.Module):
         batch_size: int = 64,
         normalize: bool = True,
         max_length: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         """Encode sentences to a float32 array (N, D), in input order.
 
-        ``max_length`` overrides the encoder's token limit for this call (evaluation encodes whole sentences).
+        ``max_length`` overrides the encoder's inference token limit for this call; ``progress`` is called as
+        ``progress(done, total)`` after each batch.
 
         Sentences are sorted by token length inside so that each batch pads little; the model is put in
         eval mode for the call and returned to the mode it was in.
@@ -142,6 +247,8 @@ class Encoder(nn.Module):
                 if normalize:
                     vectors = nn.functional.normalize(vectors, dim=-1)
                 out[idx] = vectors.cpu().numpy()
+                if progress is not None:
+                    progress(min(start + batch_size, len(order)), len(order))
         finally:
             self.train(was_training)
         return out
@@ -164,15 +271,36 @@ class Encoder(nn.Module):
     def copy(self) -> Encoder:
         """A private, independent copy (weights and pooler), sharing the read-only tokenizer."""
         return Encoder(copy.deepcopy(self.model), self.tokenizer, copy.deepcopy(self.pooler), self.config,
-                       self.device)
+                       self.device, checkpoint_head=self.checkpoint_head)
 
     def with_pooler(self, pooler: PoolerName, mlp_only_train: bool = False) -> Encoder:
-        """The same weights seen through another pooler (shares the transformer, so no copy is made)."""
-        new_pooler = Pooler(pooler, self.dim, mlp_only_train=mlp_only_train)
-        if pooler == "cls" and self.pooler.name == "cls" and self.pooler.mlp is not None:
-            new_pooler.mlp.load_state_dict(self.pooler.mlp.state_dict())
-        config = replace(self.config, pooler=pooler, mlp_only_train=mlp_only_train)
-        return Encoder(self.model, self.tokenizer, new_pooler, config, self.device)
+        """The same weights seen through another pooler (shares the transformer, so no copy is made).
+
+        Made once per (pooler, mlp_only_train) and reused, so asking twice gives the same encoder and the
+        same vectors. A ``cls`` head comes from this encoder's own trained head, else the checkpoint's
+        pooler layer, else a seeded random head (see :attr:`EncoderConfig.head`).
+        """
+        if pooler not in POOLERS:
+            raise ValueError(f"Unknown pooler {pooler!r}; choose one of {', '.join(POOLERS)}.")
+        if pooler == self.config.pooler and (pooler != "cls" or mlp_only_train == self.config.mlp_only_train):
+            return self
+        key = (pooler, bool(mlp_only_train))
+        with self._views_lock:
+            if key not in self._views:
+                if self.pooler.mlp is not None:  # this encoder's own head (trained here, or the checkpoint's)
+                    state, source = self.pooler.state_dict(), self.config.head
+                else:
+                    state, source = self.checkpoint_head, "checkpoint"
+                new_pooler, head = make_pooler(pooler, self.dim, mlp_only_train, state, source)
+                config = replace(self.config, pooler=pooler, mlp_only_train=mlp_only_train, head=head)
+                self._views[key] = Encoder(self.model, self.tokenizer, new_pooler, config, self.device,
+                                           checkpoint_head=self.checkpoint_head)
+            return self._views[key]
+
+    def reset_views(self) -> None:
+        """Forget the encoders :meth:`with_pooler` made (the trainer calls this when it changes the pooler)."""
+        with self._views_lock:
+            self._views.clear()
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Save weights (safetensors), tokenizer and pooler settings to ``folder``.
@@ -185,7 +313,7 @@ class Encoder(nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(folder, safe_serialization=True)
         self.tokenizer.save_pretrained(folder)
-        settings = {"format_version": 1, **asdict(self.config)}
+        settings = {"format_version": SETTINGS_FORMAT, **asdict(self.config)}
         (folder / SIMCSE_CONFIG_NAME).write_text(json.dumps(settings, indent=2), encoding="utf-8")
         if self.pooler.mlp is not None:
             from safetensors.torch import save_file
@@ -195,6 +323,36 @@ class Encoder(nn.Module):
         _write_sentence_transformers_files(self, folder)
         logger.info("Saved %s to %s", self.description, folder)
         return folder
+
+
+def make_pooler(
+    name: PoolerName,
+    hidden_size: int,
+    mlp_only_train: bool = False,
+    head_state: Mapping[str, torch.Tensor] | None = None,
+    head_source: HeadSource = "checkpoint",
+) -> tuple[Pooler, HeadSource]:
+    """A pooler and where its MLP head came from.
+
+    For ``cls``: the head takes ``head_state`` (a Pooler state dict: ``mlp.0.weight``, ``mlp.0.bias``) when
+    given, else a random head drawn from a generator seeded with :data:`HEAD_SEED`, so that the same model
+    always gets the same head and no global random state is touched.
+    """
+    pooler = Pooler(name, hidden_size, mlp_only_train=mlp_only_train)
+    if pooler.mlp is None:
+        return pooler, "none"
+    if head_state is not None:
+        pooler.load_state_dict(dict(head_state))
+        return pooler, head_source
+    generator = torch.Generator().manual_seed(HEAD_SEED)
+    dense = pooler.mlp[0]
+    bound = 1.0 / hidden_size**0.5  # nn.Linear's own default initialisation, drawn from a seeded generator
+    with torch.no_grad():
+        dense.weight.copy_(torch.empty_like(dense.weight).uniform_(-bound, bound, generator=generator))
+        dense.bias.copy_(torch.empty_like(dense.bias).uniform_(-bound, bound, generator=generator))
+    logger.info("The cls pooler's MLP head is new and untrained (seeded with %d): the checkpoint has none.",
+                HEAD_SEED)
+    return pooler, "random"
 
 
 def _as_unit_vectors(encoder: Encoder, x: str | Sequence[str] | np.ndarray) -> np.ndarray:
@@ -231,6 +389,12 @@ def _write_sentence_transformers_files(encoder: Encoder, folder: Path) -> None:
         json.dumps({"max_seq_length": encoder.config.max_length, "do_lower_case": False}), encoding="utf-8")
 
 
+def _saved_inference_length(saved: dict) -> int | None:
+    # Format 1 wrote the TRAINING length (32) as max_length; from format 2 it is the inference limit.
+    value = saved.get("max_length") if saved.get("format_version", 1) >= 2 else None
+    return value if isinstance(value, int) and value >= 2 else None
+
+
 def _read_saved_settings(source: ModelSource) -> dict:
     path = Path(source.location) / SIMCSE_CONFIG_NAME
     if not source.is_local or not path.is_file():
@@ -258,10 +422,16 @@ def load_encoder(
         pooler: one of :data:`simcse_core.pooling.POOLERS`. ``None`` means the pooler a model saved by this
             project was trained with (read from its folder), else ``"mean"``.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
-        max_length: tokens per sentence; ``None`` means the saved value, else 32 (the paper's).
+        max_length: inference token limit; ``None`` means the saved value, else the model's own limit
+            (:func:`model_max_length`) capped at :data:`INFERENCE_MAX_LENGTH_CAP`. Training has its own
+            (``TrainConfig.max_length``, the paper's 32).
         dropout: dropout probability for the transformer; ``None`` keeps the model's own.
         mlp_only_train: for ``cls``: use the MLP head in training only. ``None``: the saved value, else False.
         precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` (autocast).
+
+    The ``cls`` pooler's MLP head is, in order: the head a model saved by this project was trained with, the
+    checkpoint's own pooler layer (BERT's ``pooler.dense``: where the official SimCSE checkpoints keep their
+    MLP), else a seeded random head; ``encoder.config.head`` says which.
 
     Raises:
         ModelNotAvailableError: the model is not on this machine and cannot be downloaded.
@@ -277,16 +447,8 @@ def load_encoder(
         raise ValueError(f"Unknown pooler {chosen_pooler!r}; choose one of {', '.join(POOLERS)}.")
     if mlp_only_train is None:
         mlp_only_train = bool(saved.get("mlp_only_train", False)) if chosen_pooler == saved.get("pooler") else False
-    config = EncoderConfig(
-        name_or_path=source.name,
-        pooler=chosen_pooler,
-        max_length=int(max_length or saved.get("max_length") or 32),
-        mlp_only_train=mlp_only_train,
-        dropout=dropout,
-        precision=precision,
-    )
-    if config.max_length < 2:
-        raise ValueError("max_length must be at least 2 tokens.")
+    if max_length is not None and (not isinstance(max_length, int) or max_length < 2):
+        raise ValueError(f"max_length must be at least 2 tokens, got {max_length!r}.")
 
     local_only = source.is_local or hub_offline()
     try:
@@ -297,20 +459,82 @@ def load_encoder(
             for field in _DROPOUT_FIELDS:
                 if hasattr(hf_config, field):
                     setattr(hf_config, field, dropout)
-        kwargs = {"add_pooling_layer": False} if hf_config.model_type in ("bert", "roberta") else {}
-        model = AutoModel.from_pretrained(
-            source.location, config=hf_config, local_files_only=local_only, trust_remote_code=False, **kwargs)
+        model, info = AutoModel.from_pretrained(
+            source.location, config=hf_config, local_files_only=local_only, trust_remote_code=False,
+            output_loading_info=True)
     except (OSError, ValueError) as err:
         if source.kind == "hub":
             raise explain_hub_failure(source, err) from err
         raise ModelNotAvailableError(f"Cannot load the model in {source.location}: {err}") from err
+    checkpoint_head = _take_checkpoint_head(model, info)
 
-    head = Pooler(config.pooler, int(hf_config.hidden_size), mlp_only_train=config.mlp_only_train)
+    own_head = None
     weights = Path(source.location) / POOLER_WEIGHTS_NAME
-    if head.mlp is not None and source.is_local and weights.is_file() and saved.get("pooler") == "cls":
+    if source.is_local and weights.is_file() and saved.get("pooler") == "cls":
         from safetensors.torch import load_file
 
-        head.load_state_dict(load_file(str(weights)))
-    encoder = Encoder(model, tokenizer, head, config, resolve_device(device))
-    logger.info("Loaded %s on %s (autocast %s)", encoder.description, encoder.device, encoder.autocast_dtype)
+        own_head = load_file(str(weights))
+    head_state, head_source = (own_head, "trained") if own_head is not None else (checkpoint_head, "checkpoint")
+    head, head_source = make_pooler(chosen_pooler, int(hf_config.hidden_size), config_mlp_only_train(
+        chosen_pooler, mlp_only_train), head_state, head_source)
+    config = EncoderConfig(
+        name_or_path=source.name,
+        pooler=chosen_pooler,
+        max_length=int(max_length or _saved_inference_length(saved) or model_max_length(hf_config, tokenizer, source)),
+        mlp_only_train=head.mlp_only_train,
+        dropout=dropout,
+        precision=precision,
+        head=head_source,
+    )
+    encoder = Encoder(model, tokenizer, head, config, resolve_device(device), checkpoint_head=checkpoint_head)
+    logger.info("Loaded %s on %s (autocast %s, inference limit %d tokens, head: %s)", encoder.description,
+                encoder.device, encoder.autocast_dtype, config.max_length, config.head)
     return encoder
+
+
+def config_mlp_only_train(pooler: str, mlp_only_train: bool) -> bool:
+    """``mlp_only_train`` means something for the ``cls`` pooler only; False for every other pooler."""
+    return bool(mlp_only_train) if pooler == "cls" else False
+
+
+def model_max_length(hf_config, tokenizer, source: ModelSource | None = None) -> int:
+    """The model's own token limit, capped at :data:`INFERENCE_MAX_LENGTH_CAP`.
+
+    The smallest of: sentence-transformers' ``max_seq_length`` (the length the sentence model was trained
+    for) when the folder has one, the tokenizer's ``model_max_length``, and the position embeddings.
+    """
+    limits = [INFERENCE_MAX_LENGTH_CAP]
+    positions = getattr(hf_config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        limits.append(positions - (2 if getattr(hf_config, "model_type", "") in ("roberta", "xlm-roberta") else 0))
+    tokenizer_limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tokenizer_limit, int) and 2 <= tokenizer_limit < 1_000_000:
+        limits.append(tokenizer_limit)
+    if source is not None and source.is_local:
+        st_config = Path(source.location) / "sentence_bert_config.json"
+        try:
+            st_limit = json.loads(st_config.read_text(encoding="utf-8")).get("max_seq_length")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            st_limit = None
+        if isinstance(st_limit, int) and st_limit >= 2:
+            limits.append(st_limit)
+    return min(limits)
+
+
+def _take_checkpoint_head(model: nn.Module, loading_info: dict) -> dict[str, torch.Tensor] | None:
+    """The checkpoint's pooler layer (dense + tanh) as a :class:`Pooler` state dict, or None.
+
+    BERT-family models carry a ``pooler.dense`` trained with next-sentence prediction (or, in the official
+    SimCSE checkpoints, the SimCSE MLP moved there by ``simcse_to_huggingface.py``). It stays in the model,
+    so a saved copy keeps it. When the checkpoint lacks it, transformers initialises it randomly (unseeded)
+    and lists it as missing: then it is removed and there is no checkpoint head.
+    """
+    layer = getattr(model, "pooler", None)
+    dense = getattr(layer, "dense", None)
+    if not isinstance(dense, nn.Linear):
+        return None
+    missing = set(loading_info.get("missing_keys", ()))
+    if any(key.endswith("pooler.dense.weight") for key in missing):
+        model.pooler = None  # random, and the model's forward would compute it for nothing
+        return None
+    return {"mlp.0.weight": dense.weight.detach().clone(), "mlp.0.bias": dense.bias.detach().clone()}

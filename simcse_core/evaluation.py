@@ -24,6 +24,9 @@ STSB_HUB_DATASET = "sentence-transformers/stsb"  # scores normalised to 0-1 ther
 _HUB_SPLIT = {"train": "train", "dev": "validation", "test": "test"}
 DEMO_PAIRS_PATH = Path(__file__).resolve().parents[1] / "assets" / "demo_sts_pairs.csv"
 DEMO_PAIRS_NAME = "Demo pairs (not a benchmark)"
+# Pairs in a quick evaluation (a fixed sample): what the app scores during a live fine-tune and by default in
+# its Evaluate tab, so a class is not kept waiting; the full sets are one option away.
+QUICK_EVAL_PAIRS = 300
 
 
 class EvaluationDataUnavailable(RuntimeError):
@@ -54,6 +57,22 @@ class ScoredPairs:
         keep = [i for i, score in enumerate(self.scores) if score > threshold]
         return ScoredPairs(
             name=f"{self.name} (score > {threshold:g})",
+            sentence1=tuple(self.sentence1[i] for i in keep),
+            sentence2=tuple(self.sentence2[i] for i in keep),
+            scores=tuple(self.scores[i] for i in keep),
+            source=self.source,
+            is_benchmark=self.is_benchmark,
+        )
+
+    def sample(self, n: int, seed: int = 0) -> ScoredPairs:
+        """A fixed random sample of ``n`` pairs in their original order, named as a sample (self if n >= len)."""
+        if n >= len(self):
+            return self
+        import numpy as np
+
+        keep = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
+        return ScoredPairs(
+            name=f"{self.name} ({n:,}-pair sample)",
             sentence1=tuple(self.sentence1[i] for i in keep),
             sentence2=tuple(self.sentence2[i] for i in keep),
             scores=tuple(self.scores[i] for i in keep),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,10 +21,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Token limit when encoding evaluation sentences. The paper truncates to 32 tokens in TRAINING only; its
-# evaluation encodes STS sentences whole. The longest STS-B sentence is 46 MiniLM tokens, so 128 cuts none
-# (at 32, 106 of STS-B test's 2,552 sentences are cut and MiniLM's 82.03 drops to 81.80).
-EVAL_MAX_LENGTH = 128
+# Evaluation encodes with the encoder's inference limit (EncoderConfig.max_length, 256 for MiniLM): the paper
+# truncates to 32 tokens in TRAINING only and evaluates whole sentences. The longest STS-B sentence is 46
+# MiniLM tokens, so nothing is cut (at 32, 106 of STS-B test's 2,552 sentences are cut and MiniLM's 82.03
+# drops to 81.80).
 
 def _unit(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     x = torch.as_tensor(x).detach().to("cpu", torch.float64)
@@ -63,11 +64,13 @@ def anisotropy(x: np.ndarray | torch.Tensor) -> float:
 
 
 def _encode(
-    encoder: Encoder, pairs: ScoredPairs, batch_size: int, max_length: int
+    encoder: Encoder, pairs: ScoredPairs, batch_size: int, max_length: int | None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Unit vectors (S, D) of the distinct sentences, each encoded once, and each sentence's row."""
     sentences = pairs.sentences()
-    vectors = encoder.encode(sentences, batch_size=batch_size, normalize=True, max_length=max_length)  # (S, D)
+    vectors = encoder.encode(sentences, batch_size=batch_size, normalize=True, max_length=max_length,
+                             progress=progress)  # (S, D)
     return vectors, {s: k for k, s in enumerate(sentences)}
 
 
@@ -84,12 +87,12 @@ def _spearman(vectors: np.ndarray, row: dict[str, int], pairs: ScoredPairs) -> f
 
 
 def sts_spearman(
-    encoder: Encoder, pairs: ScoredPairs, batch_size: int = 64, max_length: int = EVAL_MAX_LENGTH
+    encoder: Encoder, pairs: ScoredPairs, batch_size: int = 64, max_length: int | None = None
 ) -> float:
     """Spearman correlation ×100 between cosine similarities and gold scores (the SimCSE STS metric).
 
-    Sentences are encoded whole (up to ``max_length`` tokens, see :data:`EVAL_MAX_LENGTH`), not cut to the
-    training length.
+    Sentences are encoded whole (up to ``max_length`` tokens; default: the encoder's inference limit), not
+    cut to the training length.
     """
     if len(pairs) < 2:
         raise ValueError("Spearman correlation needs at least two scored pairs.")
@@ -98,16 +101,21 @@ def sts_spearman(
 
 
 def embedding_report(
-    encoder: Encoder, pairs: ScoredPairs, batch_size: int = 64, max_length: int = EVAL_MAX_LENGTH
+    encoder: Encoder,
+    pairs: ScoredPairs,
+    batch_size: int = 64,
+    max_length: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, float]:
     """Spearman, alignment, uniformity and anisotropy of ``encoder`` on one scored-pair set.
 
     Alignment is over the pairs scored above 4 (the paper's positives; NaN if there are none), uniformity and
-    anisotropy over all distinct sentences of the set. Every sentence is encoded once.
+    anisotropy over all distinct sentences of the set. Every sentence is encoded once; ``progress(done,
+    total)`` is called after each encoded batch.
     """
     if len(pairs) < 2:
         raise ValueError("The report needs at least two scored pairs.")
-    vectors, row = _encode(encoder, pairs, batch_size, max_length)
+    vectors, row = _encode(encoder, pairs, batch_size, max_length, progress)
     positives = pairs.positives()
     if len(positives):
         align = alignment(_rows(vectors, row, positives.sentence1), _rows(vectors, row, positives.sentence2))

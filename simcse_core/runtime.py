@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 Device = Literal["auto", "cpu", "cuda", "mps"] | str
-Precision = Literal["auto", "fp32", "bf16"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 
 def resolve_device(device: Device = "auto") -> torch.device:
@@ -50,11 +50,16 @@ def resolve_precision(precision: Precision, device: torch.device) -> torch.dtype
 
     ``"auto"`` means bf16 autocast on a GPU with bf16 support and on a CPU with native bf16 instructions
     (measured in ``bench/encode_speed.py``: faster end to end, STS-B Spearman within 0.2), else fp32.
+    ``"fp16"`` (CUDA only) is for GPUs without bf16; training then scales the loss (``torch.amp.GradScaler``).
     """
     if precision == "fp32":
         return None
     if precision == "bf16":
         return torch.bfloat16
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise ValueError(f"fp16 autocast is for CUDA GPUs; on {device.type} use bf16 or fp32.")
+        return torch.float16
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     if device.type == "cpu" and cpu_supports_bf16() and os.environ.get("SIMCSE_PRECISION", "") != "fp32":

@@ -82,7 +82,7 @@ def test_triplets_with_header_in_any_column_order(tmp_path) -> None:
         ("s.txt", "one\ntwo\none\n", "unsup", "sentences", ["one", "two"]),
         ("p.csv", "a,b\nc,d\n", "sup", "pairs", [("a", "b"), ("c", "d")]),
         ("t.tsv", "a\tb\tc\nd\te\tf\n", "sup", "triplets", [("a", "b", "c"), ("d", "e", "f")]),
-        ("h.csv", "sentence1,sentence2,score\na,b,1\nc,d,2\n", "sup", "pairs", [("a", "b"), ("c", "d")]),
+        ("h.csv", "sentence1,sentence2,score\na,b,5\nc,d,4.5\n", "sup", "pairs", [("a", "b"), ("c", "d")]),
         ("j.jsonl", '{"anchor": "a", "positive": "b", "negative": "c"}\n'
                     '{"anchor": "d", "positive": "e", "negative": "f"}\n',
          "sup", "triplets", [("a", "b", "c"), ("d", "e", "f")]),
@@ -251,3 +251,43 @@ def test_pasted_text_errors() -> None:
         sentences_from_text("ok\n" + "y" * 11, DataLimits(max_chars=10))
     with pytest.raises(DataError, match="has 3 lines; the limit is 2"):
         sentences_from_text("a\nb\nc", DataLimits(max_rows=2))
+
+
+# --- issue 8.5: a scored-pairs file must not train its low-scoring pairs as matches ------------------------
+
+
+@pytest.mark.parametrize("content", [
+    "sentence1,sentence2,score\nA man plays.,Someone plays.,4.6\nA dog runs.,The market fell.,0.2\n"
+    "A kid reads.,A child reads a book.,4.2\nThe sun.,Rain.,1.0\n",
+    "A man plays.,Someone plays.,4.6\nA dog runs.,The market fell.,0.2\n"
+    "A kid reads.,A child reads a book.,4.2\nThe sun.,Rain.,1.0\n",
+])
+def test_scored_pairs_keep_only_high_scores_as_positives(tmp_path, content):
+    path = tmp_path / "scored.csv"
+    path.write_text(content, encoding="utf-8")
+    data = load_training_data(path)
+    assert (data.mode, data.kind) == ("sup", "pairs")
+    assert data.examples == [("A man plays.", "Someone plays."), ("A kid reads.", "A child reads a book.")]
+    assert "2 of its 4 pairs were kept" in data.note and "4 or more (of 5)" in data.note
+
+
+def test_scored_pairs_on_a_0_to_1_scale(tmp_path):
+    path = tmp_path / "scored.jsonl"
+    rows = [("a b", "c d", 0.9), ("e f", "g h", 0.1), ("i j", "k l", 0.85)]
+    path.write_text("".join(f'{{"sentence1": "{a}", "sentence2": "{b}", "score": {s}}}\n' for a, b, s in rows),
+                    encoding="utf-8")
+    data = load_training_data(path)
+    assert data.examples == [("a b", "c d"), ("i j", "k l")] and "0.8 or more (of 1)" in data.note
+
+
+def test_scored_pairs_with_too_few_positives_are_refused(tmp_path):
+    path = tmp_path / "low.csv"
+    path.write_text("sentence1,sentence2,score\na,b,1\nc,d,2\ne,f,4.5\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"low.csv is a scored-pairs file.*1 of its 3 pairs.*at least 2"):
+        load_training_data(path)
+
+
+def test_a_triplet_file_is_not_mistaken_for_scored_pairs(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a man,a person,1 dog\nb,c,d\n", encoding="utf-8")
+    assert load_training_data(path).kind == "triplets"

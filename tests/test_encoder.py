@@ -135,3 +135,115 @@ def test_packaged_model_saved_folder_loads_in_sentence_transformers(minilm, tmp_
         st = SentenceTransformer(str(folder), device="cpu")
         theirs = st.encode(SENTENCES, normalize_embeddings=True)
         np.testing.assert_allclose(view.encode(SENTENCES), theirs, atol=1e-4)
+
+
+# --- issue 8: what the engine reads must be what it says -------------------------------------------------
+
+
+@pytest.mark.integration
+def test_inference_reads_whole_sentences_not_32_tokens(minilm) -> None:
+    # Two 40-token sentences that differ only after token 32: cut to 32 tokens they would read 1.00.
+    head = "the quick brown fox jumps over the lazy dog near the river bank while children play " * 2
+    a, b = head + "with a red ball.", head + "and stock prices crash on wall street."
+    assert all(report.tokens > 32 and not report.truncated for report in minilm.token_report([a, b]))
+    assert minilm.config.max_length == 256  # the model's own limit (sentence_bert_config.json)
+    assert float(minilm.similarity([a], [b])[0, 0]) < 0.95
+    cut = float(minilm.similarity(minilm.encode([a], max_length=32), minilm.encode([b], max_length=32))[0, 0])
+    assert cut > 0.999  # what the app showed before
+
+
+def test_training_length_is_not_the_inference_limit(tiny_model_dir, tmp_path) -> None:
+    from simcse_core.train import TrainConfig, train
+
+    encoder = load_encoder(tiny_model_dir, device="cpu", precision="fp32")
+    assert encoder.config.max_length == 64  # the tiny model's position embeddings
+    list(train(encoder, ["a man plays", "a dog runs", "the sun"], TrainConfig(steps=1, batch_size=2, max_length=8,
+                                                                             eval_every=0)))
+    assert encoder.config.max_length == 64
+    reloaded = load_encoder(encoder.save(tmp_path / "m"), device="cpu", precision="fp32")
+    assert reloaded.config.max_length == 64
+    st_config = json.loads((tmp_path / "m" / "sentence_bert_config.json").read_text())
+    assert st_config["max_seq_length"] == 64
+
+
+def test_token_report_counts_truncation_and_unknown_pieces(tiny_encoder) -> None:
+    long = " ".join(["the man plays guitar"] * 30)
+    report_long, report_unknown, report_plain = tiny_encoder.token_report([long, "🐶 🍕 dog", "a man plays"])
+    assert report_long.tokens == 120 and report_long.kept == 62 and report_long.truncated
+    assert report_long.truncated_text.startswith("guitar") or report_long.truncated_text  # where the cut starts
+    assert report_unknown.unknown == 2 and report_unknown.unknown_text == ("🐶", "🍕")
+    assert report_unknown.unknown_share == pytest.approx(2 / 5)  # 2 of the 5 non-space characters
+    assert not report_unknown.mostly_unknown
+    assert report_plain.unknown == 0 and not report_plain.truncated
+    assert tiny_encoder.token_report(["🐶"])[0].mostly_unknown
+
+
+@pytest.mark.integration
+def test_emoji_and_chinese_are_reported_unknown_by_the_bundled_model(minilm) -> None:
+    dog, pizza, chinese = minilm.token_report(["🐶", "🍕", "我喜欢吃苹果"])
+    assert dog.mostly_unknown and pizza.mostly_unknown and dog.unknown_text == ("🐶",)
+    assert chinese.mostly_unknown and chinese.unknown_share == pytest.approx(5 / 6)
+
+
+@pytest.mark.integration
+def test_cls_pooler_uses_the_checkpoints_pooler_weights() -> None:
+    from safetensors.torch import load_file
+
+    from simcse_core.models import packaged_model_dir
+
+    weights = load_file(str(packaged_model_dir() / "model.safetensors"))
+    first = load_encoder("minilm", pooler="cls", device="cpu", precision="fp32")
+    second = load_encoder("minilm", pooler="cls", device="cpu", precision="fp32")
+    assert first.config.head == "checkpoint"
+    assert torch.equal(first.pooler.mlp[0].weight, weights["pooler.dense.weight"])
+    sentences = ["A man plays a guitar.", "The market fell."]
+    np.testing.assert_array_equal(first.encode(sentences), second.encode(sentences))
+
+
+def test_cls_head_without_checkpoint_weights_is_seeded_and_made_once(tiny_model_dir) -> None:
+    torch.manual_seed(123)
+    first = load_encoder(tiny_model_dir, pooler="cls", device="cpu", precision="fp32")
+    torch.manual_seed(456)
+    second = load_encoder(tiny_model_dir, pooler="cls", device="cpu", precision="fp32")
+    assert first.config.head == second.config.head == "random"
+    assert torch.equal(first.pooler.mlp[0].weight, second.pooler.mlp[0].weight)
+    mean = load_encoder(tiny_model_dir, pooler="mean", device="cpu", precision="fp32")
+    view = mean.with_pooler("cls")
+    assert view is mean.with_pooler("cls")  # never re-created per request
+    np.testing.assert_array_equal(view.encode(["a man plays"]), mean.with_pooler("cls").encode(["a man plays"]))
+    np.testing.assert_allclose(view.encode(["a man plays"]), first.encode(["a man plays"]), atol=1e-6)
+
+
+def test_cls_view_of_a_model_trained_with_another_pooler_is_deterministic(tiny_encoder) -> None:
+    from simcse_core.train import TrainConfig, train
+
+    list(train(tiny_encoder, ["a man plays", "a dog runs", "the sun"], TrainConfig(steps=1, batch_size=2,
+                                                                                  eval_every=0)))
+    first = tiny_encoder.with_pooler("cls").encode(["a man plays", "the sun"])
+    second = tiny_encoder.with_pooler("cls").encode(["a man plays", "the sun"])
+    np.testing.assert_array_equal(first, second)
+
+
+def test_concurrent_tokenizer_calls_with_different_settings_do_not_interfere(tiny_encoder) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+    sentences = ["the man plays guitar " * k for k in range(1, 9)]
+
+    def work(kind: int) -> None:
+        try:
+            for _ in range(300):
+                if kind % 2:
+                    tiny_encoder.tokenizer(sentences, truncation=True, max_length=8)
+                else:
+                    out = tiny_encoder.tokenizer(sentences, padding=True, return_tensors="pt")
+                    assert out["input_ids"].shape[0] == len(sentences)
+        except BaseException as err:  # noqa: BLE001 - collected and re-raised by the test
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[0]

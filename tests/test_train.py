@@ -314,7 +314,7 @@ def test_dropout_and_settings_are_applied_and_recorded(tiny_encoder):
     assert tiny_encoder.model.config.hidden_dropout_prob == 0.25
     assert tiny_encoder.model.config.attention_probs_dropout_prob == 0.25
     assert (tiny_encoder.config.dropout, tiny_encoder.config.max_length, tiny_encoder.config.pooler) == (
-        0.25, 16, "mean")
+        0.25, 64, "mean")  # the training length (16) is not the inference limit (the tiny model's 64)
 
 
 def test_cls_pooler_switch_trains_the_mlp_head_used_in_training_only(tiny_encoder):
@@ -350,7 +350,7 @@ def test_trained_model_saves_and_reloads_with_its_pooler(tiny_encoder, tmp_path,
     folder = tiny_encoder.save(tmp_path / "trained")
     reloaded = load_encoder(folder, device="cpu", precision="fp32")  # no pooler given: the saved one
     assert reloaded.pooler.name == pooler
-    assert reloaded.config.max_length == 24
+    assert reloaded.config.max_length == tiny_encoder.config.max_length == 64  # inference limit, not 24
     expected_mlp_only = mlp_only_train if pooler == "cls" else False
     assert reloaded.pooler.mlp_only_train == tiny_encoder.pooler.mlp_only_train == expected_mlp_only
     np.testing.assert_allclose(reloaded.encode(SENTENCES), tiny_encoder.encode(SENTENCES), atol=1e-6)
@@ -383,3 +383,41 @@ def test_minilm_trains_a_few_steps_and_the_shared_fixture_is_untouched(minilm):
     events = list(train(encoder, SENTENCES, replace(FAST, lr=3e-5, steps=2, pooler="cls_before_pooler")))
     assert all(math.isfinite(loss) for loss in _losses(events))
     assert not encoder.training and minilm.pooler.name == "mean"
+
+
+# --- issue 8.4: one rule for the cls head's MLP, shared by the CLI and the app ---------------------------
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("unsup", True), ("sup", False)])
+def test_mlp_only_train_follows_the_papers_rule_by_default(tiny_encoder, mode, expected):
+    from simcse_core.train import inference_pooler, paper_mlp_only_train
+
+    data = SENTENCES if mode == "unsup" else [(s, s) for s in SENTENCES]
+    config = replace(FAST, mode=mode, pooler="cls")
+    assert config.mlp_only_train is None and config.resolved_mlp_only_train is expected
+    assert paper_mlp_only_train(mode) is expected
+    list(train(tiny_encoder, data, config))
+    assert tiny_encoder.pooler.mlp_only_train is expected and tiny_encoder.config.mlp_only_train is expected
+    assert inference_pooler(config, "cls") == ("cls_before_pooler" if expected else "cls")
+
+
+def test_cli_and_trainconfig_share_the_mlp_rule():
+    from simcse_core.cli import _train_config, build_parser
+
+    args = build_parser().parse_args(["train", "--data", "x.txt", "--out", "o"])
+    # None = not given: the recipe's value, else TrainConfig's (the CLI states the default, never re-types it)
+    assert args.mlp_only_train is None and args.train_max_length is None
+    config = _train_config(args, None, "unsup", 10)
+    assert config.mlp_only_train is None and config.max_length == TrainConfig().max_length == 32
+
+
+@pytest.mark.integration
+def test_training_the_cls_head_starts_fresh_as_the_official_code_does(minilm):
+    student = minilm.with_pooler("cls").copy()
+    assert student.config.head == "checkpoint"
+    checkpoint_weight = student.pooler.mlp[0].weight.detach().clone()
+    events = train(student, SENTENCES, replace(FAST, steps=1, pooler="cls"))
+    next(events)  # the step-0 event: the head is in place, nothing trained yet
+    assert not torch.allclose(student.pooler.mlp[0].weight, checkpoint_weight)
+    events.close()
+    assert student.config.head == "trained"

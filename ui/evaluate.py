@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import math
@@ -11,31 +10,46 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from simcse_core.evaluation import QUICK_EVAL_PAIRS
 from ui import plots, text
 from ui.state import HEAVY_QUEUE, FineTuneRecord, Session, Studio, guarded
 
 logger = logging.getLogger(__name__)
 
-STSB_DEV = "STS-B dev (1,500 pairs)"
-STSB_TEST = "STS-B test (1,379 pairs)"
+STSB_DEV_QUICK = f"STS-B dev — quick: a fixed {QUICK_EVAL_PAIRS}-pair sample (a few seconds)"
+STSB_DEV = "STS-B dev — all 1,500 pairs (slower: about 20–60 s per model on 2 CPU cores)"
+STSB_TEST = "STS-B test — all 1,379 pairs (about 20–60 s per model; the paper's Table 5 figure)"
 DEMO = f"Demo pairs ({text.DEMO_SET_NOTE})"
 UPLOAD = text.EVAL_UPLOAD
-TABLE_COLUMNS = ["Model", "Evaluation set", "Pairs", "Spearman × 100 ↑", "Alignment ↓", "Uniformity ↓",
-                 "Anisotropy ↓"]
+TABLE_COLUMNS = ["Model", "Evaluation set", "Pairs", "Spearman × 100 ↑", "Paper, BERT-base (unsup / sup)",
+                 "Alignment ↓", "Uniformity ↓", "Anisotropy ↓"]
 SCATTER_PAIRS = 400  # the scatter shows a fixed sample (the table uses every pair)
 
 
 def set_choices() -> list[str]:
-    """The evaluation sets on this machine (STS-B only when installed)."""
+    """The evaluation sets on this machine (STS-B only when installed); the quick sample first."""
     from simcse_core.evaluation import stsb_available
 
-    return ([STSB_DEV, STSB_TEST] if stsb_available() else []) + [DEMO, UPLOAD]
+    return ([STSB_DEV_QUICK, STSB_DEV, STSB_TEST] if stsb_available() else []) + [DEMO, UPLOAD]
+
+
+def paper_figure(choice: str) -> str:
+    """The paper's figure for the same set, or a dash when the paper has none for it."""
+    from simcse_core import paper
+
+    if choice in (STSB_DEV_QUICK, STSB_DEV):
+        return f"{paper.STSB_DEV['unsup']} / {paper.STSB_DEV['sup']} (Tables 3, 6)"
+    if choice == STSB_TEST:
+        return f"{paper.STSB_TEST['unsup']} / {paper.STSB_TEST['sup']} (Table 5)"
+    return "—"
 
 
 def load_set(choice: str, upload: str | None):
     """The chosen :class:`ScoredPairs` (DataError for a bad upload)."""
     from simcse_core import evaluation
 
+    if choice == STSB_DEV_QUICK:
+        return evaluation.load_stsb("dev").sample(QUICK_EVAL_PAIRS)
     if choice == STSB_DEV:
         return evaluation.load_stsb("dev")
     if choice == STSB_TEST:
@@ -73,16 +87,6 @@ def pair_cosines(encoder, pairs) -> np.ndarray:
     return np.sum(first * second, axis=1)
 
 
-def sample_pairs(pairs, n: int):
-    """A fixed sample of ``n`` pairs (all of them when there are fewer)."""
-    if len(pairs) <= n:
-        return pairs
-    keep = np.sort(np.random.default_rng(0).choice(len(pairs), size=n, replace=False))
-    return dataclasses.replace(pairs, sentence1=tuple(pairs.sentence1[i] for i in keep),
-                               sentence2=tuple(pairs.sentence2[i] for i in keep),
-                               scores=tuple(pairs.scores[i] for i in keep))
-
-
 def _fmt(value: float, digits: int) -> float | str:
     return "—" if value is None or math.isnan(value) else round(float(value), digits)
 
@@ -97,18 +101,20 @@ def evaluate(studio: Studio, set_choice: str, upload: str | None, choice: str, p
     if len(pairs) < 2:
         raise ValueError(f"{pairs.name} has {len(pairs)} scored pair; the evaluation needs at least 2.")
     models = models_to_evaluate(studio, choice, pooler, session)
-    shown = sample_pairs(pairs, SCATTER_PAIRS)
+    shown = pairs.sample(SCATTER_PAIRS)
     rows, series = [], {}
     for k, (label, encoder) in enumerate(models):
-        progress((k, len(models)), desc=f"Scoring {label} on {pairs.name}", unit="models")
-        report = embedding_report(encoder, pairs)
-        rows.append([label, set_label(pairs), len(pairs), _fmt(report["spearman"], 2),
+        def moved(done: int, total: int, k: int = k, label: str = label) -> None:
+            progress(((k + 0.8 * done / max(total, 1)) / len(models)), desc=f"Scoring {label}: {done:,} of "
+                     f"{total:,} sentences encoded")
+
+        moved(0, 1)
+        report = embedding_report(encoder, pairs, progress=moved)
+        rows.append([label, set_label(pairs), len(pairs), _fmt(report["spearman"], 2), paper_figure(set_choice),
                      *(_fmt(report[name], 3) for name in ("alignment", "uniformity", "anisotropy"))])
-        progress((k + 0.8, len(models)), desc=f"Scatter of {label}", unit="models")
+        progress((k + 0.8) / len(models), desc=f"Scatter of {label}")
         series[label] = pair_cosines(encoder, shown)
-    sample_note = f" ({len(shown)}-pair sample)" if len(shown) < len(pairs) else ""
-    figure = plots.gold_vs_cosine(shown.scores, series, title=f"{set_label(pairs)}{sample_note}: human score "
-                                  "vs cosine")
+    figure = plots.gold_vs_cosine(shown.scores, series, title=f"{set_label(shown)}: human score vs cosine")
     if not pairs.is_benchmark:
         gr.Info(f"{pairs.name} is a small set made for demonstrations; its numbers are not comparable with "
                 "the paper's.")

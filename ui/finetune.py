@@ -22,6 +22,7 @@ import numpy as np
 
 from simcse_core.pooling import POOLERS
 from simcse_core.runtime import background_iter
+from simcse_core.train import LIVE_RUN, LIVE_RUN_EVALUATIONS
 from ui import plots, text
 from ui.retrieval import ensure_session, get_index
 from ui.state import (
@@ -43,22 +44,8 @@ SAMPLE_FILES = {text.SAMPLE_UNSUP: ASSETS / "sample_unsup.txt", text.SAMPLE_SUP:
 MODES = [("Unsupervised (sentences)", "unsup"), ("Supervised (pairs or triplets)", "sup")]
 
 
-@dataclass(frozen=True)
-class Defaults:
-    """The settings a first-time visitor starts with: the paper's, except length, so a run takes ~1 minute."""
-
-    steps: int = 250  # the time budget usually ends the run first
-    batch_size: int = 64  # paper (unsup)
-    lr: float = 3e-5  # paper (unsup, BERT-base)
-    temperature: float = 0.05  # paper
-    dropout: float = 0.1  # paper
-    pooler: str = "cls_before_pooler"  # the raw [CLS] vector: anisotropic before training, so the gain shows
-    max_length: int = 32  # paper
-    time_budget_s: float = 60.0  # about a minute on a 2-core CPU, evaluations included
-    evaluations: int = 4  # STS evaluations per run, including before and after
-
-
-DEFAULTS = Defaults()
+# What a first-time visitor starts with: simcse_core.train.LIVE_RUN (the paper's settings, about a minute long).
+DEFAULTS = LIVE_RUN
 # Steps take about 0.4-0.7 s here; the browser gets at most one update per this many seconds (plus every
 # evaluation and the end), so drawing progress never competes with training and other visitors for the CPU.
 STREAM_EVERY_S = 1.0
@@ -99,9 +86,18 @@ class RunHistory:
             return loss, gr.skip(), gr.skip()
         au = plots.alignment_uniformity(self.eval_steps, self.uniformity, self.alignment) if self.eval_steps \
             else plots.placeholder("Measuring the starting point…", height=320)
-        sts = plots.sts_curve(self.eval_steps, self.spearman, self.eval_name) if self.eval_steps \
-            else plots.placeholder("Measuring the starting point…", height=320)
+        sts = plots.sts_curve(self.eval_steps, self.spearman, self.eval_name, paper_references(self.eval_name)) \
+            if self.eval_steps else plots.placeholder("Measuring the starting point…", height=320)
         return loss, au, sts
+
+
+def paper_references(eval_name: str) -> list[tuple[float, str]]:
+    """The paper's STS-B dev figure (unsupervised BERT-base, Table 3) when the live curve is on STS-B dev."""
+    from simcse_core.paper import STSB_DEV
+
+    if not eval_name.startswith("STS-B dev"):
+        return []
+    return [(STSB_DEV["unsup"], f"paper, unsup BERT-base after 1 epoch: {STSB_DEV['unsup']}")]
 
 
 def training_data(choice: str, upload: str | None):
@@ -124,14 +120,7 @@ def live_eval_pairs(studio: Studio):
     """The STS pairs scored while training: a fixed sample of STS-B dev (or the demo pairs)."""
     from simcse_core.evaluation import default_eval_pairs
 
-    pairs = default_eval_pairs()
-    n = studio.config.live_eval_pairs
-    if len(pairs) <= n:
-        return pairs
-    keep = np.sort(np.random.default_rng(0).choice(len(pairs), size=n, replace=False))
-    return dataclasses.replace(
-        pairs, name=f"{pairs.name} ({n}-pair sample)", sentence1=tuple(pairs.sentence1[i] for i in keep),
-        sentence2=tuple(pairs.sentence2[i] for i in keep), scores=tuple(pairs.scores[i] for i in keep))
+    return default_eval_pairs().sample(studio.config.live_eval_pairs)
 
 
 def estimate_steps(studio: Studio, batch_size: int, steps: int, budget: float) -> int:
@@ -213,7 +202,7 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
                  batch_size: float, lr: float, temperature: float, dropout: float, pooler: str,
                  max_length: float, budget: float, picker: str, session: Session | None) -> Iterator[tuple]:
     """Handler (generator): validate, then train a copy of the base model and stream every step."""
-    from simcse_core.train import TrainConfig, train
+    from simcse_core.train import TrainConfig, inference_pooler, train
 
     session = ensure_session(session)
     if not session.training_idle.is_set():
@@ -226,14 +215,13 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
         raise ValueError(f"Choose a pooler from the list ({', '.join(POOLERS)}).")
     base_name = (session.finetuned.base_name if picker == FINETUNED_LABEL and session.finetuned
                  else studio.config.model_name(picker))
-    mlp_only_train = pooler == "cls" and mode == "unsup"
-    base_pooler = "cls_before_pooler" if pooler == "cls" else pooler  # what the base model is compared with
     config = TrainConfig(mode=mode, steps=int(steps), batch_size=int(batch_size), lr=float(lr),
                          temperature=float(temperature), dropout=float(dropout), max_length=int(max_length),
-                         pooler=pooler, mlp_only_train=mlp_only_train, time_budget_s=float(budget),
+                         pooler=pooler, time_budget_s=float(budget),
                          eval_every=1)  # replaced below, once the run length is estimated
+    base_pooler = inference_pooler(config, pooler)  # what the base model is compared with
     expected = estimate_steps(studio, config.batch_size, config.steps, float(budget))
-    config = dataclasses.replace(config, eval_every=max(1, expected // max(1, DEFAULTS.evaluations - 1)))
+    config = dataclasses.replace(config, eval_every=max(1, expected // max(1, LIVE_RUN_EVALUATIONS - 1)))
     eval_pairs = live_eval_pairs(studio)
     shared = studio.registry.get(base_name, base_pooler)
     encoder = shared.copy()  # private: the shared model is never trained
@@ -318,6 +306,8 @@ def describe_data(choice: str, upload: str | None) -> tuple:
     example = data.examples[0]
     shown = example if isinstance(example, str) else " | ".join(example)
     summary = f"**{data.summary()}** from {data.source}. First example: “{shown[:160]}”"
+    if data.note:
+        summary += f"\n\n⚠️ {data.note}"
     return summary, data.mode, show_upload
 
 
@@ -330,7 +320,8 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                                    value=text.SAMPLE_UNSUP, label="Training data", elem_id="ft-data-choice")
             upload = gr.File(label="Your training file", elem_id="ft-upload", visible=False)
             data_info = gr.Markdown("")
-            with gr.Accordion("Settings (the paper's defaults, shortened to about a minute)", open=True):
+            with gr.Accordion("Settings (the paper's, except: about a minute long, and the raw [CLS] pooler as "
+                              "the starting point)", open=True):
                 mode = gr.Radio(MODES, value="unsup", label="Mode", info=text.TIP_MODE, elem_id="ft-mode")
                 with gr.Row():
                     steps = gr.Slider(1, 2000, value=DEFAULTS.steps, step=1, label="Steps",
@@ -367,6 +358,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                                    elem_id="ft-sts-plot", show_label=False)
             au_plot = gr.Plot(plots.placeholder("Alignment vs uniformity appears here.", 320),
                               elem_id="ft-au-plot", show_label=False)
+            gr.Markdown(text.AU_NOTE, elem_id="ft-au-note")
             with gr.Row():
                 model_file = gr.File(label="Fine-tuned model (.zip for this app or SentenceTransformer)",
                                      elem_id="ft-download-model", interactive=False, height=110)

@@ -47,13 +47,25 @@ def placeholder(message: str, height: int = 360) -> go.Figure:
     return fig
 
 
-def similarity_heatmap(sentences: Sequence[str], matrix: np.ndarray, title: str = "") -> go.Figure:
-    """Cosine heatmap: cell (i, j) is sim(sentence i, sentence j); hover shows both sentences."""
+def similarity_heatmap(
+    sentences: Sequence[str], matrix: np.ndarray, title: str = "", unreadable: Sequence[bool] | None = None
+) -> go.Figure:
+    """Cosine heatmap: cell (i, j) is sim(sentence i, sentence j); hover shows both sentences.
+
+    Rows and columns flagged in ``unreadable`` (sentences mostly unknown to the model) are blanked out and
+    labelled, so no cell claims a similarity the model cannot back up.
+    """
     n = len(sentences)
     matrix = np.asarray(matrix, dtype=float)
     if matrix.shape != (n, n):
         raise ValueError(f"matrix must be {n}x{n}, got {matrix.shape}")
-    labels = [f"{i + 1}. {short(s)}" for i, s in enumerate(sentences)]
+    if unreadable is not None and any(unreadable):
+        matrix = matrix.copy()
+        flags = np.asarray(unreadable, dtype=bool)
+        matrix[flags, :] = np.nan
+        matrix[:, flags] = np.nan
+    labels = [f"{i + 1}. {short(s)}" + (" ⚠ unknown" if unreadable is not None and unreadable[i] else "")
+              for i, s in enumerate(sentences)]
     wrapped = [wrap(s) for s in sentences]
     custom = np.empty((n, n, 2), dtype=object)
     for i in range(n):
@@ -61,7 +73,8 @@ def similarity_heatmap(sentences: Sequence[str], matrix: np.ndarray, title: str 
             custom[i, j] = (wrapped[i], wrapped[j])
     fig = go.Figure(go.Heatmap(
         z=matrix, x=labels, y=labels, customdata=custom, colorscale="Blues",
-        zmin=min(0.0, float(matrix.min())), zmax=1.0, colorbar=dict(title="cosine"),
+        zmin=min(0.0, float(np.nanmin(matrix))) if np.isfinite(matrix).any() else 0.0, zmax=1.0,
+        colorbar=dict(title="cosine"),
         text=np.round(matrix, 2), texttemplate="%{text:.2f}" if n <= 12 else None,
         hovertemplate="<b>%{customdata[0]}</b><br>vs<br><b>%{customdata[1]}</b><br>cosine = %{z:.3f}"
                       "<extra></extra>",
@@ -115,15 +128,22 @@ def alignment_uniformity(
     return fig
 
 
-def sts_curve(steps: Sequence[int], spearman: Sequence[float], eval_name: str = "") -> go.Figure:
-    """STS Spearman × 100 at each evaluation."""
+def sts_curve(
+    steps: Sequence[int], spearman: Sequence[float], eval_name: str = "",
+    references: Sequence[tuple[float, str]] = (),
+) -> go.Figure:
+    """STS Spearman × 100 at each evaluation, with dashed reference lines ``(value, label)`` (e.g. the paper's)."""
     fig = go.Figure(go.Scatter(x=list(steps), y=list(spearman), mode="lines+markers+text",
                                text=_end_labels([f"{v:.1f}" for v in spearman]), textposition="top center",
                                line=dict(color="#10b981"), marker=dict(size=8)))
     fig.update_layout(**_LAYOUT, height=320, title="STS Spearman × 100 (higher is better)",
                       xaxis_title=f"step · {eval_name}" if eval_name else "step", yaxis_title="Spearman × 100")
+    for value, label in references:
+        fig.add_hline(y=value, line=dict(color="#f59e0b", dash="dash"), annotation_text=label,
+                      annotation_position="bottom right", annotation_font=dict(size=11, color="#b45309"))
     if len(spearman):
-        low, high = float(min(spearman)), float(max(spearman))
+        values = [*map(float, spearman), *(value for value, _ in references)]
+        low, high = min(values), max(values)
         pad = max(1.0, 0.15 * (high - low))
         fig.update_yaxes(range=[low - pad, high + pad])
     return fig

@@ -18,7 +18,16 @@ PAIR_EXAMPLES = [
     ["A man is playing a guitar.", "Someone is playing an acoustic guitar."],
     ["The stock market fell sharply today.", "Share prices dropped a lot this afternoon."],
     ["A child is reading a book.", "The chef is cooking pasta in the kitchen."],
-    ["The movie was fantastic.", "The movie was terrible."],
+]
+# Hard cases, most from the bundled demo pairs (assets/demo_sts_pairs.csv, human scores 0-5): pairs that share
+# a topic and most words but not the meaning. Cosine scores them high; that is what it measures.
+HARD_EXAMPLES = [
+    ("The movie was fantastic.", "The movie was terrible.", "Opposites"),
+    ("The cat is on the mat.", "The cat is not on the mat.", "Negation (human score 2.0 of 5)"),
+    ("I like coffee.", "I do not like coffee.", "Negation (human score 2.0 of 5)"),
+    ("The dog bit the man.", "The man bit the dog.", "Swapped roles (human score 2.2 of 5)"),
+    ("The rocket launch was a success.", "The rocket launch was a failure.", "Antonyms (human score 2.2 of 5)"),
+    ("🐶", "🍕", "Symbols the model cannot read"),
 ]
 LIST_EXAMPLES = [
     "\n".join([
@@ -47,22 +56,54 @@ def reading(score: float, baseline: float | None = None) -> str:
     return next(words for bound, words in text.SCORE_BANDS if level >= bound)
 
 
-def format_score(score: float, baseline: float | None, model: str) -> str:
-    """The markdown shown in ``#sim-score``: the number, its reading, and the note on ranges."""
+def _quote(parts: tuple[str, ...]) -> str:
+    return ", ".join(f"“{p}”" for p in parts[:6]) + (" …" if len(parts) > 6 else "")
+
+
+def reading_warnings(reports: dict[str, object]) -> list[str]:
+    """Plain-words warnings about what the model could not read, one per problem (``reports``: name -> report)."""
+    notes = []
+    unreadable = [name for name, r in reports.items() if r.mostly_unknown]
+    if len(unreadable) == len(reports) > 1:
+        shown = " and ".join(_quote(r.unknown_text) for r in reports.values())
+        notes.append(text.BOTH_UNKNOWN.format(shown=shown))
+    elif unreadable:
+        for name in unreadable:
+            notes.append(text.ONE_UNKNOWN.format(name=name, shown=_quote(reports[name].unknown_text)))
+    for name, r in reports.items():
+        if r.unknown and not r.mostly_unknown:
+            verb = "is" if len(r.unknown_text) == 1 else "are"
+            notes.append(text.SOME_UNKNOWN.format(name=name, shown=_quote(r.unknown_text), verb=verb))
+        if r.truncated:
+            notes.append(text.TRUNCATED.format(name=name, kept=r.kept, tokens=r.tokens, cut=plots.short(
+                r.truncated_text, 60)))
+    return notes
+
+
+def format_score(score: float, baseline: float | None, model: str, reports: dict[str, object] | None = None) -> str:
+    """The markdown shown in ``#sim-score``: the number, its reading (or why there is none), and notes."""
+    reports = reports or {}
     note = text.SCORE_NOTE.format(baseline=baseline) if baseline is not None else text.SCORE_NOTE_NO_BASELINE
-    return f"## {score:.2f} — {reading(score, baseline)}\n\n<small>Model: {model}. {note}</small>"
+    if any(r.mostly_unknown for r in reports.values()):
+        verdict = text.NO_VERDICT
+    else:
+        verdict = reading(score, baseline)
+    warnings = "".join(f"\n\n⚠️ {w}" for w in reading_warnings(reports))
+    return (f"## {score:.2f} — {verdict}{warnings}\n\n<small>Model: {model}. {text.WHAT_COSINE_MEASURES} "
+            f"{note}</small>")
 
 
 @guarded
 def score_pair(studio: Studio, a: str, b: str, choice: str, pooler: str, session: Session | None) -> str:
-    """Handler: cosine of two sentences, with its reading."""
+    """Handler: cosine of two sentences, with its reading and what the model could not read."""
     limit = studio.config.max_sentence_chars
     a = check_sentence(a, "first sentence", limit)
     b = check_sentence(b, "second sentence", limit)
     encoder = studio.encoder_for(choice, pooler, session)
     score = float(encoder.similarity([a], [b])[0, 0])
+    reports = dict(zip(("Sentence A", "Sentence B"), encoder.token_report([a, b])))
     baseline = studio.baseline(studio.model_key(choice, pooler, session), encoder)
-    return format_score(score, baseline, encoder.description)
+    return format_score(score, baseline, encoder.description, reports)
 
 
 @guarded
@@ -81,7 +122,12 @@ def heatmap(studio: Studio, lines: str, choice: str, pooler: str, session: Sessi
         raise ValueError("The heatmap needs at least two different sentences, one per line.")
     encoder = studio.encoder_for(choice, pooler, session)
     matrix = encoder.similarity(sentences, sentences)  # (N, N)
-    return plots.similarity_heatmap(sentences, matrix, title=f"Cosine similarity — {encoder.description}")
+    reports = encoder.token_report(sentences)
+    notes = reading_warnings({f"Line {k + 1}": r for k, r in enumerate(reports)})
+    if notes:
+        gr.Warning(" ".join(notes[:4]) + (" …" if len(notes) > 4 else ""))
+    return plots.similarity_heatmap(sentences, matrix, title=f"Cosine similarity — {encoder.description}",
+                                    unreadable=[r.mostly_unknown for r in reports])
 
 
 def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.State) -> None:
@@ -98,12 +144,16 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
                                 elem_id="sim-score", container=True, padding=True)
     examples = gr.Examples(PAIR_EXAMPLES, inputs=[a, b], label="Try a pair (one click)",
                            cache_examples=False)
+    hard = gr.Examples([[x, y] for x, y, _ in HARD_EXAMPLES], inputs=[a, b], cache_examples=False,
+                       example_labels=[label for _, _, label in HARD_EXAMPLES],
+                       label="Hard cases: opposites, negation, swapped roles, unknown symbols (one click)")
     pair_inputs = [a, b, picker, pooler, session]
     pair_fn = functools.partial(score_pair, studio)
     run.click(pair_fn, pair_inputs, score, api_name="similarity", **ENCODE_QUEUE)
     a.submit(pair_fn, pair_inputs, score, api_visibility="undocumented", **ENCODE_QUEUE)
     b.submit(pair_fn, pair_inputs, score, api_visibility="undocumented", **ENCODE_QUEUE)
     examples.load_input_event.then(pair_fn, pair_inputs, score, api_visibility="undocumented", **ENCODE_QUEUE)
+    hard.load_input_event.then(pair_fn, pair_inputs, score, api_visibility="undocumented", **ENCODE_QUEUE)
 
     gr.Markdown("### Compare a whole list")
     with gr.Row():

@@ -22,7 +22,7 @@ import gradio as gr
 import numpy as np
 
 from simcse_core.data import DataError
-from simcse_core.evaluation import EvaluationDataUnavailable
+from simcse_core.evaluation import QUICK_EVAL_PAIRS, EvaluationDataUnavailable
 from simcse_core.models import DEFAULT_MODEL, HUB_SUGGESTIONS, ModelNotAvailableError, hub_offline
 from ui import text
 
@@ -44,7 +44,7 @@ class StudioConfig:
     max_heatmap_sentences: int = 40  # longest sentence list for the heatmap
     max_map_points: int = 2_000  # the embedding map subsamples bigger corpora
     session_ttl_s: float = 6 * 3600  # a session's models and files are dropped this long after last change
-    live_eval_pairs: int = 300  # STS pairs scored during training (a fixed sample, so evaluation stays quick)
+    live_eval_pairs: int = QUICK_EVAL_PAIRS  # STS pairs scored during training (a fixed sample: quick)
     temp_root: str | None = None  # parent of the session folders (None: the system temp dir)
 
     @property

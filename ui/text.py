@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from simcse_core.paper import OFFICIAL_POOLER_NAMES, STSB_DEV, table5_markdown
 from simcse_core.pooling import POOLER_HELP
 
 TITLE = "SimCSE Studio"
@@ -30,10 +31,17 @@ $$\ell_i = -\log \frac{e^{\mathrm{sim}(h_i,\,h_i^+)/\tau}}{\sum_{j=1}^{N}
 
 (sentence-transformers calls this MultipleNegativesRankingLoss with `scale` \(= 1/\tau\) = 20.)
 
-**Why it works** (paper, Section 5): the numerator pulls positives together (*alignment*, lower is better);
-the denominator pushes all sentences apart (*uniformity*, lower is better). Pre-trained encoders squeeze every
-sentence into a narrow cone (*anisotropy*: any two sentences look similar); SimCSE spreads them out while
-keeping paraphrases close. Watch both numbers move in the **Fine-tune** and **Embedding map** tabs.
+**Why it works**: the numerator pulls positives together (*alignment*, lower is better); the denominator
+pushes all sentences apart (*uniformity*, lower is better). Both are defined in the paper's background section
+(Section 2, after Wang & Isola 2020) and plotted in its Figures 2 and 3. Pre-trained encoders squeeze every
+sentence into a narrow cone (*anisotropy*, the paper's Section 5: any two sentences look similar); SimCSE
+spreads them out while keeping paraphrases close. Watch both numbers move in the **Fine-tune** and
+**Embedding map** tabs.
+
+**Poolers: from token vectors to one sentence vector.** The encoder gives one vector per word piece; the
+*pooler* turns them into the sentence vector (the official SimCSE code's `--pooler_type` name in brackets):
+
+POOLER_TABLE
 
 **The paper's settings** (BERT-base):
 
@@ -50,13 +58,25 @@ keeping paraphrases close. Watch both numbers move in the **Fine-tune** and **Em
 | STS-B test (Spearman × 100) | 76.85 | 84.25 |
 """
 
+
+def _pooler_table() -> str:
+    rows = [f"- `{name}` [`{OFFICIAL_POOLER_NAMES[name]}`]: {help_}." for name, help_ in POOLER_HELP.items()]
+    rows.append("- The MLP head of `cls` is a dense layer + tanh. In unsupervised SimCSE it is used in training only "
+                "(the test vector is the raw [CLS]); in supervised SimCSE it is kept at test time. For a model "
+                "not trained here, it is the checkpoint's own pooler layer when the checkpoint has one (BERT "
+                "models do: where the official SimCSE models keep their MLP).")
+    return "\n".join(rows)
+
+
+HOW_IT_WORKS = HOW_IT_WORKS.replace("POOLER_TABLE", _pooler_table())
+
 LATEX_DELIMITERS = [
     {"left": "$$", "right": "$$", "display": True},
     {"left": "\\(", "right": "\\)", "display": False},
 ]
 
 MODEL_PICKER_INFO = "Used by every tab. Type a Hugging Face id or a local folder to load another model."
-POOLER_PICKER_INFO = "How the token vectors become one sentence vector (see “How it works”)."
+POOLER_PICKER_INFO = "How the token vectors become one sentence vector (explained under “How it works”)."
 
 
 # Short dropdown labels (the full descriptions are simcse_core.pooling.POOLER_HELP).
@@ -76,17 +96,42 @@ def pooler_choices() -> list[tuple[str, str]]:
 
 # --- Similarity -------------------------------------------------------------------------------------------
 SIMILARITY_INTRO = (
-    "Type two sentences to see how close the model thinks they are, or a list of sentences to compare all "
-    "of them at once. Cosine similarity runs from −1 to 1; higher means closer in meaning."
+    "Type two sentences to see how close this model places them, or a list of sentences to compare all of "
+    "them at once. The number is the **cosine** of the angle between the two sentence vectors (from −1 to 1; "
+    "higher = closer). Closeness here means *as this model sees it*: shared topic and wording count as much "
+    "as meaning."
 )
-# Bands for the plain-language reading, on the *calibrated* score (see ui.similarity.read_score).
+# Bands for the plain-language reading, on the *calibrated* score (see ui.similarity.calibrate). They describe
+# what the number measures (closeness in this model's space), never a claim that the meanings are the same.
 SCORE_BANDS: tuple[tuple[float, str], ...] = (
-    (0.85, "nearly identical: these say the same thing"),
-    (0.70, "very similar: these say nearly the same thing"),
-    (0.50, "similar: closely related meaning"),
-    (0.30, "somewhat related: same topic, different point"),
+    (0.85, "very close in this model's space (topic and wording nearly the same)"),
+    (0.70, "close: same topic, much shared content"),
+    (0.50, "related: overlapping topic or wording"),
+    (0.30, "somewhat related: a shared topic"),
     (0.15, "loosely related"),
-    (float("-inf"), "unrelated"),
+    (float("-inf"), "not related, as far as this model can tell"),
+)
+WHAT_COSINE_MEASURES = (
+    "Cosine measures closeness of topic and wording as this model sees it, not agreement: opposites "
+    "(“fantastic” / “terrible”), negations (“not”) and swapped roles (“the dog bit the man”) usually score high, "
+    "because they share a topic and most words. Try the hard cases below."
+)
+NO_VERDICT = "no reading: the model cannot read these sentences"
+BOTH_UNKNOWN = (
+    "{shown} are both unknown to this model: its vocabulary has no piece for them, so it reads each as the "
+    "same “unknown” token ([UNK]). Their vectors are alike whatever they mean — this score says nothing "
+    "about them."
+)
+ONE_UNKNOWN = (
+    "{name} is mostly unknown to this model ({shown} read as the “unknown” token [UNK]): the score cannot say "
+    "much about it."
+)
+SOME_UNKNOWN = (
+    "In {name}, {shown} {verb} unknown to this model (read as [UNK]); the rest was read with pieces it knows."
+)
+TRUNCATED = (
+    "{name} is longer than this model reads: {kept} of its {tokens} word pieces were used; the end "
+    "(“{cut}”) was not read."
 )
 SCORE_NOTE = (
     "Cosine ranges depend on the model: a model whose vectors crowd into a narrow cone scores *every* pair "
@@ -115,21 +160,35 @@ FINETUNE_INTRO = (
     "Train a private copy of the model with the SimCSE loss and watch it learn. The default run starts from "
     "the bundled model's raw [CLS] vector — its sentences crowd into a narrow cone (anisotropy) — and within "
     "about a minute on a laptop CPU spreads them out and raises its STS score. The shared model is never "
-    "changed; Stop keeps what was trained so far."
+    "changed; Stop keeps what was trained so far.\n\n"
+    "**An honest starting point.** No raw BERT ships offline. The bundled all-MiniLM-L6-v2 was already trained "
+    "for sentence similarity with *mean* pooling (STS-B dev 86.7); its raw [CLS] vector is a deliberately weak "
+    "start (79.7) that SimCSE visibly repairs — to about 84 in a minute, still below the model's own mean "
+    "pooler. The paper's full effect (a raw BERT-base rising to 76.85 on STS-B test) needs a raw BERT: "
+    "online, type `bert-base-uncased` in the model picker."
 )
 SAMPLE_UNSUP = "Sample sentences (unsupervised)"
 SAMPLE_SUP = "Sample NLI triplets (supervised)"
 UPLOAD_TRAINING = "Upload my own"
 TIP_MODE = ("Unsupervised: one sentence per example, dropout makes the positive. Supervised: pairs "
             "(anchor, positive) or triplets with a hard negative. Set from your data.")
-TIP_STEPS = "Optimizer updates; the time budget may end the run first. Paper: ~15k."
+TIP_STEPS = ("Optimizer updates; the time budget may end the run first. Paper: ~15.6k unsup (one epoch of 10⁶ "
+             "sentences at batch 64); ~1.6k sup (3 epochs of 275k triplets at batch 512).")
 TIP_BATCH = "The rest of the batch are the negatives. Paper: 64 unsup, 512 sup."
 TIP_LR = "AdamW peak rate, decaying to 0. Paper: 3e-5 unsup, 5e-5 sup."
 TIP_TEMPERATURE = "τ in the loss; smaller sharpens the softmax. Paper: 0.05 (a scale of 1/τ = 20)."
-TIP_DROPOUT = "Makes the two views differ. Paper: 0.1; at 0 unsupervised SimCSE collapses."
+TIP_DROPOUT = ("Makes the two views differ. Paper (STS-B dev): 0.1 → 82.5; no dropout → 71.1; the same mask for "
+               "both views → 43.6.")
 TIP_POOLER = "The sentence vector to train and use. Default: raw [CLS] (anisotropic before training)."
-TIP_MAXLEN = "Tokens per sentence; longer ones are cut. Paper: 32."
+TIP_MAXLEN = ("Tokens per sentence in training; longer ones are cut. Paper: 32. Encoding afterwards reads whole "
+              "sentences (up to the model's own limit).")
 TIP_BUDGET = "Stop after this many seconds, evaluations included."
+
+AU_NOTE = (
+    "<small>Lower is better on both axes. Alignment usually *rises* a little as training starts: in a collapsed "
+    "cone every sentence is close to every other, paraphrases included, so alignment is trivially small. "
+    "SimCSE trades a little alignment for a lot of uniformity (the paper's Figure 2).</small>"
+)
 
 # --- Embedding map ----------------------------------------------------------------------------------------
 MAP_INTRO = (
@@ -146,13 +205,18 @@ MAP_NO_FINETUNE = (
 EVAL_INTRO = (
     "Semantic textual similarity (STS): human raters scored sentence pairs from 0 (unrelated) to 5 (same "
     "meaning). A good encoder ranks pairs in the same order: Spearman correlation × 100, higher is better. "
-    "Alignment and uniformity (lower is better) are the paper's Section 5 diagnostics; anisotropy is the "
-    "mean cosine of two random sentences (near 0 is best)."
+    "Alignment and uniformity (lower is better) are defined in the paper's background section and plotted in "
+    "its Figures 2 and 3; anisotropy is the mean cosine of two random sentences (near 0 is best)."
 )
 EVAL_UPLOAD = "Upload scored pairs (sentence1, sentence2, score)"
-PAPER_REFERENCE = """
-**Reference — the paper's Table 5** (STS-B test, Spearman × 100, BERT-base):
-unsupervised SimCSE **76.85**, supervised SimCSE **84.25**.
+PAPER_REFERENCE = f"""
+**Reference — the paper's Table 5** (STS test sets, Spearman × 100, BERT-base, the "all" setting):
+
+{table5_markdown()}
+
+On the STS-B *development* set the paper reports {STSB_DEV["unsup"]} (unsupervised, Table 3) and
+{STSB_DEV["sup"]} (supervised with hard negatives, Table 6). The other STS sets are not shipped offline;
+`python -m simcse_core eval` reads them when online.
 
 What differs here: the encoder is all-MiniLM-L6-v2 (6 layers, 22M parameters, already trained for sentence
 similarity — not raw BERT-base with 110M), the training data are small samples (not 10⁶ Wikipedia sentences or

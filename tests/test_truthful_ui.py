@@ -1,0 +1,110 @@
+"""Issue 8: what the app shows a learner must mean what it says (handler-level tests on the real model)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simcse_core.evaluation import QUICK_EVAL_PAIRS, stsb_available
+from ui import evaluate, finetune, plots, similarity, text
+from ui.state import ModelRegistry, Studio, StudioConfig
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory) -> Studio:
+    config = StudioConfig(device="cpu", precision="fp32", temp_root=str(tmp_path_factory.mktemp("sessions")))
+    return Studio(config, ModelRegistry(config))
+
+
+def _score(out: str) -> float:
+    return float(re.search(r"## (-?\d+\.\d+)", out).group(1))
+
+
+def test_unknown_emoji_get_no_verdict_and_a_plain_warning(studio: Studio) -> None:
+    out = similarity.score_pair(studio, "🐶", "🍕", studio.config.base_label, "mean", None)
+    assert _score(out) > 0.99  # both read as [UNK]: the number itself is meaningless
+    assert text.NO_VERDICT in out and "nearly identical" not in out and "very close" not in out
+    assert "“🐶” and “🍕” are both unknown to this model" in out
+
+
+def test_mostly_unknown_chinese_gets_no_verdict(studio: Studio) -> None:
+    out = similarity.score_pair(studio, "我喜欢吃苹果", "今天天气很好", studio.config.base_label, "mean", None)
+    assert text.NO_VERDICT in out and "unknown to this model" in out
+
+
+def test_truncation_is_said_on_screen(studio: Studio) -> None:
+    long = "Go! " * 240  # 960 characters (under the box's limit), 480 word pieces
+    out = similarity.score_pair(studio, long, "A short sentence.", studio.config.base_label, "mean", None)
+    assert re.search(r"Sentence A is longer than this model reads: 254 of its 480 word pieces were used", out)
+
+
+def test_whole_sentences_are_compared_not_their_first_32_tokens(studio: Studio) -> None:
+    head = "the quick brown fox jumps over the lazy dog near the river bank while children play " * 2
+    out = similarity.score_pair(studio, head + "with a red ball.", head + "and stock prices crash on wall street.",
+                                studio.config.base_label, "mean", None)
+    assert _score(out) < 0.95 and "longer than this model reads" not in out
+
+
+def test_opposites_are_not_called_the_same_meaning(studio: Studio) -> None:
+    for pooler in ("mean", "cls_before_pooler"):
+        out = similarity.score_pair(studio, "The movie was fantastic.", "The movie was terrible.",
+                                    studio.config.base_label, pooler, None)
+        assert "same thing" not in out and "same meaning" not in out
+        assert "opposites" in out  # the note on what cosine measures
+    assert any(("not on the mat" in b) for _, b, _ in similarity.HARD_EXAMPLES)
+
+
+def test_heatmap_blanks_sentences_the_model_cannot_read(studio: Studio) -> None:
+    with pytest.warns(UserWarning, match="unknown to this model"):
+        fig = similarity.heatmap(studio, "🐶\n🍕\nA dog runs in the park.\nA puppy plays on the grass.",
+                                 studio.config.base_label, "mean", None)
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert np.isnan(z[0]).all() and np.isnan(z[:, 1]).all() and np.isfinite(z[2:, 2:]).all()
+    assert "unknown" in fig.data[0].y[0]
+
+
+def test_cls_scores_are_the_same_on_every_request(studio: Studio) -> None:
+    a, b = "A man is playing a guitar.", "Someone plays an instrument."
+    first = similarity.score_pair(studio, a, b, studio.config.base_label, "cls", None)
+    second = similarity.score_pair(studio, a, b, studio.config.base_label, "cls", None)
+    assert _score(first) == _score(second)
+    assert studio.registry.get(studio.config.model, "cls").config.head == "checkpoint"
+
+
+@pytest.mark.skipif(not stsb_available(), reason="STS-B not installed")
+def test_evaluate_defaults_to_a_quick_stated_sample_with_the_papers_figure(studio: Studio) -> None:
+    assert evaluate.set_choices()[0] == evaluate.STSB_DEV_QUICK
+    table, _ = evaluate.evaluate(studio, evaluate.STSB_DEV_QUICK, None, studio.config.base_label, "mean", None)
+    assert table["Pairs"][0] == QUICK_EVAL_PAIRS and f"{QUICK_EVAL_PAIRS}-pair sample" in table["Evaluation set"][0]
+    assert table["Paper, BERT-base (unsup / sup)"][0].startswith("82.5 / 86.2")
+    assert "1,500" in evaluate.STSB_DEV  # the full set, one option away, with its expected time
+    assert "s per model" in evaluate.STSB_DEV
+
+
+def test_scored_pairs_upload_says_what_was_kept(tmp_path: Path) -> None:
+    path = tmp_path / "scored.csv"
+    path.write_text("sentence1,sentence2,score\nA man plays.,Someone plays.,4.6\nA dog runs.,Stocks fell.,0.2\n"
+                    "A kid reads.,A child reads a book.,4.2\n", encoding="utf-8")
+    summary, mode, _ = finetune.describe_data(text.UPLOAD_TRAINING, str(path))
+    assert mode == "sup" and "2 of its 3 pairs were kept as positives" in summary
+
+
+def test_live_curve_shows_the_papers_dev_figure() -> None:
+    fig = plots.sts_curve([0, 10], [79.0, 83.0], "STS-B dev (300-pair sample)",
+                          finetune.paper_references("STS-B dev (300-pair sample)"))
+    assert any("82.5" in (a.text or "") for a in fig.layout.annotations)
+    assert finetune.paper_references("Demo pairs") == []
+
+
+def test_texts_no_longer_claim_what_is_false() -> None:
+    assert "Section 5 diagnostics" not in text.EVAL_INTRO
+    assert "`mean` [`avg`]" in text.HOW_IT_WORKS  # the official pooler name beside ours
+    assert "sup" in text.TIP_STEPS and "15.6k" in text.TIP_STEPS
+    assert "76.85" in text.PAPER_REFERENCE and "81.57" in text.PAPER_REFERENCE and "SICK-R" in text.PAPER_REFERENCE
+    assert "86.7" in text.FINETUNE_INTRO and "bert-base-uncased" in text.FINETUNE_INTRO
+    assert "trivially small" in text.AU_NOTE
