@@ -22,7 +22,7 @@ import time
 import gradio as gr
 
 from simcse_core.models import DEFAULT_MODEL, ModelNotAvailableError
-from ui import embedding_map, evaluate, finetune, retrieval, similarity, text
+from ui import embedding_map, evaluate, finetune, inside, lesson, retrieval, similarity, text
 from ui.state import (
     FINETUNED_LABEL,
     HEAVY_QUEUE,
@@ -91,7 +91,7 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
     with gr.Blocks(title=text.TITLE, delete_cache=(3600, ttl)) as demo:
         session = session_state(config)
         gr.Markdown(text.HEADER, elem_id="header")
-        with gr.Accordion("How it works: the loss and the paper's settings", open=False):
+        with gr.Accordion("How it works: the loss and the paper's settings", open=False, elem_id="how-it-works"):
             gr.Markdown(text.HOW_IT_WORKS, latex_delimiters=text.LATEX_DELIMITERS)
         with gr.Row(elem_id="model-row"):
             picker = gr.Dropdown(config.model_choices(), value=config.base_label, label="Model",
@@ -100,17 +100,21 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
             pooler = gr.Dropdown(text.pooler_choices(), value=config.default_pooler, label="Pooler",
                                  info=text.POOLER_PICKER_INFO, elem_id="pooler-picker", scale=3)
             model_status = gr.Markdown(describe_choice(config.base_label, config.default_pooler), scale=2)
-        with gr.Tabs():
-            with gr.Tab("Similarity", elem_id="tab-similarity"):
+        lesson_bar = lesson.build()
+        with gr.Tabs() as tabs:
+            with gr.Tab("Similarity", id="tab-similarity", elem_id="tab-similarity"):
                 similarity.build(studio, picker, pooler, session)
-            with gr.Tab("Retrieval", elem_id="tab-retrieval"):
+            with gr.Tab("Inside SimCSE", id="tab-inside", elem_id="tab-inside"):
+                inside_panels = inside.build(studio, picker, pooler, session)
+            with gr.Tab("Retrieval", id="tab-retrieval", elem_id="tab-retrieval"):
                 retrieval.build(studio, picker, pooler, session)
-            with gr.Tab("Fine-tune", elem_id="tab-finetune"):
+            with gr.Tab("Fine-tune", id="tab-finetune", elem_id="tab-finetune"):
                 finetune.build(studio, picker, pooler, session)
-            with gr.Tab("Embedding map", elem_id="tab-map"):
+            with gr.Tab("Embedding map", id="tab-map", elem_id="tab-map"):
                 embedding_map.build(studio, picker, pooler, session)
-            with gr.Tab("Evaluate", elem_id="tab-evaluate"):
+            with gr.Tab("Evaluate", id="tab-evaluate", elem_id="tab-evaluate"):
                 evaluate.build(studio, picker, pooler, session)
+        lesson.wire(lesson_bar, tabs, inside_panels)
         picker.input(functools.partial(pick_model, studio), [picker, pooler, session],
                      [picker, pooler, model_status], api_name="pick_model", **HEAVY_QUEUE)
         # Programmatic changes too (a finished fine-tune selects its model): keep the line under the pickers true.
@@ -174,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     warm_up(studio)
     demo = build_demo(studio=studio)
     demo.queue(default_concurrency_limit=2)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme(), css=CSS,
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme(), css=CSS + lesson.CSS,
                 show_error=False)
 
 

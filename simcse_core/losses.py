@@ -59,6 +59,17 @@ def simcse_loss(
     return F.cross_entropy(logits, labels)
 
 
+def chance_loss(batch_size: int, hard_negatives: bool = False) -> float:
+    """The loss of a model that cannot tell the candidates apart: ln(number of candidates per anchor).
+
+    A uniform softmax over the ``batch_size`` positives (plus ``batch_size`` hard negatives in supervised mode)
+    gives each anchor probability 1/C on its positive, so the loss is ln C: where random guessing sits.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    return math.log(batch_size * (2 if hard_negatives else 1))
+
+
 def _check(
     z1: torch.Tensor,
     z2: torch.Tensor,

@@ -14,6 +14,7 @@ import functools
 import logging
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -141,6 +142,64 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
     coords = np.zeros((len(x), 2), dtype=np.float32)  # (N, 2)
     coords[:, : len(components)] = x @ components.T
     return coords
+
+
+@dataclass(frozen=True)
+class ConeView:
+    """Before / after unit vectors on ONE linear basis, where the anisotropic cone can be seen."""
+
+    before: np.ndarray  # (N, k) coordinates of the before vectors, inside the unit disk (k=2) or ball (k=3)
+    after: np.ndarray  # (N, k) the same sentences after fine-tuning, on the same axes
+    axes: np.ndarray  # (k, D) the orthonormal basis; axis 0 points along the vectors' common direction
+    captured: tuple[float, float]  # share of the squared length the k axes keep: (before, after), 0..1
+
+
+def cone_view(before: np.ndarray, after: np.ndarray, n_components: int = 2) -> ConeView:
+    """Project the unit vectors of ``before`` and ``after`` on one shared basis that keeps the cone.
+
+    The basis is the top right-singular vectors of the UNcentred matrix ``[before; after]`` of unit vectors,
+    so axis 0 is the direction all vectors share (centring, as ordinary PCA does, would subtract exactly the
+    common direction that makes the cone). Every coordinate is a plain dot product with an axis, so the picture
+    is linear and faithful in what it shows: a point's distance from the centre is the length of its vector
+    along these axes (at most 1); a cloud far from the centre and tight is a cone (every sentence points the
+    same way); a cloud near the centre and spread is a space used in many directions. What it drops: the other
+    D - k directions (``captured`` says how much length the axes keep), so neighbours may overlap that are far
+    apart in the full space: UMAP keeps neighbours instead, and loses this geometry.
+
+    Signs are deterministic: axis 0 points towards the mean of all vectors; the others follow scikit-learn's
+    ``svd_flip`` rule (largest loading positive).
+
+    Args:
+        before: (N, D) embeddings (need not be normalised).
+        after: (N, D) embeddings of the same sentences, same order.
+        n_components: 2 (a disk) or 3 (a ball).
+
+    Raises:
+        ValueError: shapes differ, or ``n_components`` is not 2 or 3.
+    """
+    if n_components not in (2, 3):
+        raise ValueError(f"n_components must be 2 or 3, got {n_components}.")
+    a = _unit_rows(_check_matrix(before, "before"))
+    b = _unit_rows(_check_matrix(after, "after"))
+    if a.shape != b.shape:
+        raise ValueError(f"before and after must be embeddings of the same sentences with the same size; "
+                         f"got shapes {a.shape} and {b.shape}.")
+    both = np.concatenate([a, b])  # (2N, D)
+    _, _, vt = np.linalg.svd(both, full_matrices=False)  # vt: (r, D)
+    axes = np.zeros((n_components, a.shape[1]))  # (k, D); zero rows when the data have fewer directions
+    axes[: min(n_components, len(vt))] = vt[:n_components]
+    mean = both.mean(axis=0)  # (D,)
+    signs = np.sign(axes[np.arange(n_components), np.abs(axes).argmax(axis=1)])  # (k,)
+    signs[0] = np.sign(axes[0] @ mean) or signs[0]
+    axes = axes * np.where(signs == 0, 1.0, signs)[:, None]
+    coords_a, coords_b = a @ axes.T, b @ axes.T  # (N, k) each
+    captured = (float((coords_a ** 2).sum(axis=1).mean()), float((coords_b ** 2).sum(axis=1).mean()))
+    return ConeView(coords_a.astype(np.float32), coords_b.astype(np.float32), axes.astype(np.float32), captured)
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)  # (N, D)
 
 
 def warm_up() -> None:

@@ -61,6 +61,7 @@ class TrainConfig:
     lr: float = 3e-5  # peak AdamW learning rate (paper: 3e-5 for BERT-base unsupervised)
     temperature: float = 0.05  # τ: cosine similarities are divided by it (sentence-transformers scale = 1/τ)
     dropout: float = 0.1  # set on every nn.Dropout of the transformer; the only augmentation of unsup SimCSE
+    fixed_dropout_mask: bool = False  # unsup: both views share ONE dropout mask (paper Table 3, "fixed 0.1")
     max_length: int = 32  # tokens per sentence in training, longer ones truncated (paper: 32)
     pooler: PoolerName | None = None  # None keeps the encoder's pooler; a name replaces it before training
     mlp_only_train: bool | None = None  # pooler="cls": MLP head in training only; None = the paper's rule (below)
@@ -105,6 +106,8 @@ class TrainConfig:
             problems.append(f"warmup must be between 0 and steps ({self.steps}), got {self.warmup!r}")
         if not self.weight_decay >= 0:
             problems.append(f"weight_decay must be 0 or more, got {self.weight_decay!r}")
+        if self.fixed_dropout_mask and self.mode != "unsup":
+            problems.append("fixed_dropout_mask is an unsupervised ablation (mode 'unsup')")
         if not self.max_grad_norm >= 0:
             problems.append(f"max_grad_norm must be 0 (no clipping) or more, got {self.max_grad_norm!r}")
         if self.mini_batch_size is not None and (not _is_int(self.mini_batch_size) or self.mini_batch_size < 1):
@@ -360,6 +363,9 @@ def _embed(encoder: Encoder, batch: list, config: TrainConfig) -> list[torch.Ten
     """The vectors of one batch as columns, (B, D) each: [view 1, view 2] or [anchors, positives(, hard)]."""
     if config.mode == "unsup":
         tokens = encoder.tokenize(batch, max_length=config.max_length)  # each (B, T), tokenized once
+        if config.fixed_dropout_mask:  # one mask for both views: two identical vectors, no augmentation left
+            z = encoder(tokens)  # (B, D)
+            return [z, z]
         z1, z2 = _encode_views(encoder, tokens)  # (B, D) each, different dropout masks
         return [z1, z2]
     columns = list(zip(*batch))  # 2 or 3 tuples of B sentences: anchors, positives[, hard negatives]

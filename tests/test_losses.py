@@ -113,3 +113,13 @@ def test_equals_sentence_transformers_mnrl_with_scale_one_over_temperature(with_
     expected = mnrl.compute_loss_from_embeddings(columns, None).item()
     got = simcse_loss(z1, z2, neg if with_negatives else None, temperature=temperature).item()
     assert got == pytest.approx(expected, abs=1e-5)
+
+
+def test_chance_loss_is_the_loss_of_identical_vectors() -> None:
+    """All-equal vectors make every logit equal: the loss is ln(candidates), with or without hard negatives."""
+    from simcse_core.losses import chance_loss
+
+    same = torch.ones(6, 4)
+    assert float(simcse_loss(same, same)) == pytest.approx(chance_loss(6), abs=1e-6)
+    assert float(simcse_loss(same, same, same)) == pytest.approx(chance_loss(6, hard_negatives=True), abs=1e-6)
+    assert chance_loss(64) == pytest.approx(math.log(64))

@@ -190,3 +190,39 @@ def test_cluster_labels_find_separated_clusters(faiss_missing: bool, monkeypatch
     assert len({p for p, _ in pairs}) == 6 and len({t for _, t in pairs}) == 6
     np.testing.assert_array_equal(cluster_labels(x, n_clusters=6, seed=0), labels)
     assert set(cluster_labels(x[:3], n_clusters=8).tolist()) <= {0, 1, 2}
+
+
+def test_cone_view_shows_a_cone_far_out_and_a_spread_cloud_near_the_centre() -> None:
+    from simcse_core.metrics import anisotropy
+    from simcse_core.projection import cone_view
+
+    rng = np.random.default_rng(0)
+    common = np.zeros(64)
+    common[0] = 1.0
+    before = common * 3 + rng.standard_normal((40, 64)) * 0.3  # a narrow cone around axis 0
+    after = rng.standard_normal((40, 64))  # isotropic
+    view = cone_view(before, after)
+    assert anisotropy(before) > 0.5 > 0.1 > abs(anisotropy(after))
+    radius_before = np.linalg.norm(view.before, axis=1)
+    radius_after = np.linalg.norm(view.after, axis=1)
+    assert radius_before.min() > 0.6 and np.median(radius_after) < 0.4  # the cone sits far out
+    assert (view.before[:, 0] > 0).all()  # axis 0 points along the common direction
+    np.testing.assert_allclose(view.axes @ view.axes.T, np.eye(2), atol=1e-5)  # orthonormal
+    assert radius_before.max() <= 1 + 1e-5 and 0 < view.captured[1] < view.captured[0] <= 1
+    # An independent check of linearity: coordinates are dot products of unit vectors with the axes.
+    unit = before / np.linalg.norm(before, axis=1, keepdims=True)
+    np.testing.assert_allclose(view.before, unit @ view.axes.T, atol=1e-5)
+
+
+def test_cone_view_in_3d_and_its_errors() -> None:
+    from simcse_core.projection import cone_view
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((10, 8))
+    view = cone_view(x, x, n_components=3)
+    assert view.before.shape == (10, 3)
+    np.testing.assert_array_equal(view.before, view.after)
+    with pytest.raises(ValueError, match="2 or 3"):
+        cone_view(x, x, n_components=4)
+    with pytest.raises(ValueError, match="same sentences"):
+        cone_view(x, x[:5])

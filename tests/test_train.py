@@ -243,6 +243,21 @@ def test_first_step_loss_equals_a_hand_computed_loss_on_the_same_dropout_views(t
     assert events[1].loss == pytest.approx(_naive_loss(z1, z2, temperature=0.1), rel=1e-5)
 
 
+def test_fixed_dropout_mask_gives_both_views_one_mask(tiny_encoder):
+    """Paper Table 3 "fixed 0.1": the two views are the same vector, so the positive cosine is exactly 1."""
+    config = replace(FAST, steps=1, temperature=0.1, dropout=0.2, fixed_dropout_mask=True)
+    handle, outputs, _ = _capture_outputs(tiny_encoder)
+    try:
+        events = list(train(tiny_encoder, SENTENCES, config))
+    finally:
+        handle.remove()
+    assert len(outputs) == 1 and outputs[0].shape == (8, tiny_encoder.dim)  # one forward, one mask
+    z = outputs[0]
+    assert events[1].loss == pytest.approx(_naive_loss(z, z, temperature=0.1), rel=1e-5)
+    with pytest.raises(ValueError, match="fixed_dropout_mask"):
+        TrainConfig(mode="sup", fixed_dropout_mask=True)
+
+
 def test_triplets_loss_uses_hard_negatives_with_their_weight(tiny_encoder):
     config = replace(FAST, mode="sup", steps=1, hard_negative_weight=3.0)
     handle, outputs, _ = _capture_outputs(tiny_encoder)

@@ -20,6 +20,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from simcse_core.losses import chance_loss
 from simcse_core.pooling import POOLERS
 from simcse_core.runtime import background_iter
 from simcse_core.train import LIVE_RUN, LIVE_RUN_EVALUATIONS
@@ -56,6 +57,7 @@ class RunHistory:
     """What the plots of one run show."""
 
     eval_name: str
+    chance: float | None = None  # ln(candidates per anchor): the loss of random guessing
     steps: list[int] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
     eval_steps: list[int] = field(default_factory=list)
@@ -80,7 +82,7 @@ class RunHistory:
         figures are ``gr.skip()`` unless an evaluation came since: building a figure costs about 12 ms of
         Python here, and the streaming loop should leave the CPU to training and to other visitors.
         """
-        loss = plots.loss_curve(self.steps, self.losses) if self.steps else plots.placeholder(
+        loss = plots.loss_curve(self.steps, self.losses, self.chance) if self.steps else plots.placeholder(
             "The loss appears after the first step.", height=320)
         if since_evaluations is not None and since_evaluations == len(self.eval_steps):
             return loss, gr.skip(), gr.skip()
@@ -200,7 +202,8 @@ def done_message(record: FineTuneRecord | None, reason: str) -> str:
 @guarded
 def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str, steps: float,
                  batch_size: float, lr: float, temperature: float, dropout: float, pooler: str,
-                 max_length: float, budget: float, picker: str, session: Session | None) -> Iterator[tuple]:
+                 max_length: float, budget: float, picker: str, session: Session | None,
+                 hard_negative_weight: float = 1.0) -> Iterator[tuple]:
     """Handler (generator): validate, then train a copy of the base model and stream every step."""
     from simcse_core.train import TrainConfig, inference_pooler, train
 
@@ -218,6 +221,7 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
     config = TrainConfig(mode=mode, steps=int(steps), batch_size=int(batch_size), lr=float(lr),
                          temperature=float(temperature), dropout=float(dropout), max_length=int(max_length),
                          pooler=pooler, time_budget_s=float(budget),
+                         hard_negative_weight=float(hard_negative_weight),
                          eval_every=1)  # replaced below, once the run length is estimated
     base_pooler = inference_pooler(config, pooler)  # what the base model is compared with
     expected = estimate_steps(studio, config.batch_size, config.steps, float(budget))
@@ -231,7 +235,9 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
     run_id = session.runs
     session.stop_requested.clear()
     session.training_idle.clear()
-    history = RunHistory(eval_name=eval_pairs.name)
+    triplets = mode == "sup" and len(data.examples[0]) == 3
+    history = RunHistory(eval_name=eval_pairs.name,
+                         chance=chance_loss(min(config.batch_size, len(data.examples)), hard_negatives=triplets))
     yield (f"**Starting…** measuring the model before training on {eval_pairs.name} ({data.summary()}).",
            *history.figures(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), session,
            gr.update(interactive=False), gr.update(interactive=True))
@@ -313,7 +319,7 @@ def describe_data(choice: str, upload: str | None) -> tuple:
 
 def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, session: gr.State) -> None:
     """Lay out the tab (inside a ``gr.Tab``) and wire its events."""
-    gr.Markdown(text.FINETUNE_INTRO)
+    gr.Markdown(text.FINETUNE_INTRO, elem_id="ft-intro")
     with gr.Row():
         with gr.Column(scale=2, min_width=360):
             data_choice = gr.Radio([text.SAMPLE_UNSUP, text.SAMPLE_SUP, text.UPLOAD_TRAINING],
@@ -321,7 +327,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
             upload = gr.File(label="Your training file", elem_id="ft-upload", visible=False)
             data_info = gr.Markdown("")
             with gr.Accordion("Settings (the paper's, except: about a minute long, and the raw [CLS] pooler as "
-                              "the starting point)", open=True):
+                              "the starting point)", open=True, elem_id="ft-settings"):
                 mode = gr.Radio(MODES, value="unsup", label="Mode", info=text.TIP_MODE, elem_id="ft-mode")
                 with gr.Row():
                     steps = gr.Slider(1, 2000, value=DEFAULTS.steps, step=1, label="Steps",
@@ -335,7 +341,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                     lr = gr.Number(value=DEFAULTS.lr, label="Learning rate", info=text.TIP_LR,
                                    elem_id="ft-lr", minimum=1e-7, maximum=1e-2)
                 with gr.Row():
-                    temperature = gr.Slider(0.01, 1.0, value=DEFAULTS.temperature, step=0.01,
+                    temperature = gr.Slider(0.001, 1.0, value=DEFAULTS.temperature, step=0.001,
                                             label="Temperature τ", info=text.TIP_TEMPERATURE,
                                             elem_id="ft-temperature")
                     dropout = gr.Slider(0.0, 0.5, value=DEFAULTS.dropout, step=0.05, label="Dropout",
@@ -345,6 +351,10 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                                          info=text.TIP_POOLER, elem_id="ft-pooler")
                     max_length = gr.Slider(8, 128, value=DEFAULTS.max_length, step=1, label="Max length",
                                            info=text.TIP_MAXLEN, elem_id="ft-maxlen")
+                hard_negative_weight = gr.Slider(
+                    0.1, 4.0, value=DEFAULTS.hard_negative_weight, step=0.1, label="Hard-negative weight α",
+                    info="Supervised triplets only: weight of each anchor's own contradiction. Paper: 1 (Table 7).",
+                    elem_id="ft-alpha")
             with gr.Row():
                 start = gr.Button("Start fine-tuning", variant="primary", elem_id="ft-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="ft-stop", interactive=False)
@@ -374,7 +384,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     run = start.click(
         functools.partial(run_finetune, studio),
         [data_choice, upload, mode, steps, batch, lr, temperature, dropout, pooler, max_length, budget,
-         picker, session], outputs, api_name="finetune", **TRAIN_QUEUE)
+         picker, session, hard_negative_weight], outputs, api_name="finetune", **TRAIN_QUEUE)
     # Stop cancels the streaming generator (Gradio closes it after the current step) and also sets the
     # session's stop flag, then waits for the run to hand its partial model over and offers the downloads.
     stop.click(functools.partial(stop_finetune, studio), [session], outputs, cancels=[run], api_name="stop_finetune",

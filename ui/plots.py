@@ -85,13 +85,15 @@ def similarity_heatmap(
     return fig
 
 
-def loss_curve(steps: Sequence[int], losses: Sequence[float]) -> go.Figure:
-    """Training loss per step."""
+def loss_curve(steps: Sequence[int], losses: Sequence[float], chance: float | None = None) -> go.Figure:
+    """Training loss per step; ``chance`` (ln of the candidates per anchor) draws where guessing sits."""
     fig = go.Figure(go.Scatter(x=list(steps), y=list(losses), mode="lines+markers", name="loss",
                                line=dict(color=AFTER_COLOR), marker=dict(size=4)))
     fig.update_layout(**_LAYOUT, title="Training loss",
                       height=320, xaxis_title="step", yaxis_title="loss (lower: twins found)")
-    return fig
+    if chance is not None:
+        fig.update_yaxes(range=[0, max([chance, *losses]) * 1.1])
+    return add_chance_line(fig, chance)
 
 
 def _end_labels(values: Sequence[str]) -> list[str]:
@@ -235,4 +237,170 @@ def gold_vs_cosine(gold: Sequence[float], series: dict[str, Sequence[float]], ti
     fig.update_layout(**_LAYOUT, height=440, title=title or "Human score vs model cosine",
                       xaxis_title="human similarity score", yaxis_title="cosine similarity",
                       legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0))
+    return fig
+
+
+# --- Inside SimCSE: mechanisms, ablations, the cone -------------------------------------------------------
+# Twelve colours a reader tells apart at a glance (matplotlib's tab10 plus two), for topic labels.
+TOPIC_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+                "#111827", "#bcbd22", "#f59e0b", "#7f7f7f")
+CHANCE_COLOR = "#dc2626"
+
+
+def add_chance_line(fig: go.Figure, chance: float | None) -> go.Figure:
+    """A dashed horizontal line at the loss of random guessing, ln(candidates per anchor)."""
+    if chance is not None:
+        fig.add_hline(y=chance, line=dict(color=CHANCE_COLOR, dash="dash", width=1.5),
+                      annotation_text=f"chance: ln(candidates) = {chance:.2f}", annotation_position="top right",
+                      annotation_font=dict(color=CHANCE_COLOR, size=12))
+    return fig
+
+
+def dropout_twins_figure(sentences: Sequence[str], twin: Sequence[float], nearest: Sequence[float] | None,
+                         rates: Sequence[float], drift: Sequence[float], dropout: float) -> go.Figure:
+    """Left: each sentence's twin cosine (and its nearest OTHER sentence); right: mean twin cosine vs dropout."""
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.58, 0.42], horizontal_spacing=0.12,
+                        subplot_titles=(f"Twins at dropout {dropout:.2f} (training mode)",
+                                        "How far the twins drift as dropout grows"))
+    labels = [f"{i + 1}. {short(s, 34)}" for i, s in enumerate(sentences)]
+    fig.add_trace(go.Bar(y=labels, x=list(twin), orientation="h", name="its own twin",
+                         marker_color=AFTER_COLOR, text=[f"{v:.3f}" for v in twin], textposition="inside",
+                         hovertemplate="%{y}<br>twin cosine %{x:.4f}<extra></extra>"), row=1, col=1)
+    if nearest is not None:
+        fig.add_trace(go.Bar(y=labels, x=list(nearest), orientation="h", name="closest other sentence",
+                             marker_color=BEFORE_COLOR, text=[f"{v:.3f}" for v in nearest],
+                             textposition="outside", cliponaxis=False,
+                             hovertemplate="%{y}<br>closest other %{x:.4f}<extra></extra>"), row=1, col=1)
+    low = min([*twin, *(nearest or [])] + [0.5])
+    fig.update_xaxes(range=[max(-1.0, low - 0.12), 1.0], title_text="cosine", row=1, col=1)
+    fig.update_yaxes(autorange="reversed", row=1, col=1)
+    fig.add_trace(go.Scatter(x=list(rates), y=list(drift), mode="lines+markers", name="mean twin cosine",
+                             line=dict(color=AFTER_COLOR, width=3), showlegend=False,
+                             hovertemplate="dropout %{x:.2f}<br>mean twin cosine %{y:.4f}<extra></extra>"),
+                  row=1, col=2)
+    fig.add_vline(x=dropout, line=dict(color="#16a34a", width=2, dash="dot"), row=1, col=2)
+    fig.update_xaxes(title_text="dropout rate", row=1, col=2)
+    fig.update_yaxes(title_text="cosine of the twins", row=1, col=2)
+    fig.update_layout(**_LAYOUT, height=380, barmode="group",
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0))
+    return fig
+
+
+def loss_anatomy_figure(anchors: Sequence[str], candidates: Sequence[str], cosines: np.ndarray,
+                        probabilities: np.ndarray, row_losses: Sequence[float], chance: float,
+                        temperature: float, n_positives: int) -> go.Figure:
+    """Cosine matrix | softmax of each row | each row's loss, with the positives outlined on the diagonal.
+
+    Columns after ``n_positives`` are hard negatives (supervised mode), set off by a vertical line.
+    """
+    b, c = np.asarray(cosines).shape
+    rows = [f"{i + 1}. {short(s, 22)}" for i, s in enumerate(anchors)]
+    cols = [f"{'+' if j < n_positives else '−'}{(j % n_positives) + 1}" for j in range(c)]
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.38, 0.38, 0.24], horizontal_spacing=0.06,
+                        subplot_titles=("cosine(anchor, candidate)", f"softmax of each row at τ = {temperature:g}",
+                                        f"row loss (dashed: chance {chance:.2f})"))
+    hover = "anchor %{y}<br>candidate %{x}<br>%{z:.3f}<extra></extra>"
+    show_text = c <= 16
+    fig.add_trace(go.Heatmap(z=cosines, x=cols, y=rows, colorscale="Blues", zmin=-0.2, zmax=1.0,
+                             showscale=False, hovertemplate=hover, text=np.round(cosines, 2),
+                             texttemplate="%{text:.2f}" if show_text else None, textfont=dict(size=10)),
+                  row=1, col=1)
+    fig.add_trace(go.Heatmap(z=probabilities, x=cols, y=rows, colorscale="Purples", zmin=0.0, zmax=1.0,
+                             showscale=False, hovertemplate=hover, text=np.round(probabilities, 2),
+                             texttemplate="%{text:.2f}" if show_text else None, textfont=dict(size=10)),
+                  row=1, col=2)
+    losses = list(row_losses)
+    fig.add_trace(go.Bar(x=losses, y=rows, orientation="h", marker_color=AFTER_COLOR, showlegend=False,
+                         text=[f"{v:.2f}" for v in losses], textposition="auto",
+                         hovertemplate="%{y}<br>loss %{x:.3f}<extra></extra>"), row=1, col=3)
+    fig.add_vline(x=chance, line=dict(color=CHANCE_COLOR, dash="dash", width=1.5), row=1, col=3)
+    for col in (1, 2):  # outline each anchor's positive
+        for i in range(b):
+            fig.add_shape(type="rect", x0=i - 0.5, x1=i + 0.5, y0=i - 0.5, y1=i + 0.5, row=1, col=col,
+                          line=dict(color="#16a34a", width=2.5))
+        if c > n_positives:
+            fig.add_vline(x=n_positives - 0.5, line=dict(color="#334155", width=2), row=1, col=col)
+    for col in (1, 2, 3):
+        fig.update_yaxes(autorange="reversed", row=1, col=col, showticklabels=col == 1)
+    columns = "candidate (+i: positive of i, −i: hard negative of i)" if c > n_positives else \
+        "candidate (+i: the twin of anchor i)"
+    fig.update_xaxes(tickfont=dict(size=10), title_text=columns, row=1, col=1)
+    fig.update_xaxes(tickfont=dict(size=10), title_text="candidate", row=1, col=2)
+    fig.update_xaxes(title_text="−log p(own positive)", range=[0, max(losses + [chance]) * 1.15], row=1, col=3)
+    fig.update_layout(**{**_LAYOUT, "margin": dict(l=10, r=20, t=50, b=60)}, height=max(380, 110 + 30 * b))
+    return fig
+
+
+def ablation_plane(runs: Sequence[dict], title: str = "Your preset runs on the alignment–uniformity plane") \
+        -> go.Figure:
+    """Every preset run as an arrow from its start to its end (the paper's Figure 2, several runs at once).
+
+    Each run dict has ``label``, ``uniformity`` and ``alignment`` lists (one value per evaluation), ``ours``
+    (final Spearman) and ``paper`` (the paper's figure).
+    """
+    fig = go.Figure()
+    for k, run in enumerate(runs):
+        color = TOPIC_COLORS[k % len(TOPIC_COLORS)]
+        u, a = list(run["uniformity"]), list(run["alignment"])
+        name = f"{run['label']}: ours {run['ours']:.1f} · paper {run['paper']:.1f}"
+        fig.add_trace(go.Scatter(x=u, y=a, mode="lines+markers", name=name, line=dict(color=color, width=2.5),
+                                 marker=dict(size=[11] + [6] * (len(u) - 2) + [11] if len(u) > 1 else [11]),
+                                 hovertemplate=f"{html.escape(run['label'])}<br>uniformity %{{x:.3f}}<br>"
+                                               "alignment %{y:.3f}<extra></extra>"))
+        if len(u) > 1:
+            fig.add_annotation(x=u[-1], y=a[-1], ax=u[-2], ay=a[-2], xref="x", yref="y", axref="x", ayref="y",
+                               showarrow=True, arrowhead=3, arrowsize=1.6, arrowwidth=2.5, arrowcolor=color,
+                               text="")
+    if runs:
+        fig.add_annotation(text="start: the bundled model's raw [CLS] vector", x=runs[0]["uniformity"][0],
+                           y=runs[0]["alignment"][0], showarrow=True, arrowhead=0, ax=40, ay=-30,
+                           font=dict(size=11, color="#475569"))
+    fig.add_annotation(text="↙ better", x=0.02, y=0.04, xref="paper", yref="paper", showarrow=False,
+                       font=dict(color="#16a34a", size=13))
+    fig.update_layout(**_LAYOUT, height=460, title=title, showlegend=True,
+                      xaxis_title="uniformity (lower: more spread out)",
+                      yaxis_title="alignment (lower: positives closer)",
+                      legend=dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0))
+    return fig
+
+
+def _arrow_panel(fig: go.Figure, points: np.ndarray, labels: Sequence[str], sentences: Sequence[str],
+                 colors: dict[str, str], col: int, show_legend: bool) -> None:
+    xref, yref = ("x", "y") if col == 1 else (f"x{col}", f"y{col}")
+    theta = np.linspace(0, 2 * np.pi, 181)
+    fig.add_trace(go.Scatter(x=np.cos(theta), y=np.sin(theta), mode="lines", hoverinfo="skip",
+                             line=dict(color="#cbd5e1", width=1.5), showlegend=False), row=1, col=col)
+    for (x, y), label in zip(points, labels):
+        fig.add_annotation(x=float(x), y=float(y), ax=0, ay=0, xref=xref, yref=yref, axref=xref, ayref=yref,
+                           showarrow=True, arrowhead=2, arrowsize=1.0, arrowwidth=2.4, arrowcolor=colors[label],
+                           opacity=0.9, text="")
+    for label, color in colors.items():
+        idx = [i for i, lab in enumerate(labels) if lab == label]
+        fig.add_trace(go.Scatter(
+            x=points[idx, 0], y=points[idx, 1], mode="markers", name=label, legendgroup=label,
+            showlegend=show_legend, marker=dict(size=5, color=color, opacity=0.6),
+            customdata=[[wrap(sentences[i]), label] for i in idx],
+            hovertemplate="%{customdata[0]}<br><i>%{customdata[1]}</i><extra></extra>"), row=1, col=col)
+
+
+def cone_figure(before: np.ndarray, after: np.ndarray, labels: Sequence[str], sentences: Sequence[str],
+                titles: tuple[str, str]) -> go.Figure:
+    """Each sentence as a bold arrow from the centre, before | after, on one linear basis, inside the unit circle.
+
+    A narrow fan of long arrows is the cone (every sentence points the same way); a wide fan of shorter
+    arrows is a space used in many directions.
+    """
+    before, after = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
+    labels = [str(label) for label in labels]
+    colors = {label: TOPIC_COLORS[k % len(TOPIC_COLORS)] for k, label in enumerate(dict.fromkeys(labels))}
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.05)
+    _arrow_panel(fig, before, labels, sentences, colors, 1, True)
+    _arrow_panel(fig, after, labels, sentences, colors, 2, False)
+    for col in (1, 2):
+        fig.update_xaxes(range=[-1.08, 1.08], zeroline=True, zerolinecolor="#e2e8f0", showticklabels=False,
+                         row=1, col=col, title_text="axis 1: the direction all sentences share")
+        fig.update_yaxes(range=[-1.08, 1.08], zeroline=True, zerolinecolor="#e2e8f0", showticklabels=False,
+                         row=1, col=col, scaleanchor="x" if col == 1 else "x2", scaleratio=1)
+    fig.update_yaxes(title_text="axis 2", row=1, col=1)
+    fig.update_layout(**_LAYOUT, height=560, legend=dict(title="topic", itemsizing="constant", font=dict(size=12)))
     return fig

@@ -1,0 +1,91 @@
+"""The paper's ablations in miniature: every preset of :mod:`simcse_core.ablations`, ours next to the paper's.
+
+Each preset trains a private copy of the bundled model (raw [CLS] vector) with the preset's settings and
+reports STS-B dev Spearman before and after, the final alignment and uniformity, and the paper's figure for
+the same setting. Per ablation table it says whether our best setting is the paper's and how well the two
+rankings agree. Runs every step of every preset (no time budget), so results do not depend on the load.
+
+    python bench/ablations.py                 # full: every preset, full STS-B dev (~25 min on 2 idle cores)
+    python bench/ablations.py --quick         # 30 % of the steps, a 300-pair dev sample
+    python bench/ablations.py --only dropout  # one table (dropout, temperature, hard_negatives)
+    python bench/ablations.py --model bert-base-uncased   # online: a raw BERT, where the paper's effect shows
+
+Writes ``bench/results/ablations.json`` (``ablations_quick.json`` with ``--quick``).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `bench` and `simcse_core` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import make_parser, report, setup  # noqa: E402
+
+QUICK_STEP_SHARE = 0.3
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = make_parser(__doc__.splitlines()[0])
+    parser.add_argument("--only", default=None, help="comma list of groups: dropout, temperature, hard_negatives")
+    parser.add_argument("--model", default="minilm", help="base model (default: the bundled MiniLM)")
+    args = parser.parse_args(argv)
+    setup(args)
+
+    from simcse_core import ablations
+    from simcse_core.encoder import load_encoder
+    from simcse_core.evaluation import default_eval_pairs
+
+    groups = [g.strip() for g in args.only.split(",")] if args.only else list(ablations.GROUPS)
+    presets = [p for g in groups for p in ablations.presets_in(g)]
+    base = load_encoder(args.model, pooler=ablations.START_POOLER)
+    dev = default_eval_pairs()
+    eval_pairs = ablations.eval_sample(dev) if args.quick else dev
+    print(f"{base.description}; evaluating on {eval_pairs.name} ({len(eval_pairs)} pairs); "
+          f"{len(presets)} presets", flush=True)
+
+    results, rows, done = [], [], {}
+    for preset in presets:
+        if args.quick:
+            preset = replace(preset, config=replace(preset.config, steps=max(2, round(
+                preset.config.steps * QUICK_STEP_SHARE)), eval_every=0))
+        wall = time.perf_counter()
+        same = done.get((preset.config, preset.hard_negatives))  # e.g. "τ 0.05" is "dropout 0.1": run it once
+        if same is None:
+            _, events = ablations.start(preset, base, eval_pairs)
+            result = ablations.summarize(preset, list(events), eval_pairs.name)
+            done[(preset.config, preset.hard_negatives)] = result
+        else:
+            result = replace(same, key=preset.key, group=preset.group, label=preset.label,
+                             paper_stsb_dev=preset.paper_stsb_dev, paper_source=preset.paper_source)
+        results.append(result)
+        row = result.row()
+        row["wall_s"] = time.perf_counter() - wall if same is None else 0.0
+        rows.append(row)
+        print(f"{preset.label:<22} paper {preset.paper_stsb_dev:5.1f}   ours {result.before['spearman']:5.1f} -> "
+              f"{result.after['spearman']:5.1f} ({result.gain:+.1f})  {row['wall_s']:.0f} s", flush=True)
+
+    agreement = {}
+    for group in groups:
+        in_group = [r for r in results if r.group == group]
+        agreement[group] = ablations.agreement(in_group)
+    notes = [ablations.MINIATURE_CAVEAT]
+    for group, verdict in agreement.items():
+        rho = verdict["rank_correlation"]
+        notes.append(f"{group}: paper's best {verdict['paper_best']}, ours {verdict['ours_best']}; rank "
+                     f"correlation {'n/a' if isinstance(rho, float) and math.isnan(rho) else f'{rho:.2f}'}")
+    if args.quick:
+        notes.append(f"quick: {QUICK_STEP_SHARE:.0%} of each preset's steps, evaluated on a 300-pair sample.")
+    columns = ["group", "setting", "paper_stsb_dev", "paper_source", "ours_before", "ours_after", "ours_gain",
+               "alignment_after", "uniformity_after", "steps", "train_s", "wall_s"]
+    extra = {"model": base.description, "eval_set": eval_pairs.name, "agreement": agreement,
+             "histories": {r.key: list(r.history) for r in results}}
+    return report("ablations", args, rows, notes=notes, columns=columns, extra=extra)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Handler tests of the Inside SimCSE tab and the lesson, on the tiny random model: real handlers and engine."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from simcse_core import ablations
+from simcse_core.losses import simcse_loss
+from ui import inside, lesson
+from ui.state import ModelRegistry, Studio, StudioConfig
+
+NUMBER = re.compile(r"-?\d+\.\d+")
+
+
+@pytest.fixture(scope="module")
+def studio(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Studio:
+    config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32",
+                          temp_root=str(tmp_path_factory.mktemp("sessions")))
+    return Studio(config, ModelRegistry(config))
+
+
+def test_twins_handler_reports_twins_below_one_and_identical_eval(studio):
+    summary, figure = inside.show_twins(studio, "a man plays a guitar\nthe dog runs", 0.3,
+                                        studio.config.base_label, "mean", None)
+    mean_twin = float(NUMBER.findall(summary)[1])  # "Dropout 0.30: twin cosine 0.xxxx"
+    assert mean_twin < 1.0 and "identical, bit for bit" in summary
+    assert [len(trace.y) for trace in figure.data[:2]] == [2, 2]  # twin bars and nearest-other bars
+
+
+def test_loss_handler_equals_simcse_loss_and_rescoring_needs_no_encoding(studio):
+    summary, figure, state = inside.encode_batch(studio, inside.LOSS_SENTENCES, "unsup", 0.1, 0.05, 1.0,
+                                                 studio.config.base_label, "mean", None, None)
+    views = state.views
+    shown = float(re.search(r"Batch loss (\d+\.\d+)", summary).group(1))
+    assert shown == pytest.approx(float(simcse_loss(views.z1, views.z2, temperature=0.05)), abs=1e-4)
+    assert f"ln(8) = {math.log(8):.2f}" in summary
+    flat, _ = inside.rescore(1.0, 1.0, state)
+    assert state.views is views  # the same vectors, re-scored
+    high = float(re.search(r"Batch loss (\d+\.\d+)", flat).group(1))
+    assert high == pytest.approx(float(simcse_loss(views.z1, views.z2, temperature=1.0)), abs=1e-4)
+
+
+def test_supervised_batch_shows_the_hard_negative_block(studio):
+    _, figure, state = inside.encode_batch(studio, inside.sample_triplets(4), "sup", 0.1, 0.05, 0.5,
+                                           studio.config.base_label, "mean", None, None)
+    assert state.views.hard is not None and len(figure.data[0].x) == 8  # 4 positives + 4 hard negatives
+
+
+@pytest.mark.parametrize(("text", "mode", "message"), [
+    ("only one line", "unsup", "2 to 32 lines"), ("a | b\nc", "sup", "line 2"),
+])
+def test_loss_handler_refuses_bad_batches_by_name(studio, text, mode, message):
+    with pytest.warns(UserWarning, match=message):
+        out = inside.encode_batch(studio, text, mode, 0.1, 0.05, 1.0, studio.config.base_label, "mean", None, None)
+    assert out == gr.skip()
+
+
+def test_a_preset_run_is_overlaid_compared_with_the_paper_and_exported(studio, monkeypatch, tmp_path):
+    def short(key: str) -> ablations.AblationPreset:
+        preset = ablations.PRESETS_BY_KEY[key]
+        return replace(preset, config=replace(preset.config, steps=2, batch_size=8, eval_every=0))
+
+    monkeypatch.setattr(ablations, "get_preset", short)
+    state = None
+    for key in ("dropout-0.1", "dropout-0"):
+        updates = list(inside.run_preset(studio, key, studio.config.base_label, None, state))
+        state = updates[-1][-1]
+        assert "paper" in updates[-1][0]
+    assert [r.key for r in state.results] == ["dropout-0.1", "dropout-0"]
+    figure, table, notes = inside.ablation_outputs(state)
+    assert len([t for t in figure.data if t.mode == "lines+markers"]) == 2  # both runs on one plane
+    assert table.loc[table["Setting"] == "dropout 0", "Paper STS-B dev"].item() == "71.1"
+    assert "Why:" in notes and "raw BERT" in notes
+    caption, cone = inside.draw_cone(studio, None, state)
+    assert "preset “dropout 0”" in caption and re.search(r"\d\.\d\d before → -?\d\.\d\d after", caption)
+    arrows = [a for a in cone.layout.annotations if a.showarrow]
+    assert len(arrows) == 2 * 12 * inside.CONE_PER_TOPIC  # one arrow per sentence on each panel
+    results, history, _ = inside.export_tables(studio, state)
+    with open(results, encoding="utf-8") as f:
+        assert [row["preset"] for row in csv.DictReader(f)] == ["dropout-0.1", "dropout-0"]
+    with open(history, encoding="utf-8") as f:
+        assert [row["step"] for row in csv.DictReader(f)] == ["0", "1", "2"]
+    archive, note = inside.export_projector(studio, None, state)
+    with zipfile.ZipFile(archive) as z:
+        assert sorted(z.namelist()) == ["metadata.tsv", "vectors.tsv"]
+        rows = z.read("metadata.tsv").decode().splitlines()
+        assert rows[0] == "sentence\ttopic\tmodel" and len(rows) - 1 == len(z.read("vectors.tsv").splitlines())
+
+
+def test_cone_without_a_trained_model_says_what_to_do(studio):
+    with pytest.warns(UserWarning, match="one-minute fine-tune"):
+        assert inside.draw_cone(studio, None, None) == gr.skip()
+
+
+def test_lesson_steps_move_within_bounds_and_open_their_tab():
+    index, text, outer, inner, back, ahead = lesson.go(0, 1)
+    assert index == 1 and "Dropout twins" in text and outer.selected == "tab-inside"
+    assert inner.selected == "inside-twins" and back["interactive"] and ahead["interactive"]
+    last = lesson.go(len(lesson.STEPS) - 1, 1)
+    assert last[0] == len(lesson.STEPS) - 1 and not last[5]["interactive"]
+    assert lesson.go(0, -1)[0] == 0
+    assert [s.minutes for s in lesson.STEPS] and 15 <= sum(s.minutes for s in lesson.STEPS) + 3 <= 25

@@ -1,0 +1,489 @@
+"""Inside SimCSE tab: the paper's mechanisms on the real model, one click each.
+
+Panels (inner tabs): dropout twins, inside the loss, ablations in miniature, the cone view, the glossary and
+exports. Every number comes from ``simcse_core`` (mechanisms, ablations, projection, metrics, export); the
+handlers validate, call the core and format. The visitor's panel data (the loss panel's vectors, preset runs,
+the latest preset model) live in an :class:`InsideSession` held by a ``gr.State``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from simcse_core import ablations
+from simcse_core.runtime import background_iter
+from ui import glossary, plots
+from ui.state import ENCODE_QUEUE, HEAVY_QUEUE, TRAIN_NICENESS, TRAIN_QUEUE, Session, Studio, guarded
+
+logger = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+TWIN_SENTENCES = "A man is playing a guitar on the stage.\nThe stock market fell sharply today.\n" \
+                 "My grandmother bakes fresh bread every Sunday morning."
+LOSS_SENTENCES = "\n".join([
+    "A man is playing a guitar.", "Someone is playing an acoustic guitar.", "The stock market fell sharply today.",
+    "A dog is running in the park.", "My grandmother bakes bread every Sunday.", "The rocket launched at dawn.",
+    "I forgot my password again.", "It will rain all weekend.",
+])
+DRIFT_RATES = tuple(round(0.1 * k, 1) for k in range(6))  # 0, 0.1, ..., 0.5
+CONE_PER_TOPIC = 4  # arrows per topic (12 topics: 48 arrows)
+CONE_STATS_PER_TOPIC = 20  # sentences per topic for the basis and the anisotropy figures
+MAX_RUNS_KEPT = 12  # preset results kept per visitor (the latest of each preset replaces the older)
+MODES = [("Unsupervised: each sentence and its dropout twin", "unsup"),
+         ("Supervised: anchor | positive | hard negative", "sup")]
+PRESET_CHOICES = [(f"{p.paper_source} · {p.label}", p.key) for p in ablations.PRESETS]
+PAPER_NOTE = ("Paper figures: STS-B development set, BERT-base trained for one epoch on 10⁶ sentences "
+              "(unsupervised) or three on 275k NLI triplets (supervised).")
+
+
+@dataclass
+class InsideSession:
+    """One visitor's data for this tab."""
+
+    views: object | None = None  # simcse_core.mechanisms.LossViews of the loss panel's batch
+    results: list = field(default_factory=list)  # AblationResult of each preset run, latest last
+    events: dict = field(default_factory=dict)  # preset key -> list of TrainEvent (for the history CSV)
+    last_encoder: object | None = None  # the model of the latest preset run (for the cone view)
+    last_label: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    workdir: Path | None = None
+
+
+def ensure_inside(state: InsideSession | None) -> InsideSession:
+    return state if state is not None else InsideSession()
+
+
+def _lines(text: str, what: str, low: int, high: int) -> list[str]:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if not low <= len(lines) <= high:
+        raise ValueError(f"The {what} box needs {low} to {high} lines (one per line); it has {len(lines)}.")
+    return lines
+
+
+# --- dropout twins ---
+
+@guarded
+def show_twins(studio: Studio, text: str, dropout: float, choice: str, pooler: str, session: Session | None):
+    """Handler: each sentence twice in training mode at ``dropout``, and the drift curve over 0-0.5."""
+    from simcse_core.mechanisms import dropout_twins, twin_drift
+
+    sentences = _lines(text, "Sentences", 1, 8)
+    if not 0.0 <= float(dropout) <= 0.5:
+        raise ValueError(f"Dropout must be between 0 and 0.5, got {dropout}.")
+    encoder = studio.encoder_for(choice, pooler, session)
+    twins = dropout_twins(encoder, sentences, dropout=float(dropout))
+    drift = twin_drift(encoder, sentences, DRIFT_RATES)
+    figure = plots.dropout_twins_figure(twins.sentences, twins.twin_cosines, twins.nearest_other, DRIFT_RATES,
+                                        drift, twins.dropout)
+    same = "identical, bit for bit" if twins.eval_identical else f"cosine {min(twins.eval_cosines):.6f}"
+    nearest = ""
+    if twins.nearest_other is not None:
+        nearest = (f" The closest *other* sentence is much further away (mean cosine "
+                   f"{np.mean(twins.nearest_other):.2f}), so a twin is easy to find: that is what the loss asks.")
+    summary = (f"### Dropout {twins.dropout:.2f}: twin cosine {twins.mean_twin_cosine:.4f} on average\n"
+               f"In **training mode** each pass switches off different random units, so the two vectors of "
+               f"one sentence differ (cosine below 1). In **evaluation mode** the two passes are {same}.{nearest}"
+               f"\n\n**This small difference is the whole \"data augmentation\" of unsupervised SimCSE.** "
+               f"Model: `{encoder.description}`.")
+    return summary, figure
+
+
+# --- inside the loss ---
+
+def parse_batch(text: str, mode: str) -> list:
+    """The loss panel's batch: sentences (unsup) or ``anchor | positive | hard negative`` rows (sup)."""
+    from simcse_core.mechanisms import MAX_BATCH, MIN_BATCH
+
+    lines = _lines(text, "Batch", MIN_BATCH, MAX_BATCH)
+    if mode == "unsup":
+        return lines
+    rows = [tuple(part.strip() for part in line.split("|")) for line in lines]
+    for k, row in enumerate(rows, start=1):
+        if len(row) not in (2, 3) or not all(row):
+            raise ValueError(f"Batch line {k} must be “anchor | positive” or “anchor | positive | hard negative”.")
+    return rows
+
+
+def sample_triplets(n: int = 8) -> str:
+    """The first ``n`` triplets of the bundled supervised sample, one ``a | b | c`` per line."""
+    from simcse_core.data import load_triplets
+
+    return "\n".join(" | ".join(t) for t in load_triplets(ASSETS / "sample_sup.csv")[:n])
+
+
+def loss_outputs(inside: InsideSession, temperature: float, alpha: float) -> tuple:
+    from simcse_core.losses import simcse_loss
+    from simcse_core.mechanisms import anatomy_of
+
+    views = inside.views
+    if views is None:
+        raise ValueError("Press “Encode the batch” first.")
+    if not 0.001 <= float(temperature) <= 1.0:
+        raise ValueError(f"Temperature τ must be between 0.001 and 1, got {temperature}.")
+    if not 0.1 <= float(alpha) <= 4.0:
+        raise ValueError(f"The hard-negative weight α must be between 0.1 and 4, got {alpha}.")
+    anatomy = anatomy_of(views, float(temperature), float(alpha))
+    check = float(simcse_loss(views.z1, views.z2, views.hard, float(temperature), float(alpha)))
+    figure = plots.loss_anatomy_figure(views.anchors, views.candidates, anatomy.cosines, anatomy.probabilities,
+                                       anatomy.row_losses, anatomy.chance, anatomy.temperature,
+                                       len(views.positives))
+    hard = (" Columns −1… are the hard negatives (contradictions), weighted by α."
+            if views.hard is not None else "")
+    summary = (f"### Batch loss {anatomy.loss:.4f} · chance level ln({anatomy.cosines.shape[1]}) = "
+               f"{anatomy.chance:.2f}\n"
+               f"Each row is one anchor; column +i is anchor i's positive (green box: "
+               f"{'its dropout twin' if views.mode == 'unsup' else 'its entailed partner'}), encoded in training "
+               f"mode at dropout {views.dropout:.2f} (the rate set under Dropout twins).{hard} "
+               f"The softmax turns a row of cosines ÷ τ into chances; the row's loss is −log of the chance on the "
+               f"green box. {int(anatomy.correct.sum())} of {len(anatomy.correct)} anchors put the most chance "
+               f"on their own positive. The batch loss is the mean of the row losses; `simcse_loss` on the same "
+               f"vectors gives **{check:.4f}**. Move τ: small τ sharpens every row, τ = 1 flattens it towards "
+               f"the chance level.")
+    return summary, figure
+
+
+@guarded
+def encode_batch(studio: Studio, text: str, mode: str, dropout: float, temperature: float, alpha: float,
+                 choice: str, pooler: str, session: Session | None, inside: InsideSession | None) -> tuple:
+    """Handler: encode the batch's two views in training mode and show the loss's insides."""
+    from simcse_core.mechanisms import dropout_views
+
+    inside = ensure_inside(inside)
+    batch = parse_batch(text, mode)
+    encoder = studio.encoder_for(choice, pooler, session)
+    inside.views = dropout_views(encoder, batch, dropout=float(dropout))
+    return (*loss_outputs(inside, temperature, alpha), inside)
+
+
+@guarded
+def rescore(temperature: float, alpha: float, inside: InsideSession | None) -> tuple:
+    """Handler for the τ and α sliders: the same vectors, a new softmax (no encoding)."""
+    return loss_outputs(ensure_inside(inside), temperature, alpha)
+
+
+def example_batch(mode: str) -> str:
+    return LOSS_SENTENCES if mode == "unsup" else sample_triplets()
+
+
+# --- ablations ---
+
+def paper_table(results: list) -> pd.DataFrame:
+    """Every preset with the paper's figure, and ours where this visitor ran it."""
+    ours = {r.key: r for r in results}
+    rows = []
+    for preset in ablations.PRESETS:
+        result = ours.get(preset.key)
+        rows.append({
+            "Table": preset.paper_source, "Setting": preset.label, "Paper STS-B dev": f"{preset.paper_stsb_dev:.1f}",
+            "Ours: before → after": "" if result is None else
+            f"{result.before['spearman']:.1f} → {result.after['spearman']:.1f} ({result.gain:+.1f})",
+            "Steps": "" if result is None else result.steps,
+        })
+    return pd.DataFrame(rows)
+
+
+def plane_runs(results: list) -> list[dict]:
+    return [{"label": r.label, "uniformity": [h["uniformity"] for h in r.history],
+             "alignment": [h["alignment"] for h in r.history], "ours": r.after["spearman"],
+             "paper": r.paper_stsb_dev} for r in results]
+
+
+def notes_markdown(results: list) -> str:
+    lines = ablations.disagreements(results)
+    found = ("**Where our miniature disagrees with the paper:**\n" + "\n".join(f"- {line}" for line in lines)
+             if lines else "**So far our runs point the same way as the paper** (or the defaults are not run yet: "
+             "each setting is compared with its table's default).")
+    unequal = ablations.unequal_lengths(results)
+    warning = f"⚠️ **{unequal}**\n\n" if unequal else ""
+    return f"{warning}{found}\n\n**Why:** {ablations.MINIATURE_CAVEAT}\n\n<small>{PAPER_NOTE}</small>"
+
+
+def ablation_outputs(inside: InsideSession) -> tuple:
+    figure = (plots.ablation_plane(plane_runs(inside.results)) if inside.results else
+              plots.placeholder("Run a preset: each run is drawn here, on top of the others.", height=460))
+    return figure, paper_table(inside.results), notes_markdown(inside.results)
+
+
+@guarded
+def run_preset(studio: Studio, key: str, choice: str, session: Session | None,
+               inside: InsideSession | None) -> Iterator[tuple]:
+    """Handler (generator): train a private copy with one preset for at most two minutes, stream progress."""
+    from simcse_core.evaluation import default_eval_pairs
+
+    inside = ensure_inside(inside)
+    preset = ablations.get_preset(key)
+    if not inside.lock.acquire(blocking=False):
+        raise ValueError("A preset is already running in this tab; wait for it to finish.")
+    try:
+        base = studio.registry.get(studio.config.model_name(studio.config.base_label), ablations.START_POOLER)
+        eval_pairs = ablations.eval_sample(default_eval_pairs())
+        encoder, events = ablations.start(preset, base, eval_pairs, time_budget_s=ablations.TIME_BUDGET_S)
+        yield (f"**{preset.label}**: measuring the start on {eval_pairs.name}…", *ablation_outputs(inside), inside)
+        seen, shown = [], 0.0
+        for event in background_iter(events, niceness=TRAIN_NICENESS, name=f"preset-{key}"):
+            seen.append(event)
+            if event.done or event.metrics or time.perf_counter() - shown > 2.0:
+                shown = time.perf_counter()
+                spearman = [e.metrics["spearman"] for e in seen if e.metrics]
+                line = f"**{preset.label}**: step {event.step} / {event.total_steps} · {event.elapsed_s:.0f} s"
+                if spearman:
+                    line += f" · STS {spearman[0]:.1f} → {spearman[-1]:.1f}"
+                yield line, gr.skip(), gr.skip(), gr.skip(), inside
+        result = ablations.summarize(preset, seen, eval_pairs.name)
+        inside.results = [r for r in inside.results if r.key != key][-(MAX_RUNS_KEPT - 1):] + [result]
+        inside.events[key] = seen
+        inside.last_encoder, inside.last_label = encoder, f"preset “{preset.label}”"
+        reason = "time budget reached" if seen[-1].stop_reason == "time_budget" else "done"
+        yield (f"**{preset.label}** {reason}: {result.steps} steps in {result.train_s:.0f} s of training; STS "
+               f"{result.before['spearman']:.1f} → {result.after['spearman']:.1f} (paper: "
+               f"{preset.paper_stsb_dev:.1f}).", *ablation_outputs(inside), inside)
+    finally:
+        inside.lock.release()
+
+
+@guarded
+def clear_runs(inside: InsideSession | None) -> tuple:
+    inside = ensure_inside(inside)
+    inside.results, inside.events = [], {}
+    return ("Runs cleared.", *ablation_outputs(inside), inside)
+
+
+# --- the cone ---
+
+def cone_sample(studio: Studio, per_topic: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    """``per_topic`` sentences of each topic of the bundled corpus (seeded), topic by topic."""
+    corpus = studio.bundled_corpus()
+    rng = np.random.default_rng(seed)
+    sentences, labels = [], []
+    topics = corpus.topics or ["(none)"] * len(corpus.sentences)
+    for topic in dict.fromkeys(topics):
+        idx = [i for i, t in enumerate(topics) if t == topic]
+        for i in sorted(rng.choice(idx, size=min(per_topic, len(idx)), replace=False)):
+            sentences.append(corpus.sentences[i])
+            labels.append(topic)
+    return sentences, labels
+
+
+def cone_models(studio: Studio, session: Session | None, inside: InsideSession | None):
+    """(before encoder, after encoder, after's name): the session's fine-tuned model, else the latest preset."""
+    if session is not None and session.finetuned is not None:
+        record = session.finetuned
+        return (studio.registry.get(record.base_name, record.base_pooler), record.encoder,
+                f"your fine-tuned model ({record.summary})")
+    if inside is not None and inside.last_encoder is not None:
+        base = studio.registry.get(studio.config.model_name(studio.config.base_label), ablations.START_POOLER)
+        return base, inside.last_encoder, inside.last_label
+    raise ValueError("There is no trained model yet: run the one-minute fine-tune (Fine-tune tab) or an "
+                     "ablation preset, then draw the cone.")
+
+
+@guarded
+def draw_cone(studio: Studio, session: Session | None, inside: InsideSession | None, progress=gr.Progress()):
+    """Handler: before | after as arrows on one linear basis, with the anisotropy of each."""
+    from simcse_core.metrics import anisotropy
+    from simcse_core.projection import cone_view
+
+    before_model, after_model, name = cone_models(studio, session, inside)
+    sentences, labels = cone_sample(studio, CONE_STATS_PER_TOPIC)
+    progress(0.2, desc="Encoding with the model before training")
+    before = before_model.encode(sentences)
+    progress(0.6, desc="Encoding with the trained model")
+    after = after_model.encode(sentences)
+    view = cone_view(before, after)
+    shown = [k for k in range(len(sentences)) if k % CONE_STATS_PER_TOPIC < CONE_PER_TOPIC]
+    a_before, a_after = anisotropy(before), anisotropy(after)
+    figure = plots.cone_figure(view.before[shown], view.after[shown], [labels[k] for k in shown],
+                               [sentences[k] for k in shown],
+                               (f"Before — mean cosine of two sentences {a_before:.2f}",
+                                f"After — mean cosine {a_after:.2f}"))
+    caption = (f"### Mean cosine of two sentences: {a_before:.2f} before → {a_after:.2f} after\n"
+               f"**Before** (`{before_model.description}`) and **after** ({name}): {len(shown)} sentences of "
+               f"{len(set(labels))} topics as arrows from the centre, on two axes shared by both panels; axis 1 is "
+               f"the direction all sentences share. A narrow fan of long arrows is the cone: any two sentences look "
+               f"alike.\n\n<small>A plain linear projection of the unit vectors (no UMAP). It keeps each arrow's "
+               f"direction and length within these two axes, on the same axes before and after; it drops the other "
+               f"{before.shape[1] - 2} directions (the axes keep {view.captured[0]:.0%} of the squared length "
+               f"before, {view.captured[1]:.0%} after), so arrows that overlap may be far apart in full. UMAP, in "
+               f"the Embedding map tab, keeps neighbours instead, which is why its before and after look "
+               f"alike.</small>")
+    return caption, figure
+
+
+# --- exports ---
+
+def _folder(studio: Studio, inside: InsideSession) -> Path:
+    if inside.workdir is None:
+        import tempfile
+
+        inside.workdir = Path(tempfile.mkdtemp(prefix="simcse-inside-", dir=studio.config.temp_root))
+    return inside.workdir
+
+
+@guarded
+def export_projector(studio: Studio, session: Session | None, inside: InsideSession | None,
+                     progress=gr.Progress()) -> tuple:
+    """Handler: a zip of vectors.tsv + metadata.tsv (bundled corpus; base and trained model) for the Projector."""
+    from simcse_core.export import write_projector_files
+
+    inside = ensure_inside(inside)
+    corpus = studio.bundled_corpus()
+    base = studio.registry.get(studio.config.model_name(studio.config.base_label), studio.config.default_pooler)
+    models = [(base.description, base)]
+    try:
+        before_model, after_model, name = cone_models(studio, session, inside)
+        models = [(before_model.description, before_model), (name, after_model)]
+    except ValueError:
+        pass
+    vectors, meta = [], {"sentence": [], "topic": [], "model": []}
+    for k, (label, encoder) in enumerate(models):
+        progress(0.1 + 0.8 * k / len(models), desc=f"Encoding the corpus with {label}")
+        vectors.append(encoder.encode(corpus.sentences))
+        meta["sentence"] += corpus.sentences
+        meta["topic"] += corpus.topics or ["(none)"] * len(corpus.sentences)
+        meta["model"] += [label] * len(corpus.sentences)
+    folder = _folder(studio, inside)
+    vec, met = write_projector_files(folder, np.concatenate(vectors), meta)
+    zip_path = folder / "embedding-projector.zip"
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.write(vec, vec.name)
+        archive.write(met, met.name)
+    return (str(zip_path), f"{len(meta['sentence']):,} vectors ({', '.join(m for m, _ in models)}). Open "
+            "projector.tensorflow.org → Load → choose vectors.tsv, then metadata.tsv; colour by “topic” or "
+            "“model”.")
+
+
+@guarded
+def export_tables(studio: Studio, inside: InsideSession | None) -> tuple:
+    """Handler: CSVs of the preset results (evaluation figures) and of the latest run's history."""
+    from simcse_core.export import write_csv, write_run_history
+
+    inside = ensure_inside(inside)
+    if not inside.results:
+        raise ValueError("Run an ablation preset first: its evaluation results and history are what is exported.")
+    folder = _folder(studio, inside)
+    results = write_csv(folder / "ablation-results.csv", [r.row() for r in inside.results])
+    latest = inside.results[-1]
+    history = write_run_history(folder / f"run-history-{latest.key}.csv", inside.events[latest.key])
+    return str(results), str(history), f"Results of {len(inside.results)} run(s); history of “{latest.label}”."
+
+
+# --- layout ---
+
+def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, session: gr.State) -> gr.Tabs:
+    """Lay out the tab (inside a ``gr.Tab``), wire its events, and return its inner tabs (for the lesson)."""
+    inside = gr.State(None, time_to_live=studio.config.session_ttl_s)
+    with gr.Tabs(elem_id="inside-tabs") as inner:
+        with gr.Tab("Dropout twins", id="inside-twins", elem_id="inside-twins"):
+            with gr.Row(equal_height=False):
+                twin_text = gr.Textbox(TWIN_SENTENCES, label="One to eight sentences, one per line", lines=3,
+                                       max_lines=8, elem_id="twins-text", scale=3)
+                with gr.Column(scale=2, min_width=300):
+                    twin_run = gr.Button("Encode each sentence twice", variant="primary", elem_id="twins-run")
+                    twin_rate = gr.Slider(0.0, 0.5, value=ablations.UNSUP.dropout, step=0.05,
+                                          label="Dropout rate", elem_id="twins-dropout")
+            twin_summary = gr.Markdown("Press the button: each sentence goes through the model twice with dropout on, "
+                                       "and twice with it off.", elem_id="twins-summary", container=True,
+                                       padding=True)
+            twin_plot = gr.Plot(plots.placeholder("The twins appear here.", 380), elem_id="twins-plot",
+                                show_label=False)
+            glossary.cards("dropout", "cosine", "token")
+        with gr.Tab("Inside the loss", id="inside-loss", elem_id="inside-loss"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2, min_width=320):
+                    mode = gr.Radio(MODES, value="unsup", label="Batch", elem_id="loss-mode")
+                    loss_run = gr.Button("Encode the batch (training mode)", variant="primary", elem_id="loss-run")
+                    with gr.Row():
+                        temperature = gr.Slider(0.001, 1.0, value=ablations.UNSUP.temperature, step=0.001,
+                                                label="Temperature τ", elem_id="loss-temperature")
+                        alpha = gr.Slider(0.1, 4.0, value=ablations.SUP.hard_negative_weight, step=0.1,
+                                          label="α (hard negatives)", elem_id="loss-alpha")
+                with gr.Column(scale=3):
+                    loss_summary = gr.Markdown("Press **Encode the batch**: every number inside SimCSE's loss for "
+                                               "these sentences appears below.", elem_id="loss-summary",
+                                               container=True, padding=True)
+            with gr.Accordion("The batch: edit it, or type your own sentences (2-32 lines)", open=False):
+                batch = gr.Textbox(LOSS_SENTENCES, show_label=False, lines=4, max_lines=16, elem_id="loss-batch")
+            loss_plot = gr.Plot(plots.placeholder("The cosine matrix, each row's softmax and loss appear here.",
+                                                  380), elem_id="loss-plot", show_label=False)
+            glossary.cards("softmax", "temperature", "loss", "entailment")
+        with gr.Tab("Ablations", id="inside-ablations", elem_id="inside-ablations"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2, min_width=320):
+                    preset = gr.Dropdown(PRESET_CHOICES, value="dropout-0",
+                                         label="Preset (about two minutes each on idle cores)",
+                                         elem_id="ablation-preset")
+                    with gr.Row():
+                        preset_run = gr.Button("Run preset", variant="primary", elem_id="ablation-run")
+                        preset_clear = gr.Button("Clear runs", elem_id="ablation-clear")
+                    preset_status = gr.Markdown("Each run trains a private copy of the bundled model and is drawn "
+                                                "on top of the earlier ones.", elem_id="ablation-status",
+                                                container=True, padding=True)
+                    notes = gr.Markdown(notes_markdown([]), elem_id="ablation-notes")
+                with gr.Column(scale=3):
+                    plane = gr.Plot(plots.placeholder("Run a preset: each run is drawn here, on top of the others.",
+                                                      460), elem_id="ablation-plane", show_label=False)
+            table = gr.Dataframe(paper_table([]), label="The paper's figures and ours", interactive=False,
+                                 elem_id="ablation-table", wrap=True)
+            glossary.cards("alignment", "uniformity", "spearman")
+        with gr.Tab("The cone", id="inside-cone", elem_id="inside-cone"):
+            with gr.Row():
+                cone_run = gr.Button("Draw before and after", variant="primary", elem_id="cone-run", scale=1)
+                cone_caption = gr.Markdown("Draws your fine-tuned model (or your latest preset run) against the "
+                                           "model it started from.", elem_id="cone-caption", container=True,
+                                           padding=True)
+            cone_plot = gr.Plot(plots.placeholder("Before | after, as arrows.", 560), elem_id="cone-plot",
+                                show_label=False)
+            glossary.cards("anisotropy", "umap", "cls", "pooler", "mlp")
+        with gr.Tab("Glossary", id="inside-glossary", elem_id="inside-glossary"):
+            glossary.build()
+        with gr.Tab("Export", id="inside-export", elem_id="inside-export"):
+            gr.Markdown("Files for other tools. **Embedding Projector**: the bundled corpus's vectors under the base "
+                        "model and your trained one. **CSVs**: your preset runs' evaluation results and the latest "
+                        "run's history (step, loss, alignment, uniformity, Spearman).")
+            with gr.Row():
+                projector_run = gr.Button("Embedding Projector files (.zip)", elem_id="export-projector-run")
+                tables_run = gr.Button("Results and history (.csv)", elem_id="export-tables-run")
+            export_note = gr.Markdown("", elem_id="export-note")
+            with gr.Row():
+                projector_file = gr.File(label="vectors.tsv + metadata.tsv", interactive=False,
+                                         elem_id="export-projector")
+                results_file = gr.File(label="Evaluation results", interactive=False, elem_id="export-results")
+                history_file = gr.File(label="Run history", interactive=False, elem_id="export-history")
+
+    twin_inputs = [twin_text, twin_rate, picker, pooler_picker, session]
+    twins_fn = functools.partial(show_twins, studio)
+    twin_run.click(twins_fn, twin_inputs, [twin_summary, twin_plot], api_name="dropout_twins", **ENCODE_QUEUE)
+    twin_rate.release(twins_fn, twin_inputs, [twin_summary, twin_plot], api_visibility="undocumented",
+                      **ENCODE_QUEUE)
+
+    loss_inputs = [batch, mode, twin_rate, temperature, alpha, picker, pooler_picker, session, inside]
+    loss_fn = functools.partial(encode_batch, studio)
+    loss_run.click(loss_fn, loss_inputs, [loss_summary, loss_plot, inside], api_name="inside_the_loss",
+                   **ENCODE_QUEUE)
+    gr.on([temperature.change, alpha.change], rescore, [temperature, alpha, inside], [loss_summary, loss_plot],
+          api_visibility="undocumented", queue=False)
+    mode.change(example_batch, mode, batch, queue=False, api_visibility="private")
+
+    ablation_out = [preset_status, plane, table, notes, inside]
+    preset_run.click(functools.partial(run_preset, studio), [preset, picker, session, inside], ablation_out,
+                     api_name="ablation_preset", **TRAIN_QUEUE)
+    preset_clear.click(clear_runs, inside, ablation_out, queue=False, api_visibility="private")
+
+    cone_run.click(functools.partial(draw_cone, studio), [session, inside], [cone_caption, cone_plot],
+                   api_name="cone_view", **HEAVY_QUEUE)
+    projector_run.click(functools.partial(export_projector, studio), [session, inside],
+                        [projector_file, export_note], api_name="export_projector", **HEAVY_QUEUE)
+    tables_run.click(functools.partial(export_tables, studio), inside, [results_file, history_file, export_note],
+                     api_name="export_tables", **ENCODE_QUEUE)
+    return inner
