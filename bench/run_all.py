@@ -25,7 +25,7 @@ from typing import Any
 from bench.common import REPO, RESULTS_DIR, format_table
 
 BENCHMARKS = ("encode_speed", "train_speed", "cached_loss_memory", "quality_per_minute", "retrieval_speed",
-              "projection_speed", "app_latency")
+              "projection_speed", "session_memory", "app_latency")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

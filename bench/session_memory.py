@@ -1,0 +1,72 @@
+"""Memory per visitor: server RSS with 1, 10 and 30 sessions each holding a fine-tuned copy of the bundled model.
+
+In one process, as the app does: the shared base encoder (all-MiniLM-L6-v2, [CLS] state, precision auto) is
+loaded once; each "session" takes ``Encoder.copy()`` and fine-tunes it with ``simcse_core.train`` (a short run:
+``--steps`` steps of batch ``--batch-size`` on STS-B train sentences), then keeps the copy. The trainer's
+optimizer state and gradients live only while it runs (AdamW state is local to the run; gradients are set to
+None at the end), so what a session keeps is the copy's weights. Resident set size (RSS, from psutil) is read
+after a garbage collection. Run ``python -m bench.session_memory --help``.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Sequence
+from typing import Any
+
+from bench.common import Target, load_stsb_split, make_parser, report, setup
+
+NAME = "session_memory"
+MB = 1024 * 1024
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    gc.collect()
+    return psutil.Process().memory_info().rss / MB
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = make_parser(__doc__.splitlines()[0])
+    parser.add_argument("--sessions", default="1,10,30", help="session counts at which RSS is read")
+    parser.add_argument("--steps", type=int, default=2, help="fine-tuning steps per session")
+    parser.add_argument("--batch-size", type=int, default=16, help="fine-tuning batch size per session")
+    args = parser.parse_args(argv)
+    setup(args)
+    from simcse_core import load_encoder
+    from simcse_core.train import TrainConfig, train
+
+    checkpoints = sorted({int(n) for n in args.sessions.split(",")})
+    if args.quick:
+        checkpoints = [n for n in checkpoints if n <= 10] or [1]
+    sentences = load_stsb_split("train").sentences()[:512]
+    base = load_encoder("minilm", pooler="cls_before_pooler", device="cpu")
+    base.encode(sentences[:64])  # the server has answered a request before anyone trains
+    start = _rss_mb()
+    weights_mb = sum(p.numel() * p.element_size() for p in base.parameters()) / MB
+    sessions, rows = [], []
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, eval_every=0)
+    for n in range(1, checkpoints[-1] + 1):
+        copy = base.copy()
+        for _ in train(copy, sentences, config):
+            pass
+        sessions.append(copy)
+        if n in checkpoints:
+            rss = _rss_mb()
+            rows.append({"sessions": n, "rss_mb": rss, "added_mb": rss - start, "mb_per_session": (rss - start) / n})
+            print(f"  {n} session(s): RSS {rss:.0f} MB (+{rss - start:.0f} MB)")
+    last = rows[-1]
+    per_session = (last["rss_mb"] - rows[0]["rss_mb"]) / max(1, last["sessions"] - rows[0]["sessions"]) \
+        if len(rows) > 1 else last["mb_per_session"]
+    targets = [Target("server RSS per session holding a fine-tuned copy of minilm (MB)", per_session, 150,
+                      higher_is_better=False, unit=" MB")]
+    notes = [f"base process after loading and one encode: {start:.0f} MB RSS; the model's weights are "
+             f"{weights_mb:.0f} MB (fp32), which is what each fine-tuned copy holds.",
+             f"each session: Encoder.copy() + {args.steps} unsup steps of batch {args.batch_size}; per-session "
+             f"figure = RSS growth between the first and last checkpoint / sessions added."]
+    return report(NAME, args, rows, targets=targets, notes=notes, extra={"weights_mb": weights_mb})
+
+
+if __name__ == "__main__":
+    main()
