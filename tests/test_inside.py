@@ -107,3 +107,21 @@ def test_lesson_steps_move_within_bounds_and_open_their_tab():
     assert last[0] == len(lesson.STEPS) - 1 and not last[5]["interactive"]
     assert lesson.go(0, -1)[0] == 0
     assert [s.minutes for s in lesson.STEPS] and 15 <= sum(s.minutes for s in lesson.STEPS) + 3 <= 25
+
+
+def test_a_preset_waits_in_the_fine_tunes_training_queue(studio):
+    from ui.state import Session
+
+    holder = studio.training_queue.join(60)  # someone else's fine-tune holds the slot
+    assert studio.training_queue.wait(holder, timeout=1)
+    session = Session()
+    try:
+        updates = inside.run_preset(studio, ablations.PRESETS[0].key, studio.config.base_label, session, None)
+        first = next(updates)
+        assert "waiting for a training slot" in first[0] and "number 1 in line" in first[0]
+        session.stop_requested.set()  # the visitor leaves: the preset leaves the queue, nothing trains
+        assert list(updates) == []
+        training, waiting = studio.training_queue.counts()
+        assert (training, waiting) == (1, 0)
+    finally:
+        studio.training_queue.leave(holder)

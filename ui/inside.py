@@ -225,7 +225,19 @@ def run_preset(studio: Studio, key: str, choice: str, session: Session | None,
     preset = ablations.get_preset(key)
     if not inside.lock.acquire(blocking=False):
         raise InputError("A preset is already running in this tab; wait for it to finish.")
+    queue = studio.training_queue  # presets share the fine-tunes' fair queue: one training run at a time
     try:
+        ticket = queue.join(ablations.TIME_BUDGET_S)
+    except BaseException:
+        inside.lock.release()
+        raise
+    try:
+        while not queue.wait(ticket, timeout=1.0):
+            if session is not None and (session.stop_requested.is_set() or session.closed):
+                return
+            yield (f"**{preset.label}**: waiting for a training slot — number {queue.position(ticket)} in line, "
+                   f"estimated start within {queue.estimated_wait(ticket):.0f} s.", gr.skip(), gr.skip(),
+                   gr.skip(), inside)
         base = studio.registry.get(studio.config.model_name(studio.config.base_label), ablations.START_POOLER)
         eval_pairs = ablations.eval_sample(default_eval_pairs())
         encoder, events = ablations.start(preset, base, eval_pairs, time_budget_s=ablations.TIME_BUDGET_S)
@@ -249,6 +261,7 @@ def run_preset(studio: Studio, key: str, choice: str, session: Session | None,
                f"{result.before['spearman']:.1f} → {result.after['spearman']:.1f} (paper: "
                f"{preset.paper_stsb_dev:.1f}).", *ablation_outputs(inside), inside)
     finally:
+        queue.leave(ticket)
         inside.lock.release()
 
 

@@ -455,8 +455,9 @@ def session_state(config: StudioConfig) -> gr.State:
 TRAIN_NICENESS = 10
 TRAIN_QUEUE = {"concurrency_id": "train", "concurrency_limit": StudioConfig.max_training_queue + 2}
 HEAVY_QUEUE = {"concurrency_id": "heavy", "concurrency_limit": 2}
-# The Inside tab's preset runs: one at a time, beside (not yet inside) the TrainingQueue of fine-tunes.
-PRESET_QUEUE = {"concurrency_id": "preset", "concurrency_limit": 1}
+# The Inside tab's preset runs wait in the same TrainingQueue as fine-tunes (so one run trains at a time,
+# server-wide); this concurrency group only bounds how many preset handlers may wait in it.
+PRESET_QUEUE = {"concurrency_id": "preset", "concurrency_limit": StudioConfig.max_training_queue + 2}
 ENCODE_QUEUE = {"concurrency_id": "encode", "concurrency_limit": 4}
 PACKAGING_S = 15.0  # least time a run holds its slot beyond its budget (measuring, zip, embeddings)
 
