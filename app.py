@@ -22,6 +22,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from simcse_core.interchange import official_pooler
 from simcse_core.models import DEFAULT_MODEL
 from ui import embedding_map, evaluate, finetune, inside, lesson, retrieval, similarity, text
 from ui.components import SettingDropdown
@@ -69,8 +70,11 @@ def pick_model(studio: Studio, choice: str, pooler: str, session: Session | None
     name = studio.config.model_name(choice)
     if not studio.registry.is_loaded(name):
         progress(0.1, desc=f"Loading {choice}")
-    encoder = studio.encoder_for(choice, pooler, session)
-    return (gr.skip(), gr.skip(), f"Model ready: `{encoder.description}` ({encoder.dim}-dimensional vectors).",
+    trained_with = official_pooler(name)  # an official SimCSE checkpoint is read with the pooler it was trained with
+    encoder = studio.encoder_for(choice, trained_with or pooler, session)
+    note = f" It was trained with the `{trained_with}` pooler, so that is selected." if trained_with else ""
+    return (gr.skip(), trained_with or gr.skip(),
+            f"Model ready: `{encoder.description}` ({encoder.dim}-dimensional vectors).{note}",
             gr.update(visible=False))
 
 

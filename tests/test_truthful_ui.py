@@ -108,3 +108,20 @@ def test_texts_no_longer_claim_what_is_false() -> None:
     assert "76.85" in text.PAPER_REFERENCE and "81.57" in text.PAPER_REFERENCE and "SICK-R" in text.PAPER_REFERENCE
     assert "86.7" in text.FINETUNE_INTRO and "bert-base-uncased" in text.FINETUNE_INTRO
     assert "trivially small" in text.AU_NOTE
+
+
+def test_official_simcse_checkpoints_are_picked_with_their_own_pooler(studio: Studio, monkeypatch) -> None:
+    import app
+
+    asked = []
+
+    def fake_encoder_for(choice, pooler, session):
+        asked.append(pooler)
+        return studio.registry.get(studio.config.model, "mean")
+
+    monkeypatch.setattr(studio, "encoder_for", fake_encoder_for)
+    monkeypatch.setattr(type(studio.config), "model_name", lambda self, choice: choice)  # as when online
+    _, pooler, status, _ = app.pick_model(studio, "princeton-nlp/unsup-simcse-bert-base-uncased", "mean", None)
+    assert asked == ["cls_before_pooler"] and pooler == "cls_before_pooler" and "trained with" in status
+    _, pooler, _, _ = app.pick_model(studio, "princeton-nlp/sup-simcse-bert-base-uncased", "mean", None)
+    assert asked[-1] == pooler == "cls"
