@@ -25,8 +25,10 @@ OFFICIAL_POOLER_NAMES = MappingProxyType({
 
 
 def table5_markdown() -> str:
-    """The paper's Table 5 rows for SimCSE-BERT-base as a markdown table."""
-    header = "| Model | " + " | ".join(TABLE5_SETS) + " |"
-    rule = "|---|" + "---:|" * len(TABLE5_SETS)
-    rows = [f"| {name} | " + " | ".join(f"{v:.2f}" for v in values) + " |" for name, values in TABLE5.items()]
+    """The paper's Table 5 for SimCSE-BERT-base as a markdown table: a row per STS set, a column per model."""
+    names = list(TABLE5)
+    header = "| Set | " + " | ".join(name.replace("-SimCSE-BERT-base", "") for name in names) + " |"
+    rule = "|---|" + "---:|" * len(names)
+    rows = [f"| {task} | " + " | ".join(f"{TABLE5[name][k]:.2f}" for name in names) + " |"
+            for k, task in enumerate(TABLE5_SETS)]
     return "\n".join([header, rule, *rows])

@@ -210,7 +210,8 @@ EVAL_INTRO = (
 )
 EVAL_UPLOAD = "Upload scored pairs (sentence1, sentence2, score)"
 PAPER_REFERENCE = f"""
-**Reference — the paper's Table 5** (STS test sets, Spearman × 100, BERT-base, the "all" setting):
+**Reference — the paper's Table 5** (STS test sets, Spearman × 100, unsupervised and supervised SimCSE on
+BERT-base, the "all" setting):
 
 {table5_markdown()}
 
