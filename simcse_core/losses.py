@@ -44,6 +44,20 @@ def simcse_loss(
     Raises:
         ValueError: shapes do not match, or temperature / weight are not positive.
     """
+    logits = simcse_logits(z1, z2, hard_negatives, temperature, hard_negative_weight)  # (B, C)
+    labels = torch.arange(z1.shape[0], device=z1.device)  # (B,) positive of row i is column i
+    return F.cross_entropy(logits, labels)
+
+
+def simcse_logits(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    hard_negatives: torch.Tensor | None = None,
+    temperature: float = 0.05,
+    hard_negative_weight: float = 1.0,
+) -> torch.Tensor:
+    """The logits (B, C) of :func:`simcse_loss`: cosine / τ against the C = B positives (+ B hard negatives),
+    with ``log α`` added to each anchor's own hard negative. Row i's target is column i. Checks its inputs."""
     _check(z1, z2, hard_negatives, temperature, hard_negative_weight)
     z1 = F.normalize(z1.float(), dim=-1)  # (B, D)
     candidates = z2 if hard_negatives is None else torch.cat([z2, hard_negatives], dim=0)  # (B or 2B, D)
@@ -55,8 +69,7 @@ def simcse_loss(
         bonus = torch.zeros_like(logits)  # (B, 2B)
         bonus[own, batch + own] = math.log(hard_negative_weight)
         logits = logits + bonus  # (B, 2B)
-    labels = torch.arange(z1.shape[0], device=z1.device)  # (B,) positive of row i is column i
-    return F.cross_entropy(logits, labels)
+    return logits
 
 
 def chance_loss(batch_size: int, hard_negatives: bool = False) -> float:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from simcse_core.losses import chance_loss, simcse_loss
+from simcse_core.losses import chance_loss, simcse_logits
 
 if TYPE_CHECKING:
     from simcse_core.encoder import Encoder
@@ -289,25 +289,19 @@ def loss_anatomy(
 ) -> LossAnatomy:
     """Break :func:`simcse_core.losses.simcse_loss` into its cosine matrix, row softmaxes and row losses.
 
-    The arithmetic is the loss's own (float32, the same operations), so ``loss`` equals ``simcse_loss(z1, z2,
-    hard_negatives, temperature, hard_negative_weight)`` to float rounding; the arguments are checked by it.
+    The logits are the loss's own (:func:`simcse_core.losses.simcse_logits`), so ``loss`` equals
+    ``simcse_loss(z1, z2, hard_negatives, temperature, hard_negative_weight)``; the arguments are checked there.
     """
-    batch_loss = simcse_loss(z1, z2, hard_negatives, temperature, hard_negative_weight)  # validates the inputs
     with torch.no_grad():
-        a = F.normalize(z1.detach().float(), dim=-1)  # (B, D)
-        candidates = z2 if hard_negatives is None else torch.cat([z2, hard_negatives], dim=0)  # (C, D)
-        c = F.normalize(candidates.detach().float(), dim=-1)  # (C, D)
-        cosines = a @ c.T  # (B, C)
-        logits = cosines / temperature  # (B, C)
-        batch = a.shape[0]
-        if hard_negatives is not None and hard_negative_weight != 1.0:
-            own = torch.arange(batch)  # (B,)
-            bonus = torch.zeros_like(logits)  # (B, 2B)
-            bonus[own, batch + own] = math.log(hard_negative_weight)
-            logits = logits + bonus
-        labels = torch.arange(batch)  # (B,)
+        logits = simcse_logits(z1, z2, hard_negatives, temperature, hard_negative_weight)  # (B, C): the loss's own
+        batch = logits.shape[0]
+        labels = torch.arange(batch, device=logits.device)  # (B,)
+        batch_loss = F.cross_entropy(logits, labels)  # exactly simcse_loss
         rows = F.cross_entropy(logits, labels, reduction="none")  # (B,)
         probabilities = logits.softmax(dim=-1)  # (B, C)
+        candidates = z2 if hard_negatives is None else torch.cat([z2, hard_negatives], dim=0)  # (C, D)
+        cosines = F.normalize(z1.float(), dim=-1) @ F.normalize(candidates.float(), dim=-1).T  # (B, C)
+        logits, cosines, rows, probabilities = (t.cpu() for t in (logits, cosines, rows, probabilities))
     return LossAnatomy(cosines.numpy(), logits.numpy(), probabilities.numpy(), rows.numpy(), float(batch_loss),
                        float(temperature), float(hard_negative_weight),
                        chance_loss(batch, hard_negatives=hard_negatives is not None))
