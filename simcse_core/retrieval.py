@@ -99,7 +99,7 @@ class SearchIndex:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         start = time.perf_counter()
-        vectors = _encode_with_progress(encoder, sentences, batch_size, progress)  # (N, D)
+        vectors = encoder.encode(sentences, batch_size=batch_size, progress=progress)  # (N, D)
         logger.info("Encoded %d sentences in %.1fs", len(sentences), time.perf_counter() - start)
         return cls.from_vectors(vectors, sentences, encoder=encoder, kind=kind)
 
@@ -226,21 +226,6 @@ def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # (N, 1)
     return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
-
-
-def _encode_with_progress(
-    encoder: Encoder, sentences: list[str], batch_size: int, progress: Callable[[int, int], None] | None
-) -> np.ndarray:
-    # Sort by length once so each batch pads little (characters are a good proxy for tokens), encode
-    # batch by batch to report progress, and scatter the rows back into input order.
-    order = np.argsort([-len(s) for s in sentences], kind="stable")
-    out = np.empty((len(sentences), encoder.dim), dtype=np.float32)  # (N, D)
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        out[idx] = encoder.encode([sentences[i] for i in idx], batch_size=batch_size)  # (b, D)
-        if progress is not None:
-            progress(min(start + batch_size, len(order)), len(order))
-    return out
 
 
 def _numpy_top_k(queries: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
