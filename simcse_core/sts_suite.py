@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from simcse_core import paper
 from simcse_core.data import DataLimits
 from simcse_core.evaluation import EvaluationDataUnavailable, ScoredPairs, load_scored_pairs
 from simcse_core.models import hub_offline
@@ -43,13 +44,9 @@ TASKS: dict[str, tuple[str, str]] = {
     "sickr": ("SICK-R", "mteb/sickr-sts"),
 }
 ALL_TASKS: tuple[str, ...] = tuple(TASKS)
-# Table 5 of the paper (Gao, Yao & Chen, 2021), Spearman x100 in the "all" setting: reference rows, NOT
-# measured by this project.
+# Table 5 of the paper (simcse_core.paper.TABLE5), keyed by task: reference rows, NOT measured by this project.
 PAPER_TABLE5: dict[str, dict[str, float]] = {
-    "Unsup-SimCSE-BERT-base (paper)": {"sts12": 68.40, "sts13": 82.41, "sts14": 74.38, "sts15": 80.91,
-                                       "sts16": 78.56, "stsb": 76.85, "sickr": 72.23},
-    "Sup-SimCSE-BERT-base (paper)": {"sts12": 75.30, "sts13": 84.67, "sts14": 80.19, "sts15": 85.40,
-                                     "sts16": 80.82, "stsb": 84.25, "sickr": 80.39},
+    f"{model} (paper)": dict(zip(ALL_TASKS, values)) for model, values in paper.TABLE5.items()
 }
 LOCAL_SUFFIXES = (".csv", ".tsv", ".jsonl")
 # The largest set (all of SICK) has 9,927 pairs; the user-upload cap of 20,000 rows fits every task.
