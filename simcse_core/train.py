@@ -427,9 +427,9 @@ def _prepare_encoder(encoder: Encoder, config: TrainConfig) -> None:
         # code: a checkpoint's own pooler layer (BERT's next-sentence head) is for inference, not a start.
         keep = encoder.pooler.mlp is not None and encoder.config.head == "trained"
         state = encoder.pooler.state_dict() if keep else None
-        pooler, head = make_pooler("cls", encoder.dim, config.resolved_mlp_only_train, state, "trained")
+        pooler, _ = make_pooler("cls", encoder.dim, config.resolved_mlp_only_train, state)
         encoder.pooler = pooler.to(encoder.device)
-        head = "trained"
+        head = "trained"  # from here on, whatever its start
     elif config.pooler is not None:
         encoder.pooler = Pooler(config.pooler, encoder.dim).to(encoder.device)
         head = "none"
