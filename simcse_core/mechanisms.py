@@ -62,7 +62,7 @@ def private_view(encoder: Encoder, dropout: float | None = None) -> Encoder:
     memo = {id(t): t for t in itertools.chain(encoder.parameters(), encoder.buffers())}
     model, pooler = copy.deepcopy(encoder.model, memo), copy.deepcopy(encoder.pooler, memo)
     view = Encoder(model, encoder.tokenizer, pooler, encoder.config, encoder.device,
-                   checkpoint_head=encoder.checkpoint_head)
+                   checkpoint_head=encoder.checkpoint_head, inference=encoder.inference)  # same weights
     if dropout is not None:
         for module in view.model.modules():
             if isinstance(module, nn.Dropout):

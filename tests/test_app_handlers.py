@@ -203,6 +203,27 @@ def test_finetune_downloads_load_back(studio: Studio, tuned, tmp_path: Path) -> 
     np.testing.assert_allclose(embeddings, record.encoder.encode(CORPUS), atol=1e-5)
 
 
+def test_kept_run_is_compact_and_its_download_keeps_the_float32_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from simcse_core.encoder import load_encoder
+
+    (tmp_path / "sessions").mkdir()
+    config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="bf16", live_eval_pairs=24,
+                          temp_root=str(tmp_path / "sessions"))
+    studio, session = Studio(config, ModelRegistry(config)), Session()
+    list(finetune.run_finetune(studio, text.SAMPLE_UNSUP, None, "unsup", 3, 8, 1e-3, 0.05, 0.1, "cls_before_pooler",
+                               16, 120, config.base_label, session))
+    record = session.finetuned
+    assert {p.dtype for p in record.encoder.model.parameters()} == {torch.bfloat16}  # half the memory
+    with zipfile.ZipFile(record.model_zip) as archive:
+        archive.extractall(tmp_path / "download")
+    reloaded = load_encoder(next((tmp_path / "download").iterdir()), device="cpu", precision="bf16")
+    assert {p.dtype for p in reloaded.model.parameters()} == {torch.float32}  # the trained weights, not rounded
+    shared = studio.registry.get(config.model, "cls_before_pooler")
+    assert not torch.equal(reloaded.model.embeddings.word_embeddings.weight,
+                           shared.model.embeddings.word_embeddings.weight)  # it is the trained model
+    np.testing.assert_array_equal(reloaded.encode(CORPUS), record.encoder.encode(CORPUS))  # same bf16 inference
+
+
 def test_finetune_rejects_mode_that_does_not_fit_the_data(studio: Studio, base_choice: str) -> None:
     with pytest.raises(gr.Error, match="Mode: the data are"):
         list(finetune.run_finetune(studio, text.SAMPLE_SUP, None, "unsup", 2, 4, 1e-4, 0.05, 0.1,

@@ -247,3 +247,72 @@ def test_concurrent_tokenizer_calls_with_different_settings_do_not_interfere(tin
     for thread in threads:
         thread.join()
     assert not errors, errors[0]
+
+
+def _mean_pooled_by_hand(model, tokenizer, sentences: list[str]) -> np.ndarray:
+    """Unit mean-pooled vectors of ``model`` (any dtype), computed here without the encoder's code."""
+    batch = tokenizer(sentences, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = model(**batch).last_hidden_state.float()  # (B, T, H)
+    mask = batch["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
+    mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1)  # (B, H)
+    return torch.nn.functional.normalize(mean, dim=-1).numpy()
+
+
+def test_bf16_inference_reads_a_bf16_copy_made_once_and_remade_after_the_weights_change(tiny_model_dir) -> None:
+    import copy
+
+    encoder = load_encoder(tiny_model_dir, pooler="mean", device="cpu", precision="bf16")
+    first = encoder.encode(SENTENCES)
+    inference = encoder.inference.get()
+    assert next(inference.parameters()).dtype == torch.bfloat16
+    assert next(encoder.model.parameters()).dtype == torch.float32  # training keeps fp32 weights
+    assert encoder.inference.get() is inference  # made once
+    assert encoder.with_pooler("cls_before_pooler").inference is encoder.inference  # one copy per weights
+    reference = _mean_pooled_by_hand(copy.deepcopy(encoder.model).to(torch.bfloat16), encoder.tokenizer, SENTENCES)
+    np.testing.assert_allclose(first, reference, atol=2e-2)
+
+    with torch.no_grad():  # an optimizer step changes the weights in place
+        words = encoder.model.embeddings.word_embeddings.weight
+        words.add_(torch.randn(words.shape, generator=torch.Generator().manual_seed(0)))
+    after = encoder.encode(SENTENCES)
+    assert encoder.inference.get() is not inference
+    reference = _mean_pooled_by_hand(copy.deepcopy(encoder.model).to(torch.bfloat16), encoder.tokenizer, SENTENCES)
+    np.testing.assert_allclose(after, reference, atol=2e-2)
+    assert np.abs(after - first).max() > 0.05  # a stale copy would give the old vectors
+
+
+def test_fp32_inference_reads_the_model_itself(tiny_encoder) -> None:
+    assert tiny_encoder.inference.get() is tiny_encoder.model
+
+
+def test_compact_halves_the_weights_and_keeps_the_vectors(tiny_model_dir, tmp_path) -> None:
+    encoder = load_encoder(tiny_model_dir, pooler="mean", device="cpu", precision="bf16")
+    before = encoder.encode(SENTENCES)
+    fp32_bytes = sum(p.numel() * p.element_size() for p in encoder.model.parameters())
+    encoder.compact()
+    assert sum(p.numel() * p.element_size() for p in encoder.model.parameters()) == fp32_bytes // 2
+    assert encoder.inference.get() is encoder.model  # no second copy is kept
+    np.testing.assert_array_equal(encoder.encode(SENTENCES), before)
+    with pytest.raises(ValueError, match="save it before"):
+        encoder.save(tmp_path / "model")
+    trainable = encoder.copy()
+    assert next(trainable.model.parameters()).dtype == torch.float32
+    trainable.train()
+    trainable(trainable.tokenize(SENTENCES)).sum().backward()  # the copy trains
+
+
+def test_fp32_encoder_is_not_compacted(tiny_encoder) -> None:
+    tiny_encoder.compact()
+    assert next(tiny_encoder.model.parameters()).dtype == torch.float32
+
+
+@pytest.mark.integration
+def test_bf16_inference_keeps_stsb_spearman_within_0_05(minilm) -> None:
+    from simcse_core.evaluation import load_stsb
+    from simcse_core.metrics import sts_spearman
+
+    pairs = load_stsb("test")
+    fast = load_encoder("minilm", pooler="mean", device="cpu", precision="bf16")
+    assert next(fast.inference.get().parameters()).dtype == torch.bfloat16
+    assert abs(sts_spearman(fast, pairs) - sts_spearman(minilm, pairs)) < 0.05  # both x100

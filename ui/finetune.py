@@ -152,23 +152,30 @@ def status_line(event, history: RunHistory, running: bool) -> str:
     return line
 
 
+def write_model_zip(studio: Studio, session: Session, encoder, run_id: int) -> str:
+    """Save a run's trained (float32) model as a zip in the session's folder; its path."""
+    folder = session.folder(studio.config.temp_root) / f"simcse-finetuned-run{run_id}"
+    encoder.save(folder)
+    zip_path = folder.with_suffix(".zip")
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, Path(folder.name) / path.relative_to(folder))
+    shutil.rmtree(folder, ignore_errors=True)
+    return str(zip_path)
+
+
 def package(studio: Studio, session: Session, record: FineTuneRecord, progress=None) -> FineTuneRecord:
-    """Write the run's zip and the corpus embeddings (.npy) once."""
+    """Write the run's zip (unless :func:`keep_run` did) and the corpus embeddings (.npy) once."""
     with session.finalize_lock:
         if record.model_zip and record.embeddings_npy:
             return record
-        folder = session.folder(studio.config.temp_root) / f"simcse-finetuned-run{record.run_id}"
-        record.encoder.save(folder)
-        zip_path = folder.with_suffix(".zip")
-        with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-            for path in sorted(folder.rglob("*")):
-                if path.is_file():
-                    archive.write(path, Path(folder.name) / path.relative_to(folder))
-        shutil.rmtree(folder, ignore_errors=True)
+        if not record.model_zip:
+            record.model_zip = write_model_zip(studio, session, record.encoder, record.run_id)
         index = studio.get_index(session, record.encoder, record.model_key, progress)
         npy_path = session.folder(studio.config.temp_root) / f"corpus-embeddings-run{record.run_id}.npy"
         np.save(npy_path, np.asarray(index.vectors, dtype=np.float32))
-        record.model_zip, record.embeddings_npy = str(zip_path), str(npy_path)
+        record.embeddings_npy = str(npy_path)
         return record
 
 
@@ -420,12 +427,18 @@ def keep_run(studio: Studio, session: Session, encoder, run_id: int, base_name: 
         return None, []
     if last.train_s > 0:  # learn how long a step takes here, to space the next run's evaluations
         studio.seconds_per_example = last.train_s / last.step / batch_size
+    try:  # the download keeps the trained float32 weights; the session then holds only what inference reads
+        model_zip = write_model_zip(studio, session, encoder, run_id)
+        encoder.compact()
+    except OSError as err:  # kept uncompacted; packaging tries the zip again
+        report_error(err, "keep_run")
+        model_zip = None
     record = FineTuneRecord(
         run_id=run_id, encoder=encoder, base_name=base_name, base_pooler=base_pooler,
         summary=f"{last.step} steps in {last.elapsed_s:.0f} s on {data.summary()}", mode=mode, steps=last.step,
         spearman_before=history.spearman[0] if history.spearman else None,
         spearman_after=history.spearman[-1] if len(history.spearman) > 1 else None,
-        eval_name=history.eval_name,
+        eval_name=history.eval_name, model_zip=model_zip,
     )
     dropped = session.add_run(record, studio.config.max_runs)
     return record, dropped
