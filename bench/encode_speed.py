@@ -1,4 +1,4 @@
-"""Encoding throughput: simcse_core (fp32, bf16 autocast) vs sentence-transformers' ``encode``.
+"""Encoding throughput: simcse_core (fp32, bf16 inference weights) vs sentence-transformers' ``encode``.
 
 Encodes the distinct STS-B sentences (dev + test by default; ``--with-train`` adds train) with the bundled
 all-MiniLM-L6-v2 (mean pooling), batch 64, the encoder's inference limit (256 tokens), in one process with
@@ -116,10 +116,10 @@ def _profile_batch(encoder, sentences: Sequence[str], rows: int = 8) -> list[dic
     batch = [sentences[i] for i in order[max(0, middle - 32) : middle + 32]]
     tokens = encoder.tokenize(batch)
     with torch.inference_mode():
-        encoder(tokens)
+        encoder._inference_forward(tokens)
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(3):
-                encoder(tokens)
+                encoder._inference_forward(tokens)
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events) or 1
     return [{"op": e.key, "self_cpu_pct": 100.0 * e.self_cpu_time_total / total, "calls": e.count,
@@ -127,14 +127,14 @@ def _profile_batch(encoder, sentences: Sequence[str], rows: int = 8) -> list[dic
 
 
 def _tokenize_share(encoder, sentences: Sequence[str], batch_size: int, repeats: int) -> dict[str, float]:
-    """Seconds spent tokenizing the way Encoder.encode does (lengths pass + per-batch), vs a whole encode."""
+    """Seconds spent tokenizing the way Encoder.encode does (once, then padding each batch), vs a whole encode."""
     tok = encoder.tokenizer
 
     def tokenize_like_encode() -> None:
         ids = tok(list(sentences), truncation=True, max_length=encoder.config.max_length)["input_ids"]
         order = np.argsort([-len(x) for x in ids], kind="stable")
         for start in range(0, len(order), batch_size):
-            encoder.tokenize([sentences[i] for i in order[start : start + batch_size]])
+            encoder._pad([ids[i] for i in order[start : start + batch_size]])
 
     times = interleaved_repeats({"tokenize": tokenize_like_encode,
                                  "encode": lambda: encoder.encode(sentences, batch_size=batch_size)},
@@ -143,7 +143,7 @@ def _tokenize_share(encoder, sentences: Sequence[str], batch_size: int, repeats:
     return {"tokenize_s": tokenize_s, "encode_s": encode_s, "tokenize_pct": 100.0 * ratio(tokenize_s, encode_s)}
 
 
-def _prototypes(base_fp32, args, test: StsSplit, repeats: int) -> list[dict[str, Any]]:
+def _prototypes(base_fp32, current, args, test: StsSplit, repeats: int) -> list[dict[str, Any]]:
     """Time variants of the encode loop on STS-B test; each row has its speed-up over Encoder.encode (bf16)."""
     import torch
 
@@ -156,7 +156,8 @@ def _prototypes(base_fp32, args, test: StsSplit, repeats: int) -> list[dict[str,
     bf16_weights_eager = copy.deepcopy(bf16_weights).eval()
     bf16_weights_eager.set_attn_implementation("eager")
     variants: dict[str, Callable[[], np.ndarray]] = {
-        "Encoder.encode bf16 autocast (current auto)": lambda: _encode_with(base_fp32, "bf16", sentences, bs),
+        "Encoder.encode (current auto: bf16 inference weights)": lambda: current.encode(sentences, batch_size=bs),
+        "Encoder.encode under bf16 autocast (before)": lambda: _encode_with(base_fp32, "bf16", sentences, bs),
         "proto: tokenize once, bf16 autocast, sdpa": lambda: proto_encode(
             base_fp32.model, tok, pooler, sentences, bs, max_length, bf16),
         "proto: bf16 autocast, eager attention": lambda: proto_encode(
@@ -185,7 +186,7 @@ def _prototypes(base_fp32, args, test: StsSplit, repeats: int) -> list[dict[str,
         return run
 
     times = interleaved_repeats({k: keep(k, f) for k, f in variants.items()}, repeats=repeats, warmup=0)
-    reference = statistics.median(times["Encoder.encode bf16 autocast (current auto)"])
+    reference = statistics.median(times["Encoder.encode (current auto: bf16 inference weights)"])
     rows = []
     for name, ts in times.items():
         med = statistics.median(ts)
@@ -232,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     encoders = {p: load_encoder("minilm", pooler="mean", device="cpu", precision=p) for p in ("fp32", "bf16")}
     if args.prototypes_only:
-        rows = _prototypes(encoders["fp32"], args, test, repeats)
+        rows = _prototypes(encoders["fp32"], encoders["bf16"], args, test, repeats)
         return report(NAME + "_prototypes", args, rows, notes=[
             f"Encode-loop variants on {test.name}, {repeats} interleaved repetitions, median; speed-up vs "
             "Encoder.encode with bf16 autocast (the current default)."], extra={"matmul_peak": peaks})
@@ -243,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         ST_NAME: lambda xs: st.encode(list(xs), batch_size=args.batch_size, convert_to_numpy=True,
                                       normalize_embeddings=True, show_progress_bar=False),
         "simcse_core fp32": lambda xs: encoders["fp32"].encode(xs, batch_size=args.batch_size),
-        "simcse_core bf16 autocast": lambda xs: encoders["bf16"].encode(xs, batch_size=args.batch_size),
+        "simcse_core bf16": lambda xs: encoders["bf16"].encode(xs, batch_size=args.batch_size),
     }
     outputs: dict[str, np.ndarray] = {}
 
@@ -285,16 +286,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         })
     by_name = {r["contender"]: r for r in rows}
     agree = float(np.abs(outputs["simcse_core fp32"] - outputs[ST_NAME]).max())
-    best_default = by_name["simcse_core bf16 autocast" if auto_dtype is not None else "simcse_core fp32"]
+    best_default = by_name["simcse_core bf16" if auto_dtype is not None else "simcse_core fp32"]
     spearman_shift = best_default["test_spearman"] - by_name[ST_NAME]["test_spearman"]
-    bf16_vs_fp32 = by_name["simcse_core bf16 autocast"]
+    bf16_vs_fp32 = by_name["simcse_core bf16"]
     fp32_row = by_name["simcse_core fp32"]
     targets = [
         Target("simcse_core default (auto) / sentence-transformers throughput", best_default[
-            "vs_sentence_transformers"], 1.5, unit="x"),
-        Target("|Spearman(default) - Spearman(sentence-transformers)|", abs(spearman_shift), 0.2,
+            "vs_sentence_transformers"], 3.5, unit="x"),
+        Target("|Spearman(default) - Spearman(sentence-transformers)|", abs(spearman_shift), 0.05,
                higher_is_better=False),
-        Target("bf16 autocast / fp32 end-to-end speed (rule: >1 keeps bf16)",
+        Target("bf16 / fp32 end-to-end speed (rule: >1 keeps bf16)",
                ratio(fp32_row["median_s"], bf16_vs_fp32["median_s"]), 1.0, unit="x"),
         Target("|Spearman(bf16) - Spearman(fp32)| (rule: < 0.2 keeps bf16)",
                abs(bf16_vs_fp32["test_spearman"] - fp32_row["test_spearman"]), 0.2, higher_is_better=False),
@@ -308,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     prototype_rows: list[dict[str, Any]] = []
     if not args.no_prototypes:
         proto_repeats = repeats
-        prototype_rows = _prototypes(encoders["fp32"], args, test, proto_repeats)
+        prototype_rows = _prototypes(encoders["fp32"], encoders["bf16"], args, test, proto_repeats)
 
     notes = [
         f"{len(sentences)} distinct STS-B sentences ({'test slice' if args.quick else 'dev+test'}"

@@ -6,12 +6,17 @@ STS-B dev during the run as the app does), then scores the held-out STS-B test s
 (a different, hand-written variety, including negations and swapped roles) before and after. The bar (issue 8):
 STS-B test rises by at least 3 points within the one-minute budget on 2 cores.
 
-    python -m bench.live_finetune            # writes bench/results/live_finetune.json
+``--compare-before`` also runs it, in the same process, with the trainer as it was before issue 11 (the padded
+forward and per-tensor AdamW: ``before_issue_11``); the bar (issue 11): today's run makes at least 2x the steps
+with an STS-B gain at least as large.
+
+    python -m bench.live_finetune [--compare-before]   # writes bench/results/live_finetune.json
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -23,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from simcse_core import train as train_module  # noqa: E402
 from simcse_core.data import load_sentences  # noqa: E402
 from simcse_core.encoder import load_encoder  # noqa: E402
 from simcse_core.evaluation import QUICK_EVAL_PAIRS, default_eval_pairs, load_demo_pairs, load_stsb  # noqa: E402
@@ -33,9 +39,29 @@ from simcse_core.train import LIVE_RUN, LIVE_RUN_EVALUATIONS, train  # noqa: E40
 RESULTS = REPO / "bench" / "results" / "live_finetune.json"
 DATA = REPO / "assets" / "sample_unsup.txt"
 MIN_TEST_GAIN = 3.0
+MIN_STEP_RATIO = 2.0  # today's steps per budget / the trainer's before issue 11
 
 
-def run(budget_s: float | None = None) -> dict:
+@contextlib.contextmanager
+def before_issue_11(student):
+    """The trainer as it was before issue 11: padded forward, per-tensor AdamW (the fused kernel off)."""
+    make_optimizer = train_module._make_optimizer
+
+    def per_tensor(encoder, config):
+        optimizer = make_optimizer(encoder, config)
+        for group in optimizer.param_groups:
+            group["fused"], group["foreach"] = False, None  # torch's default on CPU: one tensor at a time
+        return optimizer
+
+    student.unpadded_training = False
+    train_module._make_optimizer = per_tensor
+    try:
+        yield
+    finally:
+        train_module._make_optimizer = make_optimizer
+
+
+def run(budget_s: float | None = None, trainer: str = "today") -> dict:
     config = LIVE_RUN if budget_s is None else replace(LIVE_RUN, time_budget_s=budget_s)
     load_before = os.getloadavg()
     base = load_encoder("minilm", pooler=config.pooler)
@@ -47,15 +73,17 @@ def run(budget_s: float | None = None) -> dict:
     expected_steps = 100  # spacing of the live evaluations, as the app estimates it
     config = replace(config, eval_every=max(1, expected_steps // (LIVE_RUN_EVALUATIONS - 1)))
     last = None
-    for event in train(student, sentences, config, eval_pairs=live):
-        last = event
-        if event.metrics is not None:
-            print(f"step {event.step:>4}  train {event.train_s:6.1f} s  total {event.elapsed_s:6.1f} s  "
-                  f"live Spearman {event.metrics['spearman']:.2f}", flush=True)
+    with before_issue_11(student) if trainer == "before" else contextlib.nullcontext():
+        for event in train(student, sentences, config, eval_pairs=live):
+            last = event
+            if event.metrics is not None:
+                print(f"[{trainer}] step {event.step:>4}  train {event.train_s:6.1f} s  total {event.elapsed_s:6.1f} s"
+                      f"  live Spearman {event.metrics['spearman']:.2f}", flush=True)
     after = {"stsb_test": sts_spearman(student, test), "demo_pairs": sts_spearman(student, demo)}
     gain = after["stsb_test"] - before["stsb_test"]
     return {
         "experiment": "the app's default one-minute fine-tune (LIVE_RUN) on assets/sample_unsup.txt",
+        "trainer": trainer,
         "config": asdict(config),
         "precision": str(student.autocast_dtype or "fp32"),
         "train_sentences": len(sentences),
@@ -73,6 +101,8 @@ def run(budget_s: float | None = None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=None, help="seconds (default: the app's)")
+    parser.add_argument("--compare-before", action="store_true",
+                        help="also run the trainer as it was before issue 11, in the same process")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     result = run(args.budget)
@@ -80,6 +110,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key:<11} {result['before'][key]:6.2f} -> {result['after'][key]:6.2f} ({result['gain'][key]:+.2f})")
     print(f"{result['steps_done']} steps, {result['train_s']:.1f} s of training, {result['elapsed_s']:.1f} s in all; "
           f"{'PASS' if result['passed'] else 'FAIL'}: {result['criteria']}")
+    if args.compare_before:
+        before = run(args.budget, trainer="before")
+        step_ratio = result["steps_done"] / max(1, before["steps_done"])
+        result["before_issue_11"] = before
+        result["step_ratio_vs_before_issue_11"] = step_ratio
+        result["gain_at_least_before_issue_11"] = result["gain"]["stsb_test"] >= before["gain"]["stsb_test"]
+        result["passed"] = bool(result["passed"] and step_ratio >= MIN_STEP_RATIO
+                                and result["gain_at_least_before_issue_11"])
+        result["criteria"] += (f"; steps >= {MIN_STEP_RATIO:g}x the trainer before issue 11 with an STS-B test "
+                               "gain at least as large")
+        print(f"before issue 11: {before['steps_done']} steps, STS-B test {before['gain']['stsb_test']:+.2f}; "
+              f"today {result['steps_done']} steps ({step_ratio:.2f}x), {result['gain']['stsb_test']:+.2f}; "
+              f"{'PASS' if result['passed'] else 'FAIL'}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"Wrote {args.out}")
