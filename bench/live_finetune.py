@@ -98,20 +98,41 @@ def run(budget_s: float | None = None, trainer: str = "today") -> dict:
     }
 
 
+def targets(result: dict) -> list[dict]:
+    """The bars as ``bench.common.Target`` rows (read by ``python -m bench`` for the README table)."""
+    rows = [("one-minute fine-tune: STS-B test gain (points)", result["gain"]["stsb_test"], MIN_TEST_GAIN, True, "")]
+    before = result.get("before_issue_11")
+    if before is not None:
+        rows += [("one-minute fine-tune: steps / trainer before issue 11", result["step_ratio_vs_before_issue_11"],
+                  MIN_STEP_RATIO, True, "x"),
+                 ("one-minute fine-tune: STS-B test gain minus the trainer before issue 11's",
+                  result["gain"]["stsb_test"] - before["gain"]["stsb_test"], 0.0, True, "")]
+    return [{"name": name, "value": value, "threshold": goal, "higher_is_better": higher, "unit": unit,
+             "met": bool(value >= goal if higher else value <= goal)} for name, value, goal, higher, unit in rows]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=None, help="seconds (default: the app's)")
     parser.add_argument("--compare-before", action="store_true",
                         help="also run the trainer as it was before issue 11, in the same process")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--quick", action="store_true", help="a 15 s budget (smoke test; writes *_quick.json)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--out", type=Path, default=None, help=f"result file (default {RESULTS})")
     args = parser.parse_args(argv)
-    result = run(args.budget)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    budget = 15.0 if args.quick and args.budget is None else args.budget
+    out = args.out or (RESULTS.with_name("live_finetune_quick.json") if args.quick else RESULTS)
+    result = run(budget)
     for key in ("stsb_test", "demo_pairs"):
         print(f"{key:<11} {result['before'][key]:6.2f} -> {result['after'][key]:6.2f} ({result['gain'][key]:+.2f})")
     print(f"{result['steps_done']} steps, {result['train_s']:.1f} s of training, {result['elapsed_s']:.1f} s in all; "
           f"{'PASS' if result['passed'] else 'FAIL'}: {result['criteria']}")
     if args.compare_before:
-        before = run(args.budget, trainer="before")
+        before = run(budget, trainer="before")
         step_ratio = result["steps_done"] / max(1, before["steps_done"])
         result["before_issue_11"] = before
         result["step_ratio_vs_before_issue_11"] = step_ratio
@@ -123,9 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"before issue 11: {before['steps_done']} steps, STS-B test {before['gain']['stsb_test']:+.2f}; "
               f"today {result['steps_done']} steps ({step_ratio:.2f}x), {result['gain']['stsb_test']:+.2f}; "
               f"{'PASS' if result['passed'] else 'FAIL'}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"Wrote {args.out}")
+    result["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    result["targets"] = targets(result)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"Wrote {out}")
     return 0 if result["passed"] else 1
 
 

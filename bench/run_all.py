@@ -24,8 +24,10 @@ from typing import Any
 
 from bench.common import REPO, RESULTS_DIR, format_table
 
-BENCHMARKS = ("encode_speed", "train_speed", "cached_loss_memory", "quality_per_minute", "retrieval_speed",
-              "projection_speed", "session_memory", "app_latency")
+BENCHMARKS = ("encode_speed", "train_speed", "live_finetune", "cached_loss_memory", "quality_per_minute",
+              "retrieval_speed", "projection_speed", "session_memory", "app_latency")
+# Arguments a benchmark always gets here (live_finetune: compare with the trainer before issue 11).
+EXTRA_ARGS = {"live_finetune": ["--compare-before"]}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     suffix = "_quick" if args.quick else ""
     runs, failed = [], []
     for name in names:
-        command = [sys.executable, "-m", f"bench.{name}"] + (["--quick"] if args.quick else [])
+        command = [sys.executable, "-m", f"bench.{name}", *EXTRA_ARGS.get(name, [])]
+        command += ["--quick"] if args.quick else []
         if args.threads:
             command += ["--threads", str(args.threads)]
         print(f"\n===== {' '.join(command[1:])}", flush=True)

@@ -337,6 +337,13 @@ class Encoder(nn.Module):
         y = _as_unit_vectors(self, b)
         return x @ y.T
 
+    def weights_changed(self) -> None:
+        """Say that the transformer's weights were changed in place (the trainer calls this after each step).
+
+        The next ``encode`` then makes its inference weights again (:class:`InferenceWeights`).
+        """
+        self.inference.forget()
+
     def copy(self) -> Encoder:
         """A private, independent copy (weights and pooler) in float32, sharing the read-only tokenizer.
 

@@ -273,6 +273,7 @@ def _run(
             encoder.train()
             batch = processes.shard([examples[i] for i in next(batches)])  # this process's share
             loss = _step(encoder, embedder, batch, config, optimizer, processes, scaler)
+            encoder.weights_changed()  # evaluations between steps must read the new weights
             schedule.step()
             encoder.eval()
             train_s += time.perf_counter() - t0

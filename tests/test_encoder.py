@@ -316,3 +316,19 @@ def test_bf16_inference_keeps_stsb_spearman_within_0_05(minilm) -> None:
     fast = load_encoder("minilm", pooler="mean", device="cpu", precision="bf16")
     assert next(fast.inference.get().parameters()).dtype == torch.bfloat16
     assert abs(sts_spearman(fast, pairs) - sts_spearman(minilm, pairs)) < 0.05  # both x100
+
+
+def test_encode_between_training_steps_reads_the_trained_weights(tiny_model_dir) -> None:
+    """The live STS curve: evaluations during a run must see each step (the fused optimizer leaves versions)."""
+    import copy
+
+    from simcse_core.train import TrainConfig, train
+
+    encoder = load_encoder(tiny_model_dir, pooler="mean", device="cpu", precision="bf16")
+    before = encoder.encode(SENTENCES)  # makes the inference copy
+    for _ in train(encoder, SENTENCES * 4, TrainConfig(steps=3, batch_size=8, lr=1e-2, eval_every=0)):
+        pass
+    after = encoder.encode(SENTENCES)
+    reference = _mean_pooled_by_hand(copy.deepcopy(encoder.model).to(torch.bfloat16), encoder.tokenizer, SENTENCES)
+    np.testing.assert_allclose(after, reference, atol=2e-2)
+    assert np.abs(after - before).max() > 0.05
