@@ -5,7 +5,8 @@ loaded once; each "session" takes ``Encoder.copy()`` and fine-tunes it with ``si
 ``--steps`` steps of batch ``--batch-size`` on STS-B train sentences), then keeps the copy. The trainer's
 optimizer state and gradients live only while it runs (AdamW state is local to the run; gradients are set to
 None at the end), so what a session keeps is the copy's weights; the app then keeps them as
-``Encoder.compact()`` leaves them (bf16, what inference reads), after saving the float32 model for download.
+``Encoder.compact(base)`` leaves them (bf16, what inference reads, with the word-embedding rows training did not
+change read from the base model), after saving the float32 model for download.
 Both ways are measured in one run: "compact" (the app) and "fp32" (the copy as trained and not used for
 inference: what the app kept before). Resident set size (RSS, from psutil) is read after a garbage collection. Run
 ``python -m bench.session_memory --help``.
@@ -50,7 +51,7 @@ def measure(keep: str, checkpoints: list[int], steps: int, batch_size: int, thre
         for _ in train(copy, sentences, config):
             pass
         if keep == "compact":  # as the app keeps a run (after writing its float32 zip); the visitor compares it
-            copy.compact()
+            copy.compact(base=base)
             copy.encode(sentences[:16])
         sessions.append(copy)
         if n in checkpoints:
@@ -67,8 +68,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     parser = make_parser(__doc__.splitlines()[0])
     parser.add_argument("--sessions", default="1,10,30", help="session counts at which RSS is read")
-    parser.add_argument("--steps", type=int, default=2, help="fine-tuning steps per session")
-    parser.add_argument("--batch-size", type=int, default=16, help="fine-tuning batch size per session")
+    # 8 x 64 = the 512 sentences once, as the app's run covers its 400 sample sentences (the rows it changes)
+    parser.add_argument("--steps", type=int, default=8, help="fine-tuning steps per session")
+    parser.add_argument("--batch-size", type=int, default=64, help="fine-tuning batch size per session")
     args = parser.parse_args(argv)
     setup(args)
     checkpoints = sorted({int(n) for n in args.sessions.split(",")})
@@ -89,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                Target("per-session memory, kept as trained (fp32) / compact", per_session["fp32"]
                       / max(per_session["compact"], 1e-9), 1.5, unit="x")]
     notes = [f"base process after loading and one encode: {runs['compact']['base_mb']:.0f} MB RSS; the model's "
-             f"weights are {runs['compact']['weights_mb']:.0f} MB (fp32); a compact copy holds them in bf16 (half).",
+             f"weights are {runs['compact']['weights_mb']:.0f} MB (fp32); a compact copy holds them in bf16, and of "
+             "the word embeddings only the rows its training changed.",
              f"each session: Encoder.copy() + {args.steps} unsup steps of batch {args.batch_size}; per-session "
              "figure = RSS growth between the first and last checkpoint / sessions added; each way in its own "
              "process."]

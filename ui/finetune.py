@@ -429,7 +429,7 @@ def keep_run(studio: Studio, session: Session, encoder, run_id: int, base_name: 
         studio.seconds_per_example = last.train_s / last.step / batch_size
     try:  # the download keeps the trained float32 weights; the session then holds only what inference reads
         model_zip = write_model_zip(studio, session, encoder, run_id)
-        encoder.compact()
+        encoder.compact(base=studio.registry.get(base_name, base_pooler))
     except OSError as err:  # kept uncompacted; packaging tries the zip again
         report_error(err, "keep_run")
         model_zip = None

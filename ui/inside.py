@@ -255,7 +255,7 @@ def run_preset(studio: Studio, key: str, choice: str, session: Session | None,
         result = ablations.summarize(preset, seen, eval_pairs.name)
         inside.results = [r for r in inside.results if r.key != key][-(MAX_RUNS_KEPT - 1):] + [result]
         inside.events[key] = seen
-        encoder.compact()  # only read from now on (the cone view): half the memory
+        encoder.compact(base=base)  # only read from now on (the cone view)
         inside.last_encoder, inside.last_label = encoder, f"preset “{preset.label}”"
         reason = "time budget reached" if seen[-1].stop_reason == "time_budget" else "done"
         yield (f"**{preset.label}** {reason}: {result.steps} steps in {result.train_s:.0f} s of training; STS "
