@@ -268,10 +268,9 @@ class Encoder(nn.Module):
 
     def _inference_forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Pooled vectors (B, D) in eval mode from the inference weights (:class:`InferenceWeights`)."""
-        model = self.inference.get()
-        if model is self.model and not self.inference.compact:
+        if self.inference.dtype is None:
             return self(batch)  # the weights as they are, under the encoder's autocast setting
-        return self._pooled(model, batch)
+        return self._pooled(self.inference.get(), batch)
 
     @torch.inference_mode()
     def encode(

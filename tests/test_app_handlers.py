@@ -224,6 +224,26 @@ def test_kept_run_is_compact_and_its_download_keeps_the_float32_weights(tiny_mod
     np.testing.assert_array_equal(reloaded.encode(CORPUS), record.encoder.encode(CORPUS))  # same bf16 inference
 
 
+def test_a_run_whose_compaction_fails_is_kept_as_trained(tiny_model_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    from simcse_core.encoder import Encoder
+
+    def broken(self, base=None) -> None:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(Encoder, "compact", broken)
+    (tmp_path / "sessions").mkdir()
+    config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="bf16", live_eval_pairs=24,
+                          temp_root=str(tmp_path / "sessions"))
+    studio, session = Studio(config, ModelRegistry(config)), Session()
+    with pytest.warns(UserWarning):  # the visitor is told (a toast), and the run is kept
+        updates = list(finetune.run_finetune(studio, text.SAMPLE_UNSUP, None, "unsup", 2, 8, 1e-3, 0.05, 0.1,
+                                             "cls_before_pooler", 16, 120, config.base_label, session))
+    record = session.finetuned
+    assert record is not None and record.model_zip and updates[-1][4] == record.model_zip
+    assert next(record.encoder.model.parameters()).dtype == torch.float32
+    assert record.encoder.encode(CORPUS[:2]).shape == (2, record.encoder.dim)
+
+
 def test_finetune_rejects_mode_that_does_not_fit_the_data(studio: Studio, base_choice: str) -> None:
     with pytest.raises(gr.Error, match="Mode: the data are"):
         list(finetune.run_finetune(studio, text.SAMPLE_SUP, None, "unsup", 2, 4, 1e-4, 0.05, 0.1,

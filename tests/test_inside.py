@@ -74,6 +74,8 @@ def test_a_preset_run_is_overlaid_compared_with_the_paper_and_exported(studio, m
         state = updates[-1][-1]
         assert "paper" in updates[-1][0]
     assert [r.key for r in state.results] == ["dropout-0.1", "dropout-0"]
+    # Kept events hold no snapshot: a snapshot holds the run's optimizer (moments and fp32 parameters).
+    assert all(event.snapshot is None for events in state.events.values() for event in events)
     figure, table, notes = inside.ablation_outputs(state)
     assert len([t for t in figure.data if t.mode == "lines+markers"]) == 2  # both runs on one plane
     assert table.loc[table["Setting"] == "dropout 0", "Paper STS-B dev"].item() == "71.1"

@@ -389,7 +389,7 @@ def _train_and_keep(studio: Studio, session: Session, data, config, base_name: s
         stream.close()  # closes `events` in the training thread after its step: the encoder is never mid-update
         if not session.closed:  # a visitor who left keeps nothing
             remeasured = remeasure(encoder, history, last, eval_pairs)
-            record, dropped = keep_run(studio, session, encoder, run_id, base_name, base_pooler, data, last,
+            record, dropped = keep_run(studio, session, encoder, shared, run_id, base_name, base_pooler, data, last,
                                        history, min(config.batch_size, len(data.examples)), config.mode)
         release()
     if session.closed:
@@ -416,7 +416,7 @@ def remeasure(encoder, history: RunHistory, last, eval_pairs) -> bool:
     return True
 
 
-def keep_run(studio: Studio, session: Session, encoder, run_id: int, base_name: str, base_pooler: str, data,
+def keep_run(studio: Studio, session: Session, encoder, base, run_id: int, base_name: str, base_pooler: str, data,
              last, history: RunHistory, batch_size: int, mode: str) -> tuple[FineTuneRecord | None, list]:
     """Keep a (possibly stopped) run in the session; (None, []) if no step was made.
 
@@ -427,12 +427,17 @@ def keep_run(studio: Studio, session: Session, encoder, run_id: int, base_name: 
         return None, []
     if last.train_s > 0:  # learn how long a step takes here, to space the next run's evaluations
         studio.seconds_per_example = last.train_s / last.step / batch_size
-    try:  # the download keeps the trained float32 weights; the session then holds only what inference reads
+    try:  # the download keeps the trained float32 weights
         model_zip = write_model_zip(studio, session, encoder, run_id)
-        encoder.compact(base=studio.registry.get(base_name, base_pooler))
-    except OSError as err:  # kept uncompacted; packaging tries the zip again
+    except (OSError, InputError) as err:  # kept as trained (float32); packaging tries the zip again
         report_error(err, "keep_run")
         model_zip = None
+    if model_zip is not None:  # the session then holds only what inference reads (before anyone else sees it)
+        try:
+            encoder.compact(base=base)
+        except Exception as err:  # noqa: BLE001 - a run kept as trained is still a good run
+            logger.exception("Run %d kept uncompacted", run_id)
+            report_error(err, "keep_run")
     record = FineTuneRecord(
         run_id=run_id, encoder=encoder, base_name=base_name, base_pooler=base_pooler,
         summary=f"{last.step} steps in {last.elapsed_s:.0f} s on {data.summary()}", mode=mode, steps=last.step,

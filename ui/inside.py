@@ -8,6 +8,7 @@ the latest preset model) live in an :class:`InsideSession` held by a ``gr.State`
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -254,8 +255,12 @@ def run_preset(studio: Studio, key: str, choice: str, session: Session | None,
                 yield line, gr.skip(), gr.skip(), gr.skip(), inside
         result = ablations.summarize(preset, seen, eval_pairs.name)
         inside.results = [r for r in inside.results if r.key != key][-(MAX_RUNS_KEPT - 1):] + [result]
-        inside.events[key] = seen
-        encoder.compact(base=base)  # only read from now on (the cone view)
+        # Without their snapshots: each holds the run's optimizer (its moments and every fp32 parameter).
+        inside.events[key] = [dataclasses.replace(event, snapshot=None) for event in seen]
+        try:
+            encoder.compact(base=base)  # only read from now on (the cone view)
+        except Exception:  # noqa: BLE001 - an uncompacted model still draws the cone
+            logger.exception("The preset's model was kept uncompacted")
         inside.last_encoder, inside.last_label = encoder, f"preset “{preset.label}”"
         reason = "time budget reached" if seen[-1].stop_reason == "time_budget" else "done"
         yield (f"**{preset.label}** {reason}: {result.steps} steps in {result.train_s:.0f} s of training; STS "
