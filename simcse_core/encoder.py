@@ -66,7 +66,8 @@ class EncoderConfig:
     max_length: int = INFERENCE_MAX_LENGTH_CAP  # inference token limit; training uses TrainConfig.max_length
     mlp_only_train: bool = False  # cls pooler: MLP head in training only (the paper's unsup setting)
     dropout: float | None = None  # None keeps the model's own dropout probabilities
-    precision: Precision = "auto"  # "auto": bf16 autocast where the hardware has fast bf16, else fp32
+    precision: Precision = "auto"  # "auto": bf16 where the hardware has it fast (training: autocast over fp32
+    # weights; encode: a bf16 copy of the weights, see InferenceWeights), else fp32
     head: HeadSource = "none"  # cls pooler: where its MLP head's weights come from (HEAD_SOURCE_HELP)
 
 

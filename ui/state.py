@@ -59,7 +59,7 @@ class StudioConfig:
 
     model: str = DEFAULT_MODEL  # the base model offered first (a short name, or a folder/hub id the operator gave)
     device: str = "auto"  # torch device for every encoder
-    precision: str = "auto"  # "auto" (bf16 autocast where fast), "fp32" or "bf16"
+    precision: str = "auto"  # "auto" (bf16 where fast: see simcse_core.encoder.EncoderConfig), "fp32" or "bf16"
     default_pooler: str = "mean"  # picker default (all-MiniLM-L6-v2 was trained with mean pooling)
     max_sentence_chars: int = 1_000  # longest sentence a visitor may type (browser and server)
     max_heatmap_sentences: int = 40  # longest sentence list for the heatmap
