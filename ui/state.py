@@ -659,7 +659,10 @@ class Studio:
         self._baselines: dict[ModelKey, float] = {}
         self._indexes: dict[IndexKey, Any] = {}  # bundled corpus x base models: identical for every visitor
         self._index_locks: dict[IndexKey, threading.Lock] = {}
-        self.seconds_per_example = 0.02  # training time per example per step, updated after every run
+        # Training time per example per step, for spacing a run's evaluations (ui.finetune.estimate_steps); updated
+        # after every run. Start: the bundled model's on 2 idle cores (bench/live_finetune: 166 steps of 64 in
+        # 57 s). The old 0.02 was a loaded machine's: the first run then evaluated 10 times instead of 4.
+        self.seconds_per_example = 0.0055
 
     # --- models ---
     def encoder_for(self, choice: str, pooler: str, session: Session | None):
