@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.common import Target  # noqa: E402
 from simcse_core import train as train_module  # noqa: E402
 from simcse_core.data import load_sentences  # noqa: E402
 from simcse_core.encoder import load_encoder  # noqa: E402
@@ -99,16 +100,15 @@ def run(budget_s: float | None = None, trainer: str = "today") -> dict:
 
 
 def targets(result: dict) -> list[dict]:
-    """The bars as ``bench.common.Target`` rows (read by ``python -m bench`` for the README table)."""
-    rows = [("one-minute fine-tune: STS-B test gain (points)", result["gain"]["stsb_test"], MIN_TEST_GAIN, True, "")]
+    """The bars as ``bench.common.Target`` entries, as ``report`` writes them (``python -m bench`` reads them)."""
+    bars = [Target("one-minute fine-tune: STS-B test gain (points)", result["gain"]["stsb_test"], MIN_TEST_GAIN)]
     before = result.get("before_issue_11")
     if before is not None:
-        rows += [("one-minute fine-tune: steps / trainer before issue 11", result["step_ratio_vs_before_issue_11"],
-                  MIN_STEP_RATIO, True, "x"),
-                 ("one-minute fine-tune: STS-B test gain minus the trainer before issue 11's",
-                  result["gain"]["stsb_test"] - before["gain"]["stsb_test"], 0.0, True, "")]
-    return [{"name": name, "value": value, "threshold": goal, "higher_is_better": higher, "unit": unit,
-             "met": bool(value >= goal if higher else value <= goal)} for name, value, goal, higher, unit in rows]
+        bars += [Target("one-minute fine-tune: steps / trainer before issue 11",
+                        result["step_ratio_vs_before_issue_11"], MIN_STEP_RATIO, unit="x"),
+                 Target("one-minute fine-tune: STS-B test gain minus the trainer before issue 11's",
+                        result["gain"]["stsb_test"] - before["gain"]["stsb_test"], 0.0)]
+    return [{**asdict(t), "met": t.met} for t in bars]
 
 
 def main(argv: list[str] | None = None) -> int:
