@@ -118,8 +118,9 @@ class InferenceWeights:
     Where ``precision`` resolves to bf16, inference runs a bf16 copy of the weights without autocast, with
     written-out ("eager") attention on CPU: on 2 cores, STS-B dev+test encode 1.3x faster than under autocast
     with the fused attention kernel, Spearman within 0.01 (``bench/encode_speed.py``). Training keeps fp32
-    weights (the optimizer needs them), so the copy is made once and made again only after the weights
-    changed (a tensor's version counter moves on every in-place update, as an optimizer step makes).
+    weights (the optimizer needs them), so the copy is made once and made again after the weights changed:
+    the trainer says so after every step (:meth:`Encoder.weights_changed`; torch's fused AdamW does not move
+    the tensors' version counters), and another in-place change that moves a version counter is noticed.
     Shared by the encoders :meth:`Encoder.with_pooler` makes (same transformer, one copy).
     """
 
