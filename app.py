@@ -22,8 +22,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from simcse_core.interchange import official_pooler
-from simcse_core.models import DEFAULT_MODEL
+from simcse_core.interop.interchange import official_pooler
+from simcse_core.model.catalogue import DEFAULT_MODEL
 from ui import embedding_map, evaluate, finetune, inside, lesson, retrieval, similarity, text
 from ui.components import SettingDropdown
 from ui.state import (
@@ -191,7 +191,7 @@ def warm_up(studio: Studio) -> threading.Thread:
         except Exception:  # noqa: BLE001 - the first request will report the problem to the user
             logger.exception("Could not preload the base model and the bundled corpus index")
         try:
-            from simcse_core import projection
+            from simcse_core.teaching import projection
 
             projection.warm_up()
         except Exception:  # noqa: BLE001 - the first map will simply be slower

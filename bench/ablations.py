@@ -1,4 +1,4 @@
-"""The paper's ablations in miniature: every preset of :mod:`simcse_core.ablations`, ours next to the paper's.
+"""The paper's ablations in miniature: every preset of :mod:`simcse_core.teaching.ablations`, ours next to the paper's.
 
 Each preset trains a private copy of the bundled model (raw [CLS] vector) with the preset's settings and
 reports STS-B dev Spearman before and after, the final alignment and uniformity, and the paper's figure for
@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     setup(args)
 
-    from simcse_core import ablations
-    from simcse_core.encoder import load_encoder
-    from simcse_core.evaluation import default_eval_pairs
+    from simcse_core.evaluation.sets import default_eval_pairs
+    from simcse_core.model.encoder import load_encoder
+    from simcse_core.teaching import ablations
 
     groups = [g.strip() for g in args.only.split(",")] if args.only else list(ablations.GROUPS)
     presets = [p for g in groups for p in ablations.presets_in(g)]

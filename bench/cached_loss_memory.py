@@ -26,7 +26,7 @@ NAME = "cached_loss_memory"
 def _child(batch: int, mini_batch: int | None, steps: int) -> dict:
     """One configuration, in this process: peak memory growth (MiB) and median step seconds."""
     from simcse_core import load_encoder
-    from simcse_core.train import TrainConfig, train
+    from simcse_core.training.train import TrainConfig, train
 
     sentences = load_stsb_split("train").sentences()
     encoder = load_encoder("minilm", pooler="mean", device="cpu", precision="fp32")

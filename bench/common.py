@@ -215,7 +215,7 @@ def load_stsb_split(split: Literal["train", "dev", "test"]) -> StsSplit:
                 s2.append(row[1])
                 scores.append(score)
         return StsSplit(f"STS-B {split} (shared copy)", tuple(s1), tuple(s2), tuple(scores))
-    from simcse_core.evaluation import load_stsb
+    from simcse_core.evaluation.sets import load_stsb
 
     pairs = load_stsb(split)
     return StsSplit(f"STS-B {split} ({pairs.source})", pairs.sentence1, pairs.sentence2, pairs.scores)

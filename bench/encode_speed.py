@@ -10,7 +10,7 @@ in the same run (fp32 and bf16).
 Then it looks at where the time goes (tokenization share, torch.profiler's top operators on one batch) and
 times prototype variants of the encode loop on STS-B test (eager attention, bf16 weights instead of autocast,
 a larger batch, int8 dynamic quantisation), each with its Spearman, so that changes to
-``simcse_core/encoder.py`` can be judged with numbers. Run ``python -m bench.encode_speed --help``.
+``simcse_core/model/encoder.py`` can be judged with numbers. Run ``python -m bench.encode_speed --help``.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from sentence_transformers import SentenceTransformer
 
     from simcse_core import load_encoder
-    from simcse_core.models import packaged_model_dir
+    from simcse_core.model.catalogue import packaged_model_dir
     from simcse_core.runtime import resolve_precision
 
     repeats = args.repeats or (1 if args.quick else 3)

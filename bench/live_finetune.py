@@ -1,6 +1,6 @@
 """The app's default one-minute fine-tune, measured where it matters: STS-B test before and after.
 
-Runs exactly what a visitor's first press of "Start fine-tuning" runs (``simcse_core.train.LIVE_RUN`` on the
+Runs exactly what a visitor's first press of "Start fine-tuning" runs (``simcse_core.training.train.LIVE_RUN`` on the
 bundled ``assets/sample_unsup.txt``, from the bundled model's raw [CLS] vector, scoring a fixed 300-pair sample of
 STS-B dev during the run as the app does), then scores the held-out STS-B test set and the bundled demo pairs
 (a different, hand-written variety, including negations and swapped roles) before and after. The bar (issue 8):
@@ -29,13 +29,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.common import Target  # noqa: E402
-from simcse_core import train as train_module  # noqa: E402
 from simcse_core.data import load_sentences  # noqa: E402
-from simcse_core.encoder import load_encoder  # noqa: E402
-from simcse_core.evaluation import QUICK_EVAL_PAIRS, default_eval_pairs, load_demo_pairs, load_stsb  # noqa: E402
-from simcse_core.metrics import sts_spearman  # noqa: E402
+from simcse_core.evaluation.metrics import sts_spearman  # noqa: E402
+from simcse_core.evaluation.sets import QUICK_EVAL_PAIRS, default_eval_pairs, load_demo_pairs, load_stsb  # noqa: E402
+from simcse_core.model.encoder import load_encoder  # noqa: E402
 from simcse_core.runtime import machine_facts  # noqa: E402
-from simcse_core.train import LIVE_RUN, LIVE_RUN_EVALUATIONS, train  # noqa: E402
+from simcse_core.training import train as train_module  # noqa: E402
+from simcse_core.training.train import LIVE_RUN, LIVE_RUN_EVALUATIONS, train  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "live_finetune.json"
 DATA = REPO / "assets" / "sample_unsup.txt"

@@ -1,8 +1,8 @@
-"""Projection: UMAP time of simcse_core.projection for 1k, 2k and 5k points, cold and warm.
+"""Projection: UMAP time of simcse_core.teaching.projection for 1k, 2k and 5k points, cold and warm.
 
 Vectors are real all-MiniLM-L6-v2 embeddings of distinct STS-B sentences. "Cold" is the first call in a fresh
 process (run in a subprocess, so ``import umap`` and numba's compilation are counted; the two are reported
-apart). "Warm" is a later call in a process where :func:`simcse_core.projection.warm_up` already ran, which is
+apart). "Warm" is a later call in a process where :func:`simcse_core.teaching.projection.warm_up` already ran, which is
 what the app arranges: it calls ``warm_up()`` in a background thread at start-up, so the compilation happens
 while the user reads the first tab. Also timed: ``warm_up()`` itself, ``project_pair`` (the map tab's before |
 after view, 2N points), a user's plain ``umap.UMAP()`` with its defaults, and the PCA fallback.
@@ -36,7 +36,7 @@ def _child(npy: str, n: int, what: str) -> None:
     import umap  # noqa: F401
 
     import_s = time.perf_counter() - t0
-    from simcse_core import projection
+    from simcse_core.teaching import projection
 
     result: dict[str, float] = {"import_umap_s": import_s}
     if what == "warm_up_then_project":

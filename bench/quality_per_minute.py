@@ -30,7 +30,7 @@ SCHEDULE = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 420, 600)
 
 
 def _dev_pairs(quick: bool):
-    from simcse_core.evaluation import ScoredPairs
+    from simcse_core.evaluation.sets import ScoredPairs
 
     dev = load_stsb_split("dev")
     n = 300 if quick else len(dev.scores)
@@ -51,8 +51,8 @@ def _training_sentences(which: str) -> tuple[list[str], str]:
 def run_curve(which: str, seconds: float, steps: int, eval_pairs, schedule: Sequence[float]) -> dict[str, Any]:
     """Train from the [CLS] state for ``seconds`` of training clock; evaluate at ``schedule`` points."""
     from simcse_core import load_encoder
-    from simcse_core.metrics import embedding_report
-    from simcse_core.train import TrainConfig, train
+    from simcse_core.evaluation.metrics import embedding_report
+    from simcse_core.training.train import TrainConfig, train
 
     sentences, label = _training_sentences(which)
     encoder = load_encoder("minilm", pooler="cls_before_pooler", device="cpu")
@@ -128,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                               reached if not math.isnan(reached) else float("inf"), 60.0,
                               higher_is_better=False, unit=" s"))
     notes = [
-        f"Evaluated on {eval_pairs.name} ({len(eval_pairs)} pairs) with simcse_core.metrics.embedding_report; "
+        f"Evaluated on {eval_pairs.name} ({len(eval_pairs)} pairs) with "
+        "simcse_core.evaluation.metrics.embedding_report; "
         "evaluation time is excluded from train_s and reported as eval_s_each.",
         f"TrainConfig(mode='unsup', steps={args.steps}, eval_every=0) otherwise defaults; encoder "
         "load_encoder('minilm', pooler='cls_before_pooler'), precision auto.",

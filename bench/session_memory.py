@@ -1,7 +1,7 @@
 """Memory per visitor: server RSS with 1, 10 and 30 sessions each holding a fine-tuned copy of the bundled model.
 
 In one process, as the app does: the shared base encoder (all-MiniLM-L6-v2, [CLS] state, precision auto) is
-loaded once; each "session" takes ``Encoder.copy()`` and fine-tunes it with ``simcse_core.train`` (a short run:
+loaded once; each "session" takes ``Encoder.copy()`` and fine-tunes it with ``simcse_core.training.train`` (a short run:
 ``--steps`` steps of batch ``--batch-size`` on STS-B train sentences), then keeps the copy. The trainer's
 optimizer state and gradients live only while it runs (AdamW state is local to the run; gradients are set to
 None at the end), so what a session keeps is the copy's weights; the app then keeps them as
@@ -36,7 +36,7 @@ def measure(keep: str, checkpoints: list[int], steps: int, batch_size: int, thre
     import torch
 
     from simcse_core import load_encoder
-    from simcse_core.train import TrainConfig, train
+    from simcse_core.training.train import TrainConfig, train
 
     if threads:
         torch.set_num_threads(threads)

@@ -19,7 +19,7 @@ from bench.common import make_parser, report, setup
 
 def _one_run(encoder, sentences: list[str], steps: int, batch_size: int, finished: list[float], t0: float) -> None:
     from simcse_core.runtime import lower_thread_priority
-    from simcse_core.train import TrainConfig, train
+    from simcse_core.training.train import TrainConfig, train
 
     lower_thread_priority(10)
     config = TrainConfig(steps=steps, batch_size=batch_size, pooler="cls_before_pooler", eval_every=0)
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=12, help="steps per run")
     args = parser.parse_args(argv)
     setup(args)
-    from simcse_core.encoder import load_encoder
+    from simcse_core.model.encoder import load_encoder
     from ui.state import BUNDLED_CORPUS_PATH, read_labelled_corpus
 
     repeats = args.repeats or (1 if args.quick else 2)

@@ -1,7 +1,7 @@
-"""Training speed: unsupervised SimCSE steps/s, simcse_core.train vs sentence-transformers' MNRL trainer.
+"""Training speed: unsupervised SimCSE steps/s, simcse_core.training.train vs sentence-transformers' MNRL trainer.
 
-simcse_core trains BERT models on real tokens only (``simcse_core.unpadded``); the contender
-"simcse_core.train padded" is the same trainer on Hugging Face's padded forward (the path before), and
+simcse_core trains BERT models on real tokens only (``simcse_core.model.unpadded``); the contender
+"simcse_core.training.train padded" is the same trainer on Hugging Face's padded forward (the path before), and
 ``--quality`` (on by default) trains 100 steps both ways and compares STS-B dev Spearman. ``--attention``
 (on by default) times the attention variants considered for the unpadded path, forward + backward. (One SDPA
 over all N packed tokens with a block-diagonal (N, N) mask was also tried: 6x slower than the padded model,
@@ -50,11 +50,11 @@ BATCH, MAX_LENGTH, LR, TEMPERATURE = 64, 32, 3e-5, 0.05
 
 
 class _OursBlocks:
-    """simcse_core.train as a resumable source of per-step seconds (one generator for all rounds)."""
+    """simcse_core.training.train as a resumable source of per-step seconds (one generator for all rounds)."""
 
     def __init__(self, precision: str, sentences: list[str], unpadded: bool = True) -> None:
         from simcse_core import load_encoder
-        from simcse_core.train import TrainConfig, train
+        from simcse_core.training.train import TrainConfig, train
 
         self.encoder = load_encoder("minilm", pooler="mean", device="cpu", precision=precision)
         self.encoder.unpadded_training = unpadded
@@ -82,7 +82,7 @@ class _SentenceTransformersBlocks:
     def __init__(self, sentences: list[str], bf16: bool) -> None:
         from sentence_transformers import SentenceTransformer
 
-        from simcse_core.models import packaged_model_dir
+        from simcse_core.model.catalogue import packaged_model_dir
 
         self.model = SentenceTransformer(str(packaged_model_dir()), device="cpu")
         self.model.max_seq_length = MAX_LENGTH
@@ -142,11 +142,11 @@ def _flops_per_step(shape: TransformerShape, tokenizer, sentences: Sequence[str]
 
 
 def _attention_variants() -> dict[str, Any]:
-    """Attention over packed tokens, the candidates for simcse_core.unpadded (the first is the one it uses)."""
+    """Attention over packed tokens, the candidates for simcse_core.model.unpadded (the first is the one it uses)."""
     import torch
     from torch.nn import functional as F
 
-    from simcse_core.unpadded import padded_attention
+    from simcse_core.model.unpadded import padded_attention
 
 
     def length_groups(q, k, v, packing, p, scale):  # one unmasked SDPA per distinct sentence length
@@ -184,8 +184,8 @@ def _time_attention(sentences: list[str], rounds: int, batches: int) -> list[dic
     import torch
 
     from simcse_core import load_encoder
-    from simcse_core.losses import simcse_loss
-    from simcse_core.unpadded import pooled_forward
+    from simcse_core.model.unpadded import pooled_forward
+    from simcse_core.training.losses import simcse_loss
 
     encoder = load_encoder("minilm", pooler="mean", device="cpu")
     encoder.train()
@@ -223,8 +223,8 @@ def _time_attention(sentences: list[str], rounds: int, batches: int) -> list[dic
 def _dev_after_steps(steps: int, unpadded: bool, quick: bool) -> dict[str, float]:
     """STS-B dev Spearman of the app's default fine-tune ([CLS] state, TrainConfig defaults) after ``steps``."""
     from simcse_core import load_encoder
-    from simcse_core.evaluation import ScoredPairs
-    from simcse_core.train import TrainConfig, train
+    from simcse_core.evaluation.sets import ScoredPairs
+    from simcse_core.training.train import TrainConfig, train
 
     dev = load_stsb_split("dev")
     n = 300 if quick else len(dev.scores)
@@ -264,8 +264,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     auto_dtype = resolve_precision("auto", torch.device("cpu"))
     auto = "bf16 autocast" if auto_dtype is not None else "fp32"
-    ours_default = f"simcse_core.train, precision auto ({auto}), real tokens only"
-    ours_padded = f"simcse_core.train, precision auto ({auto}), padded (before #11)"
+    ours_default = f"simcse_core.training.train, precision auto ({auto}), real tokens only"
+    ours_padded = f"simcse_core.training.train, precision auto ({auto}), padded (before #11)"
     st_fp32 = "sentence-transformers MNRL trainer (fp32, default)"
     st_bf16 = "sentence-transformers MNRL trainer (bf16=True)"
     contenders: dict[str, Any] = {
@@ -274,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         ours_padded: _OursBlocks("auto", sentences, unpadded=False),
     }
     if auto_dtype is not None:
-        contenders["simcse_core.train, precision fp32, real tokens only"] = _OursBlocks("fp32", sentences)
+        contenders["simcse_core.training.train, precision fp32, real tokens only"] = _OursBlocks("fp32", sentences)
         if not args.no_st_bf16:
             contenders[st_bf16] = _SentenceTransformersBlocks(sentences, bf16=True)
     times: dict[str, list[float]] = {name: [] for name in contenders}

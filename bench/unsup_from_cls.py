@@ -28,10 +28,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
-from simcse_core.encoder import load_encoder  # noqa: E402
-from simcse_core.evaluation import load_stsb, stsb_train_sentences  # noqa: E402
+from simcse_core.evaluation.sets import load_stsb, stsb_train_sentences  # noqa: E402
+from simcse_core.model.encoder import load_encoder  # noqa: E402
 from simcse_core.runtime import machine_facts  # noqa: E402
-from simcse_core.train import TrainConfig, train  # noqa: E402
+from simcse_core.training.train import TrainConfig, train  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "unsup_from_cls.json"
 MIN_SPEARMAN_GAIN = 3.0  # points of Spearman x100

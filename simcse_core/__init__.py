@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from simcse_core.encoder import Encoder, EncoderConfig, load_encoder
-from simcse_core.models import DEFAULT_MODEL, ModelNotAvailableError
-from simcse_core.pooling import POOLERS
+from simcse_core.model.catalogue import DEFAULT_MODEL, ModelNotAvailableError
+from simcse_core.model.encoder import Encoder, EncoderConfig, load_encoder
+from simcse_core.model.pooling import POOLERS
+from simcse_core.training.train import TrainConfig, TrainEvent, train
 
-__all__ = ["DEFAULT_MODEL", "POOLERS", "Encoder", "EncoderConfig", "ModelNotAvailableError", "load_encoder"]
+__all__ = ["DEFAULT_MODEL", "POOLERS", "Encoder", "EncoderConfig", "ModelNotAvailableError", "TrainConfig",
+           "TrainEvent", "load_encoder", "train"]

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from simcse_core.pooling import POOLER_HELP, POOLERS
-from simcse_core.recipes import RECIPES
-from simcse_core.train import TrainConfig, TrainEvent
+from simcse_core.model.pooling import POOLER_HELP, POOLERS
+from simcse_core.training.recipes import RECIPES
+from simcse_core.training.train import TrainConfig, TrainEvent
 
 logger = logging.getLogger(__name__)
 
@@ -212,8 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit status: 0 done, 2 a user error, 130 interrupted."""
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
-    from simcse_core.evaluation import EvaluationDataUnavailable
-    from simcse_core.models import ModelNotAvailableError
+    from simcse_core.evaluation.sets import EvaluationDataUnavailable
+    from simcse_core.model.catalogue import ModelNotAvailableError
 
     try:
         return args.run(args)
@@ -248,9 +248,9 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from simcse_core.distributed import process_device
-    from simcse_core.encoder import load_encoder
-    from simcse_core.interchange import official_pooler
+    from simcse_core.interop.interchange import official_pooler
+    from simcse_core.model.encoder import load_encoder
+    from simcse_core.training.distributed import process_device
 
     pooler = args.pooler or official_pooler(args.model)  # an official SimCSE checkpoint: its own pooler
     return load_encoder(args.model, pooler=pooler, device=process_device(args.device),
@@ -258,7 +258,7 @@ def _load(args: argparse.Namespace):
 
 
 def _load_set(name: str):
-    from simcse_core import evaluation
+    from simcse_core.evaluation import sets as evaluation
 
     key = name.strip().lower()
     if key.startswith("stsb-"):
@@ -275,7 +275,7 @@ def _load_set(name: str):
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from simcse_core.metrics import embedding_report
+    from simcse_core.evaluation.metrics import embedding_report
 
     if args.tasks is not None:
         return _run_sts_suite(args)
@@ -300,7 +300,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 
 def _run_sts_suite(args: argparse.Namespace) -> int:
-    from simcse_core import sts_suite
+    from simcse_core.evaluation import sts_suite
 
     tasks = sts_suite.parse_tasks(args.tasks)
     sets = sts_suite.load_tasks(tasks, args.data_dir)  # every set is read before the slow part
@@ -316,7 +316,7 @@ def _run_sts_suite(args: argparse.Namespace) -> int:
 
 def _run_train(args: argparse.Namespace) -> int:
     """Train in this process, or as one of the processes torchrun / accelerate launch started."""
-    from simcse_core import distributed
+    from simcse_core.training import distributed
 
     processes = distributed.start(args.device)
     try:
@@ -330,8 +330,8 @@ def _silent(*args, **kwargs) -> None:
 
 
 def _train(args: argparse.Namespace, processes, say) -> int:
-    from simcse_core.checkpoint import CHECKPOINT_DIR, RunKeeper, check_same_run, load_checkpoint
-    from simcse_core.train import train
+    from simcse_core.training.checkpoint import CHECKPOINT_DIR, RunKeeper, check_same_run, load_checkpoint
+    from simcse_core.training.train import train
 
     recipe = RECIPES[args.recipe] if args.recipe else None
     out = Path(args.out).expanduser()
@@ -386,7 +386,7 @@ def _train(args: argparse.Namespace, processes, say) -> int:
 def _training_examples(args: argparse.Namespace, recipe, say) -> tuple[list, str, str]:
     """(examples, mode, description) from --data and --mode, or the recipe's data."""
     from simcse_core.data import DataError, load_training_data
-    from simcse_core.recipes import recipe_data
+    from simcse_core.training.recipes import recipe_data
 
     if recipe is not None:
         if args.mode not in ("auto", recipe.mode):
@@ -419,7 +419,7 @@ def _train_config(args: argparse.Namespace, recipe, mode: str, n_examples: int) 
 
 
 def _train_eval_pairs(args: argparse.Namespace, recipe):
-    from simcse_core import evaluation
+    from simcse_core.evaluation import sets as evaluation
 
     if args.eval_set == "none":
         return None
@@ -433,7 +433,7 @@ def _train_eval_pairs(args: argparse.Namespace, recipe):
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from simcse_core.interchange import export_simcse, official_tool_pooler
+    from simcse_core.interop.interchange import export_simcse, official_tool_pooler
 
     out = Path(args.out).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:

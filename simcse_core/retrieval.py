@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 if TYPE_CHECKING:
-    from simcse_core.encoder import Encoder
+    from simcse_core.model.encoder import Encoder
 
 logger = logging.getLogger(__name__)
 

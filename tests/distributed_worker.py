@@ -3,7 +3,7 @@
 Usage: python tests/distributed_worker.py MODEL_DIR DATA_FILE OUT_DIR
 
 1. For each case of ``CASES``: the loss and the parameter gradients of one step of the real trainer step
-   (``simcse_core.train._step``, DDP + gathered vectors), saved to ``OUT_DIR/grads-rank{R}.pt``.
+   (``simcse_core.training.train._step``, DDP + gathered vectors), saved to ``OUT_DIR/grads-rank{R}.pt``.
 2. ``python -m simcse_core train`` for 2 steps on DATA_FILE, saving to ``OUT_DIR/cli-model`` (rank 0 only).
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from simcse_core import distributed
 from simcse_core.cli import main
-from simcse_core.encoder import load_encoder
-from simcse_core.train import TrainConfig, _Embedder, _prepare_encoder, _step
+from simcse_core.model.encoder import load_encoder
+from simcse_core.training import distributed
+from simcse_core.training.train import TrainConfig, _Embedder, _prepare_encoder, _step
 
 SENTENCES = [
     "a man plays a guitar", "a woman plays the piano", "the dog runs in the park", "a cat eats food",

@@ -189,7 +189,7 @@ def test_finetune_streams_and_keeps_the_shared_model(studio: Studio, tuned) -> N
 
 
 def test_finetune_downloads_load_back(studio: Studio, tuned, tmp_path: Path) -> None:
-    from simcse_core.encoder import load_encoder
+    from simcse_core.model.encoder import load_encoder
 
     session, updates, _ = tuned
     record = session.finetuned
@@ -204,7 +204,7 @@ def test_finetune_downloads_load_back(studio: Studio, tuned, tmp_path: Path) -> 
 
 
 def test_kept_run_is_compact_and_its_download_keeps_the_float32_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from simcse_core.encoder import load_encoder
+    from simcse_core.model.encoder import load_encoder
 
     (tmp_path / "sessions").mkdir()
     config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="bf16", live_eval_pairs=24,
@@ -225,7 +225,7 @@ def test_kept_run_is_compact_and_its_download_keeps_the_float32_weights(tiny_mod
 
 
 def test_a_run_whose_compaction_fails_is_kept_as_trained(tiny_model_dir: Path, tmp_path: Path, monkeypatch) -> None:
-    from simcse_core.encoder import Encoder
+    from simcse_core.model.encoder import Encoder
 
     def broken(self, base=None) -> None:
         raise RuntimeError("out of memory")
@@ -294,8 +294,8 @@ def test_embedding_map_after_finetune_has_both_panels(studio: Studio, base_choic
 
 
 def test_evaluate_returns_a_table(studio: Studio, base_choice: str, tuned) -> None:
-    from simcse_core.evaluation import load_demo_pairs
-    from simcse_core.metrics import sts_spearman
+    from simcse_core.evaluation.metrics import sts_spearman
+    from simcse_core.evaluation.sets import load_demo_pairs
 
     session, _, _ = tuned
     table, scatter = evaluate.evaluate(studio, evaluate.DEMO, None, base_choice, "mean", session)

@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from simcse_core.cached_loss import cached_backward
-from simcse_core.train import TrainConfig, _contrast, _embed, _prepare_encoder, train
+from simcse_core.training.cached_loss import cached_backward
+from simcse_core.training.train import TrainConfig, _contrast, _embed, _prepare_encoder, train
 
 SENTENCES = [
     "a man plays a guitar", "a woman plays the piano", "the dog runs in the park", "a cat eats food",

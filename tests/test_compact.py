@@ -1,4 +1,4 @@
-"""Kept runs store only the word-embedding rows training changed (simcse_core.compact)."""
+"""Kept runs store only the word-embedding rows training changed (simcse_core.model.compact)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from simcse_core.compact import SharedRowsEmbedding, materialize, share_unchanged_rows
-from simcse_core.encoder import load_encoder
-from simcse_core.train import TrainConfig, train
+from simcse_core.model.compact import SharedRowsEmbedding, materialize, share_unchanged_rows
+from simcse_core.model.encoder import load_encoder
+from simcse_core.training.train import TrainConfig, train
 
 SENTENCES = ["a man plays the guitar", "the dog runs in the park", "she reads a book", "the stock market fell"]
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 from distributed_worker import CASES, SENTENCES, step_gradients
 
-from simcse_core import distributed
 from simcse_core.cli import main
-from simcse_core.encoder import load_encoder
+from simcse_core.model.encoder import load_encoder
+from simcse_core.training import distributed
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("distributed_worker.py")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from simcse_core.encoder import load_encoder
-from simcse_core.models import ModelNotAvailableError, packaged_model_dir
+from simcse_core.model.catalogue import ModelNotAvailableError, packaged_model_dir
+from simcse_core.model.encoder import load_encoder
 
 SENTENCES = [
     "a man plays the guitar",
@@ -153,7 +153,7 @@ def test_inference_reads_whole_sentences_not_32_tokens(minilm) -> None:
 
 
 def test_training_length_is_not_the_inference_limit(tiny_model_dir, tmp_path) -> None:
-    from simcse_core.train import TrainConfig, train
+    from simcse_core.training.train import TrainConfig, train
 
     encoder = load_encoder(tiny_model_dir, device="cpu", precision="fp32")
     assert encoder.config.max_length == 64  # the tiny model's position embeddings
@@ -189,7 +189,7 @@ def test_emoji_and_chinese_are_reported_unknown_by_the_bundled_model(minilm) -> 
 def test_cls_pooler_uses_the_checkpoints_pooler_weights() -> None:
     from safetensors.torch import load_file
 
-    from simcse_core.models import packaged_model_dir
+    from simcse_core.model.catalogue import packaged_model_dir
 
     weights = load_file(str(packaged_model_dir() / "model.safetensors"))
     first = load_encoder("minilm", pooler="cls", device="cpu", precision="fp32")
@@ -215,7 +215,7 @@ def test_cls_head_without_checkpoint_weights_is_seeded_and_made_once(tiny_model_
 
 
 def test_cls_view_of_a_model_trained_with_another_pooler_is_deterministic(tiny_encoder) -> None:
-    from simcse_core.train import TrainConfig, train
+    from simcse_core.training.train import TrainConfig, train
 
     list(train(tiny_encoder, ["a man plays", "a dog runs", "the sun"], TrainConfig(steps=1, batch_size=2,
                                                                                   eval_every=0)))
@@ -309,8 +309,8 @@ def test_fp32_encoder_is_not_compacted(tiny_encoder) -> None:
 
 @pytest.mark.integration
 def test_bf16_inference_keeps_stsb_spearman_within_0_05(minilm) -> None:
-    from simcse_core.evaluation import load_stsb
-    from simcse_core.metrics import sts_spearman
+    from simcse_core.evaluation.metrics import sts_spearman
+    from simcse_core.evaluation.sets import load_stsb
 
     pairs = load_stsb("test")
     fast = load_encoder("minilm", pooler="mean", device="cpu", precision="bf16")
@@ -322,7 +322,7 @@ def test_encode_between_training_steps_reads_the_trained_weights(tiny_model_dir)
     """The live STS curve: evaluations during a run must see each step (the fused optimizer leaves versions)."""
     import copy
 
-    from simcse_core.train import TrainConfig, train
+    from simcse_core.training.train import TrainConfig, train
 
     encoder = load_encoder(tiny_model_dir, pooler="mean", device="cpu", precision="bf16")
     before = encoder.encode(SENTENCES)  # makes the inference copy

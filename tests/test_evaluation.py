@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from simcse_core import evaluation
 from simcse_core.data import DataError
-from simcse_core.evaluation import (
+from simcse_core.evaluation import sets as evaluation
+from simcse_core.evaluation.sets import (
     DEMO_PAIRS_NAME,
     DEMO_PAIRS_PATH,
     EvaluationDataUnavailable,

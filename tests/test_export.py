@@ -7,8 +7,8 @@ import csv
 import numpy as np
 import pytest
 
-from simcse_core.export import history_rows, write_csv, write_projector_files, write_run_history
-from simcse_core.train import TrainEvent
+from simcse_core.interop.export import history_rows, write_csv, write_projector_files, write_run_history
+from simcse_core.training.train import TrainEvent
 
 
 def test_projector_files_round_trip_with_a_header_for_several_columns(tmp_path):

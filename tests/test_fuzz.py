@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from simcse_core.data import DataError, DataLimits, load_sentences, load_training_data, sentences_from_text
-from simcse_core.evaluation import load_scored_pairs
+from simcse_core.evaluation.sets import load_scored_pairs
 from ui import similarity
 from ui.state import Corpus, ModelRegistry, Session, Studio, StudioConfig, check_sentence
 

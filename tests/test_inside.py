@@ -12,8 +12,8 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from simcse_core import ablations
-from simcse_core.losses import simcse_loss
+from simcse_core.teaching import ablations
+from simcse_core.training.losses import simcse_loss
 from ui import inside, lesson
 from ui.state import ModelRegistry, Studio, StudioConfig
 

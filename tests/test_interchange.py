@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from simcse_core.cli import main
-from simcse_core.encoder import load_encoder
-from simcse_core.interchange import export_simcse, load_official, official_pooler, official_tool_pooler
-from simcse_core.train import TrainConfig, train
+from simcse_core.interop.interchange import export_simcse, load_official, official_pooler, official_tool_pooler
+from simcse_core.model.encoder import load_encoder
+from simcse_core.training.train import TrainConfig, train
 
 SENTENCES = [
     "a man plays a guitar", "a woman plays the piano", "the dog runs in the park", "a cat eats food",

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from simcse_core.losses import simcse_loss
+from simcse_core.training.losses import simcse_loss
 
 
 def _cos(u: list[float], v: list[float]) -> float:
@@ -117,7 +117,7 @@ def test_equals_sentence_transformers_mnrl_with_scale_one_over_temperature(with_
 
 def test_chance_loss_is_the_loss_of_identical_vectors() -> None:
     """All-equal vectors make every logit equal: the loss is ln(candidates), with or without hard negatives."""
-    from simcse_core.losses import chance_loss
+    from simcse_core.training.losses import chance_loss
 
     same = torch.ones(6, 4)
     assert float(simcse_loss(same, same)) == pytest.approx(chance_loss(6), abs=1e-6)

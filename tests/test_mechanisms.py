@@ -10,8 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from simcse_core.losses import simcse_loss
-from simcse_core.mechanisms import (
+from simcse_core.teaching.mechanisms import (
     anatomy_of,
     dropout_twins,
     dropout_views,
@@ -19,6 +18,7 @@ from simcse_core.mechanisms import (
     private_view,
     twin_drift,
 )
+from simcse_core.training.losses import simcse_loss
 
 SENTENCES = ["a man plays a guitar", "the dog runs in the park", "a cat eats food", "the stock price fell",
              "she cooks in the kitchen", "the boat is on the sea", "the child reads a book", "a red car"]
@@ -182,7 +182,7 @@ def test_minilm_twins_and_loss(minilm):
 # ---- ablation presets ------------------------------------------------------------------------------------------
 
 def test_presets_carry_the_papers_figures_and_valid_configs():
-    from simcse_core import ablations
+    from simcse_core.teaching import ablations
 
     assert {p.paper_stsb_dev for p in ablations.presets_in("dropout")} == {71.1, 82.5, 71.0, 43.6}
     fixed = ablations.get_preset("dropout-fixed-0.1")
@@ -198,8 +198,8 @@ def test_presets_carry_the_papers_figures_and_valid_configs():
 def test_a_preset_runs_on_a_copy_and_disagreements_are_named(tiny_encoder):
     from dataclasses import replace
 
-    from simcse_core import ablations
-    from simcse_core.evaluation import ScoredPairs
+    from simcse_core.evaluation.sets import ScoredPairs
+    from simcse_core.teaching import ablations
 
     pairs = ScoredPairs("tiny", tuple(SENTENCES[:4]), tuple(SENTENCES[4:]), (4.5, 1.0, 4.2, 0.5), "test", False)
     before = tiny_encoder.encode(SENTENCES)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from simcse_core.evaluation import ScoredPairs
-from simcse_core.metrics import alignment, anisotropy, embedding_report, sts_spearman, uniformity
+from simcse_core.evaluation.metrics import alignment, anisotropy, embedding_report, sts_spearman, uniformity
+from simcse_core.evaluation.sets import ScoredPairs
 
 
 def _unit_rows(x: np.ndarray) -> list[list[float]]:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from simcse_core.encoder import load_encoder
-from simcse_core.models import ModelNotAvailableError, packaged_model_dir, resolve_model
+from simcse_core.model.catalogue import ModelNotAvailableError, packaged_model_dir, resolve_model
+from simcse_core.model.encoder import load_encoder
 from simcse_core.runtime import resolve_precision
 
 

@@ -1,4 +1,4 @@
-"""Tests for simcse_core.projection: UMAP maps, the PCA fallback, the shared before/after space, helpers."""
+"""Tests for simcse_core.teaching.projection: UMAP maps, the PCA fallback, the shared before/after space, helpers."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from simcse_core import projection
-from simcse_core.projection import cluster_labels, pairwise_cosine_histogram, pca_2d, project, project_pair
+from simcse_core.teaching import projection
+from simcse_core.teaching.projection import cluster_labels, pairwise_cosine_histogram, pca_2d, project, project_pair
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +60,7 @@ def test_project_keeps_well_separated_clusters_apart(umap_ready) -> None:
 
 def test_pca_fallback_on_tiny_input(caplog: pytest.LogCaptureFixture) -> None:
     x = np.random.default_rng(2).standard_normal((6, 12)).astype(np.float32)
-    with caplog.at_level(logging.INFO, logger="simcse_core.projection"):
+    with caplog.at_level(logging.INFO, logger="simcse_core.teaching.projection"):
         coords = project(x)
     assert "PCA" in caplog.text
     assert coords.shape == (6, 2)
@@ -76,7 +76,7 @@ def test_pca_handles_one_point_and_one_dimension() -> None:
 
 def test_duplicates_count_once_for_the_tiny_input_rule(caplog: pytest.LogCaptureFixture) -> None:
     x = np.repeat(np.eye(4, dtype=np.float32), 10, axis=0)  # 40 rows, 4 distinct
-    with caplog.at_level(logging.INFO, logger="simcse_core.projection"):
+    with caplog.at_level(logging.INFO, logger="simcse_core.teaching.projection"):
         coords = project(x)
     assert "4 distinct points" in caplog.text
     assert coords.shape == (40, 2)
@@ -87,7 +87,7 @@ def test_fallback_to_pca_when_umap_is_missing(
 ) -> None:
     monkeypatch.setitem(sys.modules, "umap", None)  # `import umap` now raises ImportError
     x, _ = _blobs(20, 3, 16, noise=0.5, seed=3)
-    with caplog.at_level(logging.WARNING, logger="simcse_core.projection"):
+    with caplog.at_level(logging.WARNING, logger="simcse_core.teaching.projection"):
         coords = project(x)
     assert "umap-learn is not installed" in caplog.text
     np.testing.assert_allclose(coords, _naive_pca_2d(x), atol=1e-5)
@@ -144,7 +144,7 @@ def test_warm_up_without_umap_only_logs(monkeypatch: pytest.MonkeyPatch, caplog:
     monkeypatch.setitem(sys.modules, "umap", None)
     projection._warm_up_once.cache_clear()
     try:
-        with caplog.at_level(logging.WARNING, logger="simcse_core.projection"):
+        with caplog.at_level(logging.WARNING, logger="simcse_core.teaching.projection"):
             projection.warm_up()
         assert "nothing to warm up" in caplog.text
     finally:
@@ -193,8 +193,8 @@ def test_cluster_labels_find_separated_clusters(faiss_missing: bool, monkeypatch
 
 
 def test_cone_view_shows_a_cone_far_out_and_a_spread_cloud_near_the_centre() -> None:
-    from simcse_core.metrics import anisotropy
-    from simcse_core.projection import cone_view
+    from simcse_core.evaluation.metrics import anisotropy
+    from simcse_core.teaching.projection import cone_view
 
     rng = np.random.default_rng(0)
     common = np.zeros(64)
@@ -215,7 +215,7 @@ def test_cone_view_shows_a_cone_far_out_and_a_spread_cloud_near_the_centre() -> 
 
 
 def test_cone_view_in_3d_and_its_errors() -> None:
-    from simcse_core.projection import cone_view
+    from simcse_core.teaching.projection import cone_view
 
     rng = np.random.default_rng(1)
     x = rng.standard_normal((10, 8))

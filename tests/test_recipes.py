@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from simcse_core.checkpoint import CHECKPOINT_DIR, check_same_run, load_checkpoint, save_checkpoint
 from simcse_core.cli import main
-from simcse_core.encoder import load_encoder
-from simcse_core.recipes import RECIPES, get_recipe, recipe_data
-from simcse_core.train import TrainConfig, train
+from simcse_core.model.encoder import load_encoder
+from simcse_core.training.checkpoint import CHECKPOINT_DIR, check_same_run, load_checkpoint, save_checkpoint
+from simcse_core.training.recipes import RECIPES, get_recipe, recipe_data
+from simcse_core.training.train import TrainConfig, train
 
 SENTENCES = [
     "a man plays a guitar", "a woman plays the piano", "the dog runs in the park", "a cat eats food",

@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from simcse_core.encoder import load_encoder
-from simcse_core.evaluation import ScoredPairs
-from simcse_core.train import TrainConfig, TrainEvent, _batch_indices, lr_factor, train
+from simcse_core.evaluation.sets import ScoredPairs
+from simcse_core.model.encoder import load_encoder
+from simcse_core.training.train import TrainConfig, TrainEvent, _batch_indices, lr_factor, train
 
 SENTENCES = [
     "a man plays a guitar", "a woman plays the piano", "the dog runs in the park", "a cat eats food",
@@ -39,7 +39,7 @@ def _losses(events: list[TrainEvent]) -> list[float]:
 
 
 def _naive_loss(z1, z2, hard=None, temperature=0.05, alpha=1.0) -> float:
-    """InfoNCE of SimCSE by a loop over anchors, in float64 (independent of simcse_core.losses)."""
+    """InfoNCE of SimCSE by a loop over anchors, in float64 (independent of simcse_core.training.losses)."""
     z1, z2 = z1.double(), z2.double()
     hard = None if hard is None else hard.double()
     total = 0.0
@@ -199,7 +199,7 @@ def test_time_budget_stops_training_with_a_final_evaluated_event(tiny_encoder):
 
 
 def test_eval_events_carry_the_four_metrics(tiny_encoder):
-    from simcse_core.metrics import embedding_report
+    from simcse_core.evaluation.metrics import embedding_report
 
     pairs = _eval_pairs()
     baseline = embedding_report(tiny_encoder.copy(), pairs)
@@ -289,7 +289,7 @@ def test_supervised_mode_trains(tiny_encoder, data):
 def test_small_data_is_one_batch_and_says_so(tiny_encoder, caplog):
     handle, outputs, _ = _capture_outputs(tiny_encoder)
     try:
-        with caplog.at_level(logging.INFO, logger="simcse_core.train"):
+        with caplog.at_level(logging.INFO, logger="simcse_core.training.train"):
             list(train(tiny_encoder, SENTENCES[:5], replace(FAST, batch_size=64, steps=2)))
     finally:
         handle.remove()
@@ -405,7 +405,7 @@ def test_minilm_trains_a_few_steps_and_the_shared_fixture_is_untouched(minilm):
 
 @pytest.mark.parametrize(("mode", "expected"), [("unsup", True), ("sup", False)])
 def test_mlp_only_train_follows_the_papers_rule_by_default(tiny_encoder, mode, expected):
-    from simcse_core.train import inference_pooler, paper_mlp_only_train
+    from simcse_core.training.train import inference_pooler, paper_mlp_only_train
 
     data = SENTENCES if mode == "unsup" else [(s, s) for s in SENTENCES]
     config = replace(FAST, mode=mode, pooler="cls")

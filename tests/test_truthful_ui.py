@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simcse_core.evaluation import QUICK_EVAL_PAIRS, stsb_available
+from simcse_core.evaluation.sets import QUICK_EVAL_PAIRS, stsb_available
 from ui import evaluate, finetune, plots, similarity, text
 from ui.state import ModelRegistry, Studio, StudioConfig
 

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from simcse_core.encoder import Encoder, EncoderConfig, load_encoder
-from simcse_core.losses import simcse_loss
-from simcse_core.pooling import POOLERS, Pooler
-from simcse_core.train import TrainConfig, _loss
-from simcse_core.unpadded import pooled_forward, unsupported_reason
+from simcse_core.model.encoder import Encoder, EncoderConfig, load_encoder
+from simcse_core.model.pooling import POOLERS, Pooler
+from simcse_core.model.unpadded import pooled_forward, unsupported_reason
+from simcse_core.training.losses import simcse_loss
+from simcse_core.training.train import TrainConfig, _loss
 
 # Lengths from 2 tokens ("" is [CLS] [SEP]) to the truncation limit, so rows carry very different padding.
 SENTENCES = [
@@ -164,7 +164,7 @@ def test_other_architectures_train_on_padded_batches_and_say_so(tiny_model_dir, 
     tokenizer = load_encoder(tiny_model_dir, device="cpu", precision="fp32").tokenizer
     model = DistilBertModel(DistilBertConfig(vocab_size=99, dim=32, n_layers=1, n_heads=4, hidden_dim=37))
     assert "DistilBertModel" in unsupported_reason(model)
-    with caplog.at_level(logging.INFO, logger="simcse_core.encoder"):
+    with caplog.at_level(logging.INFO, logger="simcse_core.model.encoder"):
         encoder = Encoder(model, tokenizer, Pooler("mean", 32), EncoderConfig("tiny-distilbert"),
                           torch.device("cpu"))
     assert not encoder.unpadded_training

@@ -23,7 +23,7 @@ def subsample(n: int, limit: int, seed: int = 0) -> np.ndarray:
 
 def vector_stats(vectors: np.ndarray) -> dict[str, float]:
     """Anisotropy and uniformity of a set of vectors (lower is better for both)."""
-    from simcse_core.metrics import anisotropy, uniformity
+    from simcse_core.evaluation.metrics import anisotropy, uniformity
 
     return {"anisotropy": anisotropy(vectors), "uniformity": uniformity(vectors)}
 
@@ -45,7 +45,7 @@ def labels_for(corpus, vectors: np.ndarray, idx: np.ndarray) -> tuple[list[str],
     """Topic labels of the shown points, or cluster labels when the corpus has no topics."""
     if corpus.topics:
         return [corpus.topics[i] for i in idx], "topic"
-    from simcse_core.projection import cluster_labels
+    from simcse_core.teaching.projection import cluster_labels
 
     clusters = cluster_labels(vectors)
     return [f"cluster {int(c) + 1}" for c in clusters], "cluster (the corpus has no topic labels)"
@@ -53,7 +53,7 @@ def labels_for(corpus, vectors: np.ndarray, idx: np.ndarray) -> tuple[list[str],
 
 def histogram(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(edges, share of pairs per bin) of the pairwise cosines."""
-    from simcse_core.projection import pairwise_cosine_histogram
+    from simcse_core.teaching.projection import pairwise_cosine_histogram
 
     counts, edges = pairwise_cosine_histogram(vectors)
     counts = np.asarray(counts, dtype=float)
@@ -64,7 +64,7 @@ def histogram(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session: Session | None,
              progress=gr.Progress()) -> tuple:
     """Handler: the before | after maps, the cosine histogram and the statistics."""
-    from simcse_core.projection import project, project_pair
+    from simcse_core.teaching.projection import project, project_pair
 
     session = ensure_session(session)
     pair = comparison_for(studio, choice, session)

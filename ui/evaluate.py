@@ -10,7 +10,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from simcse_core.evaluation import QUICK_EVAL_PAIRS
+from simcse_core.evaluation.sets import QUICK_EVAL_PAIRS
 from ui import plots, text
 from ui.components import SettingDropdown
 from ui.state import (
@@ -37,14 +37,14 @@ SCATTER_PAIRS = 400  # the scatter shows a fixed sample (the table uses every pa
 
 def set_choices() -> list[str]:
     """The evaluation sets on this machine (STS-B only when installed); the quick sample first."""
-    from simcse_core.evaluation import stsb_available
+    from simcse_core.evaluation.sets import stsb_available
 
     return ([STSB_DEV_QUICK, STSB_DEV, STSB_TEST] if stsb_available() else []) + [DEMO, UPLOAD]
 
 
 def paper_figure(choice: str) -> str:
     """The paper's figure for the same set, or a dash when the paper has none for it."""
-    from simcse_core import paper
+    from simcse_core.evaluation import paper
 
     if choice in (STSB_DEV_QUICK, STSB_DEV):
         return f"{paper.STSB_DEV['unsup']} / {paper.STSB_DEV['sup']} (Tables 3, 6)"
@@ -55,7 +55,7 @@ def paper_figure(choice: str) -> str:
 
 def load_set(choice: str, upload: str | None):
     """The chosen :class:`ScoredPairs` (DataError for a bad upload)."""
-    from simcse_core import evaluation
+    from simcse_core.evaluation import sets as evaluation
 
     if choice == STSB_DEV_QUICK:
         return evaluation.load_stsb("dev").sample(QUICK_EVAL_PAIRS)
@@ -102,7 +102,7 @@ def _fmt(value: float, digits: int) -> float | str:
 def evaluate(studio: Studio, set_choice: str, upload: str | None, choice: str, pooler: str,
              session: Session | None, progress=gr.Progress()) -> tuple:
     """Handler: a metrics table for each model and a gold-vs-cosine scatter."""
-    from simcse_core.metrics import embedding_report
+    from simcse_core.evaluation.metrics import embedding_report
 
     pairs = load_set(check_choice(set_choice, "Evaluation set", set_choices()), upload)
     if len(pairs) < 2:

@@ -1,6 +1,6 @@
 """Fine-tune tab: train a private copy of the model with SimCSE and stream its progress.
 
-The run is a generator handler: each :class:`simcse_core.train.TrainEvent` becomes one UI update (loss curve,
+The run is a generator handler: each :class:`simcse_core.training.train.TrainEvent` becomes one UI update (loss curve,
 alignment-uniformity trajectory, STS curve, status). Stop both cancels the generator and sets a flag the
 loop checks, so the run ends after the current step; whatever was trained is re-measured and kept in the
 session under its name (``run 2 · unsup · 39 steps · STS 80.6→84.4``), with a zip of it and the corpus
@@ -21,10 +21,10 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from simcse_core.losses import chance_loss
-from simcse_core.pooling import POOLERS
+from simcse_core.model.pooling import POOLERS
 from simcse_core.runtime import background_iter
-from simcse_core.train import LIVE_RUN, LIVE_RUN_EVALUATIONS
+from simcse_core.training.losses import chance_loss
+from simcse_core.training.train import LIVE_RUN, LIVE_RUN_EVALUATIONS
 from ui import plots, text
 from ui.components import SettingDropdown, SettingNumber, SettingRadio, SettingSlider
 from ui.state import (
@@ -49,7 +49,7 @@ SAMPLE_FILES = {text.SAMPLE_UNSUP: ASSETS / "sample_unsup.txt", text.SAMPLE_SUP:
 MODES = [("Unsupervised (sentences)", "unsup"), ("Supervised (pairs or triplets)", "sup")]
 
 
-# What a first-time visitor starts with: simcse_core.train.LIVE_RUN (the paper's settings, about a minute long).
+# What a first-time visitor starts with: training.train.LIVE_RUN (the paper's settings, about a minute long).
 DEFAULTS = LIVE_RUN
 # Steps take about 0.4-0.7 s here; the browser gets at most one update per this many seconds (plus every
 # evaluation and the end), so drawing progress never competes with training and other visitors for the CPU.
@@ -99,7 +99,7 @@ class RunHistory:
 
 def paper_references(eval_name: str) -> list[tuple[float, str]]:
     """The paper's STS-B dev figure (unsupervised BERT-base, Table 3) when the live curve is on STS-B dev."""
-    from simcse_core.paper import STSB_DEV
+    from simcse_core.evaluation.paper import STSB_DEV
 
     if not eval_name.startswith("STS-B dev"):
         return []
@@ -125,7 +125,7 @@ def training_data(choice: str, upload: str | None, limits=None):
 
 def live_eval_pairs(studio: Studio):
     """The STS pairs scored while training: a fixed sample of STS-B dev (or the demo pairs)."""
-    from simcse_core.evaluation import default_eval_pairs
+    from simcse_core.evaluation.sets import default_eval_pairs
 
     return default_eval_pairs().sample(studio.config.live_eval_pairs)
 
@@ -300,7 +300,7 @@ def run_finetune(studio: Studio, data_choice: str, upload: str | None, mode: str
                  max_length: float, budget: float, picker: str, session: Session | None,
                  hard_negative_weight: float = 1.0) -> Iterator[tuple]:
     """Handler (generator): validate, wait for a training slot, train a copy of the model, stream every step."""
-    from simcse_core.train import TrainConfig, inference_pooler, train
+    from simcse_core.training.train import TrainConfig, inference_pooler, train
 
     settings = validate_settings(studio, mode, steps, batch_size, lr, temperature, dropout, pooler, max_length,
                                  budget)
@@ -407,7 +407,7 @@ def remeasure(encoder, history: RunHistory, last, eval_pairs) -> bool:
     """Measure a stopped run's model at its last step, unless the last evaluation already did (True if so)."""
     from types import SimpleNamespace
 
-    from simcse_core.metrics import embedding_report
+    from simcse_core.evaluation.metrics import embedding_report
 
     if last is None or last.step == 0 or (history.eval_steps and history.eval_steps[-1] == last.step):
         return False

@@ -22,8 +22,8 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from simcse_core import ablations
 from simcse_core.runtime import background_iter
+from simcse_core.teaching import ablations
 from ui import glossary, plots
 from ui.state import ENCODE_QUEUE, HEAVY_QUEUE, PRESET_QUEUE, TRAIN_NICENESS, InputError, Session, Studio, guarded
 
@@ -52,7 +52,7 @@ PAPER_NOTE = ("Paper figures: STS-B development set, BERT-base trained for one e
 class InsideSession:
     """One visitor's data for this tab."""
 
-    views: object | None = None  # simcse_core.mechanisms.LossViews of the loss panel's batch
+    views: object | None = None  # simcse_core.teaching.mechanisms.LossViews of the loss panel's batch
     results: list = field(default_factory=list)  # AblationResult of each preset run, latest last
     events: dict = field(default_factory=dict)  # preset key -> list of TrainEvent (for the history CSV)
     last_encoder: object | None = None  # the model of the latest preset run (for the cone view)
@@ -77,7 +77,7 @@ def _lines(text: str, what: str, low: int, high: int) -> list[str]:
 @guarded
 def show_twins(studio: Studio, text: str, dropout: float, choice: str, pooler: str, session: Session | None):
     """Handler: each sentence twice in training mode at ``dropout``, and the drift curve over 0-0.5."""
-    from simcse_core.mechanisms import dropout_twins, twin_drift
+    from simcse_core.teaching.mechanisms import dropout_twins, twin_drift
 
     sentences = _lines(text, "Sentences", 1, 8)
     if not 0.0 <= float(dropout) <= 0.5:
@@ -104,7 +104,7 @@ def show_twins(studio: Studio, text: str, dropout: float, choice: str, pooler: s
 
 def parse_batch(text: str, mode: str) -> list:
     """The loss panel's batch: sentences (unsup) or ``anchor | positive | hard negative`` rows (sup)."""
-    from simcse_core.mechanisms import MAX_BATCH, MIN_BATCH
+    from simcse_core.teaching.mechanisms import MAX_BATCH, MIN_BATCH
 
     lines = _lines(text, "Batch", MIN_BATCH, MAX_BATCH)
     if mode == "unsup":
@@ -124,8 +124,8 @@ def sample_triplets(n: int = 8) -> str:
 
 
 def loss_outputs(inside: InsideSession, temperature: float, alpha: float) -> tuple:
-    from simcse_core.losses import simcse_loss
-    from simcse_core.mechanisms import anatomy_of
+    from simcse_core.teaching.mechanisms import anatomy_of
+    from simcse_core.training.losses import simcse_loss
 
     views = inside.views
     if views is None:
@@ -158,7 +158,7 @@ def loss_outputs(inside: InsideSession, temperature: float, alpha: float) -> tup
 def encode_batch(studio: Studio, text: str, mode: str, dropout: float, temperature: float, alpha: float,
                  choice: str, pooler: str, session: Session | None, inside: InsideSession | None) -> tuple:
     """Handler: encode the batch's two views in training mode and show the loss's insides."""
-    from simcse_core.mechanisms import dropout_views
+    from simcse_core.teaching.mechanisms import dropout_views
 
     inside = ensure_inside(inside)
     batch = parse_batch(text, mode)
@@ -220,7 +220,7 @@ def ablation_outputs(inside: InsideSession) -> tuple:
 def run_preset(studio: Studio, key: str, choice: str, session: Session | None,
                inside: InsideSession | None) -> Iterator[tuple]:
     """Handler (generator): train a private copy with one preset for at most two minutes, stream progress."""
-    from simcse_core.evaluation import default_eval_pairs
+    from simcse_core.evaluation.sets import default_eval_pairs
 
     inside = ensure_inside(inside)
     preset = ablations.get_preset(key)
@@ -310,8 +310,8 @@ def cone_models(studio: Studio, session: Session | None, inside: InsideSession |
 @guarded
 def draw_cone(studio: Studio, session: Session | None, inside: InsideSession | None, progress=gr.Progress()):
     """Handler: before | after as arrows on one linear basis, with the anisotropy of each."""
-    from simcse_core.metrics import anisotropy
-    from simcse_core.projection import cone_view
+    from simcse_core.evaluation.metrics import anisotropy
+    from simcse_core.teaching.projection import cone_view
 
     before_model, after_model, name = cone_models(studio, session, inside)
     sentences, labels = cone_sample(studio, CONE_STATS_PER_TOPIC)
@@ -353,7 +353,7 @@ def _folder(studio: Studio, inside: InsideSession) -> Path:
 def export_projector(studio: Studio, session: Session | None, inside: InsideSession | None,
                      progress=gr.Progress()) -> tuple:
     """Handler: a zip of vectors.tsv + metadata.tsv (bundled corpus; base and trained model) for the Projector."""
-    from simcse_core.export import write_projector_files
+    from simcse_core.interop.export import write_projector_files
 
     inside = ensure_inside(inside)
     corpus = studio.bundled_corpus()
@@ -385,7 +385,7 @@ def export_projector(studio: Studio, session: Session | None, inside: InsideSess
 @guarded
 def export_tables(studio: Studio, inside: InsideSession | None) -> tuple:
     """Handler: CSVs of the preset results (evaluation figures) and of the latest run's history."""
-    from simcse_core.export import write_csv, write_run_history
+    from simcse_core.interop.export import write_csv, write_run_history
 
     inside = ensure_inside(inside)
     if not inside.results:

@@ -33,8 +33,14 @@ import gradio as gr
 import numpy as np
 
 from simcse_core.data import DataError, DataLimits
-from simcse_core.evaluation import QUICK_EVAL_PAIRS, EvaluationDataUnavailable
-from simcse_core.models import DEFAULT_MODEL, HUB_SUGGESTIONS, PACKAGED_MODELS, ModelNotAvailableError, hub_offline
+from simcse_core.evaluation.sets import QUICK_EVAL_PAIRS, EvaluationDataUnavailable
+from simcse_core.model.catalogue import (
+    DEFAULT_MODEL,
+    HUB_SUGGESTIONS,
+    PACKAGED_MODELS,
+    ModelNotAvailableError,
+    hub_offline,
+)
 from ui import text
 
 logger = logging.getLogger(__name__)
@@ -59,7 +65,7 @@ class StudioConfig:
 
     model: str = DEFAULT_MODEL  # the base model offered first (a short name, or a folder/hub id the operator gave)
     device: str = "auto"  # torch device for every encoder
-    precision: str = "auto"  # "auto" (bf16 where fast: see simcse_core.encoder.EncoderConfig), "fp32" or "bf16"
+    precision: str = "auto"  # "auto" (bf16 where fast: see simcse_core.model.encoder.EncoderConfig), "fp32" or "bf16"
     default_pooler: str = "mean"  # picker default (all-MiniLM-L6-v2 was trained with mean pooling)
     max_sentence_chars: int = 1_000  # longest sentence a visitor may type (browser and server)
     max_heatmap_sentences: int = 40  # longest sentence list for the heatmap
@@ -225,7 +231,7 @@ class ModelRegistry:
             logger.info("Dropped model %s from memory (at most %d kept)", victim, self.config.max_models)
 
     def _load(self, name: str, pooler: str):
-        from simcse_core.encoder import load_encoder
+        from simcse_core.model.encoder import load_encoder
 
         folder = Path(name)
         if name != self._pinned and folder.is_absolute() and not any(folder.glob("*.safetensors")):
@@ -692,7 +698,7 @@ class Studio:
         return ModelKey(self.config.model_name(choice), pooler)
 
     def check_pooler(self, pooler: str | None) -> str:
-        from simcse_core.pooling import POOLERS
+        from simcse_core.model.pooling import POOLERS
 
         return check_choice(pooler or self.config.default_pooler, "Pooler", tuple(POOLERS))
 
@@ -770,7 +776,7 @@ class Studio:
         except (OSError, ValueError) as err:
             logger.info("No baseline without the bundled corpus: %s", err)
             return None
-        from simcse_core.metrics import anisotropy
+        from simcse_core.evaluation.metrics import anisotropy
 
         rng = np.random.default_rng(0)
         picks = rng.choice(len(sentences), size=min(80, len(sentences)), replace=False)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from simcse_core.paper import OFFICIAL_POOLER_NAMES, STSB_DEV, table5_markdown
-from simcse_core.pooling import POOLER_HELP
+from simcse_core.evaluation.paper import OFFICIAL_POOLER_NAMES, STSB_DEV, table5_markdown
+from simcse_core.model.pooling import POOLER_HELP
 
 TITLE = "SimCSE Studio"
 
@@ -79,7 +79,7 @@ MODEL_PICKER_INFO = "Used by every tab. Type a Hugging Face id or a local folder
 POOLER_PICKER_INFO = "How the token vectors become one sentence vector (explained under “How it works”)."
 
 
-# Short dropdown labels (the full descriptions are simcse_core.pooling.POOLER_HELP).
+# Short dropdown labels (the full descriptions are simcse_core.model.pooling.POOLER_HELP).
 POOLER_LABELS = {
     "cls": "cls — [CLS] + MLP head (paper)",
     "cls_before_pooler": "cls_before_pooler — raw [CLS]",

@@ -26,15 +26,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from simcse_core import distributed
-from simcse_core.cached_loss import cached_backward
-from simcse_core.losses import simcse_loss
-from simcse_core.pooling import POOLERS, Pooler, PoolerName
+from simcse_core.model.pooling import POOLERS, Pooler, PoolerName
 from simcse_core.runtime import seed_everything
+from simcse_core.training import distributed
+from simcse_core.training.cached_loss import cached_backward
+from simcse_core.training.losses import simcse_loss
 
 if TYPE_CHECKING:
-    from simcse_core.encoder import Encoder
-    from simcse_core.evaluation import ScoredPairs
+    from simcse_core.evaluation.sets import ScoredPairs
+    from simcse_core.model.encoder import Encoder
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class TrainEvent:
     remaining_s: float | None = None  # estimated training seconds left; None before the first step
     stop_reason: StopReason | None = None  # on the last event: "steps" or "time_budget"
     # Returns the TrainState to resume from this event (optimizer, step, random state); call it before asking
-    # for the next event. Used by simcse_core.checkpoint.
+    # for the next event. Used by simcse_core.training.checkpoint.
     snapshot: Callable[[], TrainState] | None = field(default=None, compare=False, repr=False)
 
 
@@ -201,7 +201,7 @@ def train(
     short remainder of an epoch is dropped, so every batch has the same number of in-batch negatives (each
     epoch drops different examples). With fewer examples than ``batch_size``, every batch is the whole data.
 
-    With ``eval_pairs``, :func:`simcse_core.metrics.embedding_report` (spearman, alignment, uniformity,
+    With ``eval_pairs``, :func:`simcse_core.evaluation.metrics.embedding_report` (spearman, alignment, uniformity,
     anisotropy) is computed in eval mode at step 0, every ``config.eval_every`` steps and on the last event;
     evaluation never changes the random numbers training draws, so it does not change the losses.
 
@@ -411,7 +411,7 @@ def _encode_views(encoder: Encoder, tokens: dict[str, torch.Tensor]) -> tuple[to
 
 def _prepare_encoder(encoder: Encoder, config: TrainConfig) -> None:
     """Set dropout, switch the pooler if asked, and record the training settings in ``encoder.config``."""
-    from simcse_core.encoder import make_pooler
+    from simcse_core.model.encoder import make_pooler
 
     for module in encoder.model.modules():
         if isinstance(module, nn.Dropout):
@@ -469,7 +469,7 @@ def _evaluate(encoder: Encoder, eval_pairs: ScoredPairs | None) -> dict[str, flo
     """The embedding report in eval mode, without touching the random numbers training uses."""
     if eval_pairs is None:
         return None
-    from simcse_core.metrics import embedding_report
+    from simcse_core.evaluation.metrics import embedding_report
 
     encoder.eval()
     with torch.random.fork_rng(devices=[]):

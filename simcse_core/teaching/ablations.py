@@ -4,7 +4,7 @@ Each :class:`AblationPreset` is one row of an ablation table in Gao, Yao & Chen 
 STS-B development figure stored beside it:
 
 - dropout (Table 3, unsupervised BERT-base): p = 0 / 0.1 / 0.5, and "fixed 0.1" where both views share one
-  dropout mask (:attr:`simcse_core.train.TrainConfig.fixed_dropout_mask`);
+  dropout mask (:attr:`simcse_core.training.train.TrainConfig.fixed_dropout_mask`);
 - temperature τ (Appendix D, Table D.1): 0.001 / 0.01 / 0.05 / 0.1 / 1. The paper does not name the setting;
   its τ = 0.05 figure (86.2) is the supervised default of Table 7, so the table is supervised BERT-base. The
   miniature runs it unsupervised, where there are enough sentences for a two-minute run;
@@ -18,7 +18,7 @@ where the figures are shown. With a raw BERT (online: ``bert-base-uncased``) the
 (not measured here: offline).
 
 A run is: :func:`start` (a private copy of the base encoder, the preset's data and settings, a
-:func:`simcse_core.train.train` iterator), then :func:`summarize` on the events.
+:func:`simcse_core.training.train.train` iterator), then :func:`summarize` on the events.
 """
 
 from __future__ import annotations
@@ -28,16 +28,16 @@ import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from simcse_core.train import TrainConfig, TrainEvent, train
+from simcse_core.paths import ASSETS_DIR
+from simcse_core.training.train import TrainConfig, TrainEvent, train
 
 if TYPE_CHECKING:
-    from simcse_core.encoder import Encoder
-    from simcse_core.evaluation import ScoredPairs
+    from simcse_core.evaluation.sets import ScoredPairs
+    from simcse_core.model.encoder import Encoder
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ GROUP_TITLES = {
     "temperature": "Temperature τ (paper Table D.1)",
     "hard_negatives": "Hard negatives and their weight α (paper Table 7, supervised)",
 }
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ASSETS = ASSETS_DIR
 START_POOLER = "cls_before_pooler"  # the raw [CLS] vector: the weakest start the bundled model offers
 EVAL_SAMPLE = 300  # STS-B dev pairs scored during a preset run (the full set: pass eval_pairs yourself)
 TIME_BUDGET_S = 300.0  # the app stops a preset after this long (a busy machine); the benchmark runs every step
@@ -129,7 +129,7 @@ def training_data(preset: AblationPreset) -> list:
     hard negative); without hard negatives the third column is dropped.
     """
     from simcse_core.data import load_sentences, load_triplets
-    from simcse_core.evaluation import stsb_available, stsb_train_sentences
+    from simcse_core.evaluation.sets import stsb_available, stsb_train_sentences
 
     if preset.config.mode == "unsup":
         if stsb_available():

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from simcse_core.train import TrainEvent
+    from simcse_core.training.train import TrainEvent
 
 HISTORY_COLUMNS = ("step", "loss", "alignment", "uniformity", "spearman", "anisotropy", "lr", "elapsed_s")
 

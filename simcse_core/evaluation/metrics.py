@@ -16,8 +16,8 @@ import torch
 from torch.nn import functional as F
 
 if TYPE_CHECKING:
-    from simcse_core.encoder import Encoder
-    from simcse_core.evaluation import ScoredPairs
+    from simcse_core.evaluation.sets import ScoredPairs
+    from simcse_core.model.encoder import Encoder
 
 logger = logging.getLogger(__name__)
 

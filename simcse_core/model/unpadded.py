@@ -5,7 +5,7 @@ rest of its embedding, projection, feed-forward, dropout and LayerNorm work on p
 :func:`pooled_forward` packs the real tokens of a (B, T) batch into one (N, H) matrix, runs every
 token-wise layer on it, and scatters into padded (B, T) form only where sentences meet: the attention scores
 (masked by padding, cheap next to the dense layers at T <= 32) and the pooler, so that
-:mod:`simcse_core.pooling` stays the only pooling code. Measured on MiniLM, 2 x 64 STS-B sentences, bf16
+:mod:`simcse_core.model.pooling` stays the only pooling code. Measured on MiniLM, 2 x 64 STS-B sentences, bf16
 autocast, forward + backward: 2.7x faster than the padded forward (``bench/train_speed.py``).
 
 The result equals the padded Hugging Face forward up to floating-point rounding (tested in fp32 and under
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from simcse_core.pooling import Pooler
+from simcse_core.model.pooling import Pooler
 
 
 @dataclass(frozen=True)

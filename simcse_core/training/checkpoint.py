@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from simcse_core.train import TrainConfig, TrainEvent, TrainState
+from simcse_core.training.train import TrainConfig, TrainEvent, TrainState
 
 if TYPE_CHECKING:
-    from simcse_core.encoder import Encoder
+    from simcse_core.model.encoder import Encoder
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from simcse_core.compact import materialize, share_unchanged_rows
-from simcse_core.models import (
+from simcse_core.model.catalogue import (
     DEFAULT_MODEL,
     SIMCSE_CONFIG_NAME,
     ModelNotAvailableError,
@@ -26,9 +25,10 @@ from simcse_core.models import (
     hub_offline,
     resolve_model,
 )
-from simcse_core.pooling import POOLERS, Pooler, PoolerName
+from simcse_core.model.compact import materialize, share_unchanged_rows
+from simcse_core.model.pooling import POOLERS, Pooler, PoolerName
+from simcse_core.model.unpadded import pooled_forward, unsupported_reason
 from simcse_core.runtime import Device, Precision, resolve_device, resolve_precision
-from simcse_core.unpadded import pooled_forward, unsupported_reason
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class EncoderConfig:
     """How an encoder was built; saved beside its weights."""
 
     name_or_path: str  # the model it was loaded from (a short name, folder or hub id)
-    pooler: PoolerName = "mean"  # see simcse_core.pooling.POOLERS
+    pooler: PoolerName = "mean"  # see simcse_core.model.pooling.POOLERS
     max_length: int = INFERENCE_MAX_LENGTH_CAP  # inference token limit; training uses TrainConfig.max_length
     mlp_only_train: bool = False  # cls pooler: MLP head in training only (the paper's unsup setting)
     dropout: float | None = None  # None keeps the model's own dropout probabilities
@@ -183,7 +183,7 @@ class Encoder(nn.Module):
         self.config = config
         self.device = device
         self.autocast_dtype = resolve_precision(config.precision, device)
-        reason = unsupported_reason(model)  # None: train on real tokens only (simcse_core.unpadded)
+        reason = unsupported_reason(model)  # None: train on real tokens only (simcse_core.model.unpadded)
         if reason is not None:
             logger.info("Training %s on padded batches: %s.", config.name_or_path, reason)
         self.unpadded_training = reason is None
@@ -254,7 +254,7 @@ class Encoder(nn.Module):
 
         In train mode (``encoder.train()``) dropout is on, so two calls on the same batch give the two
         "views" of unsupervised SimCSE; in eval mode the result is deterministic. Training runs BERT models
-        on the real tokens only (:mod:`simcse_core.unpadded`, same result, less work).
+        on the real tokens only (:mod:`simcse_core.model.unpadded`, same result, less work).
         """
         enabled = self.autocast_dtype is not None
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=enabled):
@@ -364,7 +364,7 @@ class Encoder(nn.Module):
         For a model that is only read from now on, such as a fine-tuned run kept for comparison: the fp32
         weights (and the separate inference copy) are dropped, halving its memory; with ``base``, the model it
         was fine-tuned from, the word-embedding rows training did not change are read from the base's
-        inference weights instead of being stored again (:mod:`simcse_core.compact`; about half of what is
+        inference weights instead of being stored again (:mod:`simcse_core.model.compact`; about half of what is
         left for all-MiniLM-L6-v2). Its vectors are those ``encode`` gave before. :meth:`save` it first to keep
         the float32 weights. No-op in fp32 inference.
         """
@@ -528,7 +528,7 @@ def load_encoder(
 
     Args:
         name_or_path: ``"minilm"`` (the bundled all-MiniLM-L6-v2), a local model folder, or a hub id (online).
-        pooler: one of :data:`simcse_core.pooling.POOLERS`. ``None`` means the pooler a model saved by this
+        pooler: one of :data:`simcse_core.model.pooling.POOLERS`. ``None`` means the pooler a model saved by this
             project was trained with (read from its folder), else ``"mean"``.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
         max_length: inference token limit; ``None`` means the saved value, else the model's own limit

@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from simcse_core.data import DataError, DataLimits, load_training_data
-from simcse_core.models import hub_offline
-from simcse_core.pooling import PoolerName
-from simcse_core.train import TrainConfig, TrainMode
+from simcse_core.model.catalogue import hub_offline
+from simcse_core.model.pooling import PoolerName
+from simcse_core.training.train import TrainConfig, TrainMode
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Recipe:
     batch_size: int  # the global batch (split over processes when distributed)
     lr: float
     epochs: int
-    paper_row: str  # its row in simcse_core.sts_suite.PAPER_TABLE5
+    paper_row: str  # its row in simcse_core.evaluation.sts_suite.PAPER_TABLE5
     paper_average: float  # the paper's STS average (Table 5), not measured here
     max_length: int = 32
     temperature: float = 0.05

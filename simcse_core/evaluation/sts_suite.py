@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from simcse_core import paper
 from simcse_core.data import DataLimits
-from simcse_core.evaluation import EvaluationDataUnavailable, ScoredPairs, load_scored_pairs
-from simcse_core.models import hub_offline
+from simcse_core.evaluation import paper
+from simcse_core.evaluation.sets import EvaluationDataUnavailable, ScoredPairs, load_scored_pairs
+from simcse_core.model.catalogue import hub_offline
 
 if TYPE_CHECKING:
-    from simcse_core.encoder import Encoder
+    from simcse_core.model.encoder import Encoder
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "sickr": ("SICK-R", "mteb/sickr-sts"),
 }
 ALL_TASKS: tuple[str, ...] = tuple(TASKS)
-# Table 5 of the paper (simcse_core.paper.TABLE5), keyed by task: reference rows, NOT measured by this project.
+# Table 5 of the paper (simcse_core.evaluation.paper.TABLE5), keyed by task: reference rows, not measured here.
 PAPER_TABLE5: dict[str, dict[str, float]] = {
     f"{model} (paper)": dict(zip(ALL_TASKS, values)) for model, values in paper.TABLE5.items()
 }
@@ -119,7 +119,7 @@ def load_task(task: str, data_dir: str | os.PathLike[str] | None = None) -> Scor
             f"{label} is not in {folder}: expected {task}.csv (or .tsv / .jsonl) with the columns "
             "sentence1, sentence2, score.")
     if task == "stsb":
-        from simcse_core.evaluation import load_stsb, stsb_available
+        from simcse_core.evaluation.sets import load_stsb, stsb_available
 
         if stsb_available():
             return load_stsb("test")
@@ -157,7 +157,7 @@ def load_tasks(tasks: Sequence[str] = ALL_TASKS, data_dir: str | os.PathLike[str
 
 def evaluate_suite(encoder: Encoder, sets: dict[str, ScoredPairs], batch_size: int = 64) -> SuiteResult:
     """Spearman ×100 of ``encoder`` on each set of :func:`load_tasks` (one row of the paper's Table 5)."""
-    from simcse_core.metrics import sts_spearman
+    from simcse_core.evaluation.metrics import sts_spearman
 
     scores, sizes, sources = {}, {}, {}
     for task, pairs in sets.items():

@@ -5,7 +5,7 @@
   augmentation" of unsupervised SimCSE.
 - :func:`dropout_views` + :func:`loss_anatomy`: for a small batch, the cosine matrix between the two views
   (and the hard-negative block in supervised mode), each row's softmax at temperature τ, each row's loss and
-  the batch loss, which is :func:`simcse_core.losses.simcse_loss` of the same vectors.
+  the batch loss, which is :func:`simcse_core.training.losses.simcse_loss` of the same vectors.
 
 The shared encoder is never changed: the work is done on a *private view* (:func:`private_view`), a copy of
 the module tree that shares every weight tensor with the original (nothing is copied but a few small Python
@@ -28,10 +28,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from simcse_core.losses import chance_loss, simcse_logits
+from simcse_core.training.losses import chance_loss, simcse_logits
 
 if TYPE_CHECKING:
-    from simcse_core.encoder import Encoder
+    from simcse_core.model.encoder import Encoder
 
 MAX_DROPOUT = 0.9  # a higher rate leaves almost nothing of the sentence
 MAX_BATCH = 32  # the loss panel is for a small batch a person can read
@@ -46,7 +46,7 @@ def private_view(encoder: Encoder, dropout: float | None = None) -> Encoder:
     its memo, so the module tree is new and the tensors are the original's. Changing the view's ``training``
     flag or an ``nn.Dropout.p`` leaves the original untouched; changing a weight in place would change both
     (nothing here does: the views run under ``torch.inference_mode``). The tokenizer is shared: the encoder's
-    :class:`~simcse_core.encoder.GuardedTokenizer` makes each call under a lock (a bare fast tokenizer keeps
+    :class:`~simcse_core.model.encoder.GuardedTokenizer` makes each call under a lock (a bare fast tokenizer keeps
     its padding settings as state, and threads whose calls differ would see each other's; a thread test here
     caught exactly that before the guard existed).
 
@@ -57,7 +57,7 @@ def private_view(encoder: Encoder, dropout: float | None = None) -> Encoder:
     """
     if dropout is not None and not 0.0 <= dropout <= MAX_DROPOUT:
         raise ValueError(f"dropout must be between 0 and {MAX_DROPOUT}, got {dropout}.")
-    from simcse_core.encoder import Encoder
+    from simcse_core.model.encoder import Encoder
 
     memo = {id(t): t for t in itertools.chain(encoder.parameters(), encoder.buffers())}
     model, pooler = copy.deepcopy(encoder.model, memo), copy.deepcopy(encoder.pooler, memo)
@@ -287,9 +287,9 @@ def loss_anatomy(
     temperature: float = 0.05,
     hard_negative_weight: float = 1.0,
 ) -> LossAnatomy:
-    """Break :func:`simcse_core.losses.simcse_loss` into its cosine matrix, row softmaxes and row losses.
+    """Break :func:`simcse_core.training.losses.simcse_loss` into its cosine matrix, row softmaxes and row losses.
 
-    The logits are the loss's own (:func:`simcse_core.losses.simcse_logits`), so ``loss`` equals
+    The logits are the loss's own (:func:`simcse_core.training.losses.simcse_logits`), so ``loss`` equals
     ``simcse_loss(z1, z2, hard_negatives, temperature, hard_negative_weight)``; the arguments are checked there.
     """
     with torch.no_grad():

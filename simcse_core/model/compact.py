@@ -1,7 +1,7 @@
 """A read-only fine-tuned model that stores only the word-embedding rows its training changed.
 
 Fine-tuning updates a word-embedding row only when its token occurs in a training batch: with AdamW and no
-weight decay on it (the paper's and :class:`~simcse_core.train.TrainConfig`'s default), a row whose gradient
+weight decay on it (the paper's and :class:`~simcse_core.training.train.TrainConfig`'s default), a row whose gradient
 was always zero keeps its first and second moments at zero, so its update is exactly zero. A run on the
 bundled sentences touches their 1,691 distinct tokens of all-MiniLM-L6-v2's 30,522 rows, yet the table is
 half of the model's weights. :func:`share_unchanged_rows` replaces the table of a kept copy by a

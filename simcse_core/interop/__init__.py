@@ -1,0 +1,1 @@
+"""Interoperation: exports to and imports from the official SimCSE tool and sentence-transformers."""

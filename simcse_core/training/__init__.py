@@ -1,0 +1,1 @@
+"""Training: the trainer loop, the contrastive losses, GradCache, several processes, checkpoints, recipes."""
