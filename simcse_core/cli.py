@@ -1,4 +1,4 @@
-"""Command line: ``python -m simcse_core eval|train|encode|search|export``.
+"""Command line: ``python -m simcse_core eval|train|encode|search|export|corpus|pretrain``.
 
 Each command is a few lines around the core functions (no logic of its own) and prints plain-text tables.
 Errors a user can cause (a bad file, a missing model or data set, a bad setting) become a one-line message on
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from simcse_core.model.pooling import POOLER_HELP, POOLERS
+from simcse_core.pretraining import cli as pretraining_cli
 from simcse_core.training.recipes import RECIPES
 from simcse_core.training.train import TrainConfig, TrainEvent
 
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_encode_parser(commands)
     _add_search_parser(commands)
     _add_export_parser(commands)
+    pretraining_cli.add_parsers(commands)
     return parser
 
 

@@ -1,0 +1,75 @@
+"""``python -m simcse_core corpus`` and ``python -m simcse_core pretrain``: making the raw language model.
+
+The options of ``pretrain`` are :class:`PretrainConfig`'s fields, with its defaults, ranges and help.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from simcse_core.paths import ASSETS_DIR
+from simcse_core.pretraining.corpus import CorpusSplit
+from simcse_core.pretraining.mlm import PretrainConfig
+
+
+def add_parsers(commands) -> None:
+    """Add the ``corpus`` and ``pretrain`` commands to the main parser's sub-commands."""
+    corpus = commands.add_parser(
+        "corpus", help="build the raw language model's text from Debian packages",
+        description="Read WordNet's glosses and examples and the Python and PostgreSQL manuals' prose (Debian "
+                    "packages wordnet-base, python3.11-doc, postgresql-doc-15), clean and de-duplicate them, "
+                    "remove every sentence of STS-B and of the bundled demo files, and write pretrain.txt, "
+                    "heldout.txt, lesson.txt and corpus.json.")
+    corpus.add_argument("--out", required=True, type=Path, help="folder to write the text to")
+    corpus.add_argument("--stsb-dir", type=Path, default=None,
+                        help="a folder with STS-B's train/dev/test.csv to check against as well")
+    defaults = CorpusSplit()
+    corpus.add_argument("--heldout", type=int, default=defaults.heldout, help="held-out sentences (MLM accuracy)")
+    corpus.add_argument("--lesson", type=int, default=defaults.lesson, help="sentences of the lessons' file")
+    corpus.set_defaults(run=_run_corpus)
+
+    pretrain = commands.add_parser(
+        "pretrain", help="masked-language-model pretraining of a small BERT from random weights",
+        description="BERT's masked-LM objective (15% of word pieces chosen; 80/10/10) on a text file, with the "
+                    "bundled model's tokenizer. Resumes from --out when it holds a checkpoint of the same "
+                    "settings; same seed, same weights.")
+    pretrain.add_argument("--corpus", required=True, type=Path, help="training text, one sentence a line")
+    pretrain.add_argument("--heldout", required=True, type=Path, help="held-out text for MLM accuracy")
+    pretrain.add_argument("--out", required=True, type=Path, help="folder for checkpoints and the model")
+    pretrain.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds")
+    pretrain.add_argument("--checkpoint-every", type=float, default=900.0, help="seconds between checkpoints")
+    pretrain.add_argument("--eval-every", type=int, default=1000, help="steps between held-out evaluations")
+    pretrain.add_argument("--no-resume", action="store_true", help="start again even if --out has a run")
+    for f in fields(PretrainConfig):
+        low, high = f.metadata["range"]
+        pretrain.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
+                              help=f"{f.metadata['help']} ({low}-{high}; default: %(default)s)")
+    pretrain.set_defaults(run=_run_pretrain)
+
+
+def _run_corpus(args: argparse.Namespace) -> int:
+    from simcse_core.pretraining.corpus import build_corpus
+
+    report = build_corpus(args.out, args.stsb_dir, ASSETS_DIR, CorpusSplit(heldout=args.heldout,
+                                                                          lesson=args.lesson))
+    print(json.dumps(asdict(report), indent=2))
+    return 0
+
+
+def _run_pretrain(args: argparse.Namespace) -> int:
+    from simcse_core.pretraining.mlm import pretrain
+
+    config = PretrainConfig(**{f.name: getattr(args, f.name) for f in fields(PretrainConfig)})
+    for event in pretrain(args.corpus, args.heldout, args.out, config, time_budget=args.time_budget,
+                          checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+                          resume=not args.no_resume):
+        accuracy = "" if event.heldout_accuracy is None else f"  held-out MLM accuracy {event.heldout_accuracy:.3f}"
+        print(f"step {event.step:>6}  epoch {event.epoch}  loss {event.loss:.3f}  "
+              f"{event.tokens_per_second:,.0f} tokens/s  {event.tokens_seen:,} tokens  "
+              f"{event.elapsed / 60:.1f} min{accuracy}", flush=True)
+    print(f"Saved to {args.out / 'model'}", file=sys.stderr)
+    return 0

@@ -1,0 +1,308 @@
+"""Masked-language-model pretraining of a small BERT from random weights: the studio's raw language model.
+
+BERT's recipe (Devlin et al., 2019, Section 3.1) at a size two CPU cores can train in an hour: 15 % of the word
+pieces of each sentence are chosen; of those, 80 % become ``[MASK]``, 10 % a random word piece and 10 % stay;
+the model predicts the original pieces. No next-sentence objective, and never a sentence pair or a similarity.
+The tokenizer is the bundled all-MiniLM-L6-v2's uncased WordPiece, so both models read sentences alike.
+
+Exactly resumable: the data order of each epoch, each step's masks and each step's dropout are drawn from
+generators seeded by ``(seed, epoch)`` and ``(seed, step)``, so a run stopped and resumed from a checkpoint
+reaches the same weights as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "pretrain_state.pt"
+CONFIG_NAME = "pretrain_config.json"
+
+
+class PretrainError(ValueError):
+    """The corpus, the settings or the resume folder cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Model size and optimisation of masked-LM pretraining."""
+
+    layers: int = field(default=4, metadata={"range": (1, 12), "help": "transformer layers"})
+    hidden: int = field(default=256, metadata={"range": (8, 1024), "help": "hidden width"})
+    heads: int = field(default=4, metadata={"range": (1, 12), "help": "attention heads"})
+    intermediate: int = field(default=1024, metadata={"range": (8, 4096), "help": "feed-forward width"})
+    max_length: int = field(default=128, metadata={"range": (8, 512),
+                                                   "help": "word pieces a sentence keeps (and positions)"})
+    batch_size: int = field(default=128, metadata={"range": (2, 4096), "help": "sentences a step"})
+    lr: float = field(default=1e-3, metadata={"range": (1e-6, 1e-1), "help": "peak learning rate"})
+    warmup: int = field(default=500, metadata={"range": (0, 100_000), "help": "linear warm-up steps"})
+    steps: int = field(default=100_000, metadata={"range": (1, 10_000_000),
+                                                  "help": "steps of the schedule (linear decay to 0)"})
+    weight_decay: float = field(default=0.01, metadata={"range": (0.0, 1.0), "help": "AdamW weight decay"})
+    mask_probability: float = field(default=0.15, metadata={"range": (0.01, 0.5),
+                                                            "help": "share of word pieces chosen"})
+    dropout: float = field(default=0.1, metadata={"range": (0.0, 0.9), "help": "dropout in pretraining"})
+    seed: int = field(default=0, metadata={"range": (0, 2**31 - 1), "help": "random seed"})
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            low, high = f.metadata["range"]
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise PretrainError(f"{f.name} must be between {low} and {high}, got {value!r}.")
+        if self.hidden % self.heads:
+            raise PretrainError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads}).")
+
+    def bert_config(self, vocab_size: int):
+        from transformers import BertConfig
+
+        return BertConfig(
+            vocab_size=vocab_size, hidden_size=self.hidden, num_hidden_layers=self.layers,
+            num_attention_heads=self.heads, intermediate_size=self.intermediate,
+            hidden_dropout_prob=self.dropout, attention_probs_dropout_prob=self.dropout,
+            max_position_embeddings=self.max_length)
+
+
+@dataclass(frozen=True)
+class PretrainEvent:
+    """One progress report."""
+
+    step: int
+    epoch: int
+    loss: float  # mean masked-LM cross-entropy since the last report
+    tokens_per_second: float  # word pieces (padding excluded) through the model a second
+    tokens_seen: int
+    elapsed: float  # seconds of training in this run and the runs it resumed
+    heldout_accuracy: float | None = None  # share of masked pieces predicted exactly on held-out sentences
+
+
+def read_corpus(path: Path, minimum: int) -> list[str]:
+    """Non-empty lines of a UTF-8 text file; refuses a missing, binary, empty or too small file."""
+    if not path.is_file():
+        raise PretrainError(f"Corpus file {path} not found.")
+    raw = path.read_bytes()
+    if b"\x00" in raw[:65536]:
+        raise PretrainError(f"Corpus file {path} is not text (it contains NUL bytes).")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise PretrainError(f"Corpus file {path} is not UTF-8 text (byte {err.start}).") from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) < minimum:
+        raise PretrainError(f"Corpus file {path} has {len(lines)} sentences; at least {minimum} are needed "
+                            "(one batch).")
+    return lines
+
+
+def estimate_memory_bytes(config: PretrainConfig, vocab_size: int) -> int:
+    """A generous estimate of training memory: weights, AdamW state, gradients and activations."""
+    h, n_layers = config.hidden, config.layers
+    params = vocab_size * h + 512 * h + n_layers * (4 * h * h + 2 * h * config.intermediate) + vocab_size
+    tokens = config.batch_size * config.max_length
+    activations = n_layers * tokens * (16 * h + 2 * config.intermediate + 2 * config.heads * config.max_length)
+    masked_logits = int(tokens * config.mask_probability * 1.5) * vocab_size * 3
+    return 4 * (4 * params + activations + masked_logits)
+
+
+def _available_memory() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, special: torch.Tensor,
+                config: PretrainConfig, mask_id: int, vocab_size: int, generator: torch.Generator
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's masking: returns (corrupted inputs, labels with -100 where nothing is predicted)."""
+    candidates = attention_mask.bool() & ~special  # (B, T) real, non-special pieces
+    chosen = (torch.rand(input_ids.shape, generator=generator) < config.mask_probability) & candidates
+    if not chosen.any() and candidates.any():  # a tiny batch with nothing chosen still predicts one piece
+        chosen.view(-1)[candidates.view(-1).nonzero()[0]] = True
+    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
+    roll = torch.rand(input_ids.shape, generator=generator)
+    random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator)
+    corrupted = torch.where(chosen & (roll < 0.8), torch.full_like(input_ids, mask_id), input_ids)
+    corrupted = torch.where(chosen & (roll >= 0.8) & (roll < 0.9), random_ids, corrupted)
+    return corrupted, labels
+
+
+class _Batches:
+    """Tokenized sentences, batched in a seeded order per epoch (similar lengths together, less padding)."""
+
+    def __init__(self, sentences: list[str], tokenizer, config: PretrainConfig) -> None:
+        encoded = tokenizer(sentences, truncation=True, max_length=config.max_length, add_special_tokens=True)
+        self.ids = [torch.tensor(ids) for ids in encoded["input_ids"]]
+        self.pad_id = tokenizer.pad_token_id
+        self.config = config
+        self.tokens = sum(len(ids) for ids in self.ids)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.ids) // self.config.batch_size
+
+    def epoch(self, epoch: int) -> list[list[int]]:
+        """The batches of one epoch: a seeded shuffle, sorted by length within chunks of 50 batches."""
+        generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
+        order = torch.randperm(len(self.ids), generator=generator).tolist()
+        size = self.config.batch_size
+        chunk = size * 50
+        batches = []
+        for start in range(0, len(order) - size + 1, chunk):
+            part = sorted(order[start:start + chunk], key=lambda i: len(self.ids[i]))
+            batches += [part[i:i + size] for i in range(0, len(part) - size + 1, size)]
+        shuffle = torch.randperm(len(batches), generator=generator).tolist()
+        return [batches[i] for i in shuffle]
+
+    def collate(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = [self.ids[i] for i in indices]
+        width = max(len(r) for r in rows)
+        input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            input_ids[i, :len(row)] = row
+            attention[i, :len(row)] = 1
+        return input_ids, attention
+
+
+def _masked_lm_loss(model, input_ids, attention, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cross-entropy over the chosen pieces only (the vocabulary projection is skipped elsewhere)."""
+    hidden = model.bert(input_ids=input_ids, attention_mask=attention).last_hidden_state  # (B, T, H)
+    chosen = labels != -100
+    logits = model.cls(hidden[chosen])  # (M, V)
+    targets = labels[chosen]  # (M,)
+    return torch.nn.functional.cross_entropy(logits, targets), logits, targets
+
+
+@torch.no_grad()
+def heldout_accuracy(model, batches: _Batches, config: PretrainConfig, mask_id: int, vocab_size: int,
+                     special_ids: torch.Tensor) -> float:
+    """Share of masked pieces of the held-out sentences predicted exactly (fixed masks, eval mode)."""
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator().manual_seed(12345)
+    right = total = 0
+    order = list(range(len(batches.ids)))
+    for start in range(0, len(order), 256):
+        input_ids, attention = batches.collate(order[start:start + 256])
+        corrupted, labels = mask_tokens(input_ids, attention, torch.isin(input_ids, special_ids), config,
+                                        mask_id, vocab_size, generator)
+        _, logits, targets = _masked_lm_loss(model, corrupted, attention, labels)
+        right += int((logits.argmax(-1) == targets).sum())
+        total += int(targets.numel())
+    model.train(was_training)
+    return right / max(total, 1)
+
+
+def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig = PretrainConfig(),
+             tokenizer_source: str | None = None, time_budget: float | None = None,
+             checkpoint_every: float = 900.0, report_every: int = 50, eval_every: int = 1000,
+             resume: bool = True) -> Iterator[PretrainEvent]:
+    """Pretrain, yielding progress; checkpoints to ``out_dir`` every ``checkpoint_every`` seconds and at the end.
+
+    ``time_budget`` (seconds, this run and the runs it resumed together) ends training early; the learning
+    rate schedule follows ``config.steps`` either way, so a budget never changes which weights a step makes.
+    """
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    from simcse_core.model.catalogue import packaged_model_dir
+
+    torch.manual_seed(config.seed)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source or str(packaged_model_dir()))
+    vocab_size = len(tokenizer)
+    needed, available = estimate_memory_bytes(config, vocab_size), _available_memory()
+    if available is not None and needed > available:
+        raise PretrainError(f"This size needs about {needed / 2**30:.1f} GiB and {available / 2**30:.1f} GiB "
+                            "is free: lower batch_size, max_length, hidden or layers.")
+    train_batches = _Batches(read_corpus(corpus, config.batch_size), tokenizer, config)
+    held_batches = _Batches(read_corpus(heldout, 1), tokenizer, config)
+    special_ids = torch.tensor(tokenizer.all_special_ids)
+    mask_id = tokenizer.mask_token_id
+
+    model = BertForMaskedLM(config.bert_config(vocab_size))
+    model.train()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "LayerNorm" not in n]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "LayerNorm" in n]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(
+        (s + 1) / max(config.warmup, 1), max(0.0, (config.steps - s) / max(config.steps - config.warmup, 1))))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    step, tokens_seen, resumed_elapsed = 0, 0, 0.0
+    state_path = out_dir / CHECKPOINT_NAME
+    if resume and state_path.is_file():
+        saved_config = json.loads((out_dir / CONFIG_NAME).read_text()) if (out_dir / CONFIG_NAME).is_file() else {}
+        if saved_config != asdict(config):
+            differ = sorted(k for k in asdict(config) if saved_config.get(k) != asdict(config)[k])
+            raise PretrainError(f"{out_dir} holds a run with other settings ({', '.join(differ)}); "
+                                "use another folder or the same settings.")
+        state = torch.load(state_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        step, tokens_seen, resumed_elapsed = state["step"], state["tokens_seen"], state["elapsed"]
+        logger.info("Resumed %s at step %d", out_dir, step)
+    (out_dir / CONFIG_NAME).write_text(json.dumps(asdict(config), indent=2) + "\n")
+    run_start = time.perf_counter()
+
+    def elapsed() -> float:
+        return resumed_elapsed + time.perf_counter() - run_start
+
+    def save() -> None:
+        temporary = out_dir / (CHECKPOINT_NAME + ".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "step": step, "tokens_seen": tokens_seen,
+                    "elapsed": elapsed()}, temporary)
+        temporary.replace(state_path)
+        model.save_pretrained(out_dir / "model")
+        tokenizer.save_pretrained(out_dir / "model")
+
+    per_epoch = train_batches.steps_per_epoch
+    epochs: dict[int, list[list[int]]] = {}
+    last_save = time.perf_counter()
+    window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
+    try:
+        while step < config.steps and (time_budget is None or elapsed() < time_budget):
+            epoch, position = divmod(step, per_epoch)
+            if epoch not in epochs:
+                epochs = {epoch: train_batches.epoch(epoch)}
+            input_ids, attention = train_batches.collate(epochs[epoch][position])
+            generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+            corrupted, labels = mask_tokens(input_ids, attention, torch.isin(input_ids, special_ids), config,
+                                            mask_id, vocab_size, generator)
+            torch.manual_seed(config.seed * 1_000_003 + step)  # this step's dropout
+            loss, _, _ = _masked_lm_loss(model, corrupted, attention, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            step += 1
+            tokens_seen += int(attention.sum())
+            window_loss, window_steps = window_loss + loss.item(), window_steps + 1
+            window_tokens += int(attention.sum())
+            evaluate = step % eval_every == 0 or step == config.steps
+            if evaluate or step % report_every == 0:
+                rate = window_tokens / max(time.perf_counter() - window_start, 1e-9)
+                accuracy = heldout_accuracy(model, held_batches, config, mask_id, vocab_size,
+                                            special_ids) if evaluate else None
+                yield PretrainEvent(step, epoch, window_loss / window_steps, rate, tokens_seen, elapsed(),
+                                    accuracy)
+                window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
+            if time.perf_counter() - last_save >= checkpoint_every:
+                save()
+                last_save = time.perf_counter()
+    finally:
+        save()
