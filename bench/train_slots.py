@@ -52,13 +52,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=12, help="steps per run")
     args = parser.parse_args(argv)
     setup(args)
+    from simcse_core.data import load_labelled_sentences
     from simcse_core.model.encoder import load_encoder
-    from ui.state import BUNDLED_CORPUS_PATH, read_labelled_corpus
+    from simcse_core.paths import ASSETS_DIR
 
     repeats = args.repeats or (1 if args.quick else 2)
     steps = 3 if args.quick else args.steps
     encoder = load_encoder("minilm", pooler="cls_before_pooler")
-    sentences = read_labelled_corpus(BUNDLED_CORPUS_PATH)[0]
+    sentences = load_labelled_sentences(ASSETS_DIR / "corpus.csv")[0]
     batch_of_runs(encoder, sentences, 1, 2, 64, concurrent=False)  # warm-up
     times: dict[str, list[tuple[float, float]]] = {"1 slot (one after another)": [],
                                                    f"{args.runs} slots (all at once)": []}

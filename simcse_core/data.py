@@ -412,3 +412,30 @@ def _json_value(name: str, line: int, record: dict, column: tuple[str, tuple[str
         raise DataError(f'{name}, line {line}: "{key}" must be text in double quotes, not '
                         f"{json.dumps(value)}.")
     return str(value).strip()
+
+
+def load_labelled_sentences(
+    path: str | os.PathLike[str], limits: DataLimits = DEFAULT_LIMITS,
+) -> tuple[list[str], list[str] | None]:
+    """Sentences and, if the file has a ``topic`` column, one topic per sentence (``"(none)"`` where blank).
+
+    The sentences are read and validated by :func:`load_sentences` (DataError on a bad file); the topics come
+    from the same CSV/TSV header when it names a ``topic`` and a ``text`` (or ``sentence``) column, else None.
+    """
+    path = Path(path)
+    sentences = load_sentences(path, limits)
+    if path.suffix.lower() not in (".csv", ".tsv"):
+        return sentences, None
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f, delimiter=delimiter))
+    header = [cell.strip().lower() for cell in rows[0]] if rows else []
+    if "topic" not in header or not ({"text", "sentence"} & set(header)):
+        return sentences, None
+    text_col = header.index("text") if "text" in header else header.index("sentence")
+    topic_col = header.index("topic")
+    topic_of: dict[str, str] = {}
+    for row in rows[1:]:
+        if len(row) == len(header) and row[text_col].strip():
+            topic_of.setdefault(row[text_col].strip(), row[topic_col].strip() or "(none)")
+    return sentences, [topic_of.get(s, "(none)") for s in sentences]
