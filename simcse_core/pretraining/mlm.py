@@ -306,3 +306,24 @@ def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig 
                 last_save = time.perf_counter()
     finally:
         save()
+
+
+def ship(model_dir: Path, out_dir: Path, max_shard_mb: int = 9) -> list[Path]:
+    """Write a pretrained model for the repository: bf16 weights in shards of at most ``max_shard_mb`` MB.
+
+    The masked-LM head is kept (the MLM augmentation of the paper's Table 1 uses it); ``AutoModel`` loads the
+    encoder and ignores the head. Returns the files written.
+    """
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    model = BertForMaskedLM.from_pretrained(model_dir).to(torch.bfloat16)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.model_max_length = model.config.max_position_embeddings
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, max_shard_size=f"{max_shard_mb}MB")
+    tokenizer.save_pretrained(out_dir)
+    files = sorted(p for p in out_dir.iterdir() if p.is_file())
+    too_big = [p.name for p in files if p.stat().st_size > max_shard_mb * 1_000_000]
+    if too_big:
+        raise PretrainError(f"{', '.join(too_big)} exceed {max_shard_mb} MB: one tensor is larger than a shard.")
+    return files
