@@ -69,3 +69,10 @@ def test_mlm_replacement_changes_only_chosen_pieces(tiny_model_dir):
     assert len(views) == 8
     assert all(len(v.split()) == 5 for v in views)  # pieces are replaced, never added or removed
     assert any(v != "the man plays the guitar" for v in views)
+
+
+def test_synonym_replacement_changes_one_word(tmp_path, monkeypatch):
+    monkeypatch.setattr(augment, "wordnet_synonyms", lambda: {"guitar": ("lute",), "park": ("garden",)})
+    view = augment.synonym_replacement(SENTENCE, random.Random(0))
+    changed = [(a, b) for a, b in zip(SENTENCE.split(), view.split()) if a != b]
+    assert len(changed) == 1 and changed[0] in {("guitar", "lute"), ("park", "garden")}

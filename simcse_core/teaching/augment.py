@@ -6,10 +6,10 @@ negatives is then SimCSE with that augmentation instead of (or on top of) dropou
 - ``crop`` k %: a random contiguous span keeping 100 - k % of the words;
 - ``word deletion`` k %: each word deleted with probability k %;
 - ``delete one word``: one random word deleted;
-- ``synonym replacement``: words replaced by a WordNet synonym (Debian's ``wordnet-base``; without it the
-  augmentation is unavailable and says so);
+- ``synonym replacement``: one random word replaced by a WordNet synonym, as the paper's Table 1 does with
+  nlpaug (here from Debian's ``wordnet-base``; without it the augmentation is unavailable and says so);
 - ``MLM 15 %``: 15 % of the word pieces masked and filled in by a masked language model's top prediction
-  (the raw model's own MLM head).
+  (the paper uses BERT-base; here the raw model's own MLM head).
 
 All are seeded by the caller's :class:`random.Random`; none changes the sentence list it is given.
 """
@@ -26,7 +26,6 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 WORDNET_DIR = Path("/usr/share/wordnet")
-SYNONYM_SHARE = 0.3  # share of the words (with a synonym) that synonym replacement changes
 
 
 class AugmentationUnavailable(RuntimeError):
@@ -79,17 +78,16 @@ def wordnet_synonyms(folder: Path = WORDNET_DIR) -> dict[str, tuple[str, ...]]:
     return {word: tuple(sorted(others)) for word, others in synonyms.items() if others}
 
 
-def synonym_replacement(sentence: str, rng: random.Random, share: float = SYNONYM_SHARE) -> str:
-    """Words with a WordNet synonym replaced by one, each with probability ``share`` (at least one if any)."""
+def synonym_replacement(sentence: str, rng: random.Random) -> str:
+    """One random word that has a WordNet synonym replaced by one of its synonyms (unchanged if none has)."""
     table = wordnet_synonyms()
     words = sentence.split()
     candidates = [i for i, w in enumerate(words) if _bare(w) in table]
     if not candidates:
         return sentence
-    chosen = [i for i in candidates if rng.random() < share] or [rng.choice(candidates)]
-    for i in chosen:
-        bare = _bare(words[i])
-        words[i] = words[i].lower().replace(bare, rng.choice(table[bare]), 1)
+    i = rng.choice(candidates)
+    bare = _bare(words[i])
+    words[i] = words[i].lower().replace(bare, rng.choice(table[bare]), 1)
     return " ".join(words)
 
 
