@@ -24,20 +24,12 @@ import gradio as gr
 
 from simcse_core.interop.interchange import official_pooler
 from simcse_core.model.catalogue import DEFAULT_MODEL
-from ui import embedding_map, evaluate, finetune, inside, lesson, retrieval, similarity, text
+from ui import embedding_map, evaluate, finetune, forms, inside, lesson, retrieval, similarity, text
 from ui.components import SettingDropdown
-from ui.state import (
-    ENCODE_QUEUE,
-    HEAVY_QUEUE,
-    ModelRegistry,
-    Session,
-    Studio,
-    StudioConfig,
-    ensure_session,
-    guarded,
-    release_memory,
-    session_state,
-)
+from ui.errors import guarded
+from ui.registry import ModelRegistry
+from ui.session import Session, release_memory, session_state
+from ui.studio import Studio, StudioConfig
 
 logger = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -57,37 +49,42 @@ def theme() -> gr.themes.Theme:
 
 
 @guarded
-def pick_model(studio: Studio, choice: str, pooler: str, session: Session | None,
-               progress=gr.Progress()) -> tuple:
+def pick_model(studio: Studio, choice: str, pooler: str, session: Session, progress=gr.Progress()) -> dict:
     """Handler for the model picker: load the chosen model once, or select one of the session's runs.
 
-    Returns the picker, the pooler picker, the status line and the Delete-run button.
+    Returns the pooler picker (when the model decides it), the status line and the Delete-run button.
     """
     record = studio.run_for(choice, session)
     if record is not None:
-        return (gr.skip(), record.encoder.config.pooler, f"Using your fine-tuned **{record.label}**.",
-                gr.update(visible=True))
+        return {"pooler": record.encoder.config.pooler, "status": f"Using your fine-tuned **{record.label}**.",
+                "delete": gr.update(visible=True)}
     name = studio.config.model_name(choice)
     if not studio.registry.is_loaded(name):
         progress(0.1, desc=f"Loading {choice}")
     trained_with = official_pooler(name)  # an official SimCSE checkpoint is read with the pooler it was trained with
     encoder = studio.encoder_for(choice, trained_with or pooler, session)
     note = f" It was trained with the `{trained_with}` pooler, so that is selected." if trained_with else ""
-    return (gr.skip(), trained_with or gr.skip(),
-            f"Model ready: `{encoder.description}` ({encoder.dim}-dimensional vectors).{note}",
-            gr.update(visible=False))
+    shown = {"status": f"Model ready: `{encoder.description}` ({encoder.dim}-dimensional vectors).{note}",
+             "delete": gr.update(visible=False)}
+    return {**shown, "pooler": trained_with} if trained_with else shown
 
 
 @guarded
-def delete_run(studio: Studio, choice: str, session: Session | None) -> tuple:
+def delete_run(studio: Studio, choice: str, session: Session) -> dict:
     """Handler: forget the picked run (its model, indexes and files); the picker returns to the base model."""
-    session = ensure_session(session)
     record = studio.run_for(choice, session)
     if record is None:
-        return gr.skip(), "Pick one of your runs in the model picker first.", gr.skip(), session
+        return {"status": "Pick one of your runs in the model picker first.", "session": session}
     session.delete_run(record.run_id)
     release_memory()
-    return (studio.picker_update(session), f"Deleted **{record.label}**.", gr.update(visible=False), session)
+    return {"picker": studio.picker_update(session), "status": f"Deleted **{record.label}**.",
+            "delete": gr.update(visible=False), "session": session}
+
+
+def pick_event(studio: Studio, header: dict, choice: str, pooler: str, session: Session,
+               progress=gr.Progress()) -> dict:
+    """The picker's event: :func:`pick_model`'s outputs by component."""
+    return {header[name]: value for name, value in pick_model(studio, choice, pooler, session, progress).items()}
 
 
 def picker_info(config: StudioConfig) -> str:
@@ -121,7 +118,7 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
     # a session's time to live are deleted.
     ttl = int(config.session_ttl_s)
     with gr.Blocks(title=text.TITLE, delete_cache=(600, ttl)) as demo:
-        session = session_state(config)
+        session = session_state(config, demo)
         gr.Markdown(text.HEADER, elem_id="header")
         with gr.Accordion("How it works: the loss and the paper's settings", open=False, elem_id="how-it-works"):
             gr.Markdown(text.HOW_IT_WORKS, latex_delimiters=text.LATEX_DELIMITERS)
@@ -150,14 +147,16 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
             with gr.Tab("Evaluate", id="tab-evaluate", elem_id="tab-evaluate"):
                 evaluate.build(studio, picker, pooler, session)
         lesson.wire(lesson_bar, tabs, inside_panels)
-        picked = picker.input(functools.partial(pick_model, studio), [picker, pooler, session],
-                              [picker, pooler, model_status, delete], api_name="pick_model", **HEAVY_QUEUE)
+        header = {"picker": picker, "pooler": pooler, "status": model_status, "delete": delete, "session": session}
+        picked = picker.input(functools.partial(pick_event, studio, header), [picker, pooler, session],
+                              [picker, pooler, model_status, delete], api_name="pick_model", **studio.queues.heavy)
         # A model that cannot load: the error names it (toast, or an exception for API callers), and the
         # picker goes back to the base model so that every tab keeps working.
         picked.failure(lambda: (config.base_label, gr.update(visible=False)), None, [picker, delete],
                        queue=False, api_visibility="private")
-        delete.click(functools.partial(delete_run, studio), [picker, session], [picker, model_status, delete, session],
-                     api_name="delete_run", **ENCODE_QUEUE)
+        deleted = {"picker": picker, "status": model_status, "delete": delete, "session": session}
+        delete.click(**forms.wire(functools.partial(delete_run, studio), {"choice": picker, "session": session},
+                                  deleted), api_name="delete_run", **studio.queues.encode)
         # A closed tab ends its session now (gradio would keep a closed session's state for an hour).
         def on_unload(request: gr.Request) -> None:
             end_session(demo, request.session_hash)
@@ -185,8 +184,9 @@ def warm_up(studio: Studio) -> threading.Thread:
             encoder.encode(["warm up"])  # makes the inference weights and the first kernels
             logger.info("Base model ready in %.1f s", time.perf_counter() - start)
             # The bundled corpus's index under the base model is the same for every visitor: build it now.
-            studio.get_index(Session(), encoder, studio.model_key(studio.config.base_label,
-                                                                  studio.config.default_pooler, None))
+            nobody = Session()
+            studio.get_index(nobody, encoder, studio.model_key(studio.config.base_label,
+                                                               studio.config.default_pooler, nobody))
             logger.info("Bundled corpus indexed after %.1f s", time.perf_counter() - start)
         except Exception:  # noqa: BLE001 - the first request will report the problem to the user
             logger.exception("Could not preload the base model and the bundled corpus index")

@@ -13,7 +13,9 @@ import pytest
 import torch
 
 from ui import embedding_map, evaluate, finetune, retrieval, similarity, text
-from ui.state import FINETUNED_LABEL, ModelKey, ModelRegistry, Session, Studio, StudioConfig
+from ui.registry import ModelRegistry
+from ui.session import FINETUNED_LABEL, ModelKey, Session
+from ui.studio import Studio, StudioConfig
 
 CONTRACT_IDS = {
     "tab-similarity", "tab-retrieval", "tab-finetune", "tab-map", "tab-evaluate",
@@ -61,10 +63,15 @@ def tuned(studio: Studio, base_choice: str, corpus_file: Path) -> tuple[Session,
     retrieval.load_corpus(studio, text.UPLOAD_CORPUS, str(corpus_file), session)
     shared = studio.registry.get(studio.config.model, "cls_before_pooler")
     before = {k: v.clone() for k, v in shared.state_dict().items()}
-    updates = list(finetune.run_finetune(
-        studio, text.SAMPLE_UNSUP, None, "unsup", 4, 8, 1e-3, 0.05, 0.1, "cls_before_pooler", 16, 120,
-        base_choice, session))
+    updates = list(finetune.run_finetune(studio, _form(base_choice, steps=4, pooler="cls_before_pooler"), session))
     return session, updates, before
+
+
+def _form(picker: str, **changes) -> finetune.FinetuneForm:
+    """A short unsupervised run on the bundled sample (the test's changes on top)."""
+    settings = dict(data_choice=text.SAMPLE_UNSUP, upload=None, mode="unsup", steps=4, batch_size=8, lr=1e-3,
+                    temperature=0.05, dropout=0.1, pooler="mean", max_length=16, budget=120, picker=picker)
+    return finetune.FinetuneForm(**{**settings, **changes})
 
 
 def _cos(u: np.ndarray, v: np.ndarray) -> float:
@@ -82,7 +89,7 @@ def test_build_demo_has_every_contract_id(studio: Studio) -> None:
 
 def test_similarity_returns_score_and_reading(studio: Studio, base_choice: str) -> None:
     a, b = "the man plays the guitar", "a woman plays the piano"
-    out = similarity.score_pair(studio, a, b, base_choice, "mean", None)
+    out = similarity.score_pair(studio, a, b, base_choice, "mean", Session())
     encoder = studio.registry.get(studio.config.model, "mean")
     va, vb = encoder.encode([a, b], normalize=False)
     expected = _cos(va, vb)
@@ -103,12 +110,12 @@ def test_reading_bands_are_relative_to_the_baseline() -> None:
 @pytest.mark.parametrize("a, b", [("", "a cat"), ("   ", "a cat"), ("a cat", "x" * 5000)])
 def test_bad_sentence_gives_its_message_as_gr_error(studio: Studio, base_choice: str, a: str, b: str) -> None:
     with pytest.raises(gr.Error, match="empty|limit"):
-        similarity.score_pair(studio, a, b, base_choice, "mean", None)
+        similarity.score_pair(studio, a, b, base_choice, "mean", Session())
 
 
 def test_heatmap_values_equal_encoder_similarity(studio: Studio, base_choice: str) -> None:
     sentences = CORPUS[:6]
-    fig = similarity.heatmap(studio, "\n".join(sentences) + "\n\n", base_choice, "mean", None)
+    fig = similarity.heatmap(studio, "\n".join(sentences) + "\n\n", base_choice, "mean", Session())
     z = np.asarray(fig.data[0].z)
     assert z.shape == (6, 6)
     vectors = studio.registry.get(studio.config.model, "mean").encode(sentences, normalize=False)
@@ -120,12 +127,12 @@ def test_heatmap_values_equal_encoder_similarity(studio: Studio, base_choice: st
 def test_heatmap_rejects_too_many_sentences(studio: Studio, base_choice: str) -> None:
     lines = "\n".join(f"sentence number {i}" for i in range(studio.config.max_heatmap_sentences + 1))
     with pytest.raises(gr.Error, match="at most 40"):
-        similarity.heatmap(studio, lines, base_choice, "mean", None)
+        similarity.heatmap(studio, lines, base_choice, "mean", Session())
 
 
 def test_retrieval_returns_ranked_hits(studio: Studio, base_choice: str, corpus_file: Path) -> None:
     status, session = retrieval.build_index(studio, text.UPLOAD_CORPUS, str(corpus_file), base_choice, "mean",
-                                            None)
+                                            Session())
     assert "Index ready" in status and "12 sentences" in status
     query = "the dog runs in the park"
     table, compare, status, note, session = retrieval.search(studio, query, 5, -1.0, base_choice, "mean",
@@ -160,7 +167,7 @@ def test_bad_corpus_upload_shows_the_data_error(studio: Studio, base_choice: str
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(gr.Error, match=message):
-        retrieval.build_index(studio, text.UPLOAD_CORPUS, str(path), base_choice, "mean", None)
+        retrieval.build_index(studio, text.UPLOAD_CORPUS, str(path), base_choice, "mean", Session())
 
 
 def test_bad_training_upload_shows_the_data_error(tmp_path: Path) -> None:
@@ -172,7 +179,7 @@ def test_bad_training_upload_shows_the_data_error(tmp_path: Path) -> None:
 
 def test_finetune_streams_and_keeps_the_shared_model(studio: Studio, tuned) -> None:
     session, updates, before = tuned
-    statuses = [u[0] for u in updates if isinstance(u, tuple) and isinstance(u[0], str)]
+    statuses = [u["status"] for u in updates if "status" in u]
     assert len(updates) >= 5  # start, step 0, one per step, packaging, final
     assert any("step 2 / 4" in s for s in statuses)
     assert statuses[-1].startswith("**Done**") and "4 steps" in statuses[-1]
@@ -184,7 +191,7 @@ def test_finetune_streams_and_keeps_the_shared_model(studio: Studio, tuned) -> N
     changed = [n for n, t in record.encoder.state_dict().items() if not torch.equal(t, before[n])]
     assert changed  # the private copy did train
     final = updates[-1]
-    assert final[6]["value"] == record.label and record.label in final[6]["choices"]
+    assert final["picker"]["value"] == record.label and record.label in final["picker"]["choices"]
     assert record.label.startswith("run 1 · unsup · 4 steps · STS ")
 
 
@@ -210,8 +217,7 @@ def test_kept_run_is_compact_and_its_download_keeps_the_float32_weights(tiny_mod
     config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="bf16", live_eval_pairs=24,
                           temp_root=str(tmp_path / "sessions"))
     studio, session = Studio(config, ModelRegistry(config)), Session()
-    list(finetune.run_finetune(studio, text.SAMPLE_UNSUP, None, "unsup", 3, 8, 1e-3, 0.05, 0.1, "cls_before_pooler",
-                               16, 120, config.base_label, session))
+    list(finetune.run_finetune(studio, _form(config.base_label, steps=3, pooler="cls_before_pooler"), session))
     record = session.finetuned
     assert {p.dtype for p in record.encoder.model.parameters()} == {torch.bfloat16}  # half the memory
     with zipfile.ZipFile(record.model_zip) as archive:
@@ -236,18 +242,18 @@ def test_a_run_whose_compaction_fails_is_kept_as_trained(tiny_model_dir: Path, t
                           temp_root=str(tmp_path / "sessions"))
     studio, session = Studio(config, ModelRegistry(config)), Session()
     with pytest.warns(UserWarning):  # the visitor is told (a toast), and the run is kept
-        updates = list(finetune.run_finetune(studio, text.SAMPLE_UNSUP, None, "unsup", 2, 8, 1e-3, 0.05, 0.1,
-                                             "cls_before_pooler", 16, 120, config.base_label, session))
+        updates = list(finetune.run_finetune(studio, _form(config.base_label, steps=2, pooler="cls_before_pooler"),
+                                             session))
     record = session.finetuned
-    assert record is not None and record.model_zip and updates[-1][4] == record.model_zip
+    assert record is not None and record.model_zip and updates[-1]["model_file"] == record.model_zip
     assert next(record.encoder.model.parameters()).dtype == torch.float32
     assert record.encoder.encode(CORPUS[:2]).shape == (2, record.encoder.dim)
 
 
 def test_finetune_rejects_mode_that_does_not_fit_the_data(studio: Studio, base_choice: str) -> None:
     with pytest.raises(gr.Error, match="Mode: the data are"):
-        list(finetune.run_finetune(studio, text.SAMPLE_SUP, None, "unsup", 2, 4, 1e-4, 0.05, 0.1,
-                                   "mean", 16, 30, base_choice, None))
+        list(finetune.run_finetune(studio, _form(base_choice, data_choice=text.SAMPLE_SUP, steps=2, batch_size=4,
+                                                 lr=1e-4, budget=30), Session()))
 
 
 def test_retrieval_compares_base_and_finetuned(studio: Studio, base_choice: str, tuned) -> None:
@@ -312,7 +318,7 @@ def test_evaluate_bad_upload_warns(studio: Studio, base_choice: str, tmp_path: P
     path = tmp_path / "pairs.csv"
     path.write_text("sentence1,sentence2,score\na cat,a dog,high\n", encoding="utf-8")
     with pytest.raises(gr.Error, match="not a number"):
-        evaluate.evaluate(studio, evaluate.UPLOAD, str(path), base_choice, "mean", None)
+        evaluate.evaluate(studio, evaluate.UPLOAD, str(path), base_choice, "mean", Session())
 
 
 
@@ -320,7 +326,7 @@ def test_offline_hub_id_warns_with_its_name_and_reverts(studio: Studio) -> None:
     from app import pick_model
 
     with pytest.raises(gr.Error, match="bert-base-uncased.*offline"):
-        pick_model(studio, "bert-base-uncased", "mean", None)
+        pick_model(studio, "bert-base-uncased", "mean", Session())
     assert "bert-base-uncased" not in studio.config.model_choices()  # offline: not offered at all
 
 
@@ -328,11 +334,11 @@ def test_picking_the_finetuned_model_sets_its_pooler(studio: Studio, tuned) -> N
     from app import pick_model
 
     session, _, _ = tuned
-    _, pooler, status, delete = pick_model(studio, FINETUNED_LABEL, "mean", session)
-    assert pooler == session.finetuned.encoder.config.pooler and "fine-tuned" in status
-    _, pooler, status, delete = pick_model(studio, session.finetuned.label, "mean", session)
-    assert pooler == session.finetuned.encoder.config.pooler and session.finetuned.label in status
-    assert delete["visible"] is True
+    shown = pick_model(studio, FINETUNED_LABEL, "mean", session)
+    assert shown["pooler"] == session.finetuned.encoder.config.pooler and "fine-tuned" in shown["status"]
+    shown = pick_model(studio, session.finetuned.label, "mean", session)
+    assert shown["pooler"] == session.finetuned.encoder.config.pooler and session.finetuned.label in shown["status"]
+    assert shown["delete"]["visible"] is True and "picker" not in shown  # the picker keeps the visitor's choice
 
 
 def test_server_address_defaults_to_localhost_and_follows_flags_and_environment(monkeypatch):
@@ -354,13 +360,12 @@ def test_server_address_defaults_to_localhost_and_follows_flags_and_environment(
 def test_run_history_redraws_evaluation_figures_only_after_a_new_evaluation() -> None:
     from types import SimpleNamespace
 
-    history = finetune.RunHistory(eval_name="demo")
+    from ui.runs import RunHistory
+
+    history = RunHistory(eval_name="demo")
     history.add(SimpleNamespace(step=0, loss=None, metrics={"spearman": 70.0, "alignment": 0.1, "uniformity": -2}))
     history.add(SimpleNamespace(step=1, loss=0.5, metrics=None))
-    full = history.figures()
-    assert all(hasattr(figure, "to_dict") for figure in full)
-    loss, au, sts = history.figures(since_evaluations=1)  # the browser shows the one evaluation already
-    assert hasattr(loss, "to_dict") and loss.to_dict()["data"][0]["y"] == [0.5]
-    assert au == gr.skip() and sts == gr.skip()
-    history.add(SimpleNamespace(step=2, loss=0.4, metrics={"spearman": 72.0, "alignment": 0.1, "uniformity": -2.2}))
-    assert all(hasattr(figure, "to_dict") for figure in history.figures(since_evaluations=1))
+    full = finetune.figures(history)
+    assert set(full) == {"loss_plot", "au_plot", "sts_plot"} and all(hasattr(f, "to_dict") for f in full.values())
+    shown = finetune.figures(history, new_evaluation=False)  # the browser shows the one evaluation already
+    assert set(shown) == {"loss_plot"} and shown["loss_plot"].to_dict()["data"][0]["y"] == [0.5]

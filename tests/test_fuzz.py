@@ -14,10 +14,20 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from simcse_core.data import DataError, DataLimits, load_sentences, load_training_data, sentences_from_text
+from simcse_core.data import (
+    DataError,
+    DataLimits,
+    load_labelled_sentences,
+    load_sentences,
+    load_training_data,
+    sentences_from_text,
+)
 from simcse_core.evaluation.sets import load_scored_pairs
 from ui import similarity
-from ui.state import Corpus, ModelRegistry, Session, Studio, StudioConfig, check_sentence
+from ui.errors import check_sentence
+from ui.registry import ModelRegistry
+from ui.session import Corpus, Session
+from ui.studio import Studio, StudioConfig
 
 # Bounded: a fixed number of examples, each with a generous deadline (a pathological input that takes seconds is
 # a finding; a machine shared with other jobs must not be), so the suite stays fast in CI.
@@ -72,11 +82,9 @@ def test_load_training_data_returns_examples_of_one_kind_or_a_data_error(content
 @FUZZ
 @given(content=upload, suffix=st.sampled_from(SUFFIXES))
 def test_labelled_corpus_reader_keeps_one_topic_per_sentence_or_says_why(content: bytes, suffix: str) -> None:
-    from ui.state import read_labelled_corpus
-
     path = _write(content, suffix)
     try:
-        sentences, topics = read_labelled_corpus(path, LIMITS)
+        sentences, topics = load_labelled_sentences(path, LIMITS)
     except DataError:
         return
     assert topics is None or len(topics) == len(sentences)
@@ -115,7 +123,7 @@ def test_sentences_from_text_and_check_sentence_never_fail_unexpectedly(value: s
 def studio(tiny_model_dir: Path) -> Studio:
     config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32")
     studio = Studio(config, ModelRegistry(config))
-    similarity.score_pair(studio, "a cat", "a dog", config.base_label, "mean", None)  # load and warm up once
+    similarity.score_pair(studio, "a cat", "a dog", config.base_label, "mean", Session())  # load and warm up once
     return studio
 
 
@@ -130,14 +138,15 @@ def _user_error_or_answer(call) -> object:
 @FUZZ
 @given(a=st.text(max_size=60), b=st.text(max_size=60))
 def test_similarity_answers_any_text_or_says_what_is_wrong(studio: Studio, a: str, b: str) -> None:
-    out = _user_error_or_answer(lambda: similarity.score_pair(studio, a, b, studio.config.base_label, "mean", None))
+    out = _user_error_or_answer(lambda: similarity.score_pair(studio, a, b, studio.config.base_label, "mean",
+                                                              Session()))
     assert out is None or out.startswith("## ")
 
 
 @FUZZ
 @given(block=st.lists(st.text(max_size=30), max_size=8).map("\n".join))
 def test_heatmap_answers_any_list_or_says_what_is_wrong(studio: Studio, block: str) -> None:
-    _user_error_or_answer(lambda: similarity.heatmap(studio, block, studio.config.base_label, "mean", None))
+    _user_error_or_answer(lambda: similarity.heatmap(studio, block, studio.config.base_label, "mean", Session()))
 
 
 @FUZZ

@@ -15,7 +15,9 @@ import gradio as gr
 import pytest
 
 from ui import embedding_map, evaluate, finetune, retrieval, similarity, text
-from ui.state import FINETUNED_LABEL, ModelRegistry, Session, Studio, StudioConfig
+from ui.registry import ModelRegistry
+from ui.session import FINETUNED_LABEL, Session
+from ui.studio import Studio, StudioConfig
 
 NAN, INF = math.nan, math.inf
 SAMPLE = text.SAMPLE_UNSUP
@@ -59,10 +61,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 def _ft(studio: Studio, base: str, session, data=SAMPLE, upload=None, picker=None, **changes):
     settings = {**GOOD_SETTINGS, **changes}
-    return list(finetune.run_finetune(studio, data, upload, settings["mode"], settings["steps"],
-                                      settings["batch_size"], settings["lr"], settings["temperature"],
-                                      settings["dropout"], settings["pooler"], settings["max_length"],
-                                      settings["budget"], picker or base, session))
+    form = finetune.FinetuneForm(data_choice=data, upload=upload, picker=picker or base, **settings)
+    return list(finetune.run_finetune(studio, form, session))
 
 
 Case = Callable[[Studio, str, Session, dict], object]
@@ -245,7 +245,7 @@ def test_an_internal_bug_is_logged_with_its_traceback_and_shown_as_an_apology_wi
 
     monkeypatch.setattr(studio, "baseline", broken)
     with pytest.raises(gr.Error) as raised:
-        similarity.score_pair(studio, "a cat", "a dog", studio.config.base_label, "mean", None)
+        similarity.score_pair(studio, "a cat", "a dog", studio.config.base_label, "mean", Session())
     shown = raised.value.message
     error_id = __import__("re").search(r"error id ([0-9a-f]{8})", shown).group(1)
     assert "index 7" not in shown  # the internal detail stays in the log
@@ -254,9 +254,8 @@ def test_an_internal_bug_is_logged_with_its_traceback_and_shown_as_an_apology_wi
 
 
 def test_settings_validator_marks_only_the_wrong_fields(studio: Studio) -> None:
-    values = [SAMPLE, None, "unsup", 250, 1, -1, 0.05, 0.1, "mean", 32, 60, studio.config.base_label, None]
-    marks = finetune.settings_validator(studio, *values)
-    assert len(marks) == len(values)  # one per input of the Start event
-    wrong = {k: m["message"] for k, m in enumerate(marks) if not m["is_valid"]}
-    assert set(wrong) == {4, 5}  # batch size and learning rate, nothing else
-    assert wrong[4].startswith("Batch size:") and wrong[5].startswith("Learning rate:")
+    values = dict(data_choice=SAMPLE, upload=None, **{**GOOD_SETTINGS, "batch_size": 1, "lr": -1},
+                  picker=studio.config.base_label, hard_negative_weight=1.0, session=Session())
+    wrong = finetune.form_problems(studio, **values)
+    assert set(wrong) == {"batch_size", "lr"}  # batch size and learning rate, nothing else
+    assert wrong["batch_size"].startswith("Batch size:") and wrong["lr"].startswith("Learning rate:")

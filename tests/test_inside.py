@@ -15,7 +15,9 @@ import pytest
 from simcse_core.teaching import ablations
 from simcse_core.training.losses import simcse_loss
 from ui import inside, lesson
-from ui.state import ModelRegistry, Studio, StudioConfig
+from ui.registry import ModelRegistry
+from ui.session import Session, close_session
+from ui.studio import Studio, StudioConfig
 
 NUMBER = re.compile(r"-?\d+\.\d+")
 
@@ -29,7 +31,7 @@ def studio(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> St
 
 def test_twins_handler_reports_twins_below_one_and_identical_eval(studio):
     summary, figure = inside.show_twins(studio, "a man plays a guitar\nthe dog runs", 0.3,
-                                        studio.config.base_label, "mean", None)
+                                        studio.config.base_label, "mean", Session())
     mean_twin = float(NUMBER.findall(summary)[1])  # "Dropout 0.30: twin cosine 0.xxxx"
     assert mean_twin < 1.0 and "identical, bit for bit" in summary
     assert [len(trace.y) for trace in figure.data[:2]] == [2, 2]  # twin bars and nearest-other bars
@@ -37,21 +39,21 @@ def test_twins_handler_reports_twins_below_one_and_identical_eval(studio):
 
 def test_loss_handler_equals_simcse_loss_and_rescoring_needs_no_encoding(studio):
     summary, figure, state = inside.encode_batch(studio, inside.LOSS_SENTENCES, "unsup", 0.1, 0.05, 1.0,
-                                                 studio.config.base_label, "mean", None, None)
-    views = state.views
+                                                 studio.config.base_label, "mean", Session())
+    views = state.loss_views
     shown = float(re.search(r"Batch loss (\d+\.\d+)", summary).group(1))
     assert shown == pytest.approx(float(simcse_loss(views.z1, views.z2, temperature=0.05)), abs=1e-4)
     assert f"ln(8) = {math.log(8):.2f}" in summary
     flat, _ = inside.rescore(1.0, 1.0, state)
-    assert state.views is views  # the same vectors, re-scored
+    assert state.loss_views is views  # the same vectors, re-scored
     high = float(re.search(r"Batch loss (\d+\.\d+)", flat).group(1))
     assert high == pytest.approx(float(simcse_loss(views.z1, views.z2, temperature=1.0)), abs=1e-4)
 
 
 def test_supervised_batch_shows_the_hard_negative_block(studio):
     _, figure, state = inside.encode_batch(studio, inside.sample_triplets(4), "sup", 0.1, 0.05, 0.5,
-                                           studio.config.base_label, "mean", None, None)
-    assert state.views.hard is not None and len(figure.data[0].x) == 8  # 4 positives + 4 hard negatives
+                                           studio.config.base_label, "mean", Session())
+    assert state.loss_views.hard is not None and len(figure.data[0].x) == 8  # 4 positives + 4 hard negatives
 
 
 @pytest.mark.parametrize(("text", "mode", "message"), [
@@ -59,7 +61,7 @@ def test_supervised_batch_shows_the_hard_negative_block(studio):
 ])
 def test_loss_handler_refuses_bad_batches_by_name(studio, text, mode, message):
     with pytest.raises(gr.Error, match=message):
-        inside.encode_batch(studio, text, mode, 0.1, 0.05, 1.0, studio.config.base_label, "mean", None, None)
+        inside.encode_batch(studio, text, mode, 0.1, 0.05, 1.0, studio.config.base_label, "mean", Session())
 
 
 def test_a_preset_run_is_overlaid_compared_with_the_paper_and_exported(studio, monkeypatch, tmp_path):
@@ -68,37 +70,42 @@ def test_a_preset_run_is_overlaid_compared_with_the_paper_and_exported(studio, m
         return replace(preset, config=replace(preset.config, steps=2, batch_size=8, eval_every=0))
 
     monkeypatch.setattr(ablations, "get_preset", short)
-    state = None
+    state = Session()
     for key in ("dropout-0.1", "dropout-0"):
-        updates = list(inside.run_preset(studio, key, studio.config.base_label, None, state))
-        state = updates[-1][-1]
-        assert "paper" in updates[-1][0]
-    assert [r.key for r in state.results] == ["dropout-0.1", "dropout-0"]
+        updates = list(inside.run_preset(studio, key, state))
+        assert updates[-1]["session"] is state and "paper" in updates[-1]["status"]
+    results, events = state.presets()
+    assert [r.key for r in results] == ["dropout-0.1", "dropout-0"]
     # Kept events hold no snapshot: a snapshot holds the run's optimizer (moments and fp32 parameters).
-    assert all(event.snapshot is None for events in state.events.values() for event in events)
-    figure, table, notes = inside.ablation_outputs(state)
+    assert all(event.snapshot is None for kept in events.values() for event in kept)
+    shown = inside.ablation_outputs(state)
+    figure, table, notes = shown["plane"], shown["table"], shown["notes"]
     assert len([t for t in figure.data if t.mode == "lines+markers"]) == 2  # both runs on one plane
     assert table.loc[table["Setting"] == "dropout 0", "Paper STS-B dev"].item() == "71.1"
     assert "Why:" in notes and "raw BERT" in notes
-    caption, cone = inside.draw_cone(studio, None, state)
+    caption, cone = inside.draw_cone(studio, state)
     assert "preset “dropout 0”" in caption and re.search(r"\d\.\d\d before → -?\d\.\d\d after", caption)
     arrows = [a for a in cone.layout.annotations if a.showarrow]
     assert len(arrows) == 2 * 12 * inside.CONE_PER_TOPIC  # one arrow per sentence on each panel
-    results, history, _ = inside.export_tables(studio, state)
+    results, history, _, _ = inside.export_tables(studio, state)
     with open(results, encoding="utf-8") as f:
         assert [row["preset"] for row in csv.DictReader(f)] == ["dropout-0.1", "dropout-0"]
     with open(history, encoding="utf-8") as f:
         assert [row["step"] for row in csv.DictReader(f)] == ["0", "1", "2"]
-    archive, note = inside.export_projector(studio, None, state)
+    archive, note, _ = inside.export_projector(studio, state)
     with zipfile.ZipFile(archive) as z:
         assert sorted(z.namelist()) == ["metadata.tsv", "vectors.tsv"]
         rows = z.read("metadata.tsv").decode().splitlines()
         assert rows[0] == "sentence\ttopic\tmodel" and len(rows) - 1 == len(z.read("vectors.tsv").splitlines())
+    # The preset model and the exported files are the visitor's: they go when the tab closes.
+    folder = Path(archive).parent
+    close_session(state)
+    assert not folder.exists() and state.preset_run is None and state.presets() == ([], {})
 
 
 def test_cone_without_a_trained_model_says_what_to_do(studio):
     with pytest.raises(gr.Error, match="one-minute fine-tune"):
-        inside.draw_cone(studio, None, None)
+        inside.draw_cone(studio, Session())
 
 
 def test_lesson_steps_move_within_bounds_and_open_their_tab():
@@ -112,17 +119,16 @@ def test_lesson_steps_move_within_bounds_and_open_their_tab():
 
 
 def test_a_preset_waits_in_the_fine_tunes_training_queue(studio):
-    from ui.state import Session
-
     holder = studio.training_queue.join(60)  # someone else's fine-tune holds the slot
     assert studio.training_queue.wait(holder, timeout=1)
     session = Session()
     try:
-        updates = inside.run_preset(studio, ablations.PRESETS[0].key, studio.config.base_label, session, None)
+        updates = inside.run_preset(studio, ablations.PRESETS[0].key, session)
         first = next(updates)
-        assert "waiting for a training slot" in first[0] and "number 1 in line" in first[0]
+        assert "waiting for a training slot" in first["status"] and "number 1 in line" in first["status"]
         session.stop_requested.set()  # the visitor leaves: the preset leaves the queue, nothing trains
-        assert list(updates) == []
+        assert ["left the training queue" in u["status"] for u in updates] == [True]
+        assert session.training_idle.is_set() and not session.presets()[0]
         training, waiting = studio.training_queue.counts()
         assert (training, waiting) == (1, 0)
     finally:

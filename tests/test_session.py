@@ -8,19 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from ui.state import (
-    FineTuneRecord,
-    IndexKey,
-    InputError,
-    ModelKey,
-    ModelRegistry,
-    Session,
-    Studio,
-    StudioConfig,
-    TrainingQueue,
-    canonical_model_name,
-    close_session,
-)
+from ui.errors import InputError
+from ui.registry import ModelRegistry, canonical_model_name
+from ui.session import FineTuneRecord, IndexKey, ModelKey, Session, close_session
+from ui.studio import Studio, StudioConfig
+from ui.training_queue import QueueGroups, TrainingQueue
 
 
 class FakeEncoder:
@@ -151,6 +143,23 @@ def test_queue_estimates_learn_how_long_runs_hold_their_slot_beyond_their_budget
     assert queue.estimated_wait(waiting) == pytest.approx(20 + 40, abs=1)
 
 
+def test_queue_limits_are_the_running_configs() -> None:
+    studio = Studio(StudioConfig(training_slots=2, max_training_queue=3))
+    assert (studio.training_queue.slots, studio.training_queue.max_waiting) == (2, 3)
+    # Every admitted run (2 training, 3 waiting) has a handler, and one more is refused with the queue's message.
+    assert studio.queues.train["concurrency_limit"] == studio.queues.preset["concurrency_limit"] == 6
+    assert QueueGroups.of(1, 10).train["concurrency_limit"] == 12
+
+
+def test_a_visitor_trains_one_run_at_a_time() -> None:
+    session = Session()
+    session.begin_training()
+    with pytest.raises(InputError, match="already have a run training"):
+        session.begin_training()
+    session.end_training()
+    session.begin_training()  # the next run is admitted once the first is over
+
+
 def test_queue_with_two_slots_starts_two() -> None:
     queue = TrainingQueue(slots=2, max_waiting=5)
     tickets = [queue.join(60) for _ in range(3)]
@@ -229,8 +238,10 @@ def test_corpus_switch_keeps_indexes_consistent(tiny_model_dir: Path, tmp_path: 
 def _run(studio: Studio, session: Session, steps: int = 40, budget: float = 120):
     from ui import finetune, text
 
-    return finetune.run_finetune(studio, text.SAMPLE_UNSUP, None, "unsup", steps, 8, 1e-3, 0.05, 0.1, "mean", 16,
-                                 budget, studio.config.base_label, session)
+    form = finetune.FinetuneForm(data_choice=text.SAMPLE_UNSUP, upload=None, mode="unsup", steps=steps, batch_size=8,
+                                 lr=1e-3, temperature=0.05, dropout=0.1, pooler="mean", max_length=16, budget=budget,
+                                 picker=studio.config.base_label)
+    return finetune.run_finetune(studio, form, session)
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +257,7 @@ def _until_step(updates, step: int) -> list[str]:
 
     seen = []
     for update in updates:
-        status = update[0] if isinstance(update, tuple) and isinstance(update[0], str) else ""
+        status = update.get("status", "")
         seen.append(status)
         found = re.search(r"step (\d+) /", status)
         if found and int(found.group(1)) >= step:
@@ -261,11 +272,11 @@ def test_stop_keeps_the_run_and_measures_it_at_the_step_it_stopped(tiny_studio: 
     session.stop_requested.set()
     rest = list(updates)
     record = session.finetuned
-    assert record is not None and rest[-1][0].startswith("**Stopped**")
+    assert record is not None and rest[-1]["status"].startswith("**Stopped**")
     assert record.spearman_after is not None  # re-measured, so the name carries before → after
     assert record.label == f"run 1 · unsup · {record.steps} steps · STS {record.spearman_before:.1f}→" \
                            f"{record.spearman_after:.1f}"
-    statuses = seen + [u[0] for u in rest if isinstance(u, tuple) and isinstance(u[0], str)]
+    statuses = seen + [u["status"] for u in rest if "status" in u]
     # Measured at the step it stopped: by the re-measurement, or by an evaluation that fell on that step.
     assert any("Re-measured" in s or f"measured at step {record.steps})" in s for s in statuses), statuses
     assert tiny_studio.training_queue.counts() == (0, 0) and session.training_idle.is_set()
@@ -311,10 +322,10 @@ def test_a_visitor_waiting_in_the_queue_sees_their_place_and_can_leave(tiny_stud
     try:
         session = Session()
         updates = _run(tiny_studio, session)
-        first = next(updates)[0]
+        first = next(updates)["status"]
         assert "number 1" in first and "Estimated start" in first and "Stop" in first
         session.stop_requested.set()
-        last = list(updates)[-1][0]
+        last = list(updates)[-1]["status"]
         assert "left the training queue" in last and queue.counts() == (1, 0)
         assert session.training_idle.is_set() and not session.runs
     finally:
@@ -342,5 +353,5 @@ def test_a_damaged_or_pickled_model_folder_is_refused_and_the_app_keeps_working(
     config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32", allow_local_models=True)
     studio = Studio(config)
     with pytest.raises(gr.Error, match=message):
-        similarity.score_pair(studio, "a cat", "a dog", str(folder), "mean", None)
-    assert similarity.score_pair(studio, "a cat", "a dog", config.base_label, "mean", None).startswith("## ")
+        similarity.score_pair(studio, "a cat", "a dog", str(folder), "mean", Session())
+    assert similarity.score_pair(studio, "a cat", "a dog", config.base_label, "mean", Session()).startswith("## ")

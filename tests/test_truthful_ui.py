@@ -10,7 +10,9 @@ import pytest
 
 from simcse_core.evaluation.sets import QUICK_EVAL_PAIRS, stsb_available
 from ui import evaluate, finetune, plots, similarity, text
-from ui.state import ModelRegistry, Studio, StudioConfig
+from ui.registry import ModelRegistry
+from ui.session import Session
+from ui.studio import Studio, StudioConfig
 
 pytestmark = pytest.mark.integration
 
@@ -26,34 +28,34 @@ def _score(out: str) -> float:
 
 
 def test_unknown_emoji_get_no_verdict_and_a_plain_warning(studio: Studio) -> None:
-    out = similarity.score_pair(studio, "🐶", "🍕", studio.config.base_label, "mean", None)
+    out = similarity.score_pair(studio, "🐶", "🍕", studio.config.base_label, "mean", Session())
     assert _score(out) > 0.99  # both read as [UNK]: the number itself is meaningless
     assert text.NO_VERDICT in out and "nearly identical" not in out and "very close" not in out
     assert "“🐶” and “🍕” are both unknown to this model" in out
 
 
 def test_mostly_unknown_chinese_gets_no_verdict(studio: Studio) -> None:
-    out = similarity.score_pair(studio, "我喜欢吃苹果", "今天天气很好", studio.config.base_label, "mean", None)
+    out = similarity.score_pair(studio, "我喜欢吃苹果", "今天天气很好", studio.config.base_label, "mean", Session())
     assert text.NO_VERDICT in out and "unknown to this model" in out
 
 
 def test_truncation_is_said_on_screen(studio: Studio) -> None:
     long = "Go! " * 240  # 960 characters (under the box's limit), 480 word pieces
-    out = similarity.score_pair(studio, long, "A short sentence.", studio.config.base_label, "mean", None)
+    out = similarity.score_pair(studio, long, "A short sentence.", studio.config.base_label, "mean", Session())
     assert re.search(r"Sentence A is longer than this model reads: 254 of its 480 word pieces were used", out)
 
 
 def test_whole_sentences_are_compared_not_their_first_32_tokens(studio: Studio) -> None:
     head = "the quick brown fox jumps over the lazy dog near the river bank while children play " * 2
     out = similarity.score_pair(studio, head + "with a red ball.", head + "and stock prices crash on wall street.",
-                                studio.config.base_label, "mean", None)
+                                studio.config.base_label, "mean", Session())
     assert _score(out) < 0.95 and "longer than this model reads" not in out
 
 
 def test_opposites_are_not_called_the_same_meaning(studio: Studio) -> None:
     for pooler in ("mean", "cls_before_pooler"):
         out = similarity.score_pair(studio, "The movie was fantastic.", "The movie was terrible.",
-                                    studio.config.base_label, pooler, None)
+                                    studio.config.base_label, pooler, Session())
         assert "same thing" not in out and "same meaning" not in out
         assert "opposites" in out  # the note on what cosine measures
     assert any(("not on the mat" in b) for _, b, _ in similarity.HARD_EXAMPLES)
@@ -62,7 +64,7 @@ def test_opposites_are_not_called_the_same_meaning(studio: Studio) -> None:
 def test_heatmap_blanks_sentences_the_model_cannot_read(studio: Studio) -> None:
     with pytest.warns(UserWarning, match="unknown to this model"):
         fig = similarity.heatmap(studio, "🐶\n🍕\nA dog runs in the park.\nA puppy plays on the grass.",
-                                 studio.config.base_label, "mean", None)
+                                 studio.config.base_label, "mean", Session())
     z = np.asarray(fig.data[0].z, dtype=float)
     assert np.isnan(z[0]).all() and np.isnan(z[:, 1]).all() and np.isfinite(z[2:, 2:]).all()
     assert "unknown" in fig.data[0].y[0]
@@ -70,8 +72,8 @@ def test_heatmap_blanks_sentences_the_model_cannot_read(studio: Studio) -> None:
 
 def test_cls_scores_are_the_same_on_every_request(studio: Studio) -> None:
     a, b = "A man is playing a guitar.", "Someone plays an instrument."
-    first = similarity.score_pair(studio, a, b, studio.config.base_label, "cls", None)
-    second = similarity.score_pair(studio, a, b, studio.config.base_label, "cls", None)
+    first = similarity.score_pair(studio, a, b, studio.config.base_label, "cls", Session())
+    second = similarity.score_pair(studio, a, b, studio.config.base_label, "cls", Session())
     assert _score(first) == _score(second)
     assert studio.registry.get(studio.config.model, "cls").config.head == "checkpoint"
 
@@ -79,7 +81,7 @@ def test_cls_scores_are_the_same_on_every_request(studio: Studio) -> None:
 @pytest.mark.skipif(not stsb_available(), reason="STS-B not installed")
 def test_evaluate_defaults_to_a_quick_stated_sample_with_the_papers_figure(studio: Studio) -> None:
     assert evaluate.set_choices()[0] == evaluate.STSB_DEV_QUICK
-    table, _ = evaluate.evaluate(studio, evaluate.STSB_DEV_QUICK, None, studio.config.base_label, "mean", None)
+    table, _ = evaluate.evaluate(studio, evaluate.STSB_DEV_QUICK, None, studio.config.base_label, "mean", Session())
     assert table["Pairs"][0] == QUICK_EVAL_PAIRS and f"{QUICK_EVAL_PAIRS}-pair sample" in table["Evaluation set"][0]
     assert table["Paper, BERT-base (unsup / sup)"][0].startswith("82.5 / 86.2")
     assert "1,500" in evaluate.STSB_DEV  # the full set, one option away, with its expected time
@@ -90,8 +92,8 @@ def test_scored_pairs_upload_says_what_was_kept(tmp_path: Path) -> None:
     path = tmp_path / "scored.csv"
     path.write_text("sentence1,sentence2,score\nA man plays.,Someone plays.,4.6\nA dog runs.,Stocks fell.,0.2\n"
                     "A kid reads.,A child reads a book.,4.2\n", encoding="utf-8")
-    summary, mode, _ = finetune.describe_data(text.UPLOAD_TRAINING, str(path))
-    assert mode == "sup" and "2 of its 3 pairs were kept as positives" in summary
+    shown = finetune.describe_data(text.UPLOAD_TRAINING, str(path))
+    assert shown["mode"] == "sup" and "2 of its 3 pairs were kept as positives" in shown["data_info"]
 
 
 def test_live_curve_shows_the_papers_dev_figure() -> None:
@@ -121,7 +123,8 @@ def test_official_simcse_checkpoints_are_picked_with_their_own_pooler(studio: St
 
     monkeypatch.setattr(studio, "encoder_for", fake_encoder_for)
     monkeypatch.setattr(type(studio.config), "model_name", lambda self, choice: choice)  # as when online
-    _, pooler, status, _ = app.pick_model(studio, "princeton-nlp/unsup-simcse-bert-base-uncased", "mean", None)
-    assert asked == ["cls_before_pooler"] and pooler == "cls_before_pooler" and "trained with" in status
-    _, pooler, _, _ = app.pick_model(studio, "princeton-nlp/sup-simcse-bert-base-uncased", "mean", None)
-    assert asked[-1] == pooler == "cls"
+    shown = app.pick_model(studio, "princeton-nlp/unsup-simcse-bert-base-uncased", "mean", Session())
+    assert asked == ["cls_before_pooler"] and shown["pooler"] == "cls_before_pooler"
+    assert "trained with" in shown["status"]
+    shown = app.pick_model(studio, "princeton-nlp/sup-simcse-bert-base-uncased", "mean", Session())
+    assert asked[-1] == shown["pooler"] == "cls"

@@ -11,7 +11,8 @@ import pytest
 
 from tests.browser_helpers import free_port
 from ui import text
-from ui.state import ModelRegistry, Studio, StudioConfig
+from ui.registry import ModelRegistry
+from ui.studio import Studio, StudioConfig
 
 SECRET = ["zebra violin secret one", "zebra violin secret two", "zebra violin secret three",
           "zebra violin secret four"]

@@ -3,7 +3,7 @@
 Gradio's own components refuse an out-of-range or unlisted value (an API caller's) before the handler runs,
 with a message that names no field ("Value 5000 is greater than maximum value 2000."; "Value: 'x' is not in
 the list of choices: [...]"). These look and behave the same in the browser; their values reach the handler
-as sent, and the handler's checks (ui.state.check_number, check_choice) name the field.
+as sent, and the handler's checks (ui.errors.check_number, check_choice) name the field.
 
 Gradio writes a type stub (components.pyi) next to this file on import; it is ignored by git.
 """

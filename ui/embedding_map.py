@@ -9,7 +9,9 @@ import gradio as gr
 import numpy as np
 
 from ui import plots, text
-from ui.state import HEAVY_QUEUE, Session, Studio, comparison_for, ensure_session, guarded
+from ui.errors import guarded
+from ui.session import Session
+from ui.studio import Studio, comparison_for
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +63,11 @@ def histogram(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @guarded
-def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session: Session | None,
+def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session: Session,
              progress=gr.Progress()) -> tuple:
     """Handler: the before | after maps, the cosine histogram and the statistics."""
     from simcse_core.teaching.projection import project, project_pair
 
-    session = ensure_session(session)
     pair = comparison_for(studio, choice, session)
     if pair is None:
         encoder = studio.encoder_for(choice, pooler, session)
@@ -74,11 +75,11 @@ def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session
         corpus, index = studio.searchable(session, encoder, model_key, progress)
         idx, sentences, notes = _sample(studio, corpus)
         before = np.asarray(index.vectors)[idx]
-        key = (model_key, corpus.key)
-        if key not in session.projections:
+        def umap() -> tuple:
             progress(0.8, desc="Projecting with UMAP")
-            session.projections[key] = (project(before),)
-        (points,) = session.projections[key]
+            return (project(before),)
+
+        (points,) = session.projection((model_key, corpus.key), umap)
         labels, label_kind = labels_for(corpus, before, idx)
         s_before = vector_stats(before)
         figure = plots.embedding_maps(points, None, sentences, labels,
@@ -95,11 +96,11 @@ def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session
         corpus, base_index = studio.searchable(session, pair.base, run.base_key, progress)
     idx, sentences, notes = _sample(studio, corpus)
     before, after = np.asarray(base_index.vectors)[idx], np.asarray(tuned_index.vectors)[idx]
-    key = (run.base_key, run.model_key, corpus.key)
-    if key not in session.projections:
+    def umap_pair() -> tuple:
         progress(0.8, desc="Projecting both with UMAP into one shared space")
-        session.projections[key] = project_pair(before, after)
-    points_before, points_after = session.projections[key]
+        return project_pair(before, after)
+
+    points_before, points_after = session.projection((run.base_key, run.model_key, corpus.key), umap_pair)
     labels, label_kind = labels_for(corpus, after, idx)
     s_before, s_after = vector_stats(before), vector_stats(after)
     figure = plots.embedding_maps(points_before, points_after, sentences, labels, show_moves=bool(show_moves),
@@ -137,5 +138,5 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
     inputs = [moves, picker, pooler, session]
     outputs = [figure, hist, stats, session]
     fn = functools.partial(draw_map, studio)
-    run.click(fn, inputs, outputs, api_name="embedding_map", **HEAVY_QUEUE)
-    moves.change(fn, inputs, outputs, api_visibility="undocumented", **HEAVY_QUEUE)
+    run.click(fn, inputs, outputs, api_name="embedding_map", **studio.queues.heavy)
+    moves.change(fn, inputs, outputs, api_visibility="undocumented", **studio.queues.heavy)

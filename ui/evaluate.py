@@ -13,15 +13,9 @@ import pandas as pd
 from simcse_core.evaluation.sets import QUICK_EVAL_PAIRS
 from ui import plots, text
 from ui.components import SettingDropdown
-from ui.state import (
-    HEAVY_QUEUE,
-    InputError,
-    Session,
-    Studio,
-    check_choice,
-    comparison_for,
-    guarded,
-)
+from ui.errors import InputError, check_choice, guarded
+from ui.session import Session
+from ui.studio import Studio, comparison_for
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +72,7 @@ def set_label(pairs) -> str:
     return f"{pairs.name} ({text.DEMO_SET_NOTE})"
 
 
-def models_to_evaluate(studio: Studio, choice: str, pooler: str, session: Session | None) -> list[tuple]:
+def models_to_evaluate(studio: Studio, choice: str, pooler: str, session: Session) -> list[tuple]:
     """(label, encoder) pairs: a run and the base it started from after a fine-tune, else the picked model."""
     pair = comparison_for(studio, choice, session)
     if pair is None:
@@ -100,7 +94,7 @@ def _fmt(value: float, digits: int) -> float | str:
 
 @guarded
 def evaluate(studio: Studio, set_choice: str, upload: str | None, choice: str, pooler: str,
-             session: Session | None, progress=gr.Progress()) -> tuple:
+             session: Session, progress=gr.Progress()) -> tuple:
     """Handler: a metrics table for each model and a gold-vs-cosine scatter."""
     from simcse_core.evaluation.metrics import embedding_report
 
@@ -147,4 +141,4 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
             gr.Markdown(text.PAPER_REFERENCE, elem_id="eval-reference", container=True, padding=True)
     eval_set.change(lambda c: gr.update(visible=c == UPLOAD), eval_set, upload, queue=False, api_visibility="private")
     inputs = [eval_set, upload, picker, pooler, session]
-    run.click(functools.partial(evaluate, studio), inputs, [table, scatter], api_name="evaluate", **HEAVY_QUEUE)
+    run.click(functools.partial(evaluate, studio), inputs, [table, scatter], api_name="evaluate", **studio.queues.heavy)

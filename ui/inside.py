@@ -3,29 +3,28 @@
 Panels (inner tabs): dropout twins, inside the loss, ablations in miniature, the cone view, the glossary and
 exports. Every number comes from ``simcse_core`` (mechanisms, ablations, projection, metrics, export); the
 handlers validate, call the core and format. The visitor's panel data (the loss panel's vectors, preset runs,
-the latest preset model) live in an :class:`InsideSession` held by a ``gr.State``.
+the latest preset model) live in their :class:`ui.session.Session`, with the rest of their data; a preset run
+is a :class:`ui.runs.PresetJob` of the run lifecycle the Fine-tune tab uses too.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
-import threading
-import time
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import numpy as np
 import pandas as pd
 
-from simcse_core.runtime import background_iter
 from simcse_core.teaching import ablations
-from ui import glossary, plots
-from ui.state import ENCODE_QUEUE, HEAVY_QUEUE, PRESET_QUEUE, TRAIN_NICENESS, InputError, Session, Studio, guarded
+from ui import forms, glossary, plots, runs
+from ui.errors import InputError, guarded, report_error
+from ui.session import Session
+from ui.studio import Studio
 
 logger = logging.getLogger(__name__)
 
@@ -40,29 +39,11 @@ LOSS_SENTENCES = "\n".join([
 DRIFT_RATES = tuple(round(0.1 * k, 1) for k in range(6))  # 0, 0.1, ..., 0.5
 CONE_PER_TOPIC = 4  # arrows per topic (12 topics: 48 arrows)
 CONE_STATS_PER_TOPIC = 20  # sentences per topic for the basis and the anisotropy figures
-MAX_RUNS_KEPT = 12  # preset results kept per visitor (the latest of each preset replaces the older)
 MODES = [("Unsupervised: each sentence and its dropout twin", "unsup"),
          ("Supervised: anchor | positive | hard negative", "sup")]
 PRESET_CHOICES = [(f"{p.paper_source} · {p.label}", p.key) for p in ablations.PRESETS]
 PAPER_NOTE = ("Paper figures: STS-B development set, BERT-base trained for one epoch on 10⁶ sentences "
               "(unsupervised) or three on 275k NLI triplets (supervised).")
-
-
-@dataclass
-class InsideSession:
-    """One visitor's data for this tab."""
-
-    views: object | None = None  # simcse_core.teaching.mechanisms.LossViews of the loss panel's batch
-    results: list = field(default_factory=list)  # AblationResult of each preset run, latest last
-    events: dict = field(default_factory=dict)  # preset key -> list of TrainEvent (for the history CSV)
-    last_encoder: object | None = None  # the model of the latest preset run (for the cone view)
-    last_label: str = ""
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    workdir: Path | None = None
-
-
-def ensure_inside(state: InsideSession | None) -> InsideSession:
-    return state if state is not None else InsideSession()
 
 
 def _lines(text: str, what: str, low: int, high: int) -> list[str]:
@@ -75,7 +56,7 @@ def _lines(text: str, what: str, low: int, high: int) -> list[str]:
 # --- dropout twins ---
 
 @guarded
-def show_twins(studio: Studio, text: str, dropout: float, choice: str, pooler: str, session: Session | None):
+def show_twins(studio: Studio, text: str, dropout: float, choice: str, pooler: str, session: Session):
     """Handler: each sentence twice in training mode at ``dropout``, and the drift curve over 0-0.5."""
     from simcse_core.teaching.mechanisms import dropout_twins, twin_drift
 
@@ -123,11 +104,11 @@ def sample_triplets(n: int = 8) -> str:
     return "\n".join(" | ".join(t) for t in load_triplets(ASSETS / "sample_sup.csv")[:n])
 
 
-def loss_outputs(inside: InsideSession, temperature: float, alpha: float) -> tuple:
+def loss_outputs(session: Session, temperature: float, alpha: float) -> tuple:
     from simcse_core.teaching.mechanisms import anatomy_of
     from simcse_core.training.losses import simcse_loss
 
-    views = inside.views
+    views = session.loss_views
     if views is None:
         raise InputError("Press “Encode the batch” first.")
     if not 0.001 <= float(temperature) <= 1.0:
@@ -156,21 +137,20 @@ def loss_outputs(inside: InsideSession, temperature: float, alpha: float) -> tup
 
 @guarded
 def encode_batch(studio: Studio, text: str, mode: str, dropout: float, temperature: float, alpha: float,
-                 choice: str, pooler: str, session: Session | None, inside: InsideSession | None) -> tuple:
+                 choice: str, pooler: str, session: Session) -> tuple:
     """Handler: encode the batch's two views in training mode and show the loss's insides."""
     from simcse_core.teaching.mechanisms import dropout_views
 
-    inside = ensure_inside(inside)
     batch = parse_batch(text, mode)
     encoder = studio.encoder_for(choice, pooler, session)
-    inside.views = dropout_views(encoder, batch, dropout=float(dropout))
-    return (*loss_outputs(inside, temperature, alpha), inside)
+    session.set_loss_views(dropout_views(encoder, batch, dropout=float(dropout)))
+    return (*loss_outputs(session, temperature, alpha), session)
 
 
 @guarded
-def rescore(temperature: float, alpha: float, inside: InsideSession | None) -> tuple:
+def rescore(temperature: float, alpha: float, session: Session) -> tuple:
     """Handler for the τ and α sliders: the same vectors, a new softmax (no encoding)."""
-    return loss_outputs(ensure_inside(inside), temperature, alpha)
+    return loss_outputs(session, temperature, alpha)
 
 
 def example_batch(mode: str) -> str:
@@ -210,72 +190,69 @@ def notes_markdown(results: list) -> str:
     return f"{warning}{found}\n\n**Why:** {ablations.MINIATURE_CAVEAT}\n\n<small>{PAPER_NOTE}</small>"
 
 
-def ablation_outputs(inside: InsideSession) -> tuple:
-    figure = (plots.ablation_plane(plane_runs(inside.results)) if inside.results else
-              plots.placeholder("Run a preset: each run is drawn here, on top of the others.", height=460))
-    return figure, paper_table(inside.results), notes_markdown(inside.results)
+def ablation_outputs(session: Session) -> dict[str, Any]:
+    """The plane, the table and the notes of the session's preset runs."""
+    results, _ = session.presets()
+    plane = (plots.ablation_plane(plane_runs(results)) if results else
+             plots.placeholder("Run a preset: each run is drawn here, on top of the others.", height=460))
+    return {"plane": plane, "table": paper_table(results), "notes": notes_markdown(results)}
+
+
+def preset_shown(session: Session, preset, update: runs.RunUpdate) -> dict[str, Any] | None:
+    """What the Ablations panel shows for one update of a preset run (None: nothing changes on screen)."""
+    match update:
+        case runs.Waiting(position, eta_s, _, _):
+            return {"status": f"**{preset.label}**: waiting for a training slot — number {position} in line, "
+                              f"estimated start within {eta_s:.0f} s.", "session": session}
+        case runs.LeftQueue():
+            return {"status": f"**{preset.label}**: you left the training queue; nothing was trained.",
+                    "session": session}
+        case runs.Started(title, eval_name, _):
+            return {"status": f"**{title}**: measuring the start on {eval_name}…", **ablation_outputs(session),
+                    "session": session}
+        case runs.Progress(event, history, _):
+            line = f"**{preset.label}**: step {event.step} / {event.total_steps} · {event.elapsed_s:.0f} s"
+            if history.spearman:
+                line += f" · STS {history.spearman[0]:.1f} → {history.spearman[-1]:.1f}"
+            return {"status": line, "session": session}
+        case runs.Problem(error, where):
+            report_error(error, where)
+            return None
+        case runs.Finished(reason, None, _, _):
+            return {"status": f"**{preset.label}**: {reason.lower()} before the run finished; it is not compared "
+                              "with the paper.", **ablation_outputs(session), "session": session}
+        case runs.Finished(reason, result, _, _):
+            reason = "time budget reached" if reason == "Time budget reached" else "done"
+            return {"status": f"**{preset.label}** {reason}: {result.steps} steps in {result.train_s:.0f} s of "
+                              f"training; STS {result.before['spearman']:.1f} → {result.after['spearman']:.1f} "
+                              f"(paper: {preset.paper_stsb_dev:.1f}).", **ablation_outputs(session),
+                    "session": session}
+    return None
 
 
 @guarded
-def run_preset(studio: Studio, key: str, choice: str, session: Session | None,
-               inside: InsideSession | None) -> Iterator[tuple]:
-    """Handler (generator): train a private copy with one preset for at most two minutes, stream progress."""
-    from simcse_core.evaluation.sets import default_eval_pairs
+def run_preset(studio: Studio, key: str, session: Session) -> Iterator[dict[str, Any]]:
+    """Handler (generator): train a private copy with one preset for at most a few minutes, show its progress.
 
-    inside = ensure_inside(inside)
+    Presets wait in the fine-tunes' training queue, and count as the visitor's one run.
+    """
     preset = ablations.get_preset(key)
-    if not inside.lock.acquire(blocking=False):
-        raise InputError("A preset is already running in this tab; wait for it to finish.")
-    queue = studio.training_queue  # presets share the fine-tunes' fair queue: one training run at a time
-    try:
-        ticket = queue.join(ablations.TIME_BUDGET_S)
-    except BaseException:
-        inside.lock.release()
-        raise
-    try:
-        while not queue.wait(ticket, timeout=1.0):
-            if session is not None and (session.stop_requested.is_set() or session.closed):
-                return
-            yield (f"**{preset.label}**: waiting for a training slot — number {queue.position(ticket)} in line, "
-                   f"estimated start within {queue.estimated_wait(ticket):.0f} s.", gr.skip(), gr.skip(),
-                   gr.skip(), inside)
-        base = studio.registry.get(studio.config.model_name(studio.config.base_label), ablations.START_POOLER)
-        eval_pairs = ablations.eval_sample(default_eval_pairs())
-        encoder, events = ablations.start(preset, base, eval_pairs, time_budget_s=ablations.TIME_BUDGET_S)
-        yield (f"**{preset.label}**: measuring the start on {eval_pairs.name}…", *ablation_outputs(inside), inside)
-        seen, shown = [], 0.0
-        for event in background_iter(events, niceness=TRAIN_NICENESS, name=f"preset-{key}"):
-            seen.append(event)
-            if event.done or event.metrics or time.perf_counter() - shown > 2.0:
-                shown = time.perf_counter()
-                spearman = [e.metrics["spearman"] for e in seen if e.metrics]
-                line = f"**{preset.label}**: step {event.step} / {event.total_steps} · {event.elapsed_s:.0f} s"
-                if spearman:
-                    line += f" · STS {spearman[0]:.1f} → {spearman[-1]:.1f}"
-                yield line, gr.skip(), gr.skip(), gr.skip(), inside
-        result = ablations.summarize(preset, seen, eval_pairs.name)
-        inside.results = [r for r in inside.results if r.key != key][-(MAX_RUNS_KEPT - 1):] + [result]
-        # Without their snapshots: each holds the run's optimizer (its moments and every fp32 parameter).
-        inside.events[key] = [dataclasses.replace(event, snapshot=None) for event in seen]
-        try:
-            encoder.compact(base=base)  # only read from now on (the cone view)
-        except Exception:  # noqa: BLE001 - an uncompacted model still draws the cone
-            logger.exception("The preset's model was kept uncompacted")
-        inside.last_encoder, inside.last_label = encoder, f"preset “{preset.label}”"
-        reason = "time budget reached" if seen[-1].stop_reason == "time_budget" else "done"
-        yield (f"**{preset.label}** {reason}: {result.steps} steps in {result.train_s:.0f} s of training; STS "
-               f"{result.before['spearman']:.1f} → {result.after['spearman']:.1f} (paper: "
-               f"{preset.paper_stsb_dev:.1f}).", *ablation_outputs(inside), inside)
-    finally:
-        queue.leave(ticket)
-        inside.lock.release()
+    for update in runs.run(studio, session, runs.PresetJob(preset)):
+        screen = preset_shown(session, preset, update)
+        if screen is not None:
+            yield screen
+
+
+def preset_event(studio: Studio, key: str, choice: str, session: Session) -> Iterator[dict[str, Any]]:
+    """The Run preset event (the picker's ``choice`` is a parameter of the endpoint; presets start from the
+    base model)."""
+    yield from run_preset(studio, key, session)
 
 
 @guarded
-def clear_runs(inside: InsideSession | None) -> tuple:
-    inside = ensure_inside(inside)
-    inside.results, inside.events = [], {}
-    return ("Runs cleared.", *ablation_outputs(inside), inside)
+def clear_runs(session: Session) -> dict[str, Any]:
+    session.clear_presets()
+    return {"status": "Runs cleared.", **ablation_outputs(session), "session": session}
 
 
 # --- the cone ---
@@ -294,26 +271,25 @@ def cone_sample(studio: Studio, per_topic: int, seed: int = 0) -> tuple[list[str
     return sentences, labels
 
 
-def cone_models(studio: Studio, session: Session | None, inside: InsideSession | None):
+def cone_models(studio: Studio, session: Session):
     """(before encoder, after encoder, after's name): the session's fine-tuned model, else the latest preset."""
-    if session is not None and session.finetuned is not None:
-        record = session.finetuned
+    record, preset = session.finetuned, session.preset_run
+    if record is not None:
         return (studio.registry.get(record.base_name, record.base_pooler), record.encoder,
                 f"your fine-tuned model ({record.summary})")
-    if inside is not None and inside.last_encoder is not None:
-        base = studio.registry.get(studio.config.model_name(studio.config.base_label), ablations.START_POOLER)
-        return base, inside.last_encoder, inside.last_label
+    if preset is not None:
+        return studio.base_encoder(ablations.START_POOLER), preset.encoder, preset.label
     raise InputError("There is no trained model yet: run the one-minute fine-tune (Fine-tune tab) or an "
                      "ablation preset, then draw the cone.")
 
 
 @guarded
-def draw_cone(studio: Studio, session: Session | None, inside: InsideSession | None, progress=gr.Progress()):
+def draw_cone(studio: Studio, session: Session, progress=gr.Progress()):
     """Handler: before | after as arrows on one linear basis, with the anisotropy of each."""
     from simcse_core.evaluation.metrics import anisotropy
     from simcse_core.teaching.projection import cone_view
 
-    before_model, after_model, name = cone_models(studio, session, inside)
+    before_model, after_model, name = cone_models(studio, session)
     sentences, labels = cone_sample(studio, CONE_STATS_PER_TOPIC)
     progress(0.2, desc="Encoding with the model before training")
     before = before_model.encode(sentences)
@@ -341,26 +317,16 @@ def draw_cone(studio: Studio, session: Session | None, inside: InsideSession | N
 
 # --- exports ---
 
-def _folder(studio: Studio, inside: InsideSession) -> Path:
-    if inside.workdir is None:
-        import tempfile
-
-        inside.workdir = Path(tempfile.mkdtemp(prefix="simcse-inside-", dir=studio.config.temp_root))
-    return inside.workdir
-
-
 @guarded
-def export_projector(studio: Studio, session: Session | None, inside: InsideSession | None,
-                     progress=gr.Progress()) -> tuple:
+def export_projector(studio: Studio, session: Session, progress=gr.Progress()) -> tuple:
     """Handler: a zip of vectors.tsv + metadata.tsv (bundled corpus; base and trained model) for the Projector."""
     from simcse_core.interop.export import write_projector_files
 
-    inside = ensure_inside(inside)
     corpus = studio.bundled_corpus()
-    base = studio.registry.get(studio.config.model_name(studio.config.base_label), studio.config.default_pooler)
+    base = studio.base_encoder()
     models = [(base.description, base)]
     try:
-        before_model, after_model, name = cone_models(studio, session, inside)
+        before_model, after_model, name = cone_models(studio, session)
         models = [(before_model.description, before_model), (name, after_model)]
     except ValueError:
         pass
@@ -371,7 +337,7 @@ def export_projector(studio: Studio, session: Session | None, inside: InsideSess
         meta["sentence"] += corpus.sentences
         meta["topic"] += corpus.topics or ["(none)"] * len(corpus.sentences)
         meta["model"] += [label] * len(corpus.sentences)
-    folder = _folder(studio, inside)
+    folder = session.folder(studio.config.temp_root)
     vec, met = write_projector_files(folder, np.concatenate(vectors), meta)
     zip_path = folder / "embedding-projector.zip"
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -379,29 +345,28 @@ def export_projector(studio: Studio, session: Session | None, inside: InsideSess
         archive.write(met, met.name)
     return (str(zip_path), f"{len(meta['sentence']):,} vectors ({', '.join(m for m, _ in models)}). Open "
             "projector.tensorflow.org → Load → choose vectors.tsv, then metadata.tsv; colour by “topic” or "
-            "“model”.")
+            "“model”.", session)
 
 
 @guarded
-def export_tables(studio: Studio, inside: InsideSession | None) -> tuple:
+def export_tables(studio: Studio, session: Session) -> tuple:
     """Handler: CSVs of the preset results (evaluation figures) and of the latest run's history."""
     from simcse_core.interop.export import write_csv, write_run_history
 
-    inside = ensure_inside(inside)
-    if not inside.results:
+    results, events = session.presets()
+    if not results:
         raise InputError("Run an ablation preset first: its evaluation results and history are what is exported.")
-    folder = _folder(studio, inside)
-    results = write_csv(folder / "ablation-results.csv", [r.row() for r in inside.results])
-    latest = inside.results[-1]
-    history = write_run_history(folder / f"run-history-{latest.key}.csv", inside.events[latest.key])
-    return str(results), str(history), f"Results of {len(inside.results)} run(s); history of “{latest.label}”."
+    folder = session.folder(studio.config.temp_root)
+    table = write_csv(folder / "ablation-results.csv", [r.row() for r in results])
+    latest = results[-1]
+    history = write_run_history(folder / f"run-history-{latest.key}.csv", events[latest.key])
+    return str(table), str(history), f"Results of {len(results)} run(s); history of “{latest.label}”.", session
 
 
 # --- layout ---
 
 def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, session: gr.State) -> gr.Tabs:
     """Lay out the tab (inside a ``gr.Tab``), wire its events, and return its inner tabs (for the lesson)."""
-    inside = gr.State(None, time_to_live=studio.config.session_ttl_s)
     with gr.Tabs(elem_id="inside-tabs") as inner:
         with gr.Tab("Dropout twins", id="inside-twins", elem_id="inside-twins"):
             with gr.Row(equal_height=False):
@@ -480,29 +445,30 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                 results_file = gr.File(label="Evaluation results", interactive=False, elem_id="export-results")
                 history_file = gr.File(label="Run history", interactive=False, elem_id="export-history")
 
+    encode, heavy = studio.queues.encode, studio.queues.heavy
     twin_inputs = [twin_text, twin_rate, picker, pooler_picker, session]
     twins_fn = functools.partial(show_twins, studio)
-    twin_run.click(twins_fn, twin_inputs, [twin_summary, twin_plot], api_name="dropout_twins", **ENCODE_QUEUE)
-    twin_rate.release(twins_fn, twin_inputs, [twin_summary, twin_plot], api_visibility="undocumented",
-                      **ENCODE_QUEUE)
+    twin_run.click(twins_fn, twin_inputs, [twin_summary, twin_plot], api_name="dropout_twins", **encode)
+    twin_rate.release(twins_fn, twin_inputs, [twin_summary, twin_plot], api_visibility="undocumented", **encode)
 
-    loss_inputs = [batch, mode, twin_rate, temperature, alpha, picker, pooler_picker, session, inside]
+    loss_inputs = [batch, mode, twin_rate, temperature, alpha, picker, pooler_picker, session]
     loss_fn = functools.partial(encode_batch, studio)
-    loss_run.click(loss_fn, loss_inputs, [loss_summary, loss_plot, inside], api_name="inside_the_loss",
-                   **ENCODE_QUEUE)
-    gr.on([temperature.change, alpha.change], rescore, [temperature, alpha, inside], [loss_summary, loss_plot],
+    loss_run.click(loss_fn, loss_inputs, [loss_summary, loss_plot, session], api_name="inside_the_loss", **encode)
+    gr.on([temperature.change, alpha.change], rescore, [temperature, alpha, session], [loss_summary, loss_plot],
           api_visibility="undocumented", queue=False)
     mode.change(example_batch, mode, batch, queue=False, api_visibility="private")
 
-    ablation_out = [preset_status, plane, table, notes, inside]
-    preset_run.click(functools.partial(run_preset, studio), [preset, picker, session, inside], ablation_out,
-                     api_name="ablation_preset", **PRESET_QUEUE)
-    preset_clear.click(clear_runs, inside, ablation_out, queue=False, api_visibility="private")
+    ablation_shown = {"status": preset_status, "plane": plane, "table": table, "notes": notes, "session": session}
+    preset_run.click(**forms.wire(functools.partial(preset_event, studio),
+                                  {"key": preset, "choice": picker, "session": session}, ablation_shown),
+                     api_name="ablation_preset", **studio.queues.preset)
+    preset_clear.click(**forms.wire(clear_runs, {"session": session}, ablation_shown), queue=False,
+                       api_visibility="private")
 
-    cone_run.click(functools.partial(draw_cone, studio), [session, inside], [cone_caption, cone_plot],
-                   api_name="cone_view", **HEAVY_QUEUE)
-    projector_run.click(functools.partial(export_projector, studio), [session, inside],
-                        [projector_file, export_note], api_name="export_projector", **HEAVY_QUEUE)
-    tables_run.click(functools.partial(export_tables, studio), inside, [results_file, history_file, export_note],
-                     api_name="export_tables", **ENCODE_QUEUE)
+    cone_run.click(functools.partial(draw_cone, studio), [session], [cone_caption, cone_plot], api_name="cone_view",
+                   **heavy)
+    projector_run.click(functools.partial(export_projector, studio), [session],
+                        [projector_file, export_note, session], api_name="export_projector", **heavy)
+    tables_run.click(functools.partial(export_tables, studio), [session],
+                     [results_file, history_file, export_note, session], api_name="export_tables", **encode)
     return inner

@@ -10,24 +10,12 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from simcse_core.data import load_labelled_sentences
 from ui import text
 from ui.components import SettingRadio, SettingSlider
-from ui.state import (
-    ENCODE_QUEUE,
-    HEAVY_QUEUE,
-    Corpus,
-    InputError,
-    Session,
-    Studio,
-    check_choice,
-    check_number,
-    check_sentence,
-    comparison_for,
-    ensure_session,
-    guarded,
-    read_labelled_corpus,
-    shorten,
-)
+from ui.errors import InputError, check_choice, check_number, check_sentence, guarded, shorten
+from ui.session import Corpus, Session
+from ui.studio import Studio, comparison_for
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +39,7 @@ def load_corpus(studio: Studio, choice: str, upload: str | None, session: Sessio
         raise InputError("Corpus file: choose a file to upload first (.txt with one sentence per line, or "
                          ".csv/.tsv/.jsonl with a 'text' column and optionally a 'topic' column).")
     path = Path(upload)
-    sentences, topics = read_labelled_corpus(path, studio.config.upload_limits)
+    sentences, topics = load_labelled_sentences(path, studio.config.upload_limits)
     if len(sentences) < 2:
         raise InputError(f"Corpus file: {shorten(path.name)} has only {len(sentences)} distinct sentence; a "
                          "corpus needs at least 2.")
@@ -62,9 +50,8 @@ def load_corpus(studio: Studio, choice: str, upload: str | None, session: Sessio
 
 @guarded
 def build_index(studio: Studio, corpus_choice: str, upload: str | None, choice: str, pooler: str,
-                session: Session | None, progress=gr.Progress()) -> tuple[str, Session]:
+                session: Session, progress=gr.Progress()) -> tuple[str, Session]:
     """Handler: read the chosen corpus and build its index for the picked model."""
-    session = ensure_session(session)
     corpus = load_corpus(studio, corpus_choice, upload, session)
     encoder = studio.encoder_for(choice, pooler, session)
     start = time.perf_counter()
@@ -109,7 +96,7 @@ def compare_table(base_hits, tuned_hits) -> pd.DataFrame:
 
 @guarded
 def search(studio: Studio, query: str, top_k: float, threshold: float, choice: str, pooler: str,
-           session: Session | None, progress=gr.Progress()) -> tuple:
+           session: Session, progress=gr.Progress()) -> tuple:
     """Handler: the top-k corpus sentences for a query; and base vs fine-tuned when a fine-tune exists.
 
     Returns the results table, the comparison table, the status line, the comparison note and the session.
@@ -118,7 +105,6 @@ def search(studio: Studio, query: str, top_k: float, threshold: float, choice: s
     top_k = int(check_number(top_k, "Top-k", 1, MAX_TOP_K, whole=True))
     threshold = check_number(-1.0 if threshold is None else threshold, "Minimum score", -1.0, 1.0)
     threshold = threshold if threshold > -1 else None
-    session = ensure_session(session)
     encoder = studio.encoder_for(choice, pooler, session)
     corpus, index = studio.searchable(session, encoder, studio.model_key(choice, pooler, session), progress)
     hits = index.search(query, top_k=top_k, threshold=threshold)[0]
@@ -188,12 +174,12 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
                          queue=False, api_visibility="private")
     build_inputs = [corpus_choice, upload, picker, pooler, session]
     build_fn = functools.partial(build_index, studio)
-    build_btn.click(build_fn, build_inputs, [status, session], api_name="build_index", **HEAVY_QUEUE)
-    upload.upload(build_fn, build_inputs, [status, session], api_visibility="undocumented", **HEAVY_QUEUE)
+    build_btn.click(build_fn, build_inputs, [status, session], api_name="build_index", **studio.queues.heavy)
+    upload.upload(build_fn, build_inputs, [status, session], api_visibility="undocumented", **studio.queues.heavy)
     search_inputs = [query, top_k, threshold, picker, pooler, session]
     search_fn = functools.partial(search, studio)
     search_outputs = [results, compare, status, compare_note, session]
-    search_btn.click(search_fn, search_inputs, search_outputs, api_name="search", **ENCODE_QUEUE)
-    query.submit(search_fn, search_inputs, search_outputs, api_visibility="undocumented", **ENCODE_QUEUE)
+    search_btn.click(search_fn, search_inputs, search_outputs, api_name="search", **studio.queues.encode)
+    query.submit(search_fn, search_inputs, search_outputs, api_visibility="undocumented", **studio.queues.encode)
     examples.load_input_event.then(search_fn, search_inputs, search_outputs, api_visibility="undocumented",
-                                   **ENCODE_QUEUE)
+                                   **studio.queues.encode)

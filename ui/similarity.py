@@ -10,7 +10,9 @@ import plotly.graph_objects as go
 
 from simcse_core.data import DataLimits, sentences_from_text
 from ui import plots, text
-from ui.state import ENCODE_QUEUE, InputError, Session, Studio, check_sentence, clean_text, guarded
+from ui.errors import InputError, check_sentence, clean_text, guarded
+from ui.session import Session
+from ui.studio import Studio
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ def format_score(score: float, baseline: float | None, model: str, reports: dict
 
 
 @guarded
-def score_pair(studio: Studio, a: str, b: str, choice: str, pooler: str, session: Session | None) -> str:
+def score_pair(studio: Studio, a: str, b: str, choice: str, pooler: str, session: Session) -> str:
     """Handler: cosine of two sentences, with its reading and what the model could not read."""
     limit = studio.config.max_sentence_chars
     a = check_sentence(a, "first sentence", limit)
@@ -107,7 +109,7 @@ def score_pair(studio: Studio, a: str, b: str, choice: str, pooler: str, session
 
 
 @guarded
-def heatmap(studio: Studio, lines: str, choice: str, pooler: str, session: Session | None) -> go.Figure:
+def heatmap(studio: Studio, lines: str, choice: str, pooler: str, session: Session) -> go.Figure:
     """Handler: the cosine matrix of a list of sentences (one per line) as an interactive heatmap."""
     config = studio.config
     limits = DataLimits(max_rows=config.max_heatmap_sentences, max_chars=config.max_sentence_chars)
@@ -157,11 +159,11 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
                        label="Hard cases: opposites, negation, swapped roles, unknown symbols (one click)")
     pair_inputs = [a, b, picker, pooler, session]
     pair_fn = functools.partial(score_pair, studio)
-    run.click(pair_fn, pair_inputs, score, api_name="similarity", **ENCODE_QUEUE)
-    a.submit(pair_fn, pair_inputs, score, api_visibility="undocumented", **ENCODE_QUEUE)
-    b.submit(pair_fn, pair_inputs, score, api_visibility="undocumented", **ENCODE_QUEUE)
-    examples.load_input_event.then(pair_fn, pair_inputs, score, api_visibility="undocumented", **ENCODE_QUEUE)
-    hard.load_input_event.then(pair_fn, pair_inputs, score, api_visibility="undocumented", **ENCODE_QUEUE)
+    run.click(pair_fn, pair_inputs, score, api_name="similarity", **studio.queues.encode)
+    a.submit(pair_fn, pair_inputs, score, api_visibility="undocumented", **studio.queues.encode)
+    b.submit(pair_fn, pair_inputs, score, api_visibility="undocumented", **studio.queues.encode)
+    examples.load_input_event.then(pair_fn, pair_inputs, score, api_visibility="undocumented", **studio.queues.encode)
+    hard.load_input_event.then(pair_fn, pair_inputs, score, api_visibility="undocumented", **studio.queues.encode)
 
     gr.Markdown("### Compare a whole list")
     with gr.Row():
@@ -178,5 +180,6 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
                              elem_id="sim-heatmap", show_label=False)
     map_inputs = [lines, picker, pooler, session]
     map_fn = functools.partial(heatmap, studio)
-    run_map.click(map_fn, map_inputs, figure, api_name="heatmap", **ENCODE_QUEUE)
-    list_examples.load_input_event.then(map_fn, map_inputs, figure, api_visibility="undocumented", **ENCODE_QUEUE)
+    run_map.click(map_fn, map_inputs, figure, api_name="heatmap", **studio.queues.encode)
+    list_examples.load_input_event.then(map_fn, map_inputs, figure, api_visibility="undocumented",
+                                        **studio.queues.encode)

@@ -150,10 +150,6 @@ RETRIEVAL_INTRO = (
 BUNDLED_CORPUS = "Bundled corpus"
 UPLOAD_CORPUS = "Upload my own (.txt, .csv, .tsv, .jsonl)"
 COMPARE_HINT = "Fine-tune a model in the **Fine-tune** tab to compare base and fine-tuned results here."
-COMPARE_LEGEND = (
-    "**Base vs fine-tuned** — base: `{base}`; fine-tuned: your run ({summary}). *Move* is how each "
-    "fine-tuned hit's rank changed: ↑ up, ↓ down, = same, *new* = not in the base model's top {k}."
-)
 
 # --- Fine-tune --------------------------------------------------------------------------------------------
 FINETUNE_INTRO = (

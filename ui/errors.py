@@ -1,0 +1,124 @@
+"""The error flow between handlers and visitors: the project's user errors, the checks that raise them, and
+the boundary (:func:`guarded`) where every error becomes a ``gr.Error`` a browser or API client sees.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import math
+import uuid
+from collections.abc import Callable, Iterator
+
+import gradio as gr
+
+from simcse_core.data import DataError
+from simcse_core.evaluation.sets import EvaluationDataUnavailable
+from simcse_core.model.catalogue import ModelNotAvailableError
+from ui import text
+
+logger = logging.getLogger(__name__)
+
+
+class InputError(ValueError):
+    """Something a visitor typed, chose or uploaded cannot be used; the message says which field and why."""
+
+
+# The project's own exception types whose message is written for the visitor. Anything else is a bug: it is
+# logged with its traceback and the visitor sees a short apology with an id to quote.
+USER_ERRORS = (InputError, DataError, ModelNotAvailableError, EvaluationDataUnavailable)
+
+
+def as_gr_error(err: BaseException, where: str = "a handler") -> gr.Error:
+    """The ``gr.Error`` a visitor (browser or API client) sees for ``err``.
+
+    A user error keeps its own message. Anything else is logged with its traceback under a short id, and the
+    visitor gets an apology quoting that id.
+    """
+    if isinstance(err, gr.Error):
+        return err
+    if isinstance(err, USER_ERRORS):
+        logger.info("User error in %s: %s", where, err)
+        return gr.Error(str(err), print_exception=False)
+    error_id = uuid.uuid4().hex[:8]
+    logger.error("Unexpected error %s in %s", error_id, where, exc_info=err)
+    return gr.Error(text.APOLOGY + f" (error id {error_id})", print_exception=False)
+
+
+def report_error(err: BaseException, where: str = "a handler") -> None:
+    """Show ``err`` as a warning toast without ending the event (for errors in the middle of a stream)."""
+    gr.Warning(as_gr_error(err, where).message)
+
+
+def guarded(fn: Callable) -> Callable:
+    """Wrap a handler (function or generator): every error reaches the visitor as a ``gr.Error``.
+
+    Browser visitors see a toast; API clients (gradio_client) get an exception with the same message.
+    """
+    where = getattr(fn, "__name__", "a handler")
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs) -> Iterator:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as err:  # noqa: BLE001 - the boundary between the app and the visitor
+                raise as_gr_error(err, where) from err
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - the boundary between the app and the visitor
+            raise as_gr_error(err, where) from err
+    return wrapper
+
+
+# --- field checks: each message names its field ---------------------------------------------------------------
+def shorten(value: object, limit: int = 60) -> str:
+    """A visitor's string, safe to echo in a message: short, printable, valid UTF-8."""
+    shown = str(value).encode("utf-8", "replace").decode("utf-8", "replace")
+    shown = "".join(ch if ch.isprintable() else "?" for ch in shown)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def clean_text(value: str) -> str:
+    """``value`` with invalid UTF-8 (lone surrogates) replaced, so tokenizers and JSON never choke on it."""
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def check_sentence(value: str | None, what: str, max_chars: int) -> str:
+    """A stripped, non-empty sentence of at most ``max_chars`` characters, else InputError naming ``what``."""
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"The {what} must be text.")
+    sentence = (value or "").strip()
+    if not sentence:
+        raise InputError(f"The {what} is empty. Type a sentence first.")
+    if len(sentence) > max_chars:
+        raise InputError(f"The {what} has {len(sentence):,} characters; the limit is {max_chars:,}. "
+                         "Shorten it to a sentence or two.")
+    return clean_text(sentence)
+
+
+def check_number(value: object, field_name: str, low: float, high: float, *, whole: bool = False) -> float:
+    """A finite number in [low, high] (InputError naming the field otherwise)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(f"{field_name}: enter a number between {low:g} and {high:g}.") from None
+    if not math.isfinite(number):
+        raise InputError(f"{field_name}: {shorten(value)} is not a number; enter one between {low:g} and "
+                         f"{high:g}.")
+    if not low <= number <= high:
+        raise InputError(f"{field_name}: {number:g} is outside the allowed range {low:g} to {high:g}.")
+    if whole and number != int(number):
+        raise InputError(f"{field_name}: {number:g} is not a whole number.")
+    return number
+
+
+def check_choice(value: object, field_name: str, allowed: list[str] | tuple[str, ...]) -> str:
+    """``value`` if it is one of ``allowed``, else InputError naming the field."""
+    if not isinstance(value, str) or value not in allowed:
+        raise InputError(f"{field_name}: '{shorten(value)}' is not one of the choices ({', '.join(allowed)}).")
+    return value

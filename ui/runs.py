@@ -1,0 +1,402 @@
+"""The life of a training run, for every tab that trains: admit, wait in the queue, train, re-measure, package,
+compact, keep.
+
+:func:`run` takes a job — a fine-tune (:class:`FinetuneJob`) or an ablation preset (:class:`PresetJob`) — and
+yields small typed updates (:data:`RunUpdate`) that the tab renders; nothing here knows about Gradio. A run is
+admitted once per visitor, waits in the server's :class:`ui.training_queue.TrainingQueue`, trains a private
+copy of a shared base model in a background thread at a lower CPU priority, and ends when its steps or time
+budget are spent, when the visitor presses Stop (``Session.stop_requested``), or when they leave.
+
+Stop (and a Gradio cancellation) may end the consumer at any update, so everything a stopped run needs —
+re-measuring, compacting, keeping, giving the slot back — happens before the next update is yielded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from simcse_core.runtime import background_iter
+from simcse_core.training.train import LIVE_RUN_EVALUATIONS, TrainConfig, TrainEvent
+from ui.errors import InputError
+from ui.session import FineTuneRecord, PresetRun, Session
+from ui.studio import Studio
+from ui.training_queue import TRAIN_NICENESS
+
+logger = logging.getLogger(__name__)
+
+QUEUE_POLL_S = 1.0  # how often a waiting run reports its place in line
+# Steps take about 0.4-0.7 s here; a tab gets at most one progress update per this many seconds (plus every
+# evaluation and the end), so drawing progress never competes with training and other visitors for the CPU.
+STREAM_EVERY_S = 1.0
+
+
+@dataclass
+class RunHistory:
+    """What a run's plots show: the loss of every step, and the metrics of every evaluation."""
+
+    eval_name: str
+    chance: float | None = None  # ln(candidates per anchor): the loss of random guessing
+    steps: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    spearman: list[float] = field(default_factory=list)
+    alignment: list[float] = field(default_factory=list)
+    uniformity: list[float] = field(default_factory=list)
+
+    def add(self, event) -> None:
+        if event.loss is not None:
+            self.steps.append(event.step)
+            self.losses.append(event.loss)
+        if event.metrics:
+            self.eval_steps.append(event.step)
+            self.spearman.append(event.metrics["spearman"])
+            self.alignment.append(event.metrics["alignment"])
+            self.uniformity.append(event.metrics["uniformity"])
+
+
+# --- the updates a tab renders --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Waiting:
+    """The run waits for a training slot."""
+
+    position: int  # 1 = next to start
+    eta_s: float  # upper bound of the wait (every run ahead uses its whole budget)
+    training: int  # runs training server-wide
+    waiting: int  # runs waiting server-wide
+
+
+@dataclass(frozen=True)
+class LeftQueue:
+    """The visitor left the queue (Stop, or the tab closed) before the run started; nothing was trained."""
+
+    kept: tuple[str, ...]  # labels of the session's earlier runs, still kept
+
+
+@dataclass(frozen=True)
+class Started:
+    """The run holds a slot; the model is measured before its first step."""
+
+    title: str  # "run 2", or the preset's label
+    eval_name: str  # the STS pairs measured during the run
+    data: str  # what it trains on
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A training step (or an evaluation, or the last event)."""
+
+    event: TrainEvent
+    history: RunHistory
+    new_evaluation: bool  # an evaluation came since the previous Progress
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something went wrong, and the run goes on (or is kept as it is): the visitor is told."""
+
+    error: BaseException
+    where: str
+
+
+@dataclass(frozen=True)
+class Remeasured:
+    """A stopped run was measured at the step it stopped."""
+
+    step: int
+    history: RunHistory
+
+
+@dataclass(frozen=True)
+class Packaging:
+    """The kept run's downloads are being written."""
+
+    record: FineTuneRecord
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The run is over: ``kept`` is what the session keeps (None if nothing was trained)."""
+
+    reason: str  # "Done", "Time budget reached", "Stopped", "Stopped by an error"
+    kept: Any  # FineTuneRecord (fine-tune), AblationResult (preset) or None
+    dropped: tuple[FineTuneRecord, ...]  # the session's oldest runs, dropped to stay within its cap
+    history: RunHistory
+
+
+RunUpdate = Waiting | LeftQueue | Started | Progress | Problem | Remeasured | Packaging | Finished
+
+
+# --- jobs: what a run trains, and what is kept ---------------------------------------------------------------
+@dataclass
+class Training:
+    """A run in progress (its slot held)."""
+
+    title: str
+    base: Any  # the shared base Encoder (read-only): compaction keeps only what differs from it
+    encoder: Any  # the private copy being trained
+    events: Iterator[TrainEvent]
+    eval_pairs: Any  # simcse_core.evaluation.sets.ScoredPairs measured during the run
+    data: str
+    history: RunHistory
+    thread_name: str
+    run_id: int | None = None
+    seen: list[TrainEvent] = field(default_factory=list)  # every event, without its optimizer snapshot
+
+    @property
+    def eval_name(self) -> str:
+        return self.eval_pairs.name
+
+    @property
+    def last(self) -> TrainEvent | None:
+        return self.seen[-1] if self.seen else None
+
+    def record(self, event: TrainEvent) -> None:
+        self.seen.append(dataclasses.replace(event, snapshot=None))  # a snapshot holds the optimizer
+        self.history.add(event)
+
+
+class Job(Protocol):
+    where: str  # names the run in logs and error messages
+    remeasure: bool  # measure a stopped run at its last step
+    downloads: bool  # write the trained float32 model as a zip (before compaction) and the corpus embeddings
+
+    @property
+    def budget_s(self) -> float: ...
+
+    def begin(self, studio: Studio, session: Session) -> Training: ...
+
+    def keep(self, studio: Studio, session: Session, training: Training, model_zip: str | None
+             ) -> tuple[Any, tuple[FineTuneRecord, ...]]: ...
+
+
+@dataclass(frozen=True)
+class FinetuneJob:
+    """A visitor's fine-tune: ``config`` on ``data``, from ``base_name`` (seen through ``base_pooler``)."""
+
+    data: Any  # simcse_core.data.TrainingData
+    config: TrainConfig  # eval_every is set when the run starts, from this server's speed
+    base_name: str  # canonical name of the base model
+    base_pooler: str  # the pooler the base side of every comparison uses
+    where: str = "run_finetune"
+    remeasure: bool = True
+    downloads: bool = True
+
+    @property
+    def budget_s(self) -> float:
+        return self.config.time_budget_s
+
+    def begin(self, studio: Studio, session: Session) -> Training:
+        from simcse_core.evaluation.sets import default_eval_pairs
+        from simcse_core.training.losses import chance_loss
+        from simcse_core.training.train import train
+
+        eval_pairs = default_eval_pairs().sample(studio.config.live_eval_pairs)
+        expected = expected_steps(studio, self.config)
+        config = dataclasses.replace(self.config, eval_every=max(1, expected // max(1, LIVE_RUN_EVALUATIONS - 1)))
+        base = studio.registry.get(self.base_name, self.base_pooler)
+        encoder = base.copy()  # private: the shared model is never trained
+        examples = self.data.examples
+        triplets = config.mode == "sup" and len(examples[0]) == 3
+        run_id = session.new_run_id()
+        history = RunHistory(eval_name=eval_pairs.name,
+                             chance=chance_loss(min(config.batch_size, len(examples)), hard_negatives=triplets))
+        return Training(title=f"run {run_id}", base=base, encoder=encoder,
+                        events=train(encoder, examples, config, eval_pairs=eval_pairs), eval_pairs=eval_pairs,
+                        data=self.data.summary(), history=history, thread_name=f"train-run-{run_id}", run_id=run_id)
+
+    def keep(self, studio: Studio, session: Session, training: Training, model_zip: str | None):
+        last, history = training.last, training.history
+        if last.train_s > 0:  # learn how long a step takes here, to space the next run's evaluations
+            batch = min(self.config.batch_size, len(self.data.examples))
+            studio.seconds_per_example = last.train_s / last.step / batch
+        record = FineTuneRecord(
+            run_id=training.run_id, encoder=training.encoder, base_name=self.base_name, base_pooler=self.base_pooler,
+            summary=f"{last.step} steps in {last.elapsed_s:.0f} s on {training.data}", mode=self.config.mode,
+            steps=last.step, spearman_before=history.spearman[0] if history.spearman else None,
+            spearman_after=history.spearman[-1] if len(history.spearman) > 1 else None,
+            eval_name=history.eval_name, model_zip=model_zip,
+        )
+        return record, tuple(session.add_run(record, studio.config.max_runs))
+
+
+@dataclass(frozen=True)
+class PresetJob:
+    """One ablation preset of the paper, in miniature, from the operator's base model."""
+
+    preset: Any  # simcse_core.teaching.ablations.AblationPreset
+    where: str = "run_preset"
+    remeasure: bool = False  # a preset that does not finish is not compared with the paper
+    downloads: bool = False
+
+    @property
+    def budget_s(self) -> float:
+        from simcse_core.teaching import ablations
+
+        return ablations.TIME_BUDGET_S
+
+    def begin(self, studio: Studio, session: Session) -> Training:
+        from simcse_core.evaluation.sets import default_eval_pairs
+        from simcse_core.teaching import ablations
+
+        base = studio.base_encoder(ablations.START_POOLER)
+        eval_pairs = ablations.eval_sample(default_eval_pairs())
+        encoder, events = ablations.start(self.preset, base, eval_pairs, time_budget_s=self.budget_s)
+        return Training(title=self.preset.label, base=base, encoder=encoder, events=events,
+                        eval_pairs=eval_pairs, data=self.preset.paper_source,
+                        history=RunHistory(eval_name=eval_pairs.name), thread_name=f"preset-{self.preset.key}")
+
+    def keep(self, studio: Studio, session: Session, training: Training, model_zip: str | None):
+        from simcse_core.teaching import ablations
+
+        if not training.last.done:
+            return None, ()
+        result = ablations.summarize(self.preset, training.seen, training.eval_name)
+        session.keep_preset(result, training.seen, PresetRun(training.encoder, f"preset “{self.preset.label}”"))
+        return result, ()
+
+
+def expected_steps(studio: Studio, config: TrainConfig) -> int:
+    """Roughly how many steps fit in the time budget (for spacing the evaluations)."""
+    per_step = studio.seconds_per_example * config.batch_size
+    return max(1, min(config.steps, int(config.time_budget_s / max(per_step, 1e-3))))
+
+
+# --- the lifecycle ---------------------------------------------------------------------------------------------
+def run(studio: Studio, session: Session, job: Job) -> Iterator[RunUpdate]:
+    """Admit ``job`` (one run per visitor), wait for a slot, train, then keep what it trained; yield updates."""
+    session.begin_training()
+    queue, ticket = studio.training_queue, None
+
+    def release() -> None:  # idempotent: the slot goes to the next in line, Stop may answer
+        if ticket is not None:
+            queue.leave(ticket)
+        session.end_training()
+
+    try:
+        ticket = queue.join(job.budget_s)
+        while not queue.wait(ticket, timeout=QUEUE_POLL_S):
+            if session.leaving:
+                release()
+                yield LeftQueue(tuple(session.run_labels()))
+                return
+            training, waiting = queue.counts()
+            yield Waiting(queue.position(ticket), queue.estimated_wait(ticket), training, waiting)
+        yield from _train(studio, session, job, release)
+    finally:
+        release()
+
+
+def _train(studio: Studio, session: Session, job: Job, release: Callable[[], None]) -> Iterator[RunUpdate]:
+    training = job.begin(studio, session)
+    yield Started(training.title, training.eval_name, training.data)
+    reason, problems, kept, dropped, remeasured = "Stopped", [], None, (), False
+    stream = background_iter(training.events, niceness=TRAIN_NICENESS, name=training.thread_name)
+    try:
+        shown_evaluations, shown_at = 0, 0.0
+        for event in stream:
+            training.record(event)
+            if event.done:
+                reason = "Done" if event.stop_reason == "steps" else "Time budget reached"
+            if event.done or event.metrics or event.elapsed_s - shown_at >= STREAM_EVERY_S:
+                evaluations = len(training.history.eval_steps)
+                yield Progress(event, training.history, new_evaluation=evaluations != shown_evaluations)
+                shown_evaluations, shown_at = evaluations, event.elapsed_s
+            if session.stop_requested.is_set():
+                break
+    except Exception as err:  # noqa: BLE001 - keep what was trained and tell the visitor
+        problems.append(Problem(err, job.where))
+        reason = "Stopped by an error"
+    finally:  # also when the consumer stops at a yield: what was trained is measured and kept
+        stream.close()  # closes the events in the training thread after its step: never mid-update
+        if not session.closed:  # a visitor who left keeps nothing
+            remeasured = job.remeasure and remeasure(training)
+            kept, dropped = _keep(studio, session, job, training, problems)
+        release()
+    if session.closed:
+        return
+    yield from problems
+    if remeasured and kept is not None:
+        yield Remeasured(training.last.step, training.history)
+    if kept is not None and job.downloads:
+        yield Packaging(kept)
+        try:
+            package(studio, session, kept)
+        except (OSError, InputError) as err:
+            yield Problem(err, "package")
+    yield Finished(reason, kept, dropped, training.history)
+
+
+def remeasure(training: Training) -> bool:
+    """Measure a stopped run's model at its last step, unless the last evaluation already did (True if so)."""
+    from types import SimpleNamespace
+
+    from simcse_core.evaluation.metrics import embedding_report
+
+    last, history = training.last, training.history
+    if last is None or last.step == 0 or (history.eval_steps and history.eval_steps[-1] == last.step):
+        return False
+    training.encoder.eval()
+    history.add(SimpleNamespace(step=last.step, loss=None, metrics=embedding_report(training.encoder,
+                                                                                     training.eval_pairs)))
+    return True
+
+
+def _keep(studio: Studio, session: Session, job: Job, training: Training, problems: list[Problem]):
+    """Package the download, compact the model, keep the run in the session: (kept, dropped)."""
+    training.encoder.eval()
+    last = training.last
+    if last is None or last.step == 0:
+        return None, ()
+    model_zip = None
+    if job.downloads:
+        try:  # the download keeps the trained float32 weights
+            model_zip = write_model_zip(studio, session, training.encoder, training.run_id)
+        except (OSError, InputError) as err:  # kept as trained (float32); packaging tries the zip again
+            problems.append(Problem(err, job.where))
+    if model_zip is not None or not job.downloads:  # from now on the model is only read: keep what inference reads
+        try:
+            training.encoder.compact(base=training.base)
+        except Exception as err:  # noqa: BLE001 - a run kept as trained is still a good run
+            logger.exception("%s kept uncompacted", training.title)
+            problems.append(Problem(err, job.where))
+    try:
+        return job.keep(studio, session, training, model_zip)
+    except ValueError as err:  # e.g. a preset stopped before it measured anything: nothing to keep
+        problems.append(Problem(err, job.where))
+        return None, ()
+
+
+def write_model_zip(studio: Studio, session: Session, encoder, run_id: int) -> str:
+    """Save a run's trained (float32) model as a zip in the session's folder; its path."""
+    folder = session.folder(studio.config.temp_root) / f"simcse-finetuned-run{run_id}"
+    encoder.save(folder)
+    zip_path = folder.with_suffix(".zip")
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, Path(folder.name) / path.relative_to(folder))
+    shutil.rmtree(folder, ignore_errors=True)
+    return str(zip_path)
+
+
+def package(studio: Studio, session: Session, record: FineTuneRecord, progress=None) -> FineTuneRecord:
+    """Write the run's zip (unless keeping it did) and the corpus embeddings (.npy), once."""
+    with session.finalize_lock:
+        if record.model_zip and record.embeddings_npy:
+            return record
+        if not record.model_zip:
+            record.model_zip = write_model_zip(studio, session, record.encoder, record.run_id)
+        index = studio.get_index(session, record.encoder, record.model_key, progress)
+        npy_path = session.folder(studio.config.temp_root) / f"corpus-embeddings-run{record.run_id}.npy"
+        np.save(npy_path, np.asarray(index.vectors, dtype=np.float32))
+        record.embeddings_npy = str(npy_path)
+        return record

@@ -1,0 +1,327 @@
+"""One visitor's session: their corpus, indexes, maps, fine-tuned runs, preset runs and files, behind one lock.
+
+A :class:`Session` lives in a ``gr.State`` made by :func:`session_state`: Gradio calls :func:`new_session` for each new
+visitor (on page load in a browser, on the first request of an API client), and calls :func:`close_session`
+when the visitor closes the tab or, for an API client, ``session_ttl_s`` after the last event that wrote the
+session. Handlers change a session only through its methods, which hold its lock; a handler that changes it
+lists it among its outputs, which keeps it alive and registers it for that cleanup.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from ui.errors import InputError
+
+if TYPE_CHECKING:
+    from ui.studio import StudioConfig
+
+logger = logging.getLogger(__name__)
+
+FINETUNED_LABEL = "Fine-tuned (this session)"  # the latest run of the session (kept for API callers)
+RUN_LABEL = re.compile(r"^run (\d+) ·")
+MAX_PRESETS_KEPT = 12  # preset results kept per visitor (the latest of each preset replaces the older)
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """Which vectors: a base model (``run_id`` None) or a run of this session, and the pooler."""
+
+    source: str  # canonical base model name (see ui.registry.canonical_model_name)
+    pooler: str
+    run_id: int | None = None  # a fine-tuned run of the session; None for the shared base model
+
+    @property
+    def is_base(self) -> bool:
+        return self.run_id is None
+
+
+@dataclass(frozen=True)
+class IndexKey:
+    """A search index: the model's vectors of one corpus (corpus 0 is the bundled one)."""
+
+    model: ModelKey
+    corpus: int
+
+
+@dataclass(eq=False)
+class FineTuneRecord:
+    """What one fine-tuning run produced (kept in the session until deleted or pushed out by newer runs)."""
+
+    run_id: int  # increases with every run in this session
+    encoder: Any  # the fine-tuned Encoder (private to the session)
+    base_name: str  # the base model it started from (canonical name)
+    base_pooler: str  # the pooler it started from: the base side of every comparison
+    summary: str  # one line for tables: data, steps, seconds
+    mode: str = "unsup"
+    steps: int = 0
+    spearman_before: float | None = None
+    spearman_after: float | None = None
+    eval_name: str = ""
+    model_zip: str | None = None  # path of the zip to download
+    embeddings_npy: str | None = None  # path of the corpus embeddings to download
+    _poolers: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def label(self) -> str:
+        """The run's name in the picker and in comparisons, e.g. ``run 2 · unsup · 39 steps · STS 80.6→84.4``."""
+        parts = [f"run {self.run_id}", self.mode, f"{self.steps} steps"]
+        if self.spearman_before is not None and self.spearman_after is not None:
+            parts.append(f"STS {self.spearman_before:.1f}→{self.spearman_after:.1f}")
+        return " · ".join(parts)
+
+    @property
+    def model_key(self) -> ModelKey:
+        return ModelKey(self.base_name, self.encoder.config.pooler, self.run_id)
+
+    @property
+    def base_key(self) -> ModelKey:
+        return ModelKey(self.base_name, self.base_pooler)
+
+    def encoder_with(self, pooler: str | None):
+        """The run's encoder with ``pooler`` (made once per pooler, never per request)."""
+        if not pooler or pooler == self.encoder.config.pooler:
+            return self.encoder
+        if pooler not in self._poolers:
+            self._poolers[pooler] = self.encoder.with_pooler(pooler)
+        return self._poolers[pooler]
+
+
+@dataclass
+class Corpus:
+    """A searchable list of sentences with optional topic labels."""
+
+    name: str  # shown to the user, e.g. "Bundled corpus (1,200 sentences)"
+    sentences: list[str]
+    topics: list[str] | None = None  # one label per sentence, or None
+    key: int = 0  # changes whenever the corpus changes (cache key)
+
+
+@dataclass(frozen=True)
+class PresetRun:
+    """The latest ablation-preset model of a session (what the cone view draws without a fine-tune)."""
+
+    encoder: Any  # the trained (compacted) Encoder
+    label: str  # e.g. 'preset “dropout 0”'
+
+
+@dataclass(eq=False)
+class Session:
+    """One visitor's data. Lives in a ``gr.State``; handlers change it only through its methods (one lock)."""
+
+    corpus: Corpus | None = None
+    runs: dict[int, FineTuneRecord] = field(default_factory=dict)  # run id -> record, oldest first
+    indexes: dict[IndexKey, Any] = field(default_factory=dict)  # -> SearchIndex
+    projections: dict[tuple, tuple] = field(default_factory=dict)  # map cache: (keys..., corpus key) -> points
+    loss_views: Any = None  # simcse_core.teaching.mechanisms.LossViews of the Inside tab's loss panel
+    preset_results: list = field(default_factory=list)  # AblationResult of each preset run, latest last
+    preset_events: dict[str, list] = field(default_factory=dict)  # preset key -> its TrainEvents (no snapshots)
+    preset_run: PresetRun | None = None
+    run_count: int = 0  # fine-tuning runs started
+    corpus_count: int = 0  # corpora uploaded (each gets a new Corpus.key)
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    training_idle: threading.Event = field(default_factory=threading.Event)  # clear while a run is admitted
+    finalize_lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    workdir: Path | None = None
+    closed: bool = False  # set when the visitor left: nothing new is written for it
+
+    def __post_init__(self) -> None:
+        self.training_idle.set()
+
+    def __deepcopy__(self, memo: dict) -> Session:
+        # Gradio deep-copies a gr.State's initial value; a session made for a new visitor is already its own.
+        return self
+
+    # --- training ---
+    def begin_training(self) -> None:
+        """Admit one run of this visitor (InputError if one is already admitted: one run per visitor)."""
+        with self.lock:
+            if self.closed:
+                raise InputError("This session has ended (the page was closed). Reload the page.")
+            if not self.training_idle.is_set():
+                raise InputError("You already have a run training (a fine-tune or an ablation preset): wait for "
+                                 "it to finish, or press Stop in the Fine-tune tab.")
+            self.training_idle.clear()
+            self.stop_requested.clear()
+
+    def end_training(self) -> None:
+        """The admitted run is over (kept or not): Stop may answer, another run may start."""
+        self.training_idle.set()
+
+    @property
+    def leaving(self) -> bool:
+        """The visitor pressed Stop or closed the tab."""
+        return self.stop_requested.is_set() or self.closed
+
+    # --- runs ---
+    @property
+    def finetuned(self) -> FineTuneRecord | None:
+        """The latest run, or None."""
+        with self.lock:
+            return next(reversed(self.runs.values()), None)
+
+    def run_labels(self) -> list[str]:
+        with self.lock:
+            return [record.label for record in self.runs.values()]
+
+    def run_for(self, choice: str | None) -> FineTuneRecord | None:
+        """The run a picker choice names (its label, or FINETUNED_LABEL for the latest); None for base models."""
+        choice = (choice or "").strip()
+        if choice == FINETUNED_LABEL:
+            return self.finetuned
+        match = RUN_LABEL.match(choice)
+        if match is None:
+            return None
+        with self.lock:
+            return self.runs.get(int(match.group(1)))
+
+    def new_run_id(self) -> int:
+        with self.lock:
+            self.run_count += 1
+            return self.run_count
+
+    def add_run(self, record: FineTuneRecord, keep: int) -> list[FineTuneRecord]:
+        """Keep ``record``; drop (and return) the oldest runs beyond ``keep``."""
+        with self.lock:
+            self.runs[record.run_id] = record
+            dropped = []
+            while len(self.runs) > max(1, keep):
+                dropped.append(self._forget(next(iter(self.runs))))
+            return dropped
+
+    def delete_run(self, run_id: int) -> FineTuneRecord | None:
+        with self.lock:
+            return self._forget(run_id) if run_id in self.runs else None
+
+    def _forget(self, run_id: int) -> FineTuneRecord:
+        record = self.runs.pop(run_id)
+        self.indexes = {k: v for k, v in self.indexes.items() if k.model.run_id != run_id}
+        self.projections = {k: v for k, v in self.projections.items() if not _mentions_run(k, run_id)}
+        for path in (record.model_zip, record.embeddings_npy):
+            if path:
+                Path(path).unlink(missing_ok=True)
+        return record
+
+    # --- preset runs (Inside tab) ---
+    def keep_preset(self, result, events: list, run: PresetRun) -> None:
+        """Keep a preset's result (replacing an older run of the same preset), its events and its model."""
+        with self.lock:
+            older = [r for r in self.preset_results if r.key != result.key]
+            self.preset_results = [*older[-(MAX_PRESETS_KEPT - 1):], result]
+            self.preset_events = {key: self.preset_events[key] for key in
+                                  (r.key for r in self.preset_results) if key in self.preset_events}
+            self.preset_events[result.key] = events
+            self.preset_run = run
+
+    def clear_presets(self) -> None:
+        """Forget the preset results (the latest preset model stays for the cone view)."""
+        with self.lock:
+            self.preset_results, self.preset_events = [], {}
+
+    def presets(self) -> tuple[list, dict[str, list]]:
+        """(results, events by preset key), copied under the lock."""
+        with self.lock:
+            return list(self.preset_results), dict(self.preset_events)
+
+    def set_loss_views(self, views) -> None:
+        with self.lock:
+            self.loss_views = views
+
+    # --- corpus, indexes and maps ---
+    def set_corpus(self, corpus: Corpus) -> Corpus:
+        """Make ``corpus`` the session's corpus; indexes and maps of earlier uploads are dropped."""
+        with self.lock:
+            self.corpus = corpus
+            self.indexes = {k: v for k, v in self.indexes.items() if k.corpus in (0, corpus.key)}
+            self.projections = {k: v for k, v in self.projections.items() if k[-1] in (0, corpus.key)}
+            return corpus
+
+    def new_corpus_key(self) -> int:
+        with self.lock:
+            self.corpus_count += 1
+            return self.corpus_count
+
+    def projection(self, key: tuple, make: Callable[[], tuple]) -> tuple:
+        """The map points cached under ``key`` (its last part is the corpus key), made once by ``make``.
+
+        ``make`` (UMAP: seconds) runs outside the lock, so the visitor's other requests are not held up.
+        """
+        with self.lock:
+            found = self.projections.get(key)
+        if found is None:
+            found = make()
+            with self.lock:
+                if not self.closed and (self.corpus is None or key[-1] in (0, self.corpus.key)):
+                    self.projections[key] = found
+        return found
+
+    def folder(self, root: str | None = None) -> Path:
+        """This session's private temp folder (made on first use, removed by :func:`close_session`)."""
+        with self.lock:
+            if self.closed:
+                raise InputError("This session has ended (the page was closed). Reload the page.")
+            if self.workdir is None:
+                self.workdir = Path(tempfile.mkdtemp(prefix="simcse-studio-", dir=root))
+            return self.workdir
+
+
+def _mentions_run(key: tuple, run_id: int) -> bool:
+    return any(isinstance(part, ModelKey) and part.run_id == run_id for part in key)
+
+
+def close_session(session: Session) -> None:
+    """``gr.State`` delete_callback: stop training, drop models, indexes and maps, remove the session's files."""
+    session.stop_requested.set()
+    with session.lock:
+        session.closed = True
+        workdir, session.workdir = session.workdir, None
+        session.indexes.clear()
+        session.projections.clear()
+        session.runs.clear()
+        session.loss_views, session.preset_run = None, None
+        session.preset_results, session.preset_events = [], {}
+    if workdir is not None:
+        shutil.rmtree(workdir, ignore_errors=True)
+        logger.info("Removed session folder %s", workdir)
+    release_memory()
+
+
+def release_memory() -> None:
+    """Give freed memory back to the operating system (glibc keeps it otherwise; no-op elsewhere)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def new_session() -> Session:
+    """A new visitor's session (the ``gr.State``'s initial value; a function, as gradio reads a dataclass
+    type as a value)."""
+    return Session()
+
+
+def session_state(config: StudioConfig, demo: gr.Blocks) -> gr.State:
+    """The per-visitor ``gr.State`` of ``demo``: a new :class:`Session` for each visitor, closed when they leave.
+
+    A browser visitor's session is made on page load, which registers it for cleanup from the start; an API
+    client's on its first request.
+    """
+    state = gr.State(new_session, time_to_live=config.session_ttl_s, delete_callback=close_session)
+    state.load_event_to_attach = None  # gradio's own load event would be a public API endpoint: ours is private
+    demo.load(new_session, None, state, api_visibility="private")
+    return state

@@ -1,0 +1,144 @@
+"""Who may use the CPU when: Gradio's concurrency groups, and the server's own training queue with tickets.
+
+The machine has 2 CPU cores. Gradio runs at most ``concurrency_limit`` events of one ``concurrency_id`` at once
+and queues the rest. Torch releases the GIL, so the groups run in parallel threads and share the cores.
+
+- ``train``: fine-tuning handlers. They wait in the app's own :class:`TrainingQueue` (at most
+  ``training_slots`` train at once), which shows each visitor their place and an estimated start, and lets
+  them leave (Stop).
+- ``preset``: the Inside tab's ablation presets. They wait in the same TrainingQueue as fine-tunes (so the
+  slots are shared server-wide); the group only bounds how many preset handlers may wait in it.
+- ``heavy``: index building, UMAP maps and STS evaluations (seconds to tens of seconds): two at a time.
+- ``encode``: similarity and search (well under a second each): four at a time, so the Similarity and
+  Retrieval tabs stay responsive for everyone, even while someone trains.
+
+Cheap UI-only events (show/hide a component) use ``queue=False``. A run trains in a thread of its own at a
+lower CPU priority (:data:`TRAIN_NICENESS`, ``simcse_core.runtime.background_iter``), so while it runs the
+cores go first to the short interactive requests of other visitors.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from dataclasses import dataclass
+
+from ui.errors import InputError
+
+TRAIN_NICENESS = 10
+PACKAGING_S = 15.0  # least time a run holds its slot beyond its budget (measuring, zip, embeddings)
+
+
+@dataclass(frozen=True)
+class QueueGroups:
+    """The ``concurrency_id``/``concurrency_limit`` keyword arguments of each kind of event."""
+
+    train: dict
+    preset: dict
+    heavy: dict
+    encode: dict
+
+    @classmethod
+    def of(cls, training_slots: int, max_training_queue: int) -> QueueGroups:
+        """The groups of a server with these training limits (its running StudioConfig's)."""
+        # Every run the TrainingQueue admits (training or waiting) has a handler, plus one more that is
+        # refused with the queue's own message instead of waiting silently in Gradio's queue.
+        runs = max(1, training_slots) + max_training_queue + 1
+        return cls(train={"concurrency_id": "train", "concurrency_limit": runs},
+                   preset={"concurrency_id": "preset", "concurrency_limit": runs},
+                   heavy={"concurrency_id": "heavy", "concurrency_limit": 2},
+                   encode={"concurrency_id": "encode", "concurrency_limit": 4})
+
+
+@dataclass(eq=False)
+class Ticket:
+    """A place in the training queue."""
+
+    budget_s: float  # the run's time budget: the longest it holds a slot (plus PACKAGING_S)
+    number: int
+    started_at: float | None = None  # monotonic time the run got its slot
+
+
+class TrainingQueue:
+    """First come, first served: at most ``slots`` runs train at once, at most ``max_waiting`` wait.
+
+    Estimated start times assume every run ahead uses its whole time budget plus the longest time recent runs
+    held their slot beyond their budget (measuring before and after, packaging), so on a steady server they
+    are upper bounds.
+    """
+
+    def __init__(self, slots: int, max_waiting: int) -> None:
+        self.slots = max(1, slots)
+        self.max_waiting = max_waiting
+        self._cond = threading.Condition()
+        self._running: list[Ticket] = []
+        self._waiting: list[Ticket] = []
+        self._numbers = itertools.count(1)
+        self._overheads: list[float] = []  # seconds recent runs held their slot beyond their budget
+
+    def join(self, budget_s: float) -> Ticket:
+        """A ticket at the end of the line (InputError when the line is full)."""
+        with self._cond:
+            if len(self._waiting) >= self.max_waiting and len(self._running) >= self.slots:
+                raise InputError(f"The training queue is full ({self.max_waiting} runs waiting, the limit). Try "
+                                 "again in a few minutes; similarity, search and maps work meanwhile.")
+            ticket = Ticket(budget_s=float(budget_s), number=next(self._numbers))
+            self._waiting.append(ticket)
+            self._promote()
+            return ticket
+
+    def wait(self, ticket: Ticket, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds; True once the ticket holds a slot."""
+        with self._cond:
+            self._cond.wait_for(lambda: ticket.started_at is not None, timeout=timeout)
+            return ticket.started_at is not None
+
+    def leave(self, ticket: Ticket) -> None:
+        """Give up the place or the slot (idempotent)."""
+        with self._cond:
+            if ticket in self._running:
+                self._running.remove(ticket)
+                held = time.monotonic() - ticket.started_at
+                if held > ticket.budget_s:  # a run that used its budget: learn what comes on top of it
+                    self._overheads = [*self._overheads[-4:], held - ticket.budget_s]
+            if ticket in self._waiting:
+                self._waiting.remove(ticket)
+            self._promote()
+
+    @property
+    def overhead_s(self) -> float:
+        """Seconds a run holds its slot beyond its budget: the longest of the last five, at least PACKAGING_S."""
+        with self._cond:
+            return max([PACKAGING_S, *self._overheads])
+
+    def position(self, ticket: Ticket) -> int:
+        """1 for the next to start, 0 when training."""
+        with self._cond:
+            return 0 if ticket.started_at is not None else self._waiting.index(ticket) + 1
+
+    def estimated_wait(self, ticket: Ticket) -> float:
+        """Seconds until ``ticket`` starts, if every run ahead uses its whole budget (0 when started)."""
+        with self._cond:
+            if ticket.started_at is not None:
+                return 0.0
+            now, extra = time.monotonic(), max([PACKAGING_S, *self._overheads])
+            free_at = [max(0.0, t.started_at + t.budget_s + extra - now) for t in self._running]
+            free_at += [0.0] * (self.slots - len(free_at))
+            heapq.heapify(free_at)
+            for ahead in self._waiting[: self._waiting.index(ticket)]:
+                heapq.heappush(free_at, heapq.heappop(free_at) + ahead.budget_s + extra)
+            return free_at[0]
+
+    def counts(self) -> tuple[int, int]:
+        """(training, waiting)."""
+        with self._cond:
+            return len(self._running), len(self._waiting)
+
+    def _promote(self) -> None:
+        while self._waiting and len(self._running) < self.slots:
+            ticket = self._waiting.pop(0)
+            ticket.started_at = time.monotonic()
+            self._running.append(ticket)
+        self._cond.notify_all()
