@@ -62,8 +62,8 @@ def _spearman_on(split: StsSplit, sentences: Sequence[str], vectors: np.ndarray)
     return spearman_from_vectors(a, b, split.scores)
 
 
-def _token_lengths(tokenizer, sentences: Sequence[str], max_length: int) -> list[int]:
-    return [len(x) for x in tokenizer(list(sentences), truncation=True, max_length=max_length)["input_ids"]]
+def _token_lengths(tokenizer, sentences: Sequence[str], token_limit: int) -> list[int]:
+    return [len(x) for x in tokenizer(list(sentences), truncation=True, max_length=token_limit)["input_ids"]]
 
 
 def proto_encode(
@@ -72,7 +72,7 @@ def proto_encode(
     pooler,
     sentences: Sequence[str],
     batch_size: int = 64,
-    max_length: int = 32,
+    token_limit: int = 32,
     autocast_dtype=None,
 ) -> np.ndarray:
     """A prototype of ``Encoder.encode``: tokenize once, sort by length, pad each batch by hand.
@@ -83,7 +83,7 @@ def proto_encode(
     import torch
     from torch.nn import functional as F
 
-    ids = tokenizer(list(sentences), truncation=True, max_length=max_length)["input_ids"]
+    ids = tokenizer(list(sentences), truncation=True, max_length=token_limit)["input_ids"]
     order = np.argsort([-len(x) for x in ids], kind="stable")
     out = np.empty((len(sentences), model.config.hidden_size), dtype=np.float32)
     pad = tokenizer.pad_token_id or 0
@@ -110,7 +110,7 @@ def _profile_batch(encoder, sentences: Sequence[str], rows: int = 8) -> list[dic
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    lengths = _token_lengths(encoder.tokenizer, sentences, encoder.config.max_length)
+    lengths = _token_lengths(encoder.tokenizer, sentences, encoder.config.token_limit)
     order = np.argsort(lengths)
     middle = len(order) // 2
     batch = [sentences[i] for i in order[max(0, middle - 32) : middle + 32]]
@@ -131,7 +131,7 @@ def _tokenize_share(encoder, sentences: Sequence[str], batch_size: int, repeats:
     tok = encoder.tokenizer
 
     def tokenize_like_encode() -> None:
-        ids = tok(list(sentences), truncation=True, max_length=encoder.config.max_length)["input_ids"]
+        ids = tok(list(sentences), truncation=True, max_length=encoder.config.token_limit)["input_ids"]
         order = np.argsort([-len(x) for x in ids], kind="stable")
         for start in range(0, len(order), batch_size):
             encoder._pad([ids[i] for i in order[start : start + batch_size]])
@@ -148,7 +148,7 @@ def _prototypes(base_fp32, current, args, test: StsSplit, repeats: int) -> list[
     import torch
 
     sentences = test.sentences()
-    tok, pooler, max_length, bs = base_fp32.tokenizer, base_fp32.pooler, base_fp32.config.max_length, args.batch_size
+    tok, pooler, token_limit, bs = base_fp32.tokenizer, base_fp32.pooler, base_fp32.config.token_limit, args.batch_size
     bf16 = torch.bfloat16
     eager = copy.deepcopy(base_fp32.model).eval()
     eager.set_attn_implementation("eager")
@@ -159,15 +159,15 @@ def _prototypes(base_fp32, current, args, test: StsSplit, repeats: int) -> list[
         "Encoder.encode (current auto: bf16 inference weights)": lambda: current.encode(sentences, batch_size=bs),
         "Encoder.encode under bf16 autocast (before)": lambda: _encode_with(base_fp32, "bf16", sentences, bs),
         "proto: tokenize once, bf16 autocast, sdpa": lambda: proto_encode(
-            base_fp32.model, tok, pooler, sentences, bs, max_length, bf16),
+            base_fp32.model, tok, pooler, sentences, bs, token_limit, bf16),
         "proto: bf16 autocast, eager attention": lambda: proto_encode(
-            eager, tok, pooler, sentences, bs, max_length, bf16),
+            eager, tok, pooler, sentences, bs, token_limit, bf16),
         "proto: bf16 weights (no autocast), sdpa": lambda: proto_encode(
-            bf16_weights, tok, pooler, sentences, bs, max_length, None),
+            bf16_weights, tok, pooler, sentences, bs, token_limit, None),
         "proto: bf16 weights, eager attention": lambda: proto_encode(
-            bf16_weights_eager, tok, pooler, sentences, bs, max_length, None),
+            bf16_weights_eager, tok, pooler, sentences, bs, token_limit, None),
         "proto: bf16 autocast, batch 128": lambda: proto_encode(
-            base_fp32.model, tok, pooler, sentences, 128, max_length, bf16),
+            base_fp32.model, tok, pooler, sentences, 128, token_limit, bf16),
     }
     quantize = getattr(getattr(torch, "ao", None), "quantization", None)
     if quantize is not None and hasattr(quantize, "quantize_dynamic"):
@@ -175,7 +175,7 @@ def _prototypes(base_fp32, current, args, test: StsSplit, repeats: int) -> list[
             int8 = quantize.quantize_dynamic(copy.deepcopy(base_fp32.model).eval(), {torch.nn.Linear},
                                              dtype=torch.qint8)
             variants["proto: int8 dynamic quantisation (Linear), fp32 rest"] = lambda: proto_encode(
-                int8, tok, pooler, sentences, bs, max_length, None)
+                int8, tok, pooler, sentences, bs, token_limit, None)
         except (RuntimeError, AssertionError) as err:  # no quantised engine on this build
             print(f"(int8 dynamic quantisation unavailable: {err})")
     outputs: dict[str, np.ndarray] = {}
@@ -239,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "Encoder.encode with bf16 autocast (the current default)."], extra={"matmul_peak": peaks})
     auto_dtype = resolve_precision("auto", torch.device("cpu"))
     st = SentenceTransformer(str(packaged_model_dir()), device="cpu")
-    st.max_seq_length = encoders["fp32"].config.max_length  # both read whole sentences (the inference limit)
+    st.max_seq_length = encoders["fp32"].config.token_limit  # both read whole sentences (the inference limit)
     contenders: dict[str, Callable[[Sequence[str]], np.ndarray]] = {
         ST_NAME: lambda xs: st.encode(list(xs), batch_size=args.batch_size, convert_to_numpy=True,
                                       normalize_embeddings=True, show_progress_bar=False),
@@ -259,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     shape = TransformerShape.of(encoders["fp32"].model)
     tok = encoders["fp32"].tokenizer
-    lengths = _token_lengths(tok, sentences, encoders["fp32"].config.max_length)
+    lengths = _token_lengths(tok, sentences, encoders["fp32"].config.token_limit)
     useful = forward_flops(shape, lengths)
     ours_order = np.argsort([-n for n in lengths], kind="stable")
     st_order = np.argsort([-len(s) for s in sentences])  # sentence-transformers sorts by characters
@@ -314,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     notes = [
         f"{len(sentences)} distinct STS-B sentences ({'test slice' if args.quick else 'dev+test'}"
         f"{' +train' if args.with_train else ''}), batch {args.batch_size}, max length "
-        f"{encoders['fp32'].config.max_length}, "
+        f"{encoders['fp32'].config.token_limit}, "
         f"{repeats} interleaved repetitions, median quoted; Spearman on {test.name}.",
         f"precision 'auto' resolves to {auto_dtype or 'fp32'} on this machine.",
         f"matmul peak ({peaks['size']}^2): fp32 {peaks['fp32_flops'] / 1e9:.0f} GFLOP/s, "

@@ -30,6 +30,7 @@ from typing import Any
 
 from bench.app_latency import free_port, wait_for_page
 from bench.common import REPO, Target, make_parser, percentile, report, setup
+from simcse_core.training.config import setting_default
 
 NAME = "soak"
 BASE = "Bundled: all-MiniLM-L6-v2"
@@ -41,7 +42,9 @@ SENTENCES = [
 ]
 QUERIES = ["How do vaccines protect people?", "A player scored in the last minute of the match.",
            "What happens when interest rates go up?", "a new phone with a better camera"]
-FINETUNE_ARGS = (SAMPLE, None, "unsup", 40, 32, 3e-5, 0.05, 0.1, "cls_before_pooler", 32)
+# The /finetune endpoint's inputs: data, upload, mode, steps, batch, lr, τ, dropout, pooler, training length.
+FINETUNE_ARGS = (SAMPLE, None, "unsup", 40, 32, *(setting_default(name) for name in ("lr", "temperature", "dropout")),
+                 "cls_before_pooler", setting_default("max_length"))
 
 
 def rss_mib(pid: int) -> float:

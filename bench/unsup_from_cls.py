@@ -44,8 +44,7 @@ def run(steps: int = 100, eval_every: int = 10, precision: str = "auto", seed: i
     encoder = load_encoder("minilm", pooler="cls_before_pooler", precision=precision)
     sentences = stsb_train_sentences()
     dev = load_stsb("dev")
-    config = TrainConfig(mode="unsup", steps=steps, batch_size=64, lr=3e-5, temperature=0.05, dropout=0.1,
-                         max_length=32, seed=seed, eval_every=eval_every)
+    config = TrainConfig(mode="unsup", steps=steps, seed=seed, eval_every=eval_every)  # the paper's otherwise
     print(f"{encoder.description}, autocast {encoder.autocast_dtype}; {len(sentences)} STS-B train "
           f"sentences; {dev.name}: {len(dev)} pairs")
     history, losses = [], []

@@ -14,10 +14,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from simcse_core.model.pooling import POOLER_HELP, POOLERS
+from simcse_core.model.pooling import POOLER_HELP
 from simcse_core.pretraining import cli as pretraining_cli
+from simcse_core.training.config import TrainConfig, setting_spec
 from simcse_core.training.recipes import RECIPES
-from simcse_core.training.train import TrainConfig, TrainEvent
+from simcse_core.training.train import TrainEvent
 
 logger = logging.getLogger(__name__)
 
@@ -26,22 +27,16 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 NAMED_SETS = ("stsb-dev", "stsb-test", "stsb-train", "demo")
 METRIC_LABELS = {"spearman": "Spearman", "alignment": "align", "uniformity": "uniform", "anisotropy": "aniso"}
-# TrainConfig fields offered as --options, with their help text (defaults come from TrainConfig).
+# TrainConfig settings offered as --options: option name -> setting. Type, default, range and help are the
+# setting's own (simcse_core.training.config); --train-max-length is the training length (--max-length is the
+# inference limit of every command).
 _TRAIN_OPTIONS = {
-    "steps": "optimizer steps",
-    "batch_size": "examples per batch (in-batch negatives + 1)",
-    "lr": "peak learning rate, decayed linearly to 0",
-    "temperature": "temperature tau of the contrastive loss",
-    "dropout": "dropout probability, the augmentation of unsupervised SimCSE",
-    "hard_negative_weight": "weight alpha of each anchor's own hard negative (triplets)",
-    "seed": "random seed",
-    "eval_every": "evaluate every N steps (0: before and after only)",
-    "warmup": "linear warmup steps",
-    "weight_decay": "AdamW weight decay",
-    "max_grad_norm": "gradient clipping norm (0: off)",
-    "mini_batch_size": "encode this many examples at a time (GradCache: the loss and gradients of the whole "
-                       "batch in the memory of a mini-batch)",
+    "steps": "steps", "batch-size": "batch_size", "lr": "lr", "temperature": "temperature", "dropout": "dropout",
+    "train-max-length": "max_length", "hard-negative-weight": "hard_negative_weight", "seed": "seed",
+    "eval-every": "eval_every", "warmup": "warmup", "weight-decay": "weight_decay",
+    "max-grad-norm": "max_grad_norm", "mini-batch-size": "mini_batch_size", "time-budget": "time_budget_s",
 }
+_METAVARS = {"train-max-length": "TOKENS", "time-budget": "SECONDS"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,20 +104,14 @@ def _add_train_parser(commands) -> None:
         "--mode", choices=("auto", "unsup", "sup"), default="auto",
         help="auto: from the file's columns; unsup on a pairs file trains on all its sentences "
              "(default: %(default)s)")
-    defaults = TrainConfig()
-    for name, text in _TRAIN_OPTIONS.items():  # default None: the recipe's value, else TrainConfig's
-        value = getattr(defaults, name)
-        kind = int if name == "mini_batch_size" else type(value)  # the one field whose default is None
-        training.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None,
-                              help=f"{text} (default: {value})")
-    training.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                          help="stop after this many seconds (default: run all steps)")
+    for option, name in _TRAIN_OPTIONS.items():  # default None: the recipe's value, else TrainConfig's
+        spec = setting_spec(name)
+        training.add_argument(f"--{option}", type=int if spec.kind == "int" else float, default=None,
+                              metavar=_METAVARS.get(option), help=f"{spec.help} (default: {spec.default}; "
+                              f"{spec.low:g} to {spec.high:g})")
     training.add_argument("--mlp-only-train", action=argparse.BooleanOptionalAction, default=None,
                           help="with --pooler cls: use the MLP head in training only (default: the paper's rule, "
                                "yes for unsup, no for sup)")
-    training.add_argument("--train-max-length", type=int, default=None, metavar="TOKENS",
-                          help=f"tokens per sentence in training, longer ones cut (default: {TrainConfig.max_length}, "
-                               "the paper's); --max-length is the limit when encoding")
     training.add_argument("--keep-best", action=argparse.BooleanOptionalAction, default=None,
                           help="save to --out the model of the best evaluation (Spearman), not the last step's "
                                "(default: yes with --recipe, else no)")
@@ -195,10 +184,11 @@ def _add_model_options(parser: argparse.ArgumentParser, pooler_help: str | None 
                         help="'minilm' (bundled all-MiniLM-L6-v2), a model folder, or a hub id when online "
                              "(default: %(default)s)")
     pooler_help = pooler_help or "pooler (default: the one a saved model was trained with, else mean)"
-    parser.add_argument("--pooler", choices=POOLERS, default=None, help=f"{pooler_help}. {poolers}")
-    parser.add_argument("--max-length", type=int, default=None,
-                        help="tokens per sentence when encoding (default: the model's saved value, else the "
-                             "model's own limit capped at 256)")
+    parser.add_argument("--pooler", default=None, help=f"{pooler_help}. {poolers}")
+    parser.add_argument("--max-length", "--token-limit", dest="token_limit", type=int, default=None,
+                        metavar="TOKENS",
+                        help="the inference limit: tokens per sentence when encoding (default: the model's saved "
+                             "value, else the model's own limit capped at 256)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default: %(default)s)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                         help="auto: bf16 autocast where the hardware is fast at it; fp16: CUDA GPUs without bf16, "
@@ -256,7 +246,7 @@ def _load(args: argparse.Namespace):
 
     pooler = args.pooler or official_pooler(args.model)  # an official SimCSE checkpoint: its own pooler
     return load_encoder(args.model, pooler=pooler, device=process_device(args.device),
-                        max_length=args.max_length, precision=args.precision)
+                        token_limit=args.token_limit, precision=args.precision)
 
 
 def _load_set(name: str):
@@ -411,10 +401,9 @@ def _training_examples(args: argparse.Namespace, recipe, say) -> tuple[list, str
 
 def _train_config(args: argparse.Namespace, recipe, mode: str, n_examples: int) -> TrainConfig:
     """The recipe's settings (or TrainConfig's defaults), changed by every option given on the command line."""
-    given = {name: getattr(args, name) for name in _TRAIN_OPTIONS if getattr(args, name) is not None}
-    given.update({name: value for name, value in (
-        ("max_length", args.train_max_length), ("pooler", args.pooler), ("mlp_only_train", args.mlp_only_train),
-        ("time_budget_s", args.time_budget)) if value is not None})
+    given = {name: getattr(args, option.replace("-", "_")) for option, name in _TRAIN_OPTIONS.items()}
+    given.update(pooler=args.pooler, mlp_only_train=args.mlp_only_train)
+    given = {name: value for name, value in given.items() if value is not None}
     if recipe is not None:
         return recipe.train_config(n_examples, **given)
     return TrainConfig(mode=mode, **given)

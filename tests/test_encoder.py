@@ -85,12 +85,12 @@ def test_with_pooler_shares_weights(tiny_encoder) -> None:
 
 @pytest.mark.parametrize("pooler", ["mean", "cls_before_pooler", "cls", "avg_top2"])
 def test_saved_model_loads_back_with_its_pooler(tiny_model_dir, tmp_path, pooler: str) -> None:
-    encoder = load_encoder(tiny_model_dir, pooler=pooler, device="cpu", max_length=24, precision="fp32")
+    encoder = load_encoder(tiny_model_dir, pooler=pooler, device="cpu", token_limit=24, precision="fp32")
     encoder.save(tmp_path / "saved")
     settings = json.loads((tmp_path / "saved" / "simcse_config.json").read_text())
-    assert settings["pooler"] == pooler and settings["max_length"] == 24
+    assert settings["pooler"] == pooler and settings["token_limit"] == 24
     reloaded = load_encoder(tmp_path / "saved", device="cpu", precision="fp32")  # pooler read, not guessed
-    assert reloaded.config.pooler == pooler and reloaded.config.max_length == 24
+    assert reloaded.config.pooler == pooler and reloaded.config.token_limit == 24
     np.testing.assert_allclose(reloaded.encode(SENTENCES), encoder.encode(SENTENCES), atol=1e-5)
 
 
@@ -105,11 +105,11 @@ def test_missing_folder_and_offline_hub_id_are_explained(tmp_path, monkeypatch) 
         load_encoder("bert-base-uncased")
 
 
-def test_unknown_pooler_and_bad_max_length(tiny_model_dir) -> None:
+def test_unknown_pooler_and_bad_token_limit(tiny_model_dir) -> None:
     with pytest.raises(ValueError, match="Unknown pooler"):
         load_encoder(tiny_model_dir, pooler="max")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="max_length"):
-        load_encoder(tiny_model_dir, max_length=1)
+    with pytest.raises(ValueError, match="token_limit"):
+        load_encoder(tiny_model_dir, token_limit=1)
 
 
 @pytest.mark.integration
@@ -117,7 +117,7 @@ def test_packaged_model_matches_sentence_transformers(minilm) -> None:
     from sentence_transformers import SentenceTransformer
 
     st = SentenceTransformer(str(packaged_model_dir()), device="cpu")
-    st.max_seq_length = minilm.config.max_length
+    st.max_seq_length = minilm.config.token_limit
     sentences = SENTENCES + ["A much longer sentence that goes on and on, so that it is cut at the token limit " * 3]
     ours = minilm.encode(sentences)
     theirs = st.encode(sentences, normalize_embeddings=True, convert_to_numpy=True)
@@ -146,9 +146,9 @@ def test_inference_reads_whole_sentences_not_32_tokens(minilm) -> None:
     head = "the quick brown fox jumps over the lazy dog near the river bank while children play " * 2
     a, b = head + "with a red ball.", head + "and stock prices crash on wall street."
     assert all(report.tokens > 32 and not report.truncated for report in minilm.token_report([a, b]))
-    assert minilm.config.max_length == 256  # the model's own limit (sentence_bert_config.json)
+    assert minilm.config.token_limit == 256  # the model's own limit (sentence_bert_config.json)
     assert float(minilm.similarity([a], [b])[0, 0]) < 0.95
-    cut = float(minilm.similarity(minilm.encode([a], max_length=32), minilm.encode([b], max_length=32))[0, 0])
+    cut = float(minilm.similarity(minilm.encode([a], token_limit=32), minilm.encode([b], token_limit=32))[0, 0])
     assert cut > 0.999  # what the app showed before
 
 
@@ -156,12 +156,12 @@ def test_training_length_is_not_the_inference_limit(tiny_model_dir, tmp_path) ->
     from simcse_core.training.train import TrainConfig, train
 
     encoder = load_encoder(tiny_model_dir, device="cpu", precision="fp32")
-    assert encoder.config.max_length == 64  # the tiny model's position embeddings
+    assert encoder.config.token_limit == 64  # the tiny model's position embeddings
     list(train(encoder, ["a man plays", "a dog runs", "the sun"], TrainConfig(steps=1, batch_size=2, max_length=8,
                                                                              eval_every=0)))
-    assert encoder.config.max_length == 64
+    assert encoder.config.token_limit == 64
     reloaded = load_encoder(encoder.save(tmp_path / "m"), device="cpu", precision="fp32")
-    assert reloaded.config.max_length == 64
+    assert reloaded.config.token_limit == 64
     st_config = json.loads((tmp_path / "m" / "sentence_bert_config.json").read_text())
     assert st_config["max_seq_length"] == 64
 
@@ -272,9 +272,11 @@ def test_bf16_inference_reads_a_bf16_copy_made_once_and_remade_after_the_weights
     reference = _mean_pooled_by_hand(copy.deepcopy(encoder.model).to(torch.bfloat16), encoder.tokenizer, SENTENCES)
     np.testing.assert_allclose(first, reference, atol=2e-2)
 
-    with torch.no_grad():  # an optimizer step changes the weights in place
+    with torch.no_grad():  # an optimizer step changes the weights in place, and says so
         words = encoder.model.embeddings.word_embeddings.weight
         words.add_(torch.randn(words.shape, generator=torch.Generator().manual_seed(0)))
+    assert encoder.inference.get() is inference  # no signal yet: the copy is kept (no version counters)
+    encoder.weights_changed()
     after = encoder.encode(SENTENCES)
     assert encoder.inference.get() is not inference
     reference = _mean_pooled_by_hand(copy.deepcopy(encoder.model).to(torch.bfloat16), encoder.tokenizer, SENTENCES)
@@ -318,17 +320,23 @@ def test_bf16_inference_keeps_stsb_spearman_within_0_05(minilm) -> None:
     assert abs(sts_spearman(fast, pairs) - sts_spearman(minilm, pairs)) < 0.05  # both x100
 
 
-def test_encode_between_training_steps_reads_the_trained_weights(tiny_model_dir) -> None:
-    """The live STS curve: evaluations during a run must see each step (the fused optimizer leaves versions)."""
+def test_encode_after_every_training_step_reads_that_steps_weights(tiny_model_dir) -> None:
+    """The live STS curve: the trainer's signal after each step is the only thing that refreshes the bf16 copy,
+    so a step whose signal is missed leaves encode() on the previous step's weights, and this test fails."""
     import copy
 
     from simcse_core.training.train import TrainConfig, train
 
     encoder = load_encoder(tiny_model_dir, pooler="mean", device="cpu", precision="bf16")
-    before = encoder.encode(SENTENCES)  # makes the inference copy
-    for _ in train(encoder, SENTENCES * 4, TrainConfig(steps=3, batch_size=8, lr=1e-2, eval_every=0)):
-        pass
-    after = encoder.encode(SENTENCES)
-    reference = _mean_pooled_by_hand(copy.deepcopy(encoder.model).to(torch.bfloat16), encoder.tokenizer, SENTENCES)
-    np.testing.assert_allclose(after, reference, atol=2e-2)
-    assert np.abs(after - before).max() > 0.05
+    previous = encoder.encode(SENTENCES)  # makes the inference copy
+    steps = 0
+    for event in train(encoder, SENTENCES * 4, TrainConfig(steps=3, batch_size=8, lr=1e-2, eval_every=0)):
+        if event.step == 0:
+            continue
+        now = encoder.encode(SENTENCES)
+        reference = _mean_pooled_by_hand(copy.deepcopy(encoder.model).to(torch.bfloat16), encoder.tokenizer,
+                                         SENTENCES)  # recomputed from this step's fp32 weights
+        np.testing.assert_allclose(now, reference, atol=2e-2)
+        assert np.abs(now - previous).max() > 0.05  # a stale copy would give the previous step's vectors
+        previous, steps = now, steps + 1
+    assert steps == 3

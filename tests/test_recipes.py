@@ -72,7 +72,7 @@ def test_cli_resume_continues_to_the_same_model(tiny_model_dir, tmp_path):
               str(data), "--steps", "4", "--batch-size", "4", "--lr", "1e-3", "--pooler", "cls",
               "--eval-set", "none", "--checkpoint-every", "2"]
     assert main([*common, "--out", str(tmp_path / "straight")]) == 0
-    assert main([*common, "--out", str(tmp_path / "cut"), "--time-budget", "1e-9"]) == 0  # stops after step 1
+    assert main([*common, "--out", str(tmp_path / "cut"), "--time-budget", "0.001"]) == 0  # stops after step 1
     assert load_checkpoint(tmp_path / "cut" / CHECKPOINT_DIR).state.step == 1  # the end of a run is saved
     assert main([*common, "--out", str(tmp_path / "cut"), "--resume"]) == 0
     assert load_checkpoint(tmp_path / "cut" / CHECKPOINT_DIR).state.step == 4

@@ -41,8 +41,8 @@ def sts_dir(tmp_path: Path) -> Path:
 
 
 def _direct_spearman(encoder, rows) -> float:
-    first = encoder.encode([a for a, _, _ in rows], normalize=False, max_length=128)  # (N, D)
-    second = encoder.encode([b for _, b, _ in rows], normalize=False, max_length=128)  # (N, D)
+    first = encoder.encode([a for a, _, _ in rows], normalize=False, token_limit=128)  # (N, D)
+    second = encoder.encode([b for _, b, _ in rows], normalize=False, token_limit=128)  # (N, D)
     cosines = (first * second).sum(1) / (np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1))
     return 100 * spearmanr(cosines, [s for _, _, s in rows]).statistic
 

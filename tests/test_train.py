@@ -328,7 +328,7 @@ def test_dropout_and_settings_are_applied_and_recorded(tiny_encoder):
     assert probabilities == {0.25}
     assert tiny_encoder.model.config.hidden_dropout_prob == 0.25
     assert tiny_encoder.model.config.attention_probs_dropout_prob == 0.25
-    assert (tiny_encoder.config.dropout, tiny_encoder.config.max_length, tiny_encoder.config.pooler) == (
+    assert (tiny_encoder.config.dropout, tiny_encoder.config.token_limit, tiny_encoder.config.pooler) == (
         0.25, 64, "mean")  # the training length (16) is not the inference limit (the tiny model's 64)
 
 
@@ -365,7 +365,7 @@ def test_trained_model_saves_and_reloads_with_its_pooler(tiny_encoder, tmp_path,
     folder = tiny_encoder.save(tmp_path / "trained")
     reloaded = load_encoder(folder, device="cpu", precision="fp32")  # no pooler given: the saved one
     assert reloaded.pooler.name == pooler
-    assert reloaded.config.max_length == tiny_encoder.config.max_length == 64  # inference limit, not 24
+    assert reloaded.config.token_limit == tiny_encoder.config.token_limit == 64  # inference limit, not 24
     expected_mlp_only = mlp_only_train if pooler == "cls" else False
     assert reloaded.pooler.mlp_only_train == tiny_encoder.pooler.mlp_only_train == expected_mlp_only
     np.testing.assert_allclose(reloaded.encode(SENTENCES), tiny_encoder.encode(SENTENCES), atol=1e-6)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Evaluation encodes with the encoder's inference limit (EncoderConfig.max_length, 256 for MiniLM): the paper
+# Evaluation encodes with the encoder's inference limit (EncoderConfig.token_limit, 256 for MiniLM): the paper
 # truncates to 32 tokens in TRAINING only and evaluates whole sentences. The longest STS-B sentence is 46
 # MiniLM tokens, so nothing is cut (at 32, 106 of STS-B test's 2,552 sentences are cut and MiniLM's 82.03
 # drops to 81.80).
@@ -64,12 +64,12 @@ def anisotropy(x: np.ndarray | torch.Tensor) -> float:
 
 
 def _encode(
-    encoder: Encoder, pairs: ScoredPairs, batch_size: int, max_length: int | None,
+    encoder: Encoder, pairs: ScoredPairs, batch_size: int, token_limit: int | None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Unit vectors (S, D) of the distinct sentences, each encoded once, and each sentence's row."""
     sentences = pairs.sentences()
-    vectors = encoder.encode(sentences, batch_size=batch_size, normalize=True, max_length=max_length,
+    vectors = encoder.encode(sentences, batch_size=batch_size, normalize=True, token_limit=token_limit,
                              progress=progress)  # (S, D)
     return vectors, {s: k for k, s in enumerate(sentences)}
 
@@ -87,16 +87,16 @@ def _spearman(vectors: np.ndarray, row: dict[str, int], pairs: ScoredPairs) -> f
 
 
 def sts_spearman(
-    encoder: Encoder, pairs: ScoredPairs, batch_size: int = 64, max_length: int | None = None
+    encoder: Encoder, pairs: ScoredPairs, batch_size: int = 64, token_limit: int | None = None
 ) -> float:
     """Spearman correlation ×100 between cosine similarities and gold scores (the SimCSE STS metric).
 
-    Sentences are encoded whole (up to ``max_length`` tokens; default: the encoder's inference limit), not
+    Sentences are encoded whole (up to ``token_limit`` tokens; default: the encoder's inference limit), not
     cut to the training length.
     """
     if len(pairs) < 2:
         raise ValueError("Spearman correlation needs at least two scored pairs.")
-    vectors, row = _encode(encoder, pairs, batch_size, max_length)
+    vectors, row = _encode(encoder, pairs, batch_size, token_limit)
     return _spearman(vectors, row, pairs)
 
 
@@ -104,7 +104,7 @@ def embedding_report(
     encoder: Encoder,
     pairs: ScoredPairs,
     batch_size: int = 64,
-    max_length: int | None = None,
+    token_limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, float]:
     """Spearman, alignment, uniformity and anisotropy of ``encoder`` on one scored-pair set.
@@ -115,7 +115,7 @@ def embedding_report(
     """
     if len(pairs) < 2:
         raise ValueError("The report needs at least two scored pairs.")
-    vectors, row = _encode(encoder, pairs, batch_size, max_length, progress)
+    vectors, row = _encode(encoder, pairs, batch_size, token_limit, progress)
     positives = pairs.positives()
     if len(positives):
         align = alignment(_rows(vectors, row, positives.sentence1), _rows(vectors, row, positives.sentence2))

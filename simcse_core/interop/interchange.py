@@ -139,7 +139,7 @@ def _write_sentence_transformers_modules(encoder: Encoder, folder: Path, head: n
         from sentence_transformers import models
 
     dim = encoder.dim
-    transformer = models.Transformer(str(folder), max_seq_length=encoder.config.max_length)
+    transformer = models.Transformer(str(folder), max_seq_length=encoder.config.token_limit)
     modes = {"cls": "cls", "cls_before_pooler": "cls", "mean": "mean"}
     modules = [transformer, models.Pooling(dim, pooling_mode=modes[encoder.pooler.name])]
     if head is not None and not encoder.pooler.mlp_only_train:

@@ -26,23 +26,24 @@ from simcse_core.model.catalogue import (
     resolve_model,
 )
 from simcse_core.model.compact import materialize, share_unchanged_rows
-from simcse_core.model.pooling import POOLERS, Pooler, PoolerName
+from simcse_core.model.dropout import set_dropout
+from simcse_core.model.pooling import DEFAULT_POOLER, Pooler, PoolerName, check_pooler
 from simcse_core.model.unpadded import pooled_forward, unsupported_reason
 from simcse_core.runtime import Device, Precision, resolve_device, resolve_precision
 
 logger = logging.getLogger(__name__)
 
 POOLER_WEIGHTS_NAME = "simcse_pooler.safetensors"
-SETTINGS_FORMAT = 2  # of simcse_config.json; 2: max_length is the inference limit (1: it was the training length)
-# Attribute names that hold dropout probabilities in common transformer configs.
-_DROPOUT_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
+# Of simcse_config.json. 3: the inference limit is "token_limit"; 2: it was "max_length"; 1: "max_length" held
+# the training length, which is not read back.
+SETTINGS_FORMAT = 3
 # Poolers that sentence-transformers' Pooling module reproduces exactly at test time.
 _ST_POOLING_MODE = {"mean": "pooling_mode_mean_tokens", "cls_before_pooler": "pooling_mode_cls_token"}
-# Longest input encoded at inference when the model allows more. The paper cuts sentences to 32 tokens in
-# TRAINING only (TrainConfig.max_length); its evaluation and its `simcse` tool encode whole sentences. 256 is
-# all-MiniLM-L6-v2's own limit (sentence_bert_config.json) and covers a paragraph; encode() sorts by length,
-# so the cap costs time only for inputs that are really that long.
-INFERENCE_MAX_LENGTH_CAP = 256
+# Longest input encoded at inference when the model allows more. The paper cuts sentences in TRAINING only
+# (TrainConfig.max_length, the training length); its evaluation and its `simcse` tool encode whole sentences.
+# 256 is all-MiniLM-L6-v2's own limit (sentence_bert_config.json) and covers a paragraph; encode() sorts by
+# length, so the cap costs time only for inputs that are really that long.
+TOKEN_LIMIT_CAP = 256
 # Seed of a `cls` MLP head made for a checkpoint that has none (so two loads give the same head).
 HEAD_SEED = 0
 # A sentence whose unknown tokens cover at least this share of its text is "mostly unknown" to the model.
@@ -62,8 +63,10 @@ class EncoderConfig:
     """How an encoder was built; saved beside its weights."""
 
     name_or_path: str  # the model it was loaded from (a short name, folder or hub id)
-    pooler: PoolerName = "mean"  # see simcse_core.model.pooling.POOLERS
-    max_length: int = INFERENCE_MAX_LENGTH_CAP  # inference token limit; training uses TrainConfig.max_length
+    pooler: PoolerName = DEFAULT_POOLER  # see simcse_core.model.pooling.POOLERS
+    # The inference limit: inputs are cut at this many tokens when encoding (sentence-transformers'
+    # max_seq_length). Training cuts at its own length, TrainConfig.max_length.
+    token_limit: int = TOKEN_LIMIT_CAP
     mlp_only_train: bool = False  # cls pooler: MLP head in training only (the paper's unsup setting)
     dropout: float | None = None  # None keeps the model's own dropout probabilities
     precision: Precision = "auto"  # "auto": bf16 where the hardware has it fast (training: autocast over fp32
@@ -76,7 +79,7 @@ class TokenReport:
     """What the model actually reads of one sentence."""
 
     tokens: int  # word pieces, without the special tokens ([CLS], [SEP])
-    kept: int  # word pieces read (the rest were cut at the inference limit)
+    kept: int  # word pieces read (the rest were cut at the inference limit, token_limit)
     unknown: int  # word pieces the vocabulary does not have (read as [UNK])
     unknown_share: float  # share of the sentence's non-space characters covered by unknown pieces (0..1)
     unknown_text: tuple[str, ...]  # the characters or words read as [UNK], in order, distinct
@@ -118,9 +121,9 @@ class InferenceWeights:
     Where ``precision`` resolves to bf16, inference runs a bf16 copy of the weights without autocast, with
     written-out ("eager") attention on CPU: on 2 cores, STS-B dev+test encode 1.3x faster than under autocast
     with the fused attention kernel, Spearman within 0.01 (``bench/encode_speed.py``). Training keeps fp32
-    weights (the optimizer needs them), so the copy is made once and made again after the weights changed:
-    the trainer says so after every step (:meth:`Encoder.weights_changed`; torch's fused AdamW does not move
-    the tensors' version counters), and another in-place change that moves a version counter is noticed.
+    weights (the optimizer needs them), so the copy is made on first use and kept until it is told that the
+    weights changed: :meth:`forget`, called through :meth:`Encoder.weights_changed` by the trainer after every
+    optimizer step. That call is the only signal; whoever else changes the weights in place must make it.
     Shared by the encoders :meth:`Encoder.with_pooler` makes (same transformer, one copy).
     """
 
@@ -128,7 +131,7 @@ class InferenceWeights:
         self.model = model
         self.dtype = dtype  # None: inference reads the model as it is, under its autocast setting (fp32)
         self.device = device
-        self._copy: tuple[tuple[int, ...], nn.Module] | None = None  # (weights' versions, copy)
+        self._copy: nn.Module | None = None  # made on first use, dropped by forget()
         self._lock = threading.Lock()
 
     @property
@@ -140,12 +143,10 @@ class InferenceWeights:
         """The module to run for inference (eval mode; never trained)."""
         if self.dtype is None or self.compact:
             return self.model
-        versions = tuple(p._version for p in self.model.parameters())
         with self._lock:
-            if self._copy is None or self._copy[0] != versions:
-                self._copy = None  # free the old copy before making the new one
-                self._copy = (versions, self.cast(copy.deepcopy(self.model)))
-            return self._copy[1]
+            if self._copy is None:
+                self._copy = self.cast(copy.deepcopy(self.model))
+            return self._copy
 
     def cast(self, model: nn.Module) -> nn.Module:
         """``model`` (changed in place) in the inference precision, eval mode, with its fastest attention here."""
@@ -158,7 +159,8 @@ class InferenceWeights:
         return model
 
     def forget(self) -> None:
-        """Drop the copy (its memory), e.g. once the model itself is compact."""
+        """Drop the copy: the weights changed (the next :meth:`get` copies them again), or the model itself is
+        compact now."""
         with self._lock:
             self._copy = None
 
@@ -206,24 +208,25 @@ class Encoder(nn.Module):
         """One line naming the model and pooler, for tables and logs."""
         return f"{self.config.name_or_path} [{self.config.pooler}]"
 
-    def tokenize(self, sentences: Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
+    def tokenize(self, sentences: Sequence[str], token_limit: int | None = None) -> dict[str, torch.Tensor]:
         """Tokenize a batch with padding to its longest sentence; tensors are on the encoder's device.
 
-        ``max_length`` overrides the encoder's inference limit (the trainer passes ``TrainConfig.max_length``).
+        ``token_limit`` overrides the encoder's inference limit (the trainer passes ``TrainConfig.max_length``,
+        the training length).
         """
         batch = self.tokenizer(
             list(sentences),
             padding=True,
             truncation=True,
-            max_length=max_length or self.config.max_length,
+            max_length=token_limit or self.config.token_limit,
             return_tensors="pt",
         )
         return {key: value.to(self.device) for key, value in batch.items()}
 
-    def token_report(self, sentences: str | Sequence[str], max_length: int | None = None) -> list[TokenReport]:
+    def token_report(self, sentences: str | Sequence[str], token_limit: int | None = None) -> list[TokenReport]:
         """Per sentence: how many word pieces it has, how many are read, and which parts are unknown.
 
-        ``max_length`` is the limit to check against (default: the encoder's inference limit), counting the
+        ``token_limit`` is the limit to check against (default: the encoder's inference limit), counting the
         special tokens as the model does. Unknown pieces are those the tokenizer maps to its unknown token
         (emoji and most non-Latin scripts for an English vocabulary); their share is measured on the text.
         """
@@ -232,7 +235,7 @@ class Encoder(nn.Module):
         sentences = list(sentences)
         if not sentences:
             return []
-        limit = max_length or self.config.max_length
+        limit = token_limit or self.config.token_limit
         unk = self.tokenizer.unk_token_id
         special = self.tokenizer.num_special_tokens_to_add(pair=False)
         batch = self.tokenizer(sentences, add_special_tokens=False, return_offsets_mapping=True,
@@ -280,12 +283,12 @@ class Encoder(nn.Module):
         sentences: str | Sequence[str],
         batch_size: int = 64,
         normalize: bool = True,
-        max_length: int | None = None,
+        token_limit: int | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         """Encode sentences to a float32 array (N, D), in input order.
 
-        ``max_length`` overrides the encoder's inference token limit for this call; ``progress`` is called as
+        ``token_limit`` overrides the encoder's inference limit for this call; ``progress`` is called as
         ``progress(done, total)`` after each batch.
 
         Sentences are sorted by token length inside so that each batch pads little; the model is put in
@@ -301,7 +304,7 @@ class Encoder(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            limit = max_length or self.config.max_length
+            limit = token_limit or self.config.token_limit
             ids = self.tokenizer(sentences, truncation=True, max_length=limit)["input_ids"]  # tokenized once
             order = np.argsort([-len(x) for x in ids], kind="stable")
             out = np.empty((len(sentences), self.dim), dtype=np.float32)
@@ -382,8 +385,7 @@ class Encoder(nn.Module):
         same vectors. A ``cls`` head comes from this encoder's own trained head, else the checkpoint's
         pooler layer, else a seeded random head (see :attr:`EncoderConfig.head`).
         """
-        if pooler not in POOLERS:
-            raise ValueError(f"Unknown pooler {pooler!r}; choose one of {', '.join(POOLERS)}.")
+        check_pooler(pooler)
         if pooler == self.config.pooler and (pooler != "cls" or mlp_only_train == self.config.mlp_only_train):
             return self
         key = (pooler, bool(mlp_only_train))
@@ -495,12 +497,12 @@ def _write_sentence_transformers_files(encoder: Encoder, folder: Path) -> None:
     ]
     (folder / "modules.json").write_text(json.dumps(modules, indent=2), encoding="utf-8")
     (folder / "sentence_bert_config.json").write_text(
-        json.dumps({"max_seq_length": encoder.config.max_length, "do_lower_case": False}), encoding="utf-8")
+        json.dumps({"max_seq_length": encoder.config.token_limit, "do_lower_case": False}), encoding="utf-8")
 
 
-def _saved_inference_length(saved: dict) -> int | None:
-    # Format 1 wrote the TRAINING length (32) as max_length; from format 2 it is the inference limit.
-    value = saved.get("max_length") if saved.get("format_version", 1) >= 2 else None
+def _saved_token_limit(saved: dict) -> int | None:
+    version = saved.get("format_version", 1)
+    value = saved.get("token_limit") if version >= 3 else saved.get("max_length") if version == 2 else None
     return value if isinstance(value, int) and value >= 2 else None
 
 
@@ -518,7 +520,7 @@ def load_encoder(
     name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
     pooler: PoolerName | None = None,
     device: Device = "auto",
-    max_length: int | None = None,
+    token_limit: int | None = None,
     dropout: float | None = None,
     *,
     mlp_only_train: bool | None = None,
@@ -529,12 +531,13 @@ def load_encoder(
     Args:
         name_or_path: ``"minilm"`` (the bundled all-MiniLM-L6-v2), a local model folder, or a hub id (online).
         pooler: one of :data:`simcse_core.model.pooling.POOLERS`. ``None`` means the pooler a model saved by this
-            project was trained with (read from its folder), else ``"mean"``.
+            project was trained with (read from its folder), else :data:`~simcse_core.model.pooling.DEFAULT_POOLER`.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
-        max_length: inference token limit; ``None`` means the saved value, else the model's own limit
-            (:func:`model_max_length`) capped at :data:`INFERENCE_MAX_LENGTH_CAP`. Training has its own
-            (``TrainConfig.max_length``, the paper's 32).
-        dropout: dropout probability for the transformer; ``None`` keeps the model's own.
+        token_limit: the inference limit in tokens; ``None`` means the saved value, else the model's own limit
+            (:func:`model_token_limit`) capped at :data:`TOKEN_LIMIT_CAP`. Training cuts at its own length
+            (``TrainConfig.max_length``).
+        dropout: dropout probability for the transformer (:func:`~simcse_core.model.dropout.set_dropout`);
+            ``None`` keeps the model's own.
         mlp_only_train: for ``cls``: use the MLP head in training only. ``None``: the saved value, else False.
         precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` (autocast).
 
@@ -544,30 +547,25 @@ def load_encoder(
 
     Raises:
         ModelNotAvailableError: the model is not on this machine and cannot be downloaded.
+        ValueError: an unknown pooler, a token limit below 2 or a dropout rate out of range.
     """
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     source = resolve_model(name_or_path)
     saved = _read_saved_settings(source)
-    chosen_pooler = pooler or saved.get("pooler", "mean")
+    chosen_pooler = check_pooler(pooler or saved.get("pooler", DEFAULT_POOLER))
     if pooler and saved and pooler != saved.get("pooler"):
         logger.warning("%s was trained with pooler %s; using %s as asked.", source.name, saved["pooler"], pooler)
-    if chosen_pooler not in POOLERS:
-        raise ValueError(f"Unknown pooler {chosen_pooler!r}; choose one of {', '.join(POOLERS)}.")
     if mlp_only_train is None:
         mlp_only_train = bool(saved.get("mlp_only_train", False)) if chosen_pooler == saved.get("pooler") else False
-    if max_length is not None and (not isinstance(max_length, int) or max_length < 2):
-        raise ValueError(f"max_length must be at least 2 tokens, got {max_length!r}.")
+    if token_limit is not None and (not isinstance(token_limit, int) or token_limit < 2):
+        raise ValueError(f"token_limit must be at least 2 tokens, got {token_limit!r}.")
 
     local_only = source.is_local or hub_offline()
     try:
         hf_config = AutoConfig.from_pretrained(source.location, local_files_only=local_only, trust_remote_code=False)
         tokenizer = AutoTokenizer.from_pretrained(
             source.location, local_files_only=local_only, trust_remote_code=False)
-        if dropout is not None:
-            for field in _DROPOUT_FIELDS:
-                if hasattr(hf_config, field):
-                    setattr(hf_config, field, dropout)
         model, info = AutoModel.from_pretrained(
             source.location, config=hf_config, local_files_only=local_only, trust_remote_code=False,
             output_loading_info=True)
@@ -576,6 +574,8 @@ def load_encoder(
             raise explain_hub_failure(source, err) from err
         raise ModelNotAvailableError(f"Cannot load the model in {source.location}: {err}") from err
     checkpoint_head = _take_checkpoint_head(model, info)
+    if dropout is not None:
+        dropout = set_dropout(model, dropout)
 
     own_head = None
     weights = Path(source.location) / POOLER_WEIGHTS_NAME
@@ -589,7 +589,7 @@ def load_encoder(
     config = EncoderConfig(
         name_or_path=source.name,
         pooler=chosen_pooler,
-        max_length=int(max_length or _saved_inference_length(saved) or model_max_length(hf_config, tokenizer, source)),
+        token_limit=int(token_limit or _saved_token_limit(saved) or model_token_limit(hf_config, tokenizer, source)),
         mlp_only_train=head.mlp_only_train,
         dropout=dropout,
         precision=precision,
@@ -597,7 +597,7 @@ def load_encoder(
     )
     encoder = Encoder(model, tokenizer, head, config, resolve_device(device), checkpoint_head=checkpoint_head)
     logger.info("Loaded %s on %s (autocast %s, inference limit %d tokens, head: %s)", encoder.description,
-                encoder.device, encoder.autocast_dtype, config.max_length, config.head)
+                encoder.device, encoder.autocast_dtype, config.token_limit, config.head)
     return encoder
 
 
@@ -606,13 +606,13 @@ def config_mlp_only_train(pooler: str, mlp_only_train: bool) -> bool:
     return bool(mlp_only_train) if pooler == "cls" else False
 
 
-def model_max_length(hf_config, tokenizer, source: ModelSource | None = None) -> int:
-    """The model's own token limit, capped at :data:`INFERENCE_MAX_LENGTH_CAP`.
+def model_token_limit(hf_config, tokenizer, source: ModelSource | None = None) -> int:
+    """The model's own token limit, capped at :data:`TOKEN_LIMIT_CAP`.
 
     The smallest of: sentence-transformers' ``max_seq_length`` (the length the sentence model was trained
     for) when the folder has one, the tokenizer's ``model_max_length``, and the position embeddings.
     """
-    limits = [INFERENCE_MAX_LENGTH_CAP]
+    limits = [TOKEN_LIMIT_CAP]
     positions = getattr(hf_config, "max_position_embeddings", None)
     if isinstance(positions, int) and positions > 0:
         limits.append(positions - (2 if getattr(hf_config, "model_type", "") in ("roberta", "xlm-roberta") else 0))

@@ -14,6 +14,9 @@ from torch import nn
 
 PoolerName = Literal["cls", "cls_before_pooler", "mean", "avg_first_last", "avg_top2"]
 POOLERS: tuple[str, ...] = get_args(PoolerName)
+# The pooler an encoder uses when none is asked for and the model did not save one (all-MiniLM-L6-v2 was
+# trained with mean pooling).
+DEFAULT_POOLER: PoolerName = "mean"
 
 POOLER_HELP: dict[str, str] = {
     "cls": "[CLS] vector through an MLP head (dense + tanh), as in the paper",
@@ -22,6 +25,17 @@ POOLER_HELP: dict[str, str] = {
     "avg_first_last": "average of the first and last layers' token vectors",
     "avg_top2": "average of the last two layers' token vectors",
 }
+
+
+def check_pooler(name: object) -> PoolerName:
+    """``name`` if it is one of :data:`POOLERS`; the one pooler check of the project.
+
+    Raises:
+        ValueError: any other value, with the list of poolers.
+    """
+    if not isinstance(name, str) or name not in POOLERS:
+        raise ValueError(f"Unknown pooler {name!r}; choose one of {', '.join(POOLERS)}.")
+    return name  # type: ignore[return-value]
 
 
 def masked_mean(token_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -44,9 +58,7 @@ class Pooler(nn.Module):
 
     def __init__(self, name: PoolerName, hidden_size: int, mlp_only_train: bool = False) -> None:
         super().__init__()
-        if name not in POOLERS:
-            raise ValueError(f"Unknown pooler {name!r}; choose one of {', '.join(POOLERS)}.")
-        self.name = name
+        self.name = check_pooler(name)
         self.mlp_only_train = mlp_only_train
         self.mlp = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.Tanh()) if name == "cls" else None
 

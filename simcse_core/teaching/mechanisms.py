@@ -25,18 +25,20 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
-from simcse_core.training.losses import chance_loss, simcse_logits
+from simcse_core.model.dropout import set_dropout
+from simcse_core.training.config import setting_spec
+from simcse_core.training.losses import HARD_NEGATIVE_WEIGHT, TEMPERATURE, chance_loss, simcse_logits
 
 if TYPE_CHECKING:
     from simcse_core.model.encoder import Encoder
 
-MAX_DROPOUT = 0.9  # a higher rate leaves almost nothing of the sentence
 MAX_BATCH = 32  # the loss panel is for a small batch a person can read
 MIN_BATCH = 2  # one anchor needs at least one in-batch negative
-TRAIN_MAX_LENGTH = 32  # tokens per sentence in the views, as in training (TrainConfig.max_length)
+# Training's settings, as TrainConfig defaults them: the views are made the way training makes them.
+DROPOUT = setting_spec("dropout").default
+TRAIN_MAX_LENGTH = setting_spec("max_length").default  # tokens per sentence in training (not the inference limit)
 
 
 def private_view(encoder: Encoder, dropout: float | None = None) -> Encoder:
@@ -47,16 +49,15 @@ def private_view(encoder: Encoder, dropout: float | None = None) -> Encoder:
     flag or an ``nn.Dropout.p`` leaves the original untouched; changing a weight in place would change both
     (nothing here does: the views run under ``torch.inference_mode``). The tokenizer is shared: the encoder's
     :class:`~simcse_core.model.encoder.GuardedTokenizer` makes each call under a lock (a bare fast tokenizer keeps
-    its padding settings as state, and threads whose calls differ would see each other's; a thread test here
-    caught exactly that before the guard existed).
+    its padding settings as state, and threads whose calls differ would see each other's).
 
     Args:
         encoder: the (possibly shared) encoder.
-        dropout: if given, set on every ``nn.Dropout`` of the view's transformer (attention dropout included:
-            transformers' BERT reads the rate from these modules).
+        dropout: if given, set on the view's transformer (:func:`simcse_core.model.dropout.set_dropout`).
+
+    Raises:
+        SettingError: ``dropout`` is outside TrainConfig's dropout range.
     """
-    if dropout is not None and not 0.0 <= dropout <= MAX_DROPOUT:
-        raise ValueError(f"dropout must be between 0 and {MAX_DROPOUT}, got {dropout}.")
     from simcse_core.model.encoder import Encoder
 
     memo = {id(t): t for t in itertools.chain(encoder.parameters(), encoder.buffers())}
@@ -64,9 +65,7 @@ def private_view(encoder: Encoder, dropout: float | None = None) -> Encoder:
     view = Encoder(model, encoder.tokenizer, pooler, encoder.config, encoder.device,
                    checkpoint_head=encoder.checkpoint_head, inference=encoder.inference)  # same weights
     if dropout is not None:
-        for module in view.model.modules():
-            if isinstance(module, nn.Dropout):
-                module.p = dropout
+        set_dropout(view.model, dropout)
     return view
 
 
@@ -118,7 +117,7 @@ class DropoutTwins:
 def dropout_twins(
     encoder: Encoder,
     sentences: str | Sequence[str],
-    dropout: float = 0.1,
+    dropout: float = DROPOUT,
     seed: int | None = 0,
     max_length: int = TRAIN_MAX_LENGTH,
 ) -> DropoutTwins:
@@ -130,7 +129,7 @@ def dropout_twins(
     Args:
         encoder: any encoder (the shared base model is fine).
         sentences: one sentence or a few (at most :data:`MAX_BATCH`).
-        dropout: dropout rate of the training-mode passes, 0 to :data:`MAX_DROPOUT`.
+        dropout: dropout rate of the training-mode passes (its range: ``setting_spec("dropout")``).
         seed: seed of the dropout masks (same seed, same twins); None draws fresh masks.
         max_length: tokens per sentence (the training length).
 
@@ -141,7 +140,7 @@ def dropout_twins(
     if len(items) > MAX_BATCH:
         raise ValueError(f"At most {MAX_BATCH} sentences at once, got {len(items)}.")
     view = private_view(encoder, dropout)
-    tokens = view.tokenize(items, max_length=max_length)  # each (N, T)
+    tokens = view.tokenize(items, token_limit=max_length)  # each (N, T)
     twin = _twin_cosines(view, tokens, seed)  # (N,)
     view.eval()
     e1, e2 = view(_stacked(tokens)).chunk(2)  # (N, D) each, no dropout
@@ -182,14 +181,10 @@ def twin_drift(
     """
     items = _check_sentences(sentences, "sentence")
     view = private_view(encoder)
-    tokens = view.tokenize(items, max_length=max_length)  # each (N, T)
-    dropouts = [m for m in view.model.modules() if isinstance(m, nn.Dropout)]
+    tokens = view.tokenize(items, token_limit=max_length)  # each (N, T)
     means = []
     for rate in rates:
-        if not 0.0 <= rate <= MAX_DROPOUT:
-            raise ValueError(f"dropout must be between 0 and {MAX_DROPOUT}, got {rate}.")
-        for module in dropouts:
-            module.p = rate
+        set_dropout(view.model, rate)
         means.append(float(_twin_cosines(view, tokens, seed).mean()))
     return means
 
@@ -222,7 +217,7 @@ class LossViews:
 def dropout_views(
     encoder: Encoder,
     batch: Sequence[str] | Sequence[tuple[str, ...]],
-    dropout: float = 0.1,
+    dropout: float = DROPOUT,
     seed: int | None = 0,
     max_length: int = TRAIN_MAX_LENGTH,
 ) -> LossViews:
@@ -243,7 +238,7 @@ def dropout_views(
     view.train()
     if all(isinstance(row, str) for row in rows):
         sentences = _check_sentences(rows, "sentence")
-        tokens = view.tokenize(sentences, max_length=max_length)  # each (B, T)
+        tokens = view.tokenize(sentences, token_limit=max_length)  # each (B, T)
         stacked = {key: torch.cat([value, value]) for key, value in tokens.items()}  # each (2B, T)
         with _seeded(seed):
             z1, z2 = view(stacked).chunk(2)  # (B, D) each
@@ -253,7 +248,7 @@ def dropout_views(
         raise ValueError("A supervised batch is (anchor, positive) or (anchor, positive, hard negative) rows, "
                          "all of the same width.")
     columns = [_check_sentences(list(column), "sentence") for column in zip(*rows)]
-    tokens = view.tokenize([s for column in columns for s in column], max_length=max_length)  # each (kB, T)
+    tokens = view.tokenize([s for column in columns for s in column], token_limit=max_length)  # each (kB, T)
     with _seeded(seed):
         z = view(tokens)  # (kB, D)
     anchors, positives, *hard = z.chunk(len(columns))  # (B, D) each
@@ -284,8 +279,8 @@ def loss_anatomy(
     z1: torch.Tensor,
     z2: torch.Tensor,
     hard_negatives: torch.Tensor | None = None,
-    temperature: float = 0.05,
-    hard_negative_weight: float = 1.0,
+    temperature: float = TEMPERATURE,
+    hard_negative_weight: float = HARD_NEGATIVE_WEIGHT,
 ) -> LossAnatomy:
     """Break :func:`simcse_core.training.losses.simcse_loss` into its cosine matrix, row softmaxes and row losses.
 
@@ -307,6 +302,7 @@ def loss_anatomy(
                        chance_loss(batch, hard_negatives=hard_negatives is not None))
 
 
-def anatomy_of(views: LossViews, temperature: float = 0.05, hard_negative_weight: float = 1.0) -> LossAnatomy:
+def anatomy_of(views: LossViews, temperature: float = TEMPERATURE,
+               hard_negative_weight: float = HARD_NEGATIVE_WEIGHT) -> LossAnatomy:
     """:func:`loss_anatomy` of a batch's views (cheap: no encoding; a temperature slider calls it per move)."""
     return loss_anatomy(views.z1, views.z2, views.hard, temperature, hard_negative_weight)

@@ -7,13 +7,18 @@ import math
 import torch
 from torch.nn import functional as F
 
+from simcse_core.training.config import check_setting, setting_spec
+
+TEMPERATURE = setting_spec("temperature").default  # τ: TrainConfig's default, the paper's
+HARD_NEGATIVE_WEIGHT = setting_spec("hard_negative_weight").default  # α: TrainConfig's default
+
 
 def simcse_loss(
     z1: torch.Tensor,
     z2: torch.Tensor,
     hard_negatives: torch.Tensor | None = None,
-    temperature: float = 0.05,
-    hard_negative_weight: float = 1.0,
+    temperature: float = TEMPERATURE,
+    hard_negative_weight: float = HARD_NEGATIVE_WEIGHT,
 ) -> torch.Tensor:
     """SimCSE's contrastive (InfoNCE) loss with in-batch negatives, averaged over the batch.
 
@@ -35,14 +40,14 @@ def simcse_loss(
         z1: anchor vectors (B, D), not necessarily normalised.
         z2: positive vectors (B, D); row i is the positive of anchor i.
         hard_negatives: hard-negative vectors (B, D), row i belongs to anchor i, or ``None``.
-        temperature: τ > 0; the cosine similarities are divided by it.
-        hard_negative_weight: α > 0, the weight of each anchor's own hard negative.
+        temperature: τ; the cosine similarities are divided by it (its range: ``setting_spec("temperature")``).
+        hard_negative_weight: α, the weight of each anchor's own hard negative (``setting_spec(...)`` too).
 
     Returns:
         The mean loss over the batch, a scalar tensor.
 
     Raises:
-        ValueError: shapes do not match, or temperature / weight are not positive.
+        ValueError: shapes do not match (SettingError: temperature or weight outside its range).
     """
     logits = simcse_logits(z1, z2, hard_negatives, temperature, hard_negative_weight)  # (B, C)
     labels = torch.arange(z1.shape[0], device=z1.device)  # (B,) positive of row i is column i
@@ -53,8 +58,8 @@ def simcse_logits(
     z1: torch.Tensor,
     z2: torch.Tensor,
     hard_negatives: torch.Tensor | None = None,
-    temperature: float = 0.05,
-    hard_negative_weight: float = 1.0,
+    temperature: float = TEMPERATURE,
+    hard_negative_weight: float = HARD_NEGATIVE_WEIGHT,
 ) -> torch.Tensor:
     """The logits (B, C) of :func:`simcse_loss`: cosine / τ against the C = B positives (+ B hard negatives),
     with ``log α`` added to each anchor's own hard negative. Row i's target is column i. Checks its inputs."""
@@ -97,7 +102,5 @@ def _check(
     if hard_negatives is not None and hard_negatives.shape != z1.shape:
         shape = tuple(hard_negatives.shape)
         raise ValueError(f"hard_negatives must have the same shape as z1 {tuple(z1.shape)}, got {shape}.")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature}.")
-    if not hard_negative_weight > 0:
-        raise ValueError(f"hard_negative_weight (α) must be positive, got {hard_negative_weight}.")
+    check_setting("temperature", temperature)
+    check_setting("hard_negative_weight", hard_negative_weight)

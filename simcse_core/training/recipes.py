@@ -21,7 +21,7 @@ from pathlib import Path
 from simcse_core.data import DataError, DataLimits, load_training_data
 from simcse_core.model.catalogue import hub_offline
 from simcse_core.model.pooling import PoolerName
-from simcse_core.training.train import TrainConfig, TrainMode
+from simcse_core.training.config import TrainConfig, TrainMode, setting_default
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +46,12 @@ class Recipe:
     epochs: int
     paper_row: str  # its row in simcse_core.evaluation.sts_suite.PAPER_TABLE5
     paper_average: float  # the paper's STS average (Table 5), not measured here
-    max_length: int = 32
-    temperature: float = 0.05
-    dropout: float = 0.1
-    eval_every: int = 125
-    hard_negative_weight: float = 1.0  # α = 1: the official --hard_negative_weight 0 (it passes log α)
+    # The paper's values of these are TrainConfig's defaults (simcse_core.training.config).
+    max_length: int = setting_default("max_length")  # the training length
+    temperature: float = setting_default("temperature")
+    dropout: float = setting_default("dropout")
+    hard_negative_weight: float = setting_default("hard_negative_weight")  # α = 1: the official 0 (log α)
+    eval_every: int = 125  # STS-B dev every 125 steps (the official scripts' --eval_steps)
 
     def steps(self, n_examples: int) -> int:
         """Optimizer steps of ``epochs`` passes over ``n_examples`` (each epoch's short remainder dropped)."""

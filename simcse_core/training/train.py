@@ -7,9 +7,10 @@ streams them; stopping is the consumer's choice (stop iterating) or ``TrainConfi
 Unsupervised SimCSE needs no special model: each batch is tokenized once and goes through the encoder twice in
 train mode, so the two "views" of a sentence differ only by their dropout masks (the paper's only
 augmentation). Both views are computed in ONE forward call on the batch stacked on itself (2B rows), as the
-official SimCSE code does: on this project's 2-core CPU it was measured faster than two calls (see
-``_UNSUP_VIEWS_IN_ONE_CALL``). Supervised SimCSE encodes anchors, positives and hard negatives in one
-call too, and uses each anchor's own hard negative weighted by ``hard_negative_weight``.
+official SimCSE code does: on this project's 2-core CPU it is faster than two calls (all-MiniLM-L6-v2, batch
+64, one step: 0.46 s against 0.49 s in bf16, 0.91 s against 0.94 s in fp32). Supervised SimCSE encodes
+anchors, positives and hard negatives in one call too, and uses each anchor's own hard negative weighted by
+``hard_negative_weight``.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from simcse_core.model.pooling import POOLERS, Pooler, PoolerName
+from simcse_core.model.dropout import set_dropout
+from simcse_core.model.pooling import Pooler, PoolerName
 from simcse_core.runtime import seed_everything
 from simcse_core.training import distributed
 from simcse_core.training.cached_loss import cached_backward
+from simcse_core.training.config import TrainConfig, TrainMode, paper_mlp_only_train
 from simcse_core.training.losses import simcse_loss
 
 if TYPE_CHECKING:
@@ -38,96 +41,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TrainMode = Literal["unsup", "sup"]
+__all__ = ["LIVE_RUN", "LIVE_RUN_EVALUATIONS", "TrainConfig", "TrainEvent", "TrainMode", "TrainState",
+           "inference_pooler", "lr_factor", "paper_mlp_only_train", "train"]
+
 StopReason = Literal["steps", "time_budget"]
 # One supervised example: (anchor, positive) or (anchor, positive, hard negative).
 Example = str | tuple[str, str] | tuple[str, str, str]
-
-# Unsupervised views: True = one forward call on the batch stacked on itself (2B rows, official SimCSE),
-# False = two calls on B rows. Measured with all-MiniLM-L6-v2, batch 64, max_length 32, one training step
-# (forward + backward + AdamW), 12 interleaved repeats on the same batches, 2-core AMD EPYC shared with other
-# jobs (load ~6): bf16 autocast one call min 0.46 s / median 3.0 s vs two calls 0.49 s / 3.7 s; fp32 one call
-# 0.91 s / 4.4 s vs two calls 0.94 s / 5.0 s. One call is never slower, so it is used.
-_UNSUP_VIEWS_IN_ONE_CALL = True
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Settings of one training run (defaults: the paper's unsupervised SimCSE, shortened to 100 steps)."""
-
-    mode: TrainMode = "unsup"  # "unsup": sentences, two dropout views; "sup": (anchor, positive[, hard neg])
-    steps: int = 100  # optimizer updates to make (the paper: one epoch of 1M sentences, 15.6k steps)
-    batch_size: int = 64  # examples per batch; each anchor's negatives are the other B-1 (paper: 64 unsup)
-    lr: float = 3e-5  # peak AdamW learning rate (paper: 3e-5 for BERT-base unsupervised)
-    temperature: float = 0.05  # τ: cosine similarities are divided by it (sentence-transformers scale = 1/τ)
-    dropout: float = 0.1  # set on every nn.Dropout of the transformer; the only augmentation of unsup SimCSE
-    fixed_dropout_mask: bool = False  # unsup: both views share ONE dropout mask (paper Table 3, "fixed 0.1")
-    max_length: int = 32  # tokens per sentence in training, longer ones truncated (paper: 32)
-    pooler: PoolerName | None = None  # None keeps the encoder's pooler; a name replaces it before training
-    mlp_only_train: bool | None = None  # pooler="cls": MLP head in training only; None = the paper's rule (below)
-    hard_negative_weight: float = 1.0  # α, weight of each anchor's own hard negative (sup triplets only)
-    seed: int = 42  # one seed for torch (dropout masks, new MLP head), numpy, random and the batch order
-    time_budget_s: float | None = None  # stop after this many wall-clock seconds (evaluations included)
-    eval_every: int = 25  # evaluate eval_pairs every this many steps; 0 = only before and after training
-    warmup: int = 0  # linear warmup steps from 0 to lr, then linear decay to 0 at `steps` (HF Trainer, paper)
-    weight_decay: float = 0.0  # AdamW weight decay, not applied to biases and LayerNorm weights (paper: 0)
-    max_grad_norm: float = 1.0  # clip the global gradient norm to this; 0 = no clipping (HF Trainer default)
-    mini_batch_size: int | None = None  # encode this many examples at a time (GradCache), same loss; None: all
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.mode not in ("unsup", "sup"):
-            problems.append(f"mode must be 'unsup' or 'sup', got {self.mode!r}")
-        if not _is_int(self.steps) or self.steps < 1:
-            problems.append(f"steps must be a whole number of at least 1, got {self.steps!r}")
-        if not _is_int(self.batch_size) or self.batch_size < 2:
-            problems.append(
-                f"batch_size must be at least 2 (the other sentences of a batch are the negatives), "
-                f"got {self.batch_size!r}")
-        if not self.lr > 0:
-            problems.append(f"lr must be positive, got {self.lr!r}")
-        if not self.temperature > 0:
-            problems.append(f"temperature must be positive (the paper uses 0.05), got {self.temperature!r}")
-        if not 0 <= self.dropout < 1:
-            problems.append(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not _is_int(self.max_length) or self.max_length < 2:
-            problems.append(f"max_length must be at least 2 tokens, got {self.max_length!r}")
-        if self.pooler is not None and self.pooler not in POOLERS:
-            problems.append(f"pooler must be None or one of {', '.join(POOLERS)}, got {self.pooler!r}")
-        if not self.hard_negative_weight > 0:
-            problems.append(f"hard_negative_weight (α) must be positive, got {self.hard_negative_weight!r}")
-        if not _is_int(self.seed):
-            problems.append(f"seed must be a whole number, got {self.seed!r}")
-        if self.time_budget_s is not None and not self.time_budget_s > 0:
-            problems.append(f"time_budget_s must be None or positive, got {self.time_budget_s!r}")
-        if not _is_int(self.eval_every) or self.eval_every < 0:
-            problems.append(f"eval_every must be 0 (before and after only) or more, got {self.eval_every!r}")
-        if not _is_int(self.warmup) or not 0 <= self.warmup <= self.steps:
-            problems.append(f"warmup must be between 0 and steps ({self.steps}), got {self.warmup!r}")
-        if not self.weight_decay >= 0:
-            problems.append(f"weight_decay must be 0 or more, got {self.weight_decay!r}")
-        if self.fixed_dropout_mask and self.mode != "unsup":
-            problems.append("fixed_dropout_mask is an unsupervised ablation (mode 'unsup')")
-        if not self.max_grad_norm >= 0:
-            problems.append(f"max_grad_norm must be 0 (no clipping) or more, got {self.max_grad_norm!r}")
-        if self.mini_batch_size is not None and (not _is_int(self.mini_batch_size) or self.mini_batch_size < 1):
-            problems.append(f"mini_batch_size must be None or at least 1, got {self.mini_batch_size!r}")
-        if self.mlp_only_train not in (None, True, False):
-            problems.append(f"mlp_only_train must be None (the paper's rule), True or False, "
-                            f"got {self.mlp_only_train!r}")
-        if problems:
-            raise ValueError("Invalid training settings: " + "; ".join(problems) + ".")
-
-    @property
-    def resolved_mlp_only_train(self) -> bool:
-        """``mlp_only_train``, or when None the paper's rule: :func:`paper_mlp_only_train` of the mode."""
-        return paper_mlp_only_train(self.mode) if self.mlp_only_train is None else self.mlp_only_train
-
-
-def paper_mlp_only_train(mode: TrainMode) -> bool:
-    """The paper's rule for the ``cls`` pooler's MLP head: in training only for unsupervised SimCSE (the test
-    vector is the raw [CLS]), kept at test time for supervised SimCSE (Section 6.3 and Appendix A)."""
-    return mode == "unsup"
 
 
 def inference_pooler(config: TrainConfig, trained_pooler: PoolerName) -> PoolerName:
@@ -363,7 +282,7 @@ def _loss(encoder: Encoder, batch: list, config: TrainConfig) -> torch.Tensor:
 def _embed(encoder: Encoder, batch: list, config: TrainConfig) -> list[torch.Tensor]:
     """The vectors of one batch as columns, (B, D) each: [view 1, view 2] or [anchors, positives(, hard)]."""
     if config.mode == "unsup":
-        tokens = encoder.tokenize(batch, max_length=config.max_length)  # each (B, T), tokenized once
+        tokens = encoder.tokenize(batch, token_limit=config.max_length)  # each (B, T), tokenized once
         if config.fixed_dropout_mask:  # one mask for both views: two identical vectors, no augmentation left
             z = encoder(tokens)  # (B, D)
             return [z, z]
@@ -371,7 +290,7 @@ def _embed(encoder: Encoder, batch: list, config: TrainConfig) -> list[torch.Ten
         return [z1, z2]
     columns = list(zip(*batch))  # 2 or 3 tuples of B sentences: anchors, positives[, hard negatives]
     sentences = [s for column in columns for s in column]  # kB sentences, column after column
-    tokens = encoder.tokenize(sentences, max_length=config.max_length)  # each (kB, T)
+    tokens = encoder.tokenize(sentences, token_limit=config.max_length)  # each (kB, T)
     z = encoder(tokens)  # (kB, D)
     return list(z.chunk(len(columns)))  # anchors, positives[, hard negatives]: (B, D) each
 
@@ -399,28 +318,19 @@ def _encode_views(encoder: Encoder, tokens: dict[str, torch.Tensor]) -> tuple[to
     """Two dropout views of one tokenized batch.
 
     One call on the batch stacked on itself draws independent dropout masks for the two copies of each row,
-    exactly like two calls, and was measured faster (see ``_UNSUP_VIEWS_IN_ONE_CALL``).
+    exactly like two calls, and is faster than two (see the module's docstring).
     """
-    if _UNSUP_VIEWS_IN_ONE_CALL:
-        stacked = {key: torch.cat([value, value]) for key, value in tokens.items()}  # each (2B, T)
-        z = encoder(stacked)  # (2B, D)
-        z1, z2 = z.chunk(2)  # (B, D) each
-        return z1, z2
-    return encoder(tokens), encoder(tokens)  # (B, D) each
+    stacked = {key: torch.cat([value, value]) for key, value in tokens.items()}  # each (2B, T)
+    z = encoder(stacked)  # (2B, D)
+    z1, z2 = z.chunk(2)  # (B, D) each
+    return z1, z2
 
 
 def _prepare_encoder(encoder: Encoder, config: TrainConfig) -> None:
     """Set dropout, switch the pooler if asked, and record the training settings in ``encoder.config``."""
     from simcse_core.model.encoder import make_pooler
 
-    for module in encoder.model.modules():
-        if isinstance(module, nn.Dropout):
-            module.p = config.dropout
-    hf_config = getattr(encoder.model, "config", None)
-    if hf_config is not None:  # so that the saved config.json (and a reload) carries the dropout used
-        for field, value in vars(hf_config).items():
-            if "dropout" in field and isinstance(value, float) and field != "classifier_dropout":
-                setattr(hf_config, field, config.dropout)
+    set_dropout(encoder.model, config.dropout)  # also in its config: a saved config.json carries the rate
     head = encoder.config.head
     name = config.pooler or encoder.pooler.name
     if name == "cls":
@@ -513,10 +423,6 @@ def _check_data(data: Sequence[Example], mode: TrainMode) -> list:
         raise ValueError(f"Supervised SimCSE needs at least 2 examples (the other examples of a batch are "
                          f"the negatives); got {len(examples)}.")
     return [tuple(item) for item in examples]
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 # The app's one-minute live fine-tune (and bench/live_finetune.py): the paper's unsupervised settings, except its
