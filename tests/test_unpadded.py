@@ -74,7 +74,7 @@ def _assert_grads_close(got: dict, want: dict, rel: float, bf16: bool = False) -
 @pytest.mark.parametrize("train_mode", [False, True], ids=["eval", "train"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["fp64", "fp32"])
 def test_outputs_and_gradients_match_the_padded_model(tiny_model_dir, pooler, train_mode, dtype) -> None:
-    encoder = load_encoder(tiny_model_dir, pooler=pooler, device="cpu", precision="fp32", max_length=24).to(dtype)
+    encoder = load_encoder(tiny_model_dir, pooler=pooler, device="cpu", precision="fp32", token_limit=24).to(dtype)
     _set_dropout(encoder.model, 0.0)  # train mode without randomness: MLP head on for cls
     encoder.train(train_mode)
     batch = encoder.tokenize(SENTENCES)
@@ -171,6 +171,33 @@ def test_other_architectures_train_on_padded_batches_and_say_so(tiny_model_dir, 
     assert any("padded batches" in r.getMessage() and "DistilBertModel" in r.getMessage() for r in caplog.records)
     encoder.train()
     loss = _loss(encoder, SENTENCES, TrainConfig(batch_size=2))
+    loss.backward()
+    assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("owner, attribute", [
+    ("encoder.layer.1.attention.self", "scaling"), ("encoder.layer.0.intermediate", "intermediate_act_fn"),
+    ("embeddings", "token_type_embeddings"),
+])
+def test_a_missing_attribute_sends_training_down_the_padded_path_with_one_log_line(
+        tiny_model_dir, monkeypatch, caplog, owner, attribute) -> None:
+    """What a transformers release that renames an attribute the unpadded forward reads would look like."""
+    encoder = load_encoder(tiny_model_dir, pooler="mean", device="cpu", precision="fp32")
+    assert encoder.unpadded_training
+    monkeypatch.delattr(encoder.model.get_submodule(owner), attribute)
+    with caplog.at_level(logging.INFO, logger="simcse_core.model.encoder"):
+        rebuilt = Encoder(encoder.model, encoder.tokenizer, encoder.pooler, encoder.config, encoder.device)
+    assert not rebuilt.unpadded_training
+    said = [r.getMessage() for r in caplog.records if "padded batches" in r.getMessage()]
+    assert len(said) == 1 and attribute in said[0]
+    monkeypatch.undo()  # the padded forward reads the attribute too; the unpadded one must not be called
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the unpadded forward ran")
+
+    monkeypatch.setattr("simcse_core.model.encoder.pooled_forward", refuse)
+    rebuilt.train()
+    loss = _loss(rebuilt, SENTENCES, TrainConfig(batch_size=2))
     loss.backward()
     assert torch.isfinite(loss)
 

@@ -77,20 +77,57 @@ def padded_attention(
 
 # Architectures whose layers are BERT's (same modules, same order); they differ in position numbering only.
 _SUPPORTED = ("BertModel", "RobertaModel")
+# What pooled_forward reads, as attribute paths: of the model, of its embeddings, and of every layer. A
+# transformers release that renames one of them sends the model down the padded path instead of failing.
+_MISSING = object()
+_MODEL_READS = ("config", "embeddings", "encoder.layer")
+_EMBEDDING_READS = ("word_embeddings", "token_type_embeddings", "position_embeddings", "LayerNorm", "dropout")
+_LAYER_READS = (
+    "attention.self.query", "attention.self.key", "attention.self.value", "attention.self.dropout.p",
+    "attention.self.attention_head_size", "attention.self.scaling", "attention.output.dense",
+    "attention.output.dropout", "attention.output.LayerNorm", "intermediate.dense", "intermediate.intermediate_act_fn",
+    "output.dense", "output.dropout", "output.LayerNorm",
+)
 
 
 def unsupported_reason(model: nn.Module) -> str | None:
-    """Why :func:`pooled_forward` cannot run ``model``, or ``None`` when it can."""
+    """Why :func:`pooled_forward` cannot run ``model``, or ``None`` when it can.
+
+    Checked when an encoder is built: the class, the configuration, and that every attribute
+    :func:`pooled_forward` reads is there (so a transformers upgrade that moves one falls back to the padded
+    forward, which the encoder logs once, instead of failing in training).
+    """
     name = type(model).__name__
     if name not in _SUPPORTED or not type(model).__module__.startswith("transformers."):
         return f"{name} is not one of the transformers classes {', '.join(_SUPPORTED)}"
+    missing = _missing(model, _MODEL_READS)
+    if missing:
+        return f"{name} has no {missing}"
+    missing = _missing(model.embeddings, _EMBEDDING_READS)
+    if missing:
+        return f"{name}'s embeddings have no {missing}"
+    for k, layer in enumerate(model.encoder.layer):
+        missing = _missing(layer, _LAYER_READS)
+        if missing:
+            return f"{name}'s layer {k} has no {missing}"
     config = model.config
-    if config.is_decoder or getattr(config, "add_cross_attention", False):
+    if getattr(config, "is_decoder", False) or getattr(config, "add_cross_attention", False):
         return "the model is a decoder"
     if getattr(config, "position_embedding_type", "absolute") != "absolute":
         return f"position embeddings are {config.position_embedding_type!r}, not absolute"
     if not isinstance(model.encoder.layer[0].intermediate.intermediate_act_fn, nn.Module):
         return "the feed-forward activation is not a module"
+    return None
+
+
+def _missing(obj: object, paths: tuple[str, ...]) -> str | None:
+    """The first of the dotted attribute ``paths`` that ``obj`` lacks, or None."""
+    for path in paths:
+        value = obj
+        for part in path.split("."):
+            value = getattr(value, part, _MISSING)
+            if value is _MISSING:
+                return path
     return None
 
 
