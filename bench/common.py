@@ -234,16 +234,6 @@ def spearman_from_vectors(vectors1: Any, vectors2: Any, scores: Sequence[float])
     return float(spearmanr(cosine, np.asarray(scores, dtype=np.float64)).statistic * 100.0)
 
 
-def stsb_spearman(encode: Callable[[list[str]], Any], split: StsSplit) -> float:
-    """Spearman × 100 of an ``encode(sentences) -> (N, D) array`` function on an STS split."""
-    sentences = split.sentences()
-    vectors = encode(sentences)
-    row = {s: i for i, s in enumerate(sentences)}
-    a = vectors[[row[s] for s in split.sentence1]]
-    b = vectors[[row[s] for s in split.sentence2]]
-    return spearman_from_vectors(a, b, split.scores)
-
-
 # ----------------------------------------------------------------------------------------------- setup, facts
 def make_parser(description: str) -> argparse.ArgumentParser:
     """The flags every benchmark has: --quick, --repeats, --threads, --no-write."""

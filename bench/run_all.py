@@ -26,7 +26,7 @@ from bench.common import REPO, RESULTS_DIR, format_table
 
 BENCHMARKS = ("encode_speed", "train_speed", "live_finetune", "cached_loss_memory", "quality_per_minute",
               "retrieval_speed", "projection_speed", "session_memory", "app_latency")
-# Arguments a benchmark always gets here (live_finetune: compare with the trainer before issue 11).
+# Arguments a benchmark always gets here (live_finetune: compare with the padded trainer).
 EXTRA_ARGS = {"live_finetune": ["--compare-before"]}
 
 
