@@ -210,6 +210,7 @@ def test_finetune_downloads_load_back(studio: Studio, tuned, tmp_path: Path) -> 
     np.testing.assert_allclose(embeddings, record.encoder.encode(CORPUS), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_kept_run_is_compact_and_its_download_keeps_the_float32_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
     from simcse_core.model.encoder import load_encoder
 
@@ -230,6 +231,7 @@ def test_kept_run_is_compact_and_its_download_keeps_the_float32_weights(tiny_mod
     np.testing.assert_array_equal(reloaded.encode(CORPUS), record.encoder.encode(CORPUS))  # same bf16 inference
 
 
+@pytest.mark.slow
 def test_a_run_whose_compaction_fails_is_kept_as_trained(tiny_model_dir: Path, tmp_path: Path, monkeypatch) -> None:
     from simcse_core.model.encoder import Encoder
 
@@ -276,6 +278,7 @@ def test_movement_words() -> None:
     assert retrieval.movement(None, 1) == "new"
 
 
+@pytest.mark.slow
 def test_embedding_map_before_finetune_has_one_panel(studio: Studio, base_choice: str, corpus_file) -> None:
     session = Session()
     retrieval.load_corpus(studio, text.UPLOAD_CORPUS, str(corpus_file), session)

@@ -53,6 +53,7 @@ def _assert_same(got, expected) -> None:
         torch.testing.assert_close(grad, expected[1][name], atol=1e-5, rtol=1e-4, msg=name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode,batch", [("unsup", SENTENCES), ("sup", TRIPLETS)])
 @pytest.mark.parametrize("mini_batch_size", [1, 3, 10])
 def test_cached_equals_plain_without_dropout(tiny_encoder, mode, batch, mini_batch_size):
@@ -62,6 +63,7 @@ def test_cached_equals_plain_without_dropout(tiny_encoder, mode, batch, mini_bat
     _assert_same(_cached(tiny_encoder, batch, config, mini_batch_size), _plain(tiny_encoder, batch, config))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mini_batch_size", [3, 10])
 def test_dropout_masks_are_replayed(tiny_encoder, mini_batch_size):
     config = replace(BASE, dropout=0.3)

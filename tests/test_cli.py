@@ -62,6 +62,7 @@ def _subprocess(*argv: str) -> subprocess.CompletedProcess:
 
 # ---- help and errors -------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_module_help_lists_the_four_commands():
     done = _subprocess("--help")
     assert done.returncode == 0, done.stderr
@@ -78,6 +79,7 @@ def test_each_command_has_help(capsys, command, option):
     assert option in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_missing_file_is_one_line_on_stderr_and_exit_2_in_a_subprocess(tiny_model_dir, tmp_path):
     done = _subprocess("encode", *_model_options(tiny_model_dir), "--input", str(tmp_path / "nothere.txt"),
                        "--out", str(tmp_path / "v.npy"))

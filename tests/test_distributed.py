@@ -16,6 +16,8 @@ from simcse_core.cli import main
 from simcse_core.model.encoder import load_encoder
 from simcse_core.training import distributed
 
+pytestmark = pytest.mark.slow  # each test starts processes (about 25 s on 2 cores)
+
 REPO = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("distributed_worker.py")
 WORLD_SIZE = 2

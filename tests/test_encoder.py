@@ -112,6 +112,7 @@ def test_unknown_pooler_and_bad_token_limit(tiny_model_dir) -> None:
         load_encoder(tiny_model_dir, token_limit=1)
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_packaged_model_matches_sentence_transformers(minilm) -> None:
     from sentence_transformers import SentenceTransformer
@@ -309,6 +310,7 @@ def test_fp32_encoder_is_not_compacted(tiny_encoder) -> None:
     assert next(tiny_encoder.model.parameters()).dtype == torch.float32
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_bf16_inference_keeps_stsb_spearman_within_0_05(minilm) -> None:
     from simcse_core.evaluation.metrics import sts_spearman
@@ -320,6 +322,7 @@ def test_bf16_inference_keeps_stsb_spearman_within_0_05(minilm) -> None:
     assert abs(sts_spearman(fast, pairs) - sts_spearman(minilm, pairs)) < 0.05  # both x100
 
 
+@pytest.mark.slow
 def test_encode_after_every_training_step_reads_that_steps_weights(tiny_model_dir) -> None:
     """The live STS curve: the trainer's signal after each step is the only thing that refreshes the bf16 copy,
     so a step whose signal is missed leaves encode() on the previous step's weights, and this test fails."""

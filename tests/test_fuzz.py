@@ -135,6 +135,7 @@ def _user_error_or_answer(call) -> object:
         return None
 
 
+@pytest.mark.slow
 @FUZZ
 @given(a=st.text(max_size=60), b=st.text(max_size=60))
 def test_similarity_answers_any_text_or_says_what_is_wrong(studio: Studio, a: str, b: str) -> None:
@@ -143,6 +144,7 @@ def test_similarity_answers_any_text_or_says_what_is_wrong(studio: Studio, a: st
     assert out is None or out.startswith("## ")
 
 
+@pytest.mark.slow
 @FUZZ
 @given(block=st.lists(st.text(max_size=30), max_size=8).map("\n".join))
 def test_heatmap_answers_any_list_or_says_what_is_wrong(studio: Studio, block: str) -> None:

@@ -64,6 +64,7 @@ def test_loss_handler_refuses_bad_batches_by_name(studio, text, mode, message):
         inside.encode_batch(studio, text, mode, 0.1, 0.05, 1.0, studio.config.base_label, "mean", Session())
 
 
+@pytest.mark.slow
 def test_a_preset_run_is_overlaid_compared_with_the_paper_and_exported(studio, monkeypatch, tmp_path):
     def short(key: str) -> ablations.AblationPreset:
         preset = ablations.PRESETS_BY_KEY[key]

@@ -47,6 +47,7 @@ def _trained(tiny_model_dir: Path, mode: str) -> object:
     return encoder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode,tool_pooler", [("sup", "cls"), ("unsup", "cls_before_pooler")])
 def test_exported_model_gives_the_same_vectors_everywhere(tiny_model_dir, tmp_path, mode, tool_pooler):
     from sentence_transformers import SentenceTransformer

@@ -174,6 +174,7 @@ def test_embedding_report_without_positives_gives_nan_alignment(tiny_encoder) ->
 MINILM_STSB_TEST = 82.0
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_minilm_stsb_test_spearman_matches_published_figure(minilm, shared_stsb) -> None:
     with open(shared_stsb / "test.csv", encoding="utf-8", newline="") as f:

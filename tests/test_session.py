@@ -295,6 +295,7 @@ def test_a_cancelled_run_is_kept_and_releases_its_slot_before_its_next_update(ti
     assert session.finetuned is not None
 
 
+@pytest.mark.slow
 def test_a_second_run_keeps_the_first(tiny_studio: Studio) -> None:
     session = Session()
     list(_run(tiny_studio, session, steps=2))
@@ -303,6 +304,7 @@ def test_a_second_run_keeps_the_first(tiny_studio: Studio) -> None:
     assert session.run_labels()[0].startswith("run 1 · unsup · 2 steps")
 
 
+@pytest.mark.slow
 def test_closing_the_tab_mid_training_frees_the_slot_and_keeps_nothing(tiny_studio: Studio) -> None:
     session = Session()
     updates = _run(tiny_studio, session)

@@ -111,6 +111,7 @@ def test_refused_data_leaves_the_encoder_untouched(tiny_encoder):
 
 # ---- the loop ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_loss_decreases_on_a_small_repeated_set(tiny_encoder):
     events = list(train(tiny_encoder, SENTENCES, replace(FAST, steps=30, lr=3e-3)))
     losses = _losses(events)
@@ -356,6 +357,7 @@ def test_cls_to_cls_keeps_the_trained_head(tiny_encoder):
 
 # ---- saved models ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("pooler", "mlp_only_train"), [
     ("cls_before_pooler", True), ("mean", True), ("cls", True), ("cls", False), ("avg_first_last", True),
 ])
@@ -376,6 +378,7 @@ def test_trained_model_saves_and_reloads_with_its_pooler(tiny_encoder, tmp_path,
             assert torch.equal(value, trained_head[key]), key
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("pooler", "mlp_only_train"), [
     ("mean", True), ("cls_before_pooler", True), ("cls", True),
 ])
@@ -392,6 +395,7 @@ def test_sentence_transformers_reads_a_trained_model_folder(tiny_encoder, tmp_pa
 
 # ---- the real model ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_minilm_trains_a_few_steps_and_the_shared_fixture_is_untouched(minilm):
     encoder = minilm.copy()
@@ -403,6 +407,7 @@ def test_minilm_trains_a_few_steps_and_the_shared_fixture_is_untouched(minilm):
 # --- issue 8.4: one rule for the cls head's MLP, shared by the CLI and the app ---------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mode", "expected"), [("unsup", True), ("sup", False)])
 def test_mlp_only_train_follows_the_papers_rule_by_default(tiny_encoder, mode, expected):
     from simcse_core.training.train import inference_pooler, paper_mlp_only_train

@@ -52,6 +52,7 @@ def test_whole_sentences_are_compared_not_their_first_32_tokens(studio: Studio) 
     assert _score(out) < 0.95 and "longer than this model reads" not in out
 
 
+@pytest.mark.slow
 def test_opposites_are_not_called_the_same_meaning(studio: Studio) -> None:
     for pooler in ("mean", "cls_before_pooler"):
         out = similarity.score_pair(studio, "The movie was fantastic.", "The movie was terrible.",
@@ -70,6 +71,7 @@ def test_heatmap_blanks_sentences_the_model_cannot_read(studio: Studio) -> None:
     assert "unknown" in fig.data[0].y[0]
 
 
+@pytest.mark.slow
 def test_cls_scores_are_the_same_on_every_request(studio: Studio) -> None:
     a, b = "A man is playing a guitar.", "Someone plays an instrument."
     first = similarity.score_pair(studio, a, b, studio.config.base_label, "cls", Session())
@@ -78,6 +80,7 @@ def test_cls_scores_are_the_same_on_every_request(studio: Studio) -> None:
     assert studio.registry.get(studio.config.model, "cls").config.head == "checkpoint"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not stsb_available(), reason="STS-B not installed")
 def test_evaluate_defaults_to_a_quick_stated_sample_with_the_papers_figure(studio: Studio) -> None:
     assert evaluate.set_choices()[0] == evaluate.STSB_DEV_QUICK

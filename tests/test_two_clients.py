@@ -39,6 +39,7 @@ def _sentences(table: dict) -> list[str]:
     return [row[column] for row in table["data"]]
 
 
+@pytest.mark.slow
 def test_one_visitor_never_reaches_another_visitors_corpus_index_or_model(server, tmp_path: Path) -> None:
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError

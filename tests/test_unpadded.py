@@ -72,7 +72,8 @@ def _assert_grads_close(got: dict, want: dict, rel: float, bf16: bool = False) -
 
 @pytest.mark.parametrize("pooler", POOLERS)
 @pytest.mark.parametrize("train_mode", [False, True], ids=["eval", "train"])
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["fp64", "fp32"])
+@pytest.mark.parametrize("dtype", [pytest.param(torch.float64, marks=pytest.mark.slow), torch.float32],
+                         ids=["fp64", "fp32"])
 def test_outputs_and_gradients_match_the_padded_model(tiny_model_dir, pooler, train_mode, dtype) -> None:
     encoder = load_encoder(tiny_model_dir, pooler=pooler, device="cpu", precision="fp32", token_limit=24).to(dtype)
     _set_dropout(encoder.model, 0.0)  # train mode without randomness: MLP head on for cls
@@ -111,6 +112,7 @@ def test_bf16_autocast_matches_the_padded_model(tiny_model_dir, pooler) -> None:
     _assert_grads_close(grads, grads_ref, rel=2e-2, bf16=True)
 
 
+@pytest.mark.slow
 def test_dropout_gives_two_views_drawn_like_the_padded_models(tiny_model_dir) -> None:
     encoder = load_encoder(tiny_model_dir, pooler="mean", device="cpu", precision="fp32")
     _set_dropout(encoder.model, 0.2)
@@ -206,6 +208,7 @@ def test_unknown_modules_are_refused() -> None:
     assert unsupported_reason(nn.Linear(2, 2)) is not None
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_minilm_training_loss_and_gradients_match_the_padded_path(minilm, shared_stsb, precision) -> None:
