@@ -19,6 +19,7 @@ from typing import Any
 import gradio as gr
 
 from simcse_core.model.pooling import POOLERS
+from simcse_core.training.config import setting_spec
 from simcse_core.training.train import LIVE_RUN
 from ui import forms, plots, runs, text
 from ui.components import SettingDropdown, SettingNumber, SettingRadio, SettingSlider
@@ -35,11 +36,22 @@ MODES = [("Unsupervised (sentences)", "unsup"), ("Supervised (pairs or triplets)
 
 # What a first-time visitor starts with: training.train.LIVE_RUN (the paper's settings, about a minute long).
 DEFAULTS = LIVE_RUN
-MIN_LR, MAX_LR = 1e-7, 1e-2
-MAX_BATCH = 256
-MAX_TRAIN_LENGTH = 128
-MIN_BUDGET_S = 10.0
-ALPHA_RANGE = (0.1, 4.0)  # hard-negative weight α (the paper: 1)
+# Each setting's range comes from the core (simcse_core.training.config.setting_spec); this app narrows a few
+# to what a shared 2-core server can train in minutes. Only these narrowings are written here.
+APP_LIMITS: dict[str, tuple[float | None, float | None]] = {
+    "batch_size": (None, 256),
+    "max_length": (8, 128),
+    "time_budget_s": (10.0, None),  # the top is StudioConfig.max_time_budget_s
+}
+
+
+def setting_range(name: str, high: float | None = None) -> tuple[float, float]:
+    """The range the form allows for the TrainConfig setting ``name``: the core's, narrowed by this app."""
+    spec = setting_spec(name)
+    low_cap, high_cap = APP_LIMITS.get(name, (None, None))
+    low = spec.low if low_cap is None else max(spec.low, low_cap)
+    top = min(x for x in (spec.high, high_cap, high) if x is not None)
+    return low, top
 
 
 @dataclass(frozen=True)
@@ -91,17 +103,23 @@ def training_data(choice: str, upload: str | None, limits=None):
 def _setting_checks(studio: Studio) -> dict[str, Callable]:
     """One check per setting of the form (keyed by its name); each message names its field."""
     config = studio.config
+
+    def number(setting: str, label: str, high: float | None = None) -> Callable:
+        low, top = setting_range(setting, high)
+        whole = setting_spec(setting).kind == "int"
+        return lambda v: (int if whole else float)(check_number(v, label, low, top, whole=whole))
+
     return {
         "mode": lambda v: check_choice(v, "Mode", [value for _, value in MODES]),
-        "steps": lambda v: int(check_number(v, "Steps", 1, config.max_steps, whole=True)),
-        "batch_size": lambda v: int(check_number(v, "Batch size", 2, MAX_BATCH, whole=True)),
-        "lr": lambda v: check_number(v, "Learning rate", MIN_LR, MAX_LR),
-        "temperature": lambda v: check_number(v, "Temperature τ", 0.001, 1.0),
-        "dropout": lambda v: check_number(v, "Dropout", 0.0, 0.5),
+        "steps": number("steps", "Steps", config.max_steps),
+        "batch_size": number("batch_size", "Batch size"),
+        "lr": number("lr", "Learning rate"),
+        "temperature": number("temperature", "Temperature τ"),
+        "dropout": number("dropout", "Dropout"),
         "pooler": lambda v: check_choice(v, "Pooler", tuple(POOLERS)),
-        "max_length": lambda v: int(check_number(v, "Max length", 8, MAX_TRAIN_LENGTH, whole=True)),
-        "budget": lambda v: check_number(v, "Time budget (seconds)", MIN_BUDGET_S, config.max_time_budget_s),
-        "hard_negative_weight": lambda v: check_number(v, "Hard-negative weight α", *ALPHA_RANGE),
+        "max_length": number("max_length", "Max length"),
+        "budget": number("time_budget_s", "Time budget (seconds)", config.max_time_budget_s),
+        "hard_negative_weight": number("hard_negative_weight", "Hard-negative weight α"),
     }
 
 
@@ -124,7 +142,25 @@ def form_problems(studio: Studio, **values) -> dict[str, str]:
             check(values.get(name, 1.0 if name == "hard_negative_weight" else None))
         except InputError as err:
             problems[name] = str(err)
+    problems.update(data_problems(studio, values.get("data_choice"), values.get("upload"), values.get("mode")))
     return problems
+
+
+def data_problems(studio: Studio, choice: str | None, upload: str | None, mode: str | None = None) -> dict[str, str]:
+    """The training data's problem, on the field that causes it: the upload box (or the data choice), or Mode.
+
+    A validator shows it beside that field only; the plots and the earlier run stay as they are.
+    """
+    from simcse_core.data import DataError
+
+    try:
+        data = training_data(choice, upload, studio.config.upload_limits)
+    except (InputError, DataError) as err:
+        return {"upload" if choice == text.UPLOAD_TRAINING else "data_choice": str(err)}
+    if mode in {value for _, value in MODES} and data.mode != mode:
+        return {"mode": f"Mode: the data are {data.summary()}, but the mode is '{mode}'. Set the mode to "
+                        f"'{data.mode}' or choose other data."}
+    return {}
 
 
 def finetune_job(studio: Studio, form: FinetuneForm, session: Session) -> runs.FinetuneJob:
@@ -188,8 +224,10 @@ def done_message(record: FineTuneRecord | None, reason: str, dropped: tuple[Fine
     notice = "".join(f"\n\nThe oldest run, **{old.label}**, was removed: a session keeps at most "
                      f"{cap} runs (delete runs you no longer need with **Delete run**)." for old in dropped)
     return (f"**{reason}** — {record.summary}.{gain}\n\nKept as **{record.label}** in the model picker at the "
-            "top: compare it in Retrieval, Embedding map and Evaluate, or download it below. Earlier runs stay "
-            f"there until you delete them. The shared model was not changed.{notice}")
+            "top. **The tabs still use the model you picked**; to use this run in every tab, pick it there. "
+            "Retrieval, Embedding map, Evaluate and the cone compare your latest run with its starting model "
+            "either way. Download it below; earlier runs stay in the picker until you delete them. The shared "
+            f"model was not changed.{notice}")
 
 
 def _duration(seconds: float) -> str:
@@ -206,8 +244,9 @@ def finished(studio: Studio, session: Session, message: str, record: FineTuneRec
     shown = {"status": message, "session": session, **_buttons(running=False)}
     if record is None:
         return {**shown, "model_file": None, "emb_file": None}
+    # The run joins the picker's choices; which model every tab uses stays the visitor's choice.
     return {**shown, "model_file": record.model_zip, "emb_file": record.embeddings_npy,
-            "picker": studio.picker_update(session, value=record.label), "pooler_picker": record.encoder.config.pooler}
+            "picker": gr.update(choices=studio.config.model_choices(session.run_labels()))}
 
 
 def shown(studio: Studio, session: Session, update: runs.RunUpdate) -> dict[str, Any] | None:
@@ -292,6 +331,14 @@ def describe_data(choice: str, upload: str | None) -> dict[str, Any]:
     return {"data_info": summary, "mode": data.mode, "upload": show_upload}
 
 
+def setting_slider(name: str, label: str, info: str, elem_id: str, high: float | None = None,
+                   step: float | None = None) -> SettingSlider:
+    """A slider of the TrainConfig setting ``name``: LIVE_RUN's value, the core's range (narrowed by the app)."""
+    low, top = setting_range(name, high)
+    return SettingSlider(low, top, value=getattr(DEFAULTS, name), step=step or setting_spec(name).step or 0.01,
+                         label=label, info=info, elem_id=elem_id)
+
+
 def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, session: gr.State) -> None:
     """Lay out the tab (inside a ``gr.Tab``) and wire its events."""
     gr.Markdown(text.FINETUNE_INTRO, elem_id="ft-intro")
@@ -305,31 +352,26 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                               "the starting point)", open=True, elem_id="ft-settings"):
                 mode = SettingRadio(MODES, value="unsup", label="Mode", info=text.TIP_MODE, elem_id="ft-mode")
                 with gr.Row():
-                    steps = SettingSlider(1, studio.config.max_steps, value=DEFAULTS.steps, step=1, label="Steps",
-                                          info=text.TIP_STEPS, elem_id="ft-steps")
-                    budget = SettingSlider(MIN_BUDGET_S, studio.config.max_time_budget_s,
-                                           value=DEFAULTS.time_budget_s, step=5, label="Time budget (seconds)",
-                                           info=text.TIP_BUDGET, elem_id="ft-budget")
+                    steps = setting_slider("steps", "Steps", text.TIP_STEPS, "ft-steps", studio.config.max_steps)
+                    budget = setting_slider("time_budget_s", "Time budget (seconds)", text.TIP_BUDGET, "ft-budget",
+                                            studio.config.max_time_budget_s, step=5)
                 with gr.Row():
-                    batch = SettingSlider(2, MAX_BATCH, value=DEFAULTS.batch_size, step=1, label="Batch size",
-                                          info=text.TIP_BATCH, elem_id="ft-batch")
+                    batch = setting_slider("batch_size", "Batch size", text.TIP_BATCH, "ft-batch")
+                    lr_low, lr_high = setting_range("lr")
                     lr = SettingNumber(value=DEFAULTS.lr, label="Learning rate", info=text.TIP_LR,
-                                       elem_id="ft-lr", minimum=MIN_LR, maximum=MAX_LR)
+                                       elem_id="ft-lr", minimum=lr_low, maximum=lr_high)
                 with gr.Row():
-                    temperature = SettingSlider(0.001, 1.0, value=DEFAULTS.temperature, step=0.001,
-                                                label="Temperature τ", info=text.TIP_TEMPERATURE,
-                                                elem_id="ft-temperature")
-                    dropout = SettingSlider(0.0, 0.5, value=DEFAULTS.dropout, step=0.05, label="Dropout",
-                                            info=text.TIP_DROPOUT, elem_id="ft-dropout")
+                    temperature = setting_slider("temperature", "Temperature τ", text.TIP_TEMPERATURE,
+                                                 "ft-temperature")
+                    dropout = setting_slider("dropout", "Dropout", text.TIP_DROPOUT, "ft-dropout")
                 with gr.Row():
                     pooler = SettingDropdown(text.pooler_choices(), value=DEFAULTS.pooler, label="Pooler",
                                          info=text.TIP_POOLER, elem_id="ft-pooler")
-                    max_length = SettingSlider(8, MAX_TRAIN_LENGTH, value=DEFAULTS.max_length, step=1,
-                                               label="Max length", info=text.TIP_MAXLEN, elem_id="ft-maxlen")
-                hard_negative_weight = SettingSlider(
-                    *ALPHA_RANGE, value=DEFAULTS.hard_negative_weight, step=0.1, label="Hard-negative weight α",
-                    info="Supervised triplets only: weight of each anchor's own contradiction. Paper: 1 (Table 7).",
-                    elem_id="ft-alpha")
+                    max_length = setting_slider("max_length", "Max length", text.TIP_MAXLEN, "ft-maxlen")
+                hard_negative_weight = setting_slider(
+                    "hard_negative_weight", "Hard-negative weight α",
+                    "Supervised triplets only: weight of each anchor's own contradiction. Paper: 1 (Table 7).",
+                    "ft-alpha")
             with gr.Row():
                 start = gr.Button("Start fine-tuning", variant="primary", elem_id="ft-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="ft-stop", interactive=False)
@@ -354,7 +396,8 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     data_shown = {"data_info": data_info, "mode": mode, "upload": upload}
     data_choice.change(**forms.wire(describe_data, data_fields, data_shown), queue=False, api_visibility="private")
     upload.upload(**forms.wire(describe_data, data_fields, data_shown), api_name="check_training_file",
-                  **studio.queues.encode)
+                  validator=forms.validator(lambda choice, upload: data_problems(studio, choice, upload),
+                                            data_fields), **studio.queues.encode)
     # The /finetune endpoint's parameters, in this order (the session is not one: gradio keeps it).
     form = {"data_choice": data_choice, "upload": upload, "mode": mode, "steps": steps, "batch_size": batch,
             "lr": lr, "temperature": temperature, "dropout": dropout, "pooler": pooler, "max_length": max_length,

@@ -21,10 +21,12 @@ import numpy as np
 import pandas as pd
 
 from simcse_core.teaching import ablations
+from simcse_core.training.config import setting_spec
 from ui import forms, glossary, plots, runs
 from ui.errors import InputError, guarded, report_error
 from ui.session import Session
 from ui.studio import Studio
+from ui.text import model_shown
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,12 @@ PAPER_NOTE = ("Paper figures: STS-B development set, BERT-base trained for one e
               "(unsupervised) or three on 275k NLI triplets (supervised).")
 
 
+def _range(name: str) -> tuple[float, float]:
+    """A slider's range: the core's allowed values of the training setting ``name``."""
+    spec = setting_spec(name)
+    return spec.low, spec.high
+
+
 def _lines(text: str, what: str, low: int, high: int) -> list[str]:
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     if not low <= len(lines) <= high:
@@ -61,8 +69,9 @@ def show_twins(studio: Studio, text: str, dropout: float, choice: str, pooler: s
     from simcse_core.teaching.mechanisms import dropout_twins, twin_drift
 
     sentences = _lines(text, "Sentences", 1, 8)
-    if not 0.0 <= float(dropout) <= 0.5:
-        raise InputError(f"Dropout must be between 0 and 0.5, got {dropout}.")
+    low, high = _range("dropout")
+    if not low <= float(dropout) <= high:
+        raise InputError(f"Dropout must be between {low:g} and {high:g}, got {dropout}.")
     encoder = studio.encoder_for(choice, pooler, session)
     twins = dropout_twins(encoder, sentences, dropout=float(dropout))
     drift = twin_drift(encoder, sentences, DRIFT_RATES)
@@ -77,7 +86,7 @@ def show_twins(studio: Studio, text: str, dropout: float, choice: str, pooler: s
                f"In **training mode** each pass switches off different random units, so the two vectors of "
                f"one sentence differ (cosine below 1). In **evaluation mode** the two passes are {same}.{nearest}"
                f"\n\n**This small difference is the whole \"data augmentation\" of unsupervised SimCSE.** "
-               f"Model: `{encoder.description}`.")
+               f"Model: `{model_shown(choice, encoder)}`.")
     return summary, figure
 
 
@@ -111,10 +120,12 @@ def loss_outputs(session: Session, temperature: float, alpha: float) -> tuple:
     views = session.loss_views
     if views is None:
         raise InputError("Press “Encode the batch” first.")
-    if not 0.001 <= float(temperature) <= 1.0:
-        raise InputError(f"Temperature τ must be between 0.001 and 1, got {temperature}.")
-    if not 0.1 <= float(alpha) <= 4.0:
-        raise InputError(f"The hard-negative weight α must be between 0.1 and 4, got {alpha}.")
+    low, high = _range("temperature")
+    if not low <= float(temperature) <= high:
+        raise InputError(f"Temperature τ must be between {low:g} and {high:g}, got {temperature}.")
+    low, high = _range("hard_negative_weight")
+    if not low <= float(alpha) <= high:
+        raise InputError(f"The hard-negative weight α must be between {low:g} and {high:g}, got {alpha}.")
     anatomy = anatomy_of(views, float(temperature), float(alpha))
     check = float(simcse_loss(views.z1, views.z2, views.hard, float(temperature), float(alpha)))
     figure = plots.loss_anatomy_figure(views.anchors, views.candidates, anatomy.cosines, anatomy.probabilities,
@@ -271,12 +282,13 @@ def cone_sample(studio: Studio, per_topic: int, seed: int = 0) -> tuple[list[str
     return sentences, labels
 
 
-def cone_models(studio: Studio, session: Session):
-    """(before encoder, after encoder, after's name): the session's fine-tuned model, else the latest preset."""
-    record, preset = session.finetuned, session.preset_run
+def cone_models(studio: Studio, session: Session, choice: str | None = None):
+    """(before encoder, after encoder, after's name): the run the picker names, else the session's latest run,
+    else the latest preset."""
+    record, preset = studio.run_for(choice, session) or session.finetuned, session.preset_run
     if record is not None:
         return (studio.registry.get(record.base_name, record.base_pooler), record.encoder,
-                f"your fine-tuned model ({record.summary})")
+                f"your **{record.label}** ({record.summary})")
     if preset is not None:
         return studio.base_encoder(ablations.START_POOLER), preset.encoder, preset.label
     raise InputError("There is no trained model yet: run the one-minute fine-tune (Fine-tune tab) or an "
@@ -284,12 +296,13 @@ def cone_models(studio: Studio, session: Session):
 
 
 @guarded
-def draw_cone(studio: Studio, session: Session, progress=gr.Progress()):
-    """Handler: before | after as arrows on one linear basis, with the anisotropy of each."""
+def draw_cone(studio: Studio, session: Session, choice: str | None = None, progress=gr.Progress()):
+    """Handler: before | after as arrows on one linear basis, with the anisotropy of each (the picked run, else
+    the latest run or preset)."""
     from simcse_core.evaluation.metrics import anisotropy
     from simcse_core.teaching.projection import cone_view
 
-    before_model, after_model, name = cone_models(studio, session)
+    before_model, after_model, name = cone_models(studio, session, choice)
     sentences, labels = cone_sample(studio, CONE_STATS_PER_TOPIC)
     progress(0.2, desc="Encoding with the model before training")
     before = before_model.encode(sentences)
@@ -365,6 +378,7 @@ def export_tables(studio: Studio, session: Session) -> tuple:
 
 # --- layout ---
 
+
 def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, session: gr.State) -> gr.Tabs:
     """Lay out the tab (inside a ``gr.Tab``), wire its events, and return its inner tabs (for the lesson)."""
     with gr.Tabs(elem_id="inside-tabs") as inner:
@@ -374,7 +388,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                                        max_lines=8, elem_id="twins-text", scale=3)
                 with gr.Column(scale=2, min_width=300):
                     twin_run = gr.Button("Encode each sentence twice", variant="primary", elem_id="twins-run")
-                    twin_rate = gr.Slider(0.0, 0.5, value=ablations.UNSUP.dropout, step=0.05,
+                    twin_rate = gr.Slider(*_range("dropout"), value=ablations.UNSUP.dropout, step=0.05,
                                           label="Dropout rate", elem_id="twins-dropout")
             twin_summary = gr.Markdown("Press the button: each sentence goes through the model twice with dropout on, "
                                        "and twice with it off.", elem_id="twins-summary", container=True,
@@ -388,10 +402,10 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                     mode = gr.Radio(MODES, value="unsup", label="Batch", elem_id="loss-mode")
                     loss_run = gr.Button("Encode the batch (training mode)", variant="primary", elem_id="loss-run")
                     with gr.Row():
-                        temperature = gr.Slider(0.001, 1.0, value=ablations.UNSUP.temperature, step=0.001,
+                        temperature = gr.Slider(*_range("temperature"), value=ablations.UNSUP.temperature, step=0.001,
                                                 label="Temperature τ", elem_id="loss-temperature")
-                        alpha = gr.Slider(0.1, 4.0, value=ablations.SUP.hard_negative_weight, step=0.1,
-                                          label="α (hard negatives)", elem_id="loss-alpha")
+                        alpha = gr.Slider(*_range("hard_negative_weight"), value=ablations.SUP.hard_negative_weight,
+                                          step=0.1, label="α (hard negatives)", elem_id="loss-alpha")
                 with gr.Column(scale=3):
                     loss_summary = gr.Markdown("Press **Encode the batch**: every number inside SimCSE's loss for "
                                                "these sentences appears below.", elem_id="loss-summary",
@@ -465,8 +479,8 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     preset_clear.click(**forms.wire(clear_runs, {"session": session}, ablation_shown), queue=False,
                        api_visibility="private")
 
-    cone_run.click(functools.partial(draw_cone, studio), [session], [cone_caption, cone_plot], api_name="cone_view",
-                   **heavy)
+    cone_run.click(functools.partial(draw_cone, studio), [session, picker], [cone_caption, cone_plot],
+                   api_name="cone_view", **heavy)
     projector_run.click(functools.partial(export_projector, studio), [session],
                         [projector_file, export_note, session], api_name="export_projector", **heavy)
     tables_run.click(functools.partial(export_tables, studio), [session],

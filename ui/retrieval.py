@@ -10,8 +10,8 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from simcse_core.data import load_labelled_sentences
-from ui import text
+from simcse_core.data import DataError, load_labelled_sentences
+from ui import forms, text
 from ui.components import SettingRadio, SettingSlider
 from ui.errors import InputError, check_choice, check_number, check_sentence, guarded, shorten
 from ui.session import Corpus, Session
@@ -57,9 +57,27 @@ def build_index(studio: Studio, corpus_choice: str, upload: str | None, choice: 
     start = time.perf_counter()
     index = studio.get_index(session, encoder, studio.model_key(choice, pooler, session), progress)
     seconds = time.perf_counter() - start
-    status = (f"**Index ready** — {corpus.name}, model `{encoder.description}`, search backend "
+    status = (f"**Index ready** — {corpus.name}, model `{text.model_shown(choice, encoder)}`, search backend "
               f"`{index.backend}` ({seconds:.1f} s). Type a query below.")
     return status, session
+
+
+def choose_corpus(studio: Studio, corpus_choice: str, upload: str | None, session: Session) -> dict:
+    """Handler for the Corpus choice: it takes effect at once (searches use it; indexing waits for a search)."""
+    show_upload = gr.update(visible=corpus_choice == text.UPLOAD_CORPUS)
+    if corpus_choice == text.UPLOAD_CORPUS and not upload:
+        current = studio.corpus_of(session).name
+        return {"upload": show_upload, "session": session,
+                "status": f"Upload a corpus file: searches use it as soon as it is read. Until then they search "
+                          f"**{current}**."}
+    try:
+        corpus = load_corpus(studio, corpus_choice, upload, session)
+    except (InputError, DataError) as err:
+        gr.Warning(str(err))
+        return {"upload": show_upload, "session": session,
+                "status": f"⚠️ {err} Searches still use **{studio.corpus_of(session).name}**."}
+    return {"upload": show_upload, "session": session,
+            "status": f"Searches now use **{corpus.name}** (indexed on the first search, or press Build index)."}
 
 
 def hits_table(hits, corpus: Corpus) -> pd.DataFrame:
@@ -110,7 +128,7 @@ def search(studio: Studio, query: str, top_k: float, threshold: float, choice: s
     hits = index.search(query, top_k=top_k, threshold=threshold)[0]
     if not hits:
         gr.Info(f"No sentence scores above the threshold {threshold:.2f}. Lower the threshold to see more.")
-    status = (f"Searched **{corpus.name}** with `{encoder.description}` (backend `{index.backend}`); "
+    status = (f"Searched **{corpus.name}** with `{text.model_shown(choice, encoder)}` (backend `{index.backend}`); "
               f"{len(hits)} hit{'s' if len(hits) != 1 else ''}.")
     compare, note = pd.DataFrame(columns=COMPARE_COLUMNS), text.COMPARE_HINT
     pair = comparison_for(studio, choice, session)
@@ -152,7 +170,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
                                  elem_id="ret-status")
         with gr.Column(scale=2):
             query = gr.Textbox(label="Query", value=QUERY_EXAMPLES[0][0], elem_id="ret-query", max_lines=2,
-                               max_length=studio.config.max_sentence_chars)
+                               info=text.length_limit(studio.config.max_sentence_chars))
             with gr.Row():
                 top_k = SettingSlider(1, MAX_TOP_K, value=5, step=1, label="Top-k", elem_id="ret-topk",
                                   info="How many sentences to return.")
@@ -170,8 +188,10 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
                            elem_id="ret-compare", interactive=False, wrap=True,
                            column_widths=["7%", "10%", "33%", "10%", "32%", "8%"])
 
-    corpus_choice.change(lambda c: gr.update(visible=c == text.UPLOAD_CORPUS), corpus_choice, upload,
-                         queue=False, api_visibility="private")
+    corpus_choice.change(**forms.wire(functools.partial(choose_corpus, studio),
+                                      {"corpus_choice": corpus_choice, "upload": upload, "session": session},
+                                      {"upload": upload, "status": status, "session": session}),
+                         api_visibility="private", **studio.queues.encode)
     build_inputs = [corpus_choice, upload, picker, pooler, session]
     build_fn = functools.partial(build_index, studio)
     build_btn.click(build_fn, build_inputs, [status, session], api_name="build_index", **studio.queues.heavy)

@@ -9,7 +9,7 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from simcse_core.data import DataLimits, sentences_from_text
-from ui import plots, text
+from ui import forms, plots, text
 from ui.errors import InputError, check_sentence, clean_text, guarded
 from ui.session import Session
 from ui.studio import Studio
@@ -25,8 +25,8 @@ PAIR_EXAMPLES = [
 # a topic and most words but not the meaning. Cosine scores them high; that is what it measures.
 HARD_EXAMPLES = [
     ("The movie was fantastic.", "The movie was terrible.", "Opposites"),
-    ("The cat is on the mat.", "The cat is not on the mat.", "Negation (human score 2.0 of 5)"),
-    ("I like coffee.", "I do not like coffee.", "Negation (human score 2.0 of 5)"),
+    ("The cat is on the mat.", "The cat is not on the mat.", "Negation: the cat (human score 2.0 of 5)"),
+    ("I like coffee.", "I do not like coffee.", "Negation: coffee (human score 2.0 of 5)"),
     ("The dog bit the man.", "The man bit the dog.", "Swapped roles (human score 2.2 of 5)"),
     ("The rocket launch was a success.", "The rocket launch was a failure.", "Antonyms (human score 2.2 of 5)"),
     ("🐶", "🍕", "Symbols the model cannot read"),
@@ -105,7 +105,18 @@ def score_pair(studio: Studio, a: str, b: str, choice: str, pooler: str, session
     score = float(encoder.similarity([a], [b])[0, 0])
     reports = dict(zip(("Sentence A", "Sentence B"), encoder.token_report([a, b])))
     baseline = studio.baseline(studio.model_key(choice, pooler, session), encoder)
-    return format_score(score, baseline, encoder.description, reports)
+    return format_score(score, baseline, text.model_shown(choice, encoder), reports)
+
+
+def pair_problems(studio: Studio, a: str, b: str, **_) -> dict[str, str]:
+    """Validator of the pair: each wrong sentence with its message (the model and session are not checked)."""
+    problems = {}
+    for name, value, what in (("a", a, "first sentence"), ("b", b, "second sentence")):
+        try:
+            check_sentence(value, what, studio.config.max_sentence_chars)
+        except InputError as err:
+            problems[name] = str(err)
+    return problems
 
 
 @guarded
@@ -134,7 +145,7 @@ def heatmap(studio: Studio, lines: str, choice: str, pooler: str, session: Sessi
     notes = reading_warnings({f"Line {k + 1}": r for k, r in enumerate(reports)})
     if notes:
         gr.Warning(" ".join(notes[:4]) + (" …" if len(notes) > 4 else ""))
-    return plots.similarity_heatmap(sentences, matrix, title=f"Cosine similarity — {encoder.description}",
+    return plots.similarity_heatmap(sentences, matrix, title=f"Cosine similarity — {text.model_shown(choice, encoder)}",
                                     unreadable=[r.mostly_unknown for r in reports])
 
 
@@ -142,10 +153,9 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
     """Lay out the tab (inside a ``gr.Tab``) and wire its events."""
     gr.Markdown(text.SIMILARITY_INTRO)
     with gr.Row():
-        a = gr.Textbox(label="Sentence A", value=PAIR_EXAMPLES[0][0], elem_id="sim-a", max_lines=3,
-                       max_length=studio.config.max_sentence_chars)
-        b = gr.Textbox(label="Sentence B", value=PAIR_EXAMPLES[0][1], elem_id="sim-b", max_lines=3,
-                       max_length=studio.config.max_sentence_chars)
+        limit = text.length_limit(studio.config.max_sentence_chars)
+        a = gr.Textbox(label="Sentence A", value=PAIR_EXAMPLES[0][0], elem_id="sim-a", max_lines=3, info=limit)
+        b = gr.Textbox(label="Sentence B", value=PAIR_EXAMPLES[0][1], elem_id="sim-b", max_lines=3, info=limit)
     with gr.Row():
         with gr.Column(scale=1, min_width=160):
             run = gr.Button("Compare", variant="primary", elem_id="sim-run")
@@ -159,9 +169,12 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
                        label="Hard cases: opposites, negation, swapped roles, unknown symbols (one click)")
     pair_inputs = [a, b, picker, pooler, session]
     pair_fn = functools.partial(score_pair, studio)
-    run.click(pair_fn, pair_inputs, score, api_name="similarity", **studio.queues.encode)
-    a.submit(pair_fn, pair_inputs, score, api_visibility="undocumented", **studio.queues.encode)
-    b.submit(pair_fn, pair_inputs, score, api_visibility="undocumented", **studio.queues.encode)
+    # A sentence that is empty or too long is marked on its own box; the last score stays on screen.
+    check = forms.validator(functools.partial(pair_problems, studio),
+                            {"a": a, "b": b, "choice": picker, "pooler": pooler, "session": session})
+    run.click(pair_fn, pair_inputs, score, api_name="similarity", validator=check, **studio.queues.encode)
+    a.submit(pair_fn, pair_inputs, score, api_visibility="undocumented", validator=check, **studio.queues.encode)
+    b.submit(pair_fn, pair_inputs, score, api_visibility="undocumented", validator=check, **studio.queues.encode)
     examples.load_input_event.then(pair_fn, pair_inputs, score, api_visibility="undocumented", **studio.queues.encode)
     hard.load_input_event.then(pair_fn, pair_inputs, score, api_visibility="undocumented", **studio.queues.encode)
 
@@ -170,7 +183,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
         with gr.Column(scale=2):
             lines = gr.Textbox(label=f"Sentences, one per line (up to {studio.config.max_heatmap_sentences})",
                                value=LIST_EXAMPLES[0], lines=10, max_lines=20, elem_id="sim-list",
-                               max_length=studio.config.max_list_chars)
+                               info=text.length_limit(studio.config.max_sentence_chars, "Each line"))
             run_map = gr.Button("Draw heatmap", variant="primary", elem_id="sim-heatmap-run")
             list_examples = gr.Examples([[x] for x in LIST_EXAMPLES], inputs=[lines],
                                         label="Try a list (one click)", cache_examples=False,

@@ -224,3 +224,19 @@ results.
 DEMO_SET_NOTE = "demo, not a benchmark"
 
 APOLOGY = "Sorry — something went wrong on our side. The details are in the server log; please try again."
+
+
+def model_shown(choice: str | None, encoder) -> str:
+    """The name of the model a panel shows: the visitor's run by its picker label, else the base model."""
+    import re
+
+    if choice and re.match(r"^run \d+ ·", choice):
+        return f"{choice} [{encoder.config.pooler}]"
+    return encoder.description
+
+
+def length_limit(max_chars: int, what: str = "Up to") -> str:
+    """A text box's note of its limit: longer text is refused with a message, never cut."""
+    if what == "Up to":
+        return f"Up to {max_chars:,} characters; longer text is refused, not cut."
+    return f"{what}: up to {max_chars:,} characters; longer text is refused, not cut."
