@@ -15,6 +15,7 @@ import pytest
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 MAX_CHARS = 300
 DATA_FILES = ("corpus.csv", "demo_sts_pairs.csv", "sample_unsup.txt", "sample_sup.csv")
+LESSON_FILE = "lesson_sentences.txt"  # from the raw model's corpus, under its sources' licences (not CC0)
 SCORE_BANDS = ((0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 4.0), (4.0, 5.0))  # last band includes 5.0
 
 
@@ -153,7 +154,7 @@ def _count_rows(name: str) -> int:
 
 def test_readme_row_counts_match_files() -> None:
     documented = _readme_rows()
-    assert set(documented) == set(DATA_FILES)
+    assert set(documented) == {*DATA_FILES, LESSON_FILE}
     for name, count in documented.items():
         assert _count_rows(name) == count, f"README says {name} has {count} rows"
 
@@ -161,5 +162,17 @@ def test_readme_row_counts_match_files() -> None:
 def test_license_is_cc0_and_names_every_file() -> None:
     text = (ASSETS / "LICENSE.md").read_text(encoding="utf-8")
     assert "CC0-1.0" in text
+    assert f"`{LESSON_FILE}` is not covered by the CC0 waiver" in " ".join(text.split())
     for name in DATA_FILES:
         assert f"`{name}`" in text, f"LICENSE.md does not describe {name}"
+
+
+def test_lesson_sentences_hold_no_sts_b_or_demo_sentence() -> None:
+    from simcse_core.pretraining.corpus import evaluation_sentences, normalise
+
+    stsb = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stsb"
+    blocked, checked = evaluation_sentences(stsb if stsb.is_dir() else None, ASSETS)
+    assert any("STS-B" in name for name in checked)
+    lines = _read_lines(LESSON_FILE)
+    assert len(lines) == 20_000 and len(set(lines)) == 20_000
+    assert not [line for line in lines if normalise(line) in blocked]

@@ -184,7 +184,10 @@ def test_minilm_twins_and_loss(minilm):
 def test_presets_carry_the_papers_figures_and_valid_configs():
     from simcse_core.teaching import ablations
 
-    assert {p.paper_stsb_dev for p in ablations.presets_in("dropout")} == {71.1, 82.5, 71.0, 43.6}
+    assert [p.paper_stsb_dev for p in ablations.presets_in("dropout")] == [71.1, 72.6, 81.1, 82.5, 81.4, 80.5,
+                                                                            71.0, 43.6]
+    assert [p.paper_stsb_dev for p in ablations.presets_in("pooler")] == [81.7, 82.5, 80.9, 81.2]
+    assert ablations.get_preset("aug-mlm-15").paper_stsb_dev == 62.2
     fixed = ablations.get_preset("dropout-fixed-0.1")
     assert fixed.config.fixed_dropout_mask and fixed.config.dropout == 0.1
     assert ablations.get_preset("tau-0.001").config.temperature == 0.001
@@ -193,6 +196,43 @@ def test_presets_carry_the_papers_figures_and_valid_configs():
     assert all(k in ablations.PRESETS_BY_KEY for k in ablations.DEFAULT_IN_GROUP.values())
     with pytest.raises(ValueError, match="Unknown ablation preset"):
         ablations.get_preset("dropout-2")
+
+
+def test_every_preset_compares_with_a_paper_row_of_its_own_table_and_setting():
+    from simcse_core.teaching import ablations
+
+    for preset in ablations.PRESETS:
+        assert preset.paper.table == ablations.GROUP_TABLES[preset.group], preset.key
+        assert preset.paper.split == "STS-B dev", preset.key
+        if not preset.same_setting:  # only Table D.1, whose setting the paper leaves unstated (inferred sup)
+            assert preset.group == "temperature" and preset.paper.setting == "sup" and preset.setting == "unsup"
+    unsup = [p for p in ablations.PRESETS if p.group in ("augmentation", "dropout", "pooler")]
+    assert all(p.setting == "unsup" and p.paper.setting == "unsup" for p in unsup)
+    assert all(p.setting == "sup" for p in ablations.presets_in("hard_negatives"))
+
+
+def test_presets_of_a_table_differ_only_in_their_row(tiny_encoder):
+    from dataclasses import asdict
+
+    from simcse_core.teaching import ablations
+
+    for group in ablations.GROUPS:
+        configs = [asdict(p.config) for p in ablations.presets_in(group)]
+        for key in ("steps", "batch_size", "lr", "max_length", "seed"):
+            assert len({c[key] for c in configs}) == 1, (group, key)
+
+
+def test_augmented_presets_train_on_pairs_of_a_lesson_sentence_and_its_view(monkeypatch):
+    from simcse_core.teaching import ablations, lessons
+
+    monkeypatch.setattr(lessons, "lesson_sentences", lambda: ("the man plays the guitar in the park",) * 3)
+    ablations._augmented.cache_clear()
+    pairs = ablations.training_data(ablations.get_preset("aug-crop-30"))
+    assert pairs[0][0] == "the man plays the guitar in the park" and pairs[0][1] in pairs[0][0]
+    assert len(pairs[0][1].split()) == 6
+    assert ablations.get_preset("aug-crop-30").config.resolved_mlp_only_train  # the unsup pooler rule
+    ablations._augmented.cache_clear()
+    assert ablations.training_data(ablations.get_preset("dropout-0")) == ["the man plays the guitar in the park"] * 3
 
 
 def test_a_preset_runs_on_a_copy_and_disagreements_are_named(tiny_encoder):
@@ -206,7 +246,8 @@ def test_a_preset_runs_on_a_copy_and_disagreements_are_named(tiny_encoder):
     results = []
     for key in ("dropout-0.1", "dropout-0"):
         preset = ablations.get_preset(key)
-        preset = replace(preset, config=replace(preset.config, steps=2, batch_size=4, lr=1e-3, eval_every=0))
+        preset = replace(preset, config=replace(preset.config, steps=2, batch_size=4, lr=1e-3, eval_every=0,
+                                                pooler="mean"))
         _, events = ablations.start(preset, tiny_encoder, pairs, data=SENTENCES)
         results.append(ablations.summarize(preset, list(events), pairs.name))
     np.testing.assert_array_equal(tiny_encoder.encode(SENTENCES), before)  # the base model is untouched

@@ -1,23 +1,24 @@
-"""The paper's ablations in miniature: presets that each train for about two minutes on a 2-core CPU.
+"""The paper's ablations in miniature, from the raw language model: presets that each train one short run.
 
-Each :class:`AblationPreset` is one row of an ablation table in Gao, Yao & Chen (2021), with the paper's
-STS-B development figure stored beside it:
+Each :class:`AblationPreset` is one row of an ablation table of Gao, Yao & Chen (2021), with the paper's
+figure for that row (:mod:`simcse_core.evaluation.paper`, its table, row and setting) stored beside it. Every
+run starts from ``raw-bert`` (:mod:`simcse_core.teaching.lessons`), a BERT pretrained with masked-language
+modelling only, as the paper starts from BERT-base, and trains on the lesson's sentences (no STS data):
 
-- dropout (Table 3, unsupervised BERT-base): p = 0 / 0.1 / 0.5, and "fixed 0.1" where both views share one
-  dropout mask (:attr:`simcse_core.training.train.TrainConfig.fixed_dropout_mask`);
-- temperature τ (Appendix D, Table D.1): 0.001 / 0.01 / 0.05 / 0.1 / 1. The paper does not name the setting;
-  its τ = 0.05 figure (86.2) is the supervised default of Table 7, so the table is supervised BERT-base. The
-  miniature runs it unsupervised, where there are enough sentences for a two-minute run;
-- hard negatives (Table 7, supervised BERT-base): none, and α = 0.5 / 1 (α is ``hard_negative_weight``).
+- augmentation (Table 1, unsupervised): dropout's two views against discrete augmentations of the positive
+  (crop, word deletion, delete one word with and without dropout, synonym replacement, MLM 15 %);
+- dropout (Table 3, unsupervised): p = 0 / 0.01 / 0.05 / 0.1 / 0.15 / 0.2 / 0.5, and "fixed 0.1" where both
+  views share one dropout mask;
+- pooler (Table 6, unsupervised column): [CLS] with an MLP, with the MLP in training only, without it, and the
+  average of the first and last layers;
+- temperature τ (Table D.1): 0.001 / 0.01 / 0.05 / 0.1 / 1. The paper does not name D.1's setting; its τ = 0.05
+  figure, 86.2, is the supervised model's, so the table is taken as supervised. The miniature trains it
+  unsupervised (the lesson has no labelled pairs to train a supervised run from a raw model) and says so
+  (:data:`TEMPERATURE_NOTE`); the dot-product row is left out (the trainer uses cosine only);
+- hard negatives (Table 7, supervised): none, and α = 0.5 / 1 / 2, on 250 hand-written triplets.
 
-The miniature differs from the paper in its starting point: the bundled all-MiniLM-L6-v2 read through its raw
-[CLS] vector (pooler ``cls_before_pooler``) already scores about 80 on STS-B dev, because the model was trained
-for sentence similarity; the paper starts from a raw BERT. So the miniature shows the
-paper's *direction* for some settings and not others, and never its size: :data:`MINIATURE_CAVEAT` says this
-where the figures are shown. With a raw BERT (online: ``bert-base-uncased``) the paper's effect should appear
-(not measured here: offline).
-
-A run is: :func:`start` (a private copy of the base encoder, the preset's data and settings, a
+All runs of a table have the same steps, data and seed; only the row's setting differs. A run is
+:func:`start` (a private copy of the base encoder, the preset's data and settings, a
 :func:`simcse_core.training.train.train` iterator), then :func:`summarize` on the events.
 """
 
@@ -28,11 +29,15 @@ import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from simcse_core.evaluation import paper
+from simcse_core.evaluation.paper import PaperFigure
 from simcse_core.paths import ASSETS_DIR
+from simcse_core.teaching import lessons
 from simcse_core.training.train import TrainConfig, TrainEvent, train
 
 if TYPE_CHECKING:
@@ -41,33 +46,28 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-AblationGroup = Literal["dropout", "temperature", "hard_negatives"]
-GROUPS: tuple[AblationGroup, ...] = ("dropout", "temperature", "hard_negatives")
-GROUP_TITLES = {
-    "dropout": "Dropout (paper Table 3, unsupervised)",
-    "temperature": "Temperature τ (paper Table D.1)",
-    "hard_negatives": "Hard negatives and their weight α (paper Table 7, supervised)",
-}
-ASSETS = ASSETS_DIR
-START_POOLER = "cls_before_pooler"  # the raw [CLS] vector: the weakest start the bundled model offers
-EVAL_SAMPLE = 300  # STS-B dev pairs scored during a preset run (the full set: pass eval_pairs yourself)
+AblationGroup = Literal["augmentation", "dropout", "pooler", "temperature", "hard_negatives"]
+GROUPS: tuple[AblationGroup, ...] = ("augmentation", "dropout", "pooler", "temperature", "hard_negatives")
+Positive = Literal["dropout", "crop", "word_deletion", "delete_one_word", "synonym", "mlm"]
+START_MODEL = lessons.START_MODEL
+START_POOLER = lessons.START_POOLER
+EVAL_SAMPLE = 300  # STS-B dev pairs for a quick look; presets score the full dev set by default
 TIME_BUDGET_S = 300.0  # the app stops a preset after this long (a busy machine); the benchmark runs every step
 
-# The miniature's settings. Unsupervised: the paper's (batch 64, lr 3e-5, max length 32) for 100 steps, about
-# 70 s of training on 2 idle cores. Supervised: 250 hand-written triplets, batch 32, lr 5e-5 (paper: 5e-5 for
-# supervised BERT-base), 50 steps (about six passes over the triplets).
-UNSUP = TrainConfig(mode="unsup", steps=100, batch_size=64, lr=3e-5, temperature=0.05, dropout=0.1,
-                    max_length=32, eval_every=25, seed=42)
-SUP = TrainConfig(mode="sup", steps=50, batch_size=32, lr=5e-5, temperature=0.05, dropout=0.1, max_length=32,
-                  eval_every=25, seed=42)
+# The miniature's settings: the lesson's unsupervised run (the paper's setting from the raw model) and, for
+# Table 7, a supervised run on the 250 hand-written triplets (batch 32, as many steps).
+UNSUP = lessons.LESSON_RUN
+SUP = replace(UNSUP, mode="sup", batch_size=32, mlp_only_train=None)
 
+TEMPERATURE_NOTE = (
+    "Table D.1 does not say whether it is supervised or unsupervised; its τ = 0.05 figure (86.2) is the "
+    "supervised model's, so its level is not ours: our τ runs are unsupervised. Compare the shape (which τ is "
+    "best, how far τ = 1 falls), not the numbers.")
 MINIATURE_CAVEAT = (
-    "Our miniature starts from a model that already learned sentence meaning (all-MiniLM-L6-v2, STS-B dev "
-    "about 80 through its raw [CLS] vector), trains for one or two minutes instead of an hour, and uses one "
-    "seed. So differences of a point or two are noise here, and settings that ruin a raw BERT in the paper "
-    "(no dropout, a shared mask) barely hurt a model that has nothing left to collapse from. With a raw "
-    "BERT (online: bert-base-uncased) the paper's effect should appear; it was not measured here (offline)."
-)
+    "Our miniature starts, like the paper, from a language model that never learned sentence meaning, but a "
+    "small one (4 layers, 128 wide, pretrained for about an hour on 2 CPU cores) trained for about a minute "
+    "instead of an hour, with one seed. Its figures sit far below BERT-base's; compare the order of the rows "
+    "and the size of the drops, not the levels. Differences of a point or two are within one-seed noise.")
 
 
 @dataclass(frozen=True)
@@ -78,33 +78,84 @@ class AblationPreset:
     group: AblationGroup  # which table it belongs to
     label: str  # short name for plots and tables, e.g. "dropout 0.1"
     config: TrainConfig  # the training settings of the miniature
-    paper_stsb_dev: float  # the paper's STS-B dev Spearman x100 for this row (BERT-base)
-    paper_source: str  # where in the paper, e.g. "Table 3"
+    paper: PaperFigure  # the paper's figure for this row, with its table, row and setting
+    positive: Positive = "dropout"  # how the positive view is made
+    ratio: float = 0.0  # crop / word deletion / MLM share
     hard_negatives: bool = True  # sup only: train on triplets (True) or on pairs, the third column dropped
 
+    @property
+    def paper_stsb_dev(self) -> float:
+        return self.paper.value
 
-def _preset(key: str, group: AblationGroup, label: str, config: TrainConfig, paper: float, source: str,
+    @property
+    def paper_source(self) -> str:
+        return self.paper.table
+
+    @property
+    def setting(self) -> Literal["unsup", "sup"]:
+        """Unsupervised unless trained on labelled triplets: an augmented view is made without labels, though it
+        trains through the pairs path."""
+        return "unsup" if self.positive != "dropout" or self.config.mode == "unsup" else "sup"
+
+    @property
+    def same_setting(self) -> bool:
+        """Whether our run is in the paper row's setting (unsup/sup); when not, the screen says so."""
+        return self.setting == self.paper.setting
+
+
+def _preset(key: str, group: AblationGroup, label: str, config: TrainConfig, figure: PaperFigure,
+            positive: Positive = "dropout", ratio: float = 0.0, hard_negatives: bool = True,
             **changes) -> AblationPreset:
-    hard = changes.pop("hard_negatives", True)
-    return AblationPreset(key, group, label, replace(config, **changes), paper, source, hard)
+    if positive != "dropout":  # pairs (sentence, augmented view): the pairs path, with the unsup pooler rule
+        changes = {"mode": "sup", "mlp_only_train": True, **changes}
+    return AblationPreset(key, group, label, replace(config, **changes), figure, positive, ratio, hard_negatives)
 
 
+T1, T3, T6, D1, T7 = paper.TABLE1, paper.TABLE3, paper.TABLE6, paper.TABLE_D1, paper.TABLE7
 PRESETS: tuple[AblationPreset, ...] = (
-    _preset("dropout-0", "dropout", "dropout 0", UNSUP, 71.1, "Table 3", dropout=0.0),
-    _preset("dropout-0.1", "dropout", "dropout 0.1 (default)", UNSUP, 82.5, "Table 3"),
-    _preset("dropout-0.5", "dropout", "dropout 0.5", UNSUP, 71.0, "Table 3", dropout=0.5),
-    _preset("dropout-fixed-0.1", "dropout", "fixed mask 0.1", UNSUP, 43.6, "Table 3", fixed_dropout_mask=True),
-    _preset("tau-0.001", "temperature", "τ 0.001", UNSUP, 84.9, "Table D.1", temperature=0.001),
-    _preset("tau-0.01", "temperature", "τ 0.01", UNSUP, 85.4, "Table D.1", temperature=0.01),
-    _preset("tau-0.05", "temperature", "τ 0.05 (default)", UNSUP, 86.2, "Table D.1"),
-    _preset("tau-0.1", "temperature", "τ 0.1", UNSUP, 82.0, "Table D.1", temperature=0.1),
-    _preset("tau-1", "temperature", "τ 1", UNSUP, 64.0, "Table D.1", temperature=1.0),
-    _preset("sup-no-hard", "hard_negatives", "no hard negative", SUP, 84.9, "Table 7", hard_negatives=False),
-    _preset("sup-alpha-0.5", "hard_negatives", "hard negative α 0.5", SUP, 86.1, "Table 7",
+    _preset("aug-dropout", "augmentation", "dropout only (unsup SimCSE)", UNSUP, T1["None (unsup. SimCSE)"]),
+    _preset("aug-crop-10", "augmentation", "crop 10%", UNSUP, T1["Crop 10%"], "crop", 0.1),
+    _preset("aug-crop-20", "augmentation", "crop 20%", UNSUP, T1["Crop 20%"], "crop", 0.2),
+    _preset("aug-crop-30", "augmentation", "crop 30%", UNSUP, T1["Crop 30%"], "crop", 0.3),
+    _preset("aug-del-10", "augmentation", "word deletion 10%", UNSUP, T1["Word deletion 10%"], "word_deletion", 0.1),
+    _preset("aug-del-20", "augmentation", "word deletion 20%", UNSUP, T1["Word deletion 20%"], "word_deletion", 0.2),
+    _preset("aug-del-30", "augmentation", "word deletion 30%", UNSUP, T1["Word deletion 30%"], "word_deletion", 0.3),
+    _preset("aug-del-one", "augmentation", "delete one word", UNSUP, T1["Delete one word"], "delete_one_word"),
+    _preset("aug-del-one-no-dropout", "augmentation", "delete one word, no dropout", UNSUP,
+            T1["Delete one word, w/o dropout"], "delete_one_word", dropout=0.0),
+    _preset("aug-synonym", "augmentation", "synonym replacement", UNSUP, T1["Synonym replacement"], "synonym"),
+    _preset("aug-mlm-15", "augmentation", "MLM 15%", UNSUP, T1["MLM 15%"], "mlm", 0.15),
+    _preset("dropout-0", "dropout", "dropout 0", UNSUP, T3["p = 0.0"], dropout=0.0),
+    _preset("dropout-0.01", "dropout", "dropout 0.01", UNSUP, T3["p = 0.01"], dropout=0.01),
+    _preset("dropout-0.05", "dropout", "dropout 0.05", UNSUP, T3["p = 0.05"], dropout=0.05),
+    _preset("dropout-0.1", "dropout", "dropout 0.1 (default)", UNSUP, T3["p = 0.1"]),
+    _preset("dropout-0.15", "dropout", "dropout 0.15", UNSUP, T3["p = 0.15"], dropout=0.15),
+    _preset("dropout-0.2", "dropout", "dropout 0.2", UNSUP, T3["p = 0.2"], dropout=0.2),
+    _preset("dropout-0.5", "dropout", "dropout 0.5", UNSUP, T3["p = 0.5"], dropout=0.5),
+    _preset("dropout-fixed-0.1", "dropout", "fixed mask 0.1", UNSUP, T3["Fixed 0.1"], fixed_dropout_mask=True),
+    _preset("pool-cls-mlp", "pooler", "[CLS] with MLP", UNSUP, T6["[CLS] w/ MLP"]["unsup"], mlp_only_train=False),
+    _preset("pool-cls-mlp-train", "pooler", "[CLS] with MLP in training only (default)", UNSUP,
+            T6["[CLS] w/ MLP (train)"]["unsup"]),
+    _preset("pool-cls", "pooler", "[CLS] without MLP", UNSUP, T6["[CLS] w/o MLP"]["unsup"],
+            pooler="cls_before_pooler"),
+    _preset("pool-first-last", "pooler", "first-last average", UNSUP, T6["First-last avg."]["unsup"],
+            pooler="avg_first_last"),
+    _preset("tau-0.001", "temperature", "τ 0.001", UNSUP, D1["τ = 0.001"], temperature=0.001),
+    _preset("tau-0.01", "temperature", "τ 0.01", UNSUP, D1["τ = 0.01"], temperature=0.01),
+    _preset("tau-0.05", "temperature", "τ 0.05 (default)", UNSUP, D1["τ = 0.05"]),
+    _preset("tau-0.1", "temperature", "τ 0.1", UNSUP, D1["τ = 0.1"], temperature=0.1),
+    _preset("tau-1", "temperature", "τ 1", UNSUP, D1["τ = 1"], temperature=1.0),
+    _preset("sup-no-hard", "hard_negatives", "no hard negative", SUP, T7["N/A (no hard negative)"],
+            hard_negatives=False),
+    _preset("sup-alpha-0.5", "hard_negatives", "hard negative α 0.5", SUP, T7["Contradiction, α = 0.5"],
             hard_negative_weight=0.5),
-    _preset("sup-alpha-1", "hard_negatives", "hard negative α 1", SUP, 86.2, "Table 7"),
+    _preset("sup-alpha-1", "hard_negatives", "hard negative α 1", SUP, T7["Contradiction, α = 1.0"]),
+    _preset("sup-alpha-2", "hard_negatives", "hard negative α 2", SUP, T7["Contradiction, α = 2.0"],
+            hard_negative_weight=2.0),
 )
 PRESETS_BY_KEY = {preset.key: preset for preset in PRESETS}
+GROUP_TABLES = {"augmentation": "Table 1", "dropout": "Table 3", "pooler": "Table 6", "temperature": "Table D.1",
+                "hard_negatives": "Table 7"}
 
 
 def get_preset(key: str) -> AblationPreset:
@@ -116,28 +167,34 @@ def get_preset(key: str) -> AblationPreset:
 
 
 def presets_in(group: AblationGroup) -> list[AblationPreset]:
-    """The presets of one ablation table, in the paper's column order."""
+    """The presets of one ablation table, in the paper's row order."""
     if group not in GROUPS:
         raise ValueError(f"Unknown ablation group {group!r}; choose one of {', '.join(GROUPS)}.")
     return [preset for preset in PRESETS if preset.group == group]
 
 
 def training_data(preset: AblationPreset) -> list:
-    """The preset's examples: unsup, STS-B train sentences (else the bundled sentences); sup, bundled triplets.
-
-    Supervised presets read ``assets/sample_sup.csv`` (anchor, entailment-like positive, contradiction-like
-    hard negative); without hard negatives the third column is dropped.
+    """The preset's examples: the lesson's sentences (or pairs of a sentence and its augmented view), or the
+    bundled triplets for Table 7 (``assets/sample_sup.csv``; without hard negatives the third column dropped).
     """
-    from simcse_core.data import load_sentences, load_triplets
-    from simcse_core.evaluation.sets import stsb_available, stsb_train_sentences
+    from simcse_core.data import load_triplets
 
-    if preset.config.mode == "unsup":
-        if stsb_available():
-            return stsb_train_sentences()
-        sentences = load_sentences(ASSETS / "sample_unsup.txt") + load_sentences(ASSETS / "corpus.csv")
-        return list(dict.fromkeys(sentences))
-    triplets = load_triplets(ASSETS / "sample_sup.csv")
-    return triplets if preset.hard_negatives else [(a, p) for a, p, _ in triplets]
+    if preset.config.mode == "sup" and preset.positive == "dropout":
+        triplets = load_triplets(ASSETS_DIR / "sample_sup.csv")
+        return triplets if preset.hard_negatives else [(a, p) for a, p, _ in triplets]
+    sentences = list(lessons.lesson_sentences())
+    if preset.positive == "dropout":
+        return sentences
+    return list(_augmented(preset.positive, preset.ratio, preset.config.seed))
+
+
+@lru_cache(maxsize=16)
+def _augmented(positive: Positive, ratio: float, seed: int) -> tuple[tuple[str, str], ...]:
+    from simcse_core.model.catalogue import resolve_model
+    from simcse_core.teaching.augment import positive_pairs
+
+    mlm_dir = resolve_model(START_MODEL).location if positive == "mlm" else None
+    return tuple(positive_pairs(lessons.lesson_sentences(), positive, ratio, seed, mlm_model_dir=mlm_dir))
 
 
 def eval_sample(pairs: ScoredPairs, size: int = EVAL_SAMPLE, seed: int = 0) -> ScoredPairs:
@@ -157,9 +214,8 @@ def start(
     time_budget_s: float | None = None,
     data: Sequence | None = None,
 ) -> tuple[Encoder, Iterator[TrainEvent]]:
-    """A private copy of ``base`` seen through :data:`START_POOLER`, and the training iterator of the preset.
-
-    ``base`` is never changed (the copy is trained). ``data`` overrides :func:`training_data`.
+    """A private copy of ``base`` (the raw model, read through :data:`START_POOLER`), and the preset's training
+    iterator. ``base`` is never changed (the copy is trained). ``data`` overrides :func:`training_data`.
     """
     encoder = base.with_pooler(START_POOLER).copy()
     examples = list(data) if data is not None else training_data(preset)
@@ -175,8 +231,8 @@ class AblationResult:
     key: str
     group: AblationGroup
     label: str
-    paper_stsb_dev: float  # the paper's figure (a raw BERT-base trained for an hour or more)
-    paper_source: str
+    paper_stsb_dev: float  # the paper's figure (BERT-base trained for an hour or more)
+    paper_source: str  # its table
     eval_name: str  # the set our Spearman is measured on
     steps: int  # optimizer steps made
     train_s: float  # seconds in training steps (evaluations excluded)
@@ -240,7 +296,8 @@ def agreement(results: Sequence[AblationResult]) -> dict[str, object]:
             "rank_correlation": rho}
 
 
-DEFAULT_IN_GROUP = {"dropout": "dropout-0.1", "temperature": "tau-0.05", "hard_negatives": "sup-alpha-1"}
+DEFAULT_IN_GROUP = {"augmentation": "aug-dropout", "dropout": "dropout-0.1", "pooler": "pool-cls-mlp-train",
+                    "temperature": "tau-0.05", "hard_negatives": "sup-alpha-1"}
 NOISE_POINTS = 1.0  # differences of our final Spearman smaller than this are within one-seed noise
 
 

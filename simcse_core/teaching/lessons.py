@@ -1,0 +1,62 @@
+"""Where every lesson starts: the raw language model, the paper's unsupervised setting, the lesson's sentences.
+
+The lessons (the lesson bar, the Inside tab's twins, loss, ablations and cone, and the Fine-tune tab's
+default) start from ``raw-bert``, a small BERT this project pretrained with masked-language modelling only
+(``models/raw-bert/MODEL.md``): its sentence vectors are what the paper starts from, a language model's, not
+yet good for similarity. Similarity and Retrieval keep all-MiniLM-L6-v2, a model for real use.
+
+The run is the paper's unsupervised setting (Section 3, Section 6.3 and Appendix A): [CLS] with an MLP head in
+training only, temperature 0.05, dropout 0.1, batch 64, training length 32, on sentences that are not STS data
+(``assets/lesson_sentences.txt``). Only the learning rate differs, chosen by measurement for this model's size
+(small models want a larger one; see ``bench/results/raw_model.json``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from simcse_core.model.catalogue import DEFAULT_MODEL, RAW_MODEL
+from simcse_core.paths import ASSETS_DIR
+from simcse_core.training.config import TrainConfig
+
+START_MODEL = RAW_MODEL
+LESSON_SENTENCES = ASSETS_DIR / "lesson_sentences.txt"
+# The vector the raw model is read through before training: its raw [CLS] vector, the paper's test-time
+# representation for unsupervised SimCSE ([CLS] without the MLP).
+START_POOLER = "cls_before_pooler"
+LESSON_LR = 3e-4  # measured for raw-bert (bench/raw_model.py); the paper's 3e-5 is for BERT-base
+LESSON_STEPS = 400  # the one-minute run's steps on 2 idle cores (bench/raw_model.py measures the time)
+# The one-minute lesson run: the paper's unsupervised setting from the raw model.
+LESSON_RUN = TrainConfig(mode="unsup", steps=LESSON_STEPS, batch_size=64, lr=LESSON_LR, temperature=0.05,
+                         dropout=0.1, max_length=32, pooler="cls", mlp_only_train=True, eval_every=50, seed=42)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A model's figure measured once by a bench script, shown beside ours."""
+
+    model: str  # catalogue name
+    label: str  # as shown on screen
+    pooler: str
+    stsb_dev: float  # Spearman x100 on the full STS-B dev set
+    stsb_test: float  # Spearman x100 on the full STS-B test set
+    anisotropy: float  # mean cosine of distinct sentences of STS-B dev
+    source: str  # the bench result that measured it
+
+
+# MiniLM as a "trained at scale" reference beside every raw-start score (bench/results/raw_model.json).
+TRAINED_AT_SCALE = Reference(DEFAULT_MODEL, "all-MiniLM-L6-v2 (trained at scale on ~1B sentence pairs)", "mean",
+                             stsb_dev=86.7, stsb_test=82.0, anisotropy=0.0, source="bench/results/raw_model.json")
+
+
+@lru_cache(maxsize=1)
+def lesson_sentences() -> tuple[str, ...]:
+    """The lessons' unsupervised training sentences (20,000, none from STS data)."""
+    lines = LESSON_SENTENCES.read_text(encoding="utf-8").splitlines()
+    return tuple(line.strip() for line in lines if line.strip())
+
+
+def lesson_run(**changes) -> TrainConfig:
+    """:data:`LESSON_RUN` with some settings changed."""
+    return replace(LESSON_RUN, **changes)
