@@ -45,7 +45,9 @@ CSS = """
 
 def theme() -> gr.themes.Theme:
     """A calm, readable theme for a projector or a Space."""
-    return gr.themes.Soft(primary_hue="indigo", secondary_hue="sky", neutral_hue="slate")
+    # System fonts: the theme's own (Montserrat) drew headings' "E" as "Ɛ" in Chromium.
+    return gr.themes.Soft(primary_hue="indigo", secondary_hue="sky", neutral_hue="slate",
+                          font=("ui-sans-serif", "system-ui", "Liberation Sans", "DejaVu Sans", "sans-serif"))
 
 
 @guarded

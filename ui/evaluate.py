@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import time
 
 import gradio as gr
 import numpy as np
@@ -19,13 +20,13 @@ from ui.studio import Studio, comparison_for
 
 logger = logging.getLogger(__name__)
 
-STSB_DEV_QUICK = f"STS-B dev — quick: a fixed {QUICK_EVAL_PAIRS}-pair sample (a few seconds)"
+STSB_DEV_QUICK = f"STS-B dev — quick: a fixed {QUICK_EVAL_PAIRS}-pair sample"
 STSB_DEV = "STS-B dev — all 1,500 pairs (slower: about 20–60 s per model on 2 CPU cores)"
 STSB_TEST = "STS-B test — all 1,379 pairs (about 20–60 s per model; the paper's Table 5 figure)"
 DEMO = f"Demo pairs ({text.DEMO_SET_NOTE})"
 UPLOAD = text.EVAL_UPLOAD
 TABLE_COLUMNS = ["Model", "Evaluation set", "Pairs", "Spearman × 100 ↑", "Paper, BERT-base (unsup / sup)",
-                 "Alignment ↓", "Uniformity ↓", "Anisotropy ↓"]
+                 "Alignment ↓", "Uniformity ↓", "Anisotropy ↓", "Seconds (measured here)"]
 SCATTER_PAIRS = 400  # the scatter shows a fixed sample (the table uses every pair)
 
 
@@ -110,9 +111,11 @@ def evaluate(studio: Studio, set_choice: str, upload: str | None, choice: str, p
                      f"{total:,} sentences encoded")
 
         moved(0, 1)
+        start = time.perf_counter()
         report = embedding_report(encoder, pairs, progress=moved)
         rows.append([label, set_label(pairs), len(pairs), _fmt(report["spearman"], 2), paper_figure(set_choice),
-                     *(_fmt(report[name], 3) for name in ("alignment", "uniformity", "anisotropy"))])
+                     *(_fmt(report[name], 3) for name in ("alignment", "uniformity", "anisotropy")),
+                     round(time.perf_counter() - start, 1)])
         progress((k + 0.8) / len(models), desc=f"Scatter of {label}")
         series[label] = pair_cosines(encoder, shown)
     figure = plots.gold_vs_cosine(shown.scores, series, title=f"{set_label(shown)}: human score vs cosine")
@@ -132,7 +135,8 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
                          visible=False, scale=2)
         run = gr.Button("Evaluate", variant="primary", elem_id="eval-run", scale=1)
     table = gr.Dataframe(pd.DataFrame(columns=TABLE_COLUMNS), label="Results", elem_id="eval-table",
-                         interactive=False, wrap=True)
+                         interactive=False, wrap=True,
+                         column_widths=["22%", "17%", "6%", "9%", "14%", "9%", "9%", "9%", "5%"])
     with gr.Row():
         with gr.Column(scale=3):
             scatter = gr.Plot(plots.placeholder("Press “Evaluate” to score the model(s).", 420),

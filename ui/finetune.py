@@ -21,7 +21,7 @@ import gradio as gr
 from simcse_core.model.pooling import POOLERS
 from simcse_core.training.config import setting_spec
 from simcse_core.training.train import LIVE_RUN
-from ui import forms, plots, runs, text
+from ui import browser, forms, plots, runs, text
 from ui.components import SettingDropdown, SettingNumber, SettingRadio, SettingSlider
 from ui.errors import InputError, check_choice, check_number, guarded, report_error
 from ui.runs import RunHistory
@@ -226,8 +226,8 @@ def done_message(record: FineTuneRecord | None, reason: str, dropped: tuple[Fine
     return (f"**{reason}** — {record.summary}.{gain}\n\nKept as **{record.label}** in the model picker at the "
             "top. **The tabs still use the model you picked**; to use this run in every tab, pick it there. "
             "Retrieval, Embedding map, Evaluate and the cone compare your latest run with its starting model "
-            "either way. Download it below; earlier runs stay in the picker until you delete them. The shared "
-            f"model was not changed.{notice}")
+            "either way. Earlier runs stay in the picker until you delete them. The shared model was not "
+            f"changed.{notice}\n\n⚠️ {text.RUNS_LIVE_IN_THIS_TAB}")
 
 
 def _duration(seconds: float) -> str:
@@ -409,6 +409,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     run = start.click(**forms.wire(functools.partial(start_event, studio), inputs, screen), api_name="finetune",
                       validator=forms.validator(functools.partial(form_problems, studio), inputs),
                       **studio.queues.train)
+    start.click(None, js=browser.WARN_BEFORE_LEAVING, queue=False, api_visibility="private")
     # Stop cancels the streaming event (a waiting run leaves the queue) and also sets the session's stop flag,
     # then waits for the run to hand its partial model over.
     stop.click(**forms.wire(functools.partial(stop_finetune, studio), {"session": session}, screen), cancels=[run],

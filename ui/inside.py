@@ -22,8 +22,8 @@ import pandas as pd
 
 from simcse_core.teaching import ablations
 from simcse_core.training.config import setting_spec
-from ui import forms, glossary, plots, runs
 from ui.errors import InputError, guarded, report_error
+from ui import browser, forms, glossary, plots, runs
 from ui.session import Session
 from ui.studio import Studio
 from ui.text import model_shown
@@ -168,6 +168,13 @@ def example_batch(mode: str) -> str:
     return LOSS_SENTENCES if mode == "unsup" else sample_triplets()
 
 
+def text_of_new_batch(mode: str) -> str:
+    """The loss panel's note when the batch kind changes: the figure below is still the old batch's."""
+    kind = "sentences and their dropout twins" if mode == "unsup" else "anchor | positive | hard negative rows"
+    return (f"The batch is now **{kind}**. Press **Encode the batch** to draw it; the figure below still shows "
+            "the batch encoded before.")
+
+
 # --- ablations ---
 
 def paper_table(results: list) -> pd.DataFrame:
@@ -193,9 +200,17 @@ def plane_runs(results: list) -> list[dict]:
 
 def notes_markdown(results: list) -> str:
     lines = ablations.disagreements(results)
-    found = ("**Where our miniature disagrees with the paper:**\n" + "\n".join(f"- {line}" for line in lines)
-             if lines else "**So far our runs point the same way as the paper** (or the defaults are not run yet: "
-             "each setting is compared with its table's default).")
+    compared = {r.group for r in results if r.key == ablations.DEFAULT_IN_GROUP.get(r.group)}
+    compared = [r for r in results if r.group in compared and r.key != ablations.DEFAULT_IN_GROUP.get(r.group)]
+    if lines:
+        found = "**Where our miniature disagrees with the paper:**\n" + "\n".join(f"- {line}" for line in lines)
+    elif compared:
+        found = (f"**No disagreement in the direction of the {len(compared)} setting(s) compared with their "
+                 "table's default** (each row of the table above gives the figures).")
+    else:
+        found = ("**Nothing is compared with the paper yet.** A setting is compared with its table's default run "
+                 "(e.g. dropout 0 with dropout 0.1): run both. A single run's gain from its start says nothing "
+                 "about the paper's difference.")
     unequal = ablations.unequal_lengths(results)
     warning = f"⚠️ **{unequal}**\n\n" if unequal else ""
     return f"{warning}{found}\n\n**Why:** {ablations.MINIATURE_CAVEAT}\n\n<small>{PAPER_NOTE}</small>"
@@ -419,7 +434,9 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
             with gr.Row(equal_height=False):
                 with gr.Column(scale=2, min_width=320):
                     preset = gr.Dropdown(PRESET_CHOICES, value="dropout-0",
-                                         label="Preset (about two minutes each on idle cores)",
+                                         label=f"Preset (each stops after at most "
+                                               f"{ablations.TIME_BUDGET_S / 60:.0f} min; the status shows the "
+                                               "seconds measured here)",
                                          elem_id="ablation-preset")
                     with gr.Row():
                         preset_run = gr.Button("Run preset", variant="primary", elem_id="ablation-run")
@@ -463,19 +480,23 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     twin_inputs = [twin_text, twin_rate, picker, pooler_picker, session]
     twins_fn = functools.partial(show_twins, studio)
     twin_run.click(twins_fn, twin_inputs, [twin_summary, twin_plot], api_name="dropout_twins", **encode)
-    twin_rate.release(twins_fn, twin_inputs, [twin_summary, twin_plot], api_visibility="undocumented", **encode)
+    # Dragging, or typing a value and pressing Enter, redraws (the newest value wins while one draw runs).
+    twin_rate.change(twins_fn, twin_inputs, [twin_summary, twin_plot], api_visibility="undocumented",
+                     trigger_mode="always_last", **encode)
 
     loss_inputs = [batch, mode, twin_rate, temperature, alpha, picker, pooler_picker, session]
     loss_fn = functools.partial(encode_batch, studio)
     loss_run.click(loss_fn, loss_inputs, [loss_summary, loss_plot, session], api_name="inside_the_loss", **encode)
     gr.on([temperature.change, alpha.change], rescore, [temperature, alpha, session], [loss_summary, loss_plot],
           api_visibility="undocumented", queue=False)
-    mode.change(example_batch, mode, batch, queue=False, api_visibility="private")
+    mode.change(lambda m: (example_batch(m), text_of_new_batch(m)), mode, [batch, loss_summary], queue=False,
+                api_visibility="private")
 
     ablation_shown = {"status": preset_status, "plane": plane, "table": table, "notes": notes, "session": session}
     preset_run.click(**forms.wire(functools.partial(preset_event, studio),
                                   {"key": preset, "choice": picker, "session": session}, ablation_shown),
                      api_name="ablation_preset", **studio.queues.preset)
+    preset_run.click(None, js=browser.WARN_BEFORE_LEAVING, queue=False, api_visibility="private")
     preset_clear.click(**forms.wire(clear_runs, {"session": session}, ablation_shown), queue=False,
                        api_visibility="private")
 

@@ -46,7 +46,31 @@ STEPS: tuple[Step, ...] = (
          "Embedding map and Retrieval tabs, or try a preset in Inside SimCSE → Ablations."),
 )
 
+# The main button of each step, by the panel it is on (inner panel, else outer tab): Next scrolls to it, so the
+# step works outside presenter mode and on a phone, where it would be below the fold.
+MAIN_BUTTON = {"tab-similarity": "sim-run", "inside-twins": "twins-run", "inside-loss": "loss-run",
+               "tab-finetune": "ft-start", "inside-cone": "cone-run", "tab-evaluate": "eval-run"}
+
+# Runs after the tab has switched: waits for the step's button to be shown, scrolls it to the middle of the
+# screen and outlines it for a moment.
+SCROLL_JS = """(index) => {
+  const ids = %s;
+  const id = ids[index];
+  let tries = 0;
+  const go = () => {
+    const el = id && document.getElementById(id);
+    if (el && el.offsetParent !== null) {
+      el.scrollIntoView({block: 'center', behavior: 'smooth'});
+      el.classList.add('lesson-target');
+      setTimeout(() => el.classList.remove('lesson-target'), 2500);
+    } else if (tries++ < 40) { setTimeout(go, 100); }
+  };
+  setTimeout(go, 50);
+  return [];
+}"""
+
 CSS = """
+.lesson-target { outline: 3px solid var(--color-accent); outline-offset: 3px; }
 #lesson-bar { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 4px 10px; }
 #lesson-step p { margin: 0.15em 0; }
 .glossary-card p { margin: 0.2em 0; }
@@ -59,6 +83,17 @@ body.presenter gradio-app, body.presenter .gradio-container {
   --section-header-text-size: 18px; --input-text-size: 18px;
 }
 body.presenter .gradio-container { font-size: 18px; }
+/* Plot text grows with the rest in presenter mode (plotly writes its sizes inline). */
+body.presenter .js-plotly-plot .xtick text, body.presenter .js-plotly-plot .ytick text,
+body.presenter .js-plotly-plot .legendtext { font-size: 15px !important; }
+body.presenter .js-plotly-plot .xtitle, body.presenter .js-plotly-plot .ytitle,
+body.presenter .js-plotly-plot .annotation-text { font-size: 17px !important; }
+body.presenter .js-plotly-plot .gtitle { font-size: 21px !important; }
+/* On a phone, figures with panels side by side keep a readable width and scroll sideways. */
+@media (max-width: 640px) {
+  #twins-plot, #loss-plot, #cone-plot, #map-plot, #sim-heatmap, #ft-au-plot { overflow-x: auto; }
+  #twins-plot > div, #loss-plot > div, #cone-plot > div, #map-plot > div, #sim-heatmap > div { min-width: 720px; }
+}
 """
 
 PRESENTER_JS = "(on) => { document.body.classList.toggle('presenter', on); return []; }"
@@ -94,9 +129,17 @@ def build() -> dict:
     return {"index": gr.State(0), "text": step_text, "back": back, "next": ahead, "presenter": presenter}
 
 
+def scroll_js() -> str:
+    """The browser code that brings each step's main button into view (see :data:`MAIN_BUTTON`)."""
+    import json
+
+    return SCROLL_JS % json.dumps([MAIN_BUTTON.get(step.inner or step.tab) for step in STEPS])
+
+
 def wire(bar: dict, tabs: gr.Tabs, inner: gr.Tabs) -> None:
     """Connect the lesson bar to the outer tabs and the Inside SimCSE panels."""
     outputs = [bar["index"], bar["text"], tabs, inner, bar["back"], bar["next"]]
-    bar["next"].click(lambda i: go(i, 1), bar["index"], outputs, queue=False, api_visibility="private")
-    bar["back"].click(lambda i: go(i, -1), bar["index"], outputs, queue=False, api_visibility="private")
+    for button, delta in ((bar["next"], 1), (bar["back"], -1)):
+        button.click(lambda i, d=delta: go(i, d), bar["index"], outputs, queue=False, api_visibility="private"
+                     ).then(None, bar["index"], None, js=scroll_js(), queue=False, api_visibility="private")
     bar["presenter"].change(None, bar["presenter"], None, js=PRESENTER_JS, queue=False, api_visibility="private")

@@ -7,13 +7,19 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 BEFORE_COLOR = "#94a3b8"  # slate: the base model
 AFTER_COLOR = "#4f46e5"  # indigo: the fine-tuned model
 PALETTE = tuple(qualitative.Dark24)  # 24 clearly different colours for topic labels
-_LAYOUT = dict(template="plotly_white", margin=dict(l=55, r=20, t=50, b=45), font=dict(size=13),
+# plotly_white with every title at the top left, below the row of plotly's toolbar (which sits top right and
+# used to cover the end of a title), and room for a second line.
+_TEMPLATE = go.layout.Template(pio.templates["plotly_white"])
+_TEMPLATE.layout.title.update(x=0, xref="paper", xanchor="left", yref="container", y=1, yanchor="top",
+                              pad=dict(t=30))
+_LAYOUT = dict(template=_TEMPLATE, margin=dict(l=55, r=20, t=80, b=45), font=dict(size=13),
                title_font=dict(size=15))
 
 
@@ -75,7 +81,9 @@ def similarity_heatmap(
         z=matrix, x=labels, y=labels, customdata=custom, colorscale="Blues",
         zmin=min(0.0, float(np.nanmin(matrix))) if np.isfinite(matrix).any() else 0.0, zmax=1.0,
         colorbar=dict(title="cosine"),
-        text=np.round(matrix, 2), texttemplate="%{text:.2f}" if n <= 12 else None,
+        # blanked cells (unreadable sentences) show nothing, not "NaN"
+        text=[[f"{v:.2f}" if np.isfinite(v) else "" for v in row] for row in matrix],
+        texttemplate="%{text}" if n <= 12 else None,
         hovertemplate="<b>%{customdata[0]}</b><br>vs<br><b>%{customdata[1]}</b><br>cosine = %{z:.3f}"
                       "<extra></extra>",
     ))
@@ -138,7 +146,7 @@ def sts_curve(
     fig = go.Figure(go.Scatter(x=list(steps), y=list(spearman), mode="lines+markers+text",
                                text=_end_labels([f"{v:.1f}" for v in spearman]), textposition="top center",
                                line=dict(color="#10b981"), marker=dict(size=8)))
-    fig.update_layout(**_LAYOUT, height=320, title="STS Spearman × 100 (higher is better)",
+    fig.update_layout(**_LAYOUT, height=320, title="STS Spearman × 100 (higher: better)",
                       xaxis_title=f"step · {eval_name}" if eval_name else "step", yaxis_title="Spearman × 100")
     for value, label in references:
         fig.add_hline(y=value, line=dict(color="#f59e0b", dash="dash"), annotation_text=label,

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from simcse_core.runtime import background_iter
-from simcse_core.training.train import LIVE_RUN_EVALUATIONS, TrainConfig, TrainEvent
+from simcse_core.training.train import LIVE_RUN_EVALUATIONS, EvaluationSchedule, TrainConfig, TrainEvent
 from ui.errors import InputError
 from ui.session import FineTuneRecord, PresetRun, Session
 from ui.studio import Studio
@@ -183,7 +183,7 @@ class FinetuneJob:
     """A visitor's fine-tune: ``config`` on ``data``, from ``base_name`` (seen through ``base_pooler``)."""
 
     data: Any  # simcse_core.data.TrainingData
-    config: TrainConfig  # eval_every is set when the run starts, from this server's speed
+    config: TrainConfig  # evaluations are spaced by the run's measured progress (EvaluationSchedule)
     base_name: str  # canonical name of the base model
     base_pooler: str  # the pooler the base side of every comparison uses
     where: str = "run_finetune"
@@ -200,8 +200,9 @@ class FinetuneJob:
         from simcse_core.training.train import train
 
         eval_pairs = default_eval_pairs().sample(studio.config.live_eval_pairs)
-        expected = expected_steps(studio, self.config)
-        config = dataclasses.replace(self.config, eval_every=max(1, expected // max(1, LIVE_RUN_EVALUATIONS - 1)))
+        config = self.config
+        # Evaluations at shares of this run's measured progress (steps or seconds), from its first steps on.
+        schedule = EvaluationSchedule(config.steps, config.time_budget_s, LIVE_RUN_EVALUATIONS)
         base = studio.registry.get(self.base_name, self.base_pooler)
         encoder = base.copy()  # private: the shared model is never trained
         examples = self.data.examples
@@ -210,7 +211,8 @@ class FinetuneJob:
         history = RunHistory(eval_name=eval_pairs.name,
                              chance=chance_loss(min(config.batch_size, len(examples)), hard_negatives=triplets))
         return Training(title=f"run {run_id}", base=base, encoder=encoder,
-                        events=train(encoder, examples, config, eval_pairs=eval_pairs), eval_pairs=eval_pairs,
+                        events=train(encoder, examples, config, eval_pairs=eval_pairs, eval_due=schedule),
+                        eval_pairs=eval_pairs,
                         data=self.data.summary(), history=history, thread_name=f"train-run-{run_id}", run_id=run_id)
 
     def keep(self, studio: Studio, session: Session, training: Training, model_zip: str | None):

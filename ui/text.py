@@ -240,3 +240,7 @@ def length_limit(max_chars: int, what: str = "Up to") -> str:
     if what == "Up to":
         return f"Up to {max_chars:,} characters; longer text is refused, not cut."
     return f"{what}: up to {max_chars:,} characters; longer text is refused, not cut."
+
+
+RUNS_LIVE_IN_THIS_TAB = ("Your runs live in this browser tab: **reloading or closing the page deletes them** (the "
+                         "browser asks first). Download a run below to keep it.")

@@ -41,8 +41,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LIVE_RUN", "LIVE_RUN_EVALUATIONS", "TrainConfig", "TrainEvent", "TrainMode", "TrainState",
-           "inference_pooler", "lr_factor", "paper_mlp_only_train", "train"]
+__all__ = ["LIVE_RUN", "LIVE_RUN_EVALUATIONS", "EvaluationSchedule", "TrainConfig", "TrainEvent", "TrainMode",
+           "TrainState", "inference_pooler", "lr_factor", "paper_mlp_only_train", "train"]
 
 StopReason = Literal["steps", "time_budget"]
 # One supervised example: (anchor, positive) or (anchor, positive, hard negative).
@@ -108,6 +108,7 @@ def train(
     config: TrainConfig | None = None,
     eval_pairs: ScoredPairs | None = None,
     resume: TrainState | None = None,
+    eval_due: Callable[[int, float], bool] | None = None,
 ) -> Iterator[TrainEvent]:
     """Train ``encoder`` in place with SimCSE, yielding a :class:`TrainEvent` before and after each step.
 
@@ -137,6 +138,9 @@ def train(
         resume: continue a run from the state an event's ``snapshot()`` gave (with the encoder holding that
             event's weights, same data and config): the first event is then that step, the batches and
             random numbers continue as if the run had never stopped.
+        eval_due: when given, replaces ``config.eval_every``: called after each step with (step, seconds
+            elapsed), it says whether to evaluate now (a live display spaces evaluations by this run's measured
+            progress: :class:`EvaluationSchedule`).
 
     Returns:
         An iterator of events; training happens while it is consumed.
@@ -148,12 +152,12 @@ def train(
     examples = _check_data(data, config.mode)
     if resume is not None and not 0 <= resume.step <= config.steps:
         raise ValueError(f"Cannot resume at step {resume.step} a run of {config.steps} steps.")
-    return _run(encoder, examples, config, eval_pairs, resume)
+    return _run(encoder, examples, config, eval_pairs, resume, eval_due)
 
 
 def _run(
     encoder: Encoder, examples: list, config: TrainConfig, eval_pairs: ScoredPairs | None,
-    resume: TrainState | None = None,
+    resume: TrainState | None = None, eval_due: Callable[[int, float], bool] | None = None,
 ) -> Iterator[TrainEvent]:
     start = time.perf_counter()
     seed_everything(config.seed)
@@ -204,7 +208,10 @@ def _run(
                 stop_reason = "time_budget"
                 logger.info("Time budget of %.0f s spent after %d of %d steps.", config.time_budget_s, step,
                             config.steps)
-            due = stop_reason is not None or (config.eval_every > 0 and step % config.eval_every == 0)
+            if eval_due is not None:
+                due = stop_reason is not None or eval_due(step, elapsed)
+            else:
+                due = stop_reason is not None or (config.eval_every > 0 and step % config.eval_every == 0)
             metrics = _evaluate(encoder, eval_pairs) if due else None
             remaining = (config.steps - step) * train_s / (step - first)
             if config.time_budget_s is not None:
@@ -429,4 +436,38 @@ def _check_data(data: Sequence[Example], mode: TrainMode) -> list:
 # length (a time budget of a minute on a 2-core CPU, evaluations included) and its starting vector (the bundled
 # model's raw [CLS], anisotropic before training, so the gain shows). The app and the bench read it from here.
 LIVE_RUN = TrainConfig(steps=250, pooler="cls_before_pooler", time_budget_s=60.0)
-LIVE_RUN_EVALUATIONS = 4  # STS evaluations in a live run, including before and after
+LIVE_RUN_EVALUATIONS = 6  # STS evaluations in a live run, including before and after
+
+
+@dataclass
+class EvaluationSchedule:
+    """When a live run evaluates: at fixed fractions of its progress, measured on this run as it goes.
+
+    Progress after a step is the larger of steps done / steps and seconds elapsed / time budget, so the marks
+    fall at the same share of the run whether a step takes 0.3 s on idle cores or 3 s under load (a schedule
+    from an estimated step time evaluated only at step 0 on a loaded server). Pass it as ``eval_due``.
+    """
+
+    steps: int
+    time_budget_s: float | None
+    evaluations: int = LIVE_RUN_EVALUATIONS  # including before (step 0) and after (the last step)
+    first: float = 0.08  # the first evaluation after the start, as a share of the run
+    _next: int = 0  # index of the next mark
+
+    @property
+    def marks(self) -> list[float]:
+        between = max(0, self.evaluations - 2)
+        if between == 0:
+            return []
+        if between == 1:
+            return [0.5]
+        return [self.first + (0.9 - self.first) * k / (between - 1) for k in range(between)]
+
+    def __call__(self, step: int, elapsed_s: float) -> bool:
+        progress = step / max(1, self.steps)
+        if self.time_budget_s:
+            progress = max(progress, elapsed_s / self.time_budget_s)
+        marks, due = self.marks, False
+        while self._next < len(marks) and progress >= marks[self._next]:
+            self._next, due = self._next + 1, True
+        return due
