@@ -119,7 +119,7 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
     # delete_cache: every 10 minutes, Gradio's copies of uploads and downloads (a model zip is ~80 MB) older than
     # a session's time to live are deleted.
     ttl = int(config.session_ttl_s)
-    with gr.Blocks(title=text.TITLE, delete_cache=(600, ttl)) as demo:
+    with forms.StudioBlocks(title=text.TITLE, delete_cache=(600, ttl)) as demo:
         session = session_state(config, demo)
         gr.Markdown(text.HEADER, elem_id="header")
         with gr.Accordion("How it works: the loss and the paper's settings", open=False, elem_id="how-it-works"):
@@ -239,11 +239,18 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def launch_limits(config: StudioConfig) -> dict:
-    """The safety settings of ``demo.launch``: upload cap, served folders, error details."""
-    # Gradio refuses a bigger upload while it streams in (HTTP 413), before anything is stored. No file of this
-    # server is served except gradio's own cache (uploads, downloads) and the app's assets. Errors show only
-    # their message (gr.Error), never a traceback.
-    return {"max_file_size": f"{config.max_upload_mb}mb", "allowed_paths": [str(ASSETS)], "show_error": False}
+    """The safety settings of ``demo.launch``: upload and request caps, served folders, error details."""
+    from starlette.middleware import Middleware
+
+    from ui.server import BodySizeLimit
+
+    # Gradio refuses a bigger upload while it streams in (HTTP 413), before anything is stored: the same number
+    # of bytes the app's file readers accept. Any other request body over its cap is refused before it is
+    # parsed. No file of this server is served except gradio's own cache (uploads, downloads) and the app's
+    # assets. Errors show only their message (gr.Error), never a traceback.
+    limits = config.limits
+    return {"max_file_size": limits.file_bytes, "allowed_paths": [str(ASSETS)], "show_error": False,
+            "app_kwargs": {"middleware": [Middleware(BodySizeLimit, max_bytes=limits.request_bytes)]}}
 
 
 if __name__ == "__main__":

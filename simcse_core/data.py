@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from simcse_core.limits import LIMITS
+
 logger = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl")
@@ -51,11 +53,11 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class DataLimits:
-    """Caps on what a user may upload (one place for all of them)."""
+    """Caps on one file a reader accepts; the defaults are a visitor's (simcse_core.limits.LIMITS)."""
 
-    max_rows: int = 20_000  # sentences, pairs or triplets in one file (blank lines not counted)
-    max_chars: int = 1_000  # characters in one sentence
-    max_bytes: int = 20_000_000  # size of one file
+    max_rows: int = LIMITS.file_rows  # sentences, pairs or triplets in one file (blank lines not counted)
+    max_chars: int = LIMITS.sentence_chars  # characters in one sentence
+    max_bytes: int = LIMITS.file_bytes  # size of one file
 
 
 DEFAULT_LIMITS = DataLimits()

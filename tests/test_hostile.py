@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from ui import embedding_map, evaluate, finetune, retrieval, similarity, text
+from ui import embedding_map, evaluate, finetune, inside, retrieval, similarity, text
 from ui.registry import ModelRegistry
 from ui.session import FINETUNED_LABEL, Session
 from ui.studio import Studio, StudioConfig
@@ -199,6 +199,35 @@ CASES: list[tuple[str, Case, str]] = [
      "needs at least 2"),
     ("eval-binary", lambda s, b, ss, f: evaluate.evaluate(s, evaluate.UPLOAD, f["binary.txt"], b, "mean", ss),
      "not a text file"),
+    # --- Inside SimCSE: dropout twins and the loss panel (every field bounded by simcse_core.limits)
+    ("twins-8-lines-of-1mb", lambda s, b, ss, f: inside.show_twins(s, "\n".join(["x" * 1_000_000] * 8), 0.1, b,
+                                                                   "mean", ss), r"^The Sentences box has 8,000,007"),
+    ("twins-long-line", lambda s, b, ss, f: inside.show_twins(s, "a cat\n" + "y" * 1001, 0.1, b, "mean", ss),
+     "line 2: a sentence has more than 1,000"),
+    ("twins-nine", lambda s, b, ss, f: inside.show_twins(s, "\n".join(["a cat"] * 9), 0.1, b, "mean", ss),
+     "needs 1 to 8 lines"),
+    ("twins-number", lambda s, b, ss, f: inside.show_twins(s, 42, 0.1, b, "mean", ss), "Sentences box must be text"),
+    ("twins-dropout-nan", lambda s, b, ss, f: inside.show_twins(s, "a cat", NAN, b, "mean", ss),
+     "^Dropout rate: nan is not a number"),
+    ("twins-dropout-text", lambda s, b, ss, f: inside.show_twins(s, "a cat", "abc", b, "mean", ss),
+     "^Dropout rate: enter a number"),
+    ("twins-dropout-none", lambda s, b, ss, f: inside.show_twins(s, "a cat", None, b, "mean", ss),
+     "^Dropout rate: enter a number"),
+    ("twins-dropout-list", lambda s, b, ss, f: inside.show_twins(s, "a cat", [0.1], b, "mean", ss),
+     "^Dropout rate: enter a number"),
+    ("twins-model-number", lambda s, b, ss, f: inside.show_twins(s, "a cat", 0.1, 7, "mean", ss), "^Model: '7'"),
+    ("loss-2-lines-of-500k", lambda s, b, ss, f: inside.encode_batch(s, "a" * 500_000 + "\n" + "b" * 500_000,
+                                                                     "unsup", 0.1, 0.05, 1, b, "mean", ss),
+     "Batch box has 1,000,001 characters"),
+    ("loss-mode", lambda s, b, ss, f: inside.encode_batch(s, "a cat\na dog", "both", 0.1, 0.05, 1, b, "mean", ss),
+     "^Batch mode: 'both' is not one of"),
+    ("loss-dropout-nan", lambda s, b, ss, f: inside.encode_batch(s, "a cat\na dog", "unsup", NAN, 0.05, 1, b, "mean",
+                                                                 ss), "^Dropout rate: nan"),
+    ("loss-temperature-inf", lambda s, b, ss, f: inside.encode_batch(s, "a cat\na dog", "unsup", 0.1, -INF, 1, b,
+                                                                     "mean", ss), "^Temperature τ: -inf"),
+    ("loss-alpha-text", lambda s, b, ss, f: inside.encode_batch(s, "a cat\na dog", "unsup", 0.1, 0.05, "abc", b,
+                                                                "mean", ss), r"^α \(hard negatives\): enter a number"),
+    ("rescore-none", lambda s, b, ss, f: inside.rescore(None, 1, ss), "Encode the batch|^Temperature τ: enter"),
     # --- Model picker and runs
     ("pick-folder", lambda s, b, ss, f: _pick(s, "/root", ss), "^Model: '/root' is not one of this app's models"),
     ("pick-hub-offline", lambda s, b, ss, f: _pick(s, "princeton-nlp/sup-simcse-bert-base-uncased", ss),
@@ -259,3 +288,121 @@ def test_settings_validator_marks_only_the_wrong_fields(studio: Studio) -> None:
     wrong = finetune.form_problems(studio, **values)
     assert set(wrong) == {"batch_size", "lr"}  # batch size and learning rate, nothing else
     assert wrong["batch_size"].startswith("Batch size:") and wrong["lr"].startswith("Learning rate:")
+
+
+# --- the same mistakes over HTTP: every endpoint, every field, as a raw client sends them ---------------------
+HOSTILE_VALUES = ["abc", None, [1], {"a": 1}, NAN, -INF, 12345, True, "bad\ud800text"]
+
+
+def _endpoints(base: str) -> dict[str, list]:
+    """Each endpoint's API parameters, with values that are good, or (for runs and slow maps) that stop the request
+    at a check (so no case trains or draws a map)."""
+    return {
+        "similarity": ["a cat", "a dog", base, "mean"],
+        "heatmap": ["a cat\na dog", base, "mean"],
+        "dropout_twins": ["a cat", 0.1, base, "mean"],
+        "inside_the_loss": ["a cat\na dog", "unsup", 0.1, 0.05, 1.0, base, "mean"],
+        "search": ["a cat", 3, -1, base, "mean"],
+        "build_index": [text.BUNDLED_CORPUS, None, base, "mean"],
+        "check_training_file": [SAMPLE, None],
+        "finetune": [SAMPLE, None, "unsup", 2, 4, 1e-4, 0.05, 0.1, "mean", 16, 5, base, 1.0],  # budget 5: refused
+        "stop_finetune": [],
+        "ablation_preset": ["no-such-preset", base],
+        "cone_view": [base],
+        "export_tables": [],
+        "embedding_map": [False, base, "no-such-pooler"],
+        "evaluate": ["no-such-set", None, base, "mean"],
+        "pick_model": [base, "mean"],
+        "delete_run": [base],
+    }
+
+
+@pytest.fixture(scope="module")
+def server(studio: Studio):
+    from app import build_demo, launch_limits
+    from tests.browser_helpers import free_port
+
+    demo = build_demo(studio=studio)
+    demo.queue()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_limits(studio.config))
+    yield f"http://127.0.0.1:{port}/gradio_api"
+    demo.close()
+
+
+def call_raw(url: str, api: str, data: list) -> tuple[str, object]:
+    """POST /call/<api> then read its event stream, as a raw HTTP client does: ("complete" | "error", data), or
+    ("http <status>", body) when the request itself was refused."""
+    import json
+
+    import httpx
+
+    body = json.dumps({"data": data})  # NaN and ±inf as Python's json writes them (as gradio_client sends them)
+    posted = httpx.post(f"{url}/call/{api}", content=body, headers={"content-type": "application/json"},
+                        timeout=60)
+    if posted.status_code != 200:
+        return f"http {posted.status_code}", posted.json()
+    event, last = None, None
+    with httpx.stream("GET", f"{url}/call/{api}/{posted.json()['event_id']}", timeout=120) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                last = json.loads(line.split(":", 1)[1])
+                return event, last
+    return str(event), last
+
+
+def _message(kind: str, data: object) -> str | None:
+    if kind == "error":
+        return data.get("error") if isinstance(data, dict) else data
+    if kind.startswith("http"):
+        detail = (data or {}).get("detail") or (data or {}).get("error")
+        if isinstance(detail, list):  # a validator's answer: one entry per field, the wrong ones with a message
+            return " ".join(str(entry.get("message") or "") for entry in detail if isinstance(entry, dict)).strip()
+        return detail
+    return None
+
+
+@pytest.mark.parametrize("api", list(_endpoints("")))
+def test_every_field_of_every_endpoint_answers_a_mistake_with_a_message(server: str, studio: Studio, api: str
+                                                                        ) -> None:
+    good = _endpoints(studio.config.base_label)[api]
+    cases = [("too few values", good[:-1] if good else None), ("too many values", [*good, "x", "y"])]
+    cases += [(f"field {k} = {value!r}", [*good[:k], value, *good[k + 1:]])
+              for k in range(len(good)) for value in HOSTILE_VALUES]
+    for case, data in cases:
+        if data is None:
+            continue
+        kind, answer = call_raw(server, api, data)
+        assert kind in ("complete", "error") or kind.startswith("http 4"), (api, case, kind, answer)
+        if kind != "complete":
+            message = _message(kind, answer)
+            assert message, (api, case, kind, answer)  # never {"error": null}
+            assert "error id" not in message, (api, case, message)  # a message, not the apology for a bug
+        if case.startswith("too"):
+            assert kind != "complete" and f"takes {len(good)} value" in str(_message(kind, answer)), (api, case,
+                                                                                                      answer)
+        if kind != "complete" and isinstance(data[0] if data else None, str) and case.startswith("field"):
+            assert not _message(kind, answer).startswith("'")  # the message itself, not its repr
+
+
+def test_a_request_body_over_the_cap_is_refused_before_it_is_parsed(server: str, studio: Studio) -> None:
+    import httpx
+
+    cap = studio.config.limits.request_bytes
+    response = httpx.post(f"{server}/call/similarity", content=b'{"data": ["' + b"x" * cap + b'"]}',
+                          headers={"content-type": "application/json"}, timeout=60)
+    assert response.status_code == 413 and f"the limit is {cap:,}" in response.json()["error"]
+    kind, answer = call_raw(server, "similarity", ["a cat", "a dog", studio.config.base_label, "mean"])
+    assert kind == "complete"  # the server is fine afterwards
+
+
+def test_one_upload_limit_in_bytes_for_gradio_and_the_app(studio: Studio) -> None:
+    from app import launch_limits
+    from simcse_core.data import DataLimits
+    from simcse_core.limits import LIMITS
+
+    assert launch_limits(studio.config)["max_file_size"] == studio.config.upload_limits.max_bytes \
+        == DataLimits().max_bytes == LIMITS.file_bytes

@@ -86,7 +86,7 @@ def test_an_upload_over_the_cap_is_refused_before_it_is_stored(server) -> None:
     import httpx
 
     url, studio = server
-    cap = studio.config.max_upload_mb * 1024 * 1024  # gradio's "20mb"
+    cap = studio.config.limits.file_bytes  # the app readers' and gradio's max_file_size alike
     response = httpx.post(f"{url}gradio_api/upload", files={"files": ("big.txt", b"a\n" * (cap // 2 + 1000))},
                           timeout=60)
     assert response.status_code == 413, response.text[:200]

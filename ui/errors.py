@@ -15,6 +15,7 @@ import gradio as gr
 
 from simcse_core.data import DataError
 from simcse_core.evaluation.sets import EvaluationDataUnavailable
+from simcse_core.limits import LIMITS, InputLimits
 from simcse_core.model.catalogue import ModelNotAvailableError
 from ui import text
 
@@ -99,6 +100,27 @@ def check_sentence(value: str | None, what: str, max_chars: int) -> str:
         raise InputError(f"The {what} has {len(sentence):,} characters; the limit is {max_chars:,}. "
                          "Shorten it to a sentence or two.")
     return clean_text(sentence)
+
+
+def check_lines(value: object, what: str, low: int, high: int, *, parts: int = 1,
+                limits: InputLimits = LIMITS) -> list[str]:
+    """The non-blank lines of a text box (``low`` to ``high`` of them, each at most ``parts`` sentences of at most
+    ``limits.sentence_chars`` characters split by "|"), else InputError naming the box. The whole box is
+    measured before it is split, so a megabyte of text costs nothing."""
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"The {what} box must be text, one sentence per line.")
+    text = value or ""
+    longest = limits.box_chars(high, parts)
+    if len(text) > longest:
+        raise InputError(f"The {what} box has {len(text):,} characters; the limit is {longest:,}. Shorten it.")
+    lines = [line.strip() for line in clean_text(text).splitlines() if line.strip()]
+    if not low <= len(lines) <= high:
+        raise InputError(f"The {what} box needs {low} to {high} lines (one per line); it has {len(lines)}.")
+    for k, line in enumerate(lines, start=1):
+        if max(len(part) for part in line.split("|")) > limits.sentence_chars:
+            raise InputError(f"The {what} box, line {k}: a sentence has more than {limits.sentence_chars:,} "
+                             "characters (the limit). Shorten it.")
+    return lines
 
 
 def check_number(value: object, field_name: str, low: float, high: float, *, whole: bool = False) -> float:

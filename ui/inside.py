@@ -20,10 +20,11 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from simcse_core.limits import LIMITS
 from simcse_core.teaching import ablations
 from simcse_core.training.config import setting_spec
-from ui.errors import InputError, guarded, report_error
 from ui import browser, forms, glossary, plots, runs
+from ui.errors import InputError, check_choice, check_lines, check_number, guarded, report_error
 from ui.session import Session
 from ui.studio import Studio
 from ui.text import model_shown
@@ -54,11 +55,13 @@ def _range(name: str) -> tuple[float, float]:
     return spec.low, spec.high
 
 
-def _lines(text: str, what: str, low: int, high: int) -> list[str]:
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    if not low <= len(lines) <= high:
-        raise InputError(f"The {what} box needs {low} to {high} lines (one per line); it has {len(lines)}.")
-    return lines
+def _lines(text: str, what: str, low: int, high: int, parts: int = 1) -> list[str]:
+    return check_lines(text, what, low, high, parts=parts)  # bounded by simcse_core.limits.LIMITS
+
+
+def _setting(value: object, name: str, field: str) -> float:
+    """``value`` checked against the core's range of the training setting ``name`` (InputError naming ``field``)."""
+    return check_number(value, field, *_range(name))
 
 
 # --- dropout twins ---
@@ -68,10 +71,8 @@ def show_twins(studio: Studio, text: str, dropout: float, choice: str, pooler: s
     """Handler: each sentence twice in training mode at ``dropout``, and the drift curve over 0-0.5."""
     from simcse_core.teaching.mechanisms import dropout_twins, twin_drift
 
-    sentences = _lines(text, "Sentences", 1, 8)
-    low, high = _range("dropout")
-    if not low <= float(dropout) <= high:
-        raise InputError(f"Dropout must be between {low:g} and {high:g}, got {dropout}.")
+    sentences = _lines(text, "Sentences", 1, LIMITS.twin_sentences)
+    dropout = _setting(dropout, "dropout", "Dropout rate")
     encoder = studio.encoder_for(choice, pooler, session)
     twins = dropout_twins(encoder, sentences, dropout=float(dropout))
     drift = twin_drift(encoder, sentences, DRIFT_RATES)
@@ -96,7 +97,8 @@ def parse_batch(text: str, mode: str) -> list:
     """The loss panel's batch: sentences (unsup) or ``anchor | positive | hard negative`` rows (sup)."""
     from simcse_core.teaching.mechanisms import MAX_BATCH, MIN_BATCH
 
-    lines = _lines(text, "Batch", MIN_BATCH, MAX_BATCH)
+    mode = check_choice(mode, "Batch mode", [value for _, value in MODES])
+    lines = _lines(text, "Batch", MIN_BATCH, MAX_BATCH, parts=1 if mode == "unsup" else LIMITS.row_parts)
     if mode == "unsup":
         return lines
     rows = [tuple(part.strip() for part in line.split("|")) for line in lines]
@@ -120,12 +122,8 @@ def loss_outputs(session: Session, temperature: float, alpha: float) -> tuple:
     views = session.loss_views
     if views is None:
         raise InputError("Press “Encode the batch” first.")
-    low, high = _range("temperature")
-    if not low <= float(temperature) <= high:
-        raise InputError(f"Temperature τ must be between {low:g} and {high:g}, got {temperature}.")
-    low, high = _range("hard_negative_weight")
-    if not low <= float(alpha) <= high:
-        raise InputError(f"The hard-negative weight α must be between {low:g} and {high:g}, got {alpha}.")
+    temperature = _setting(temperature, "temperature", "Temperature τ")
+    alpha = _setting(alpha, "hard_negative_weight", "α (hard negatives)")
     anatomy = anatomy_of(views, float(temperature), float(alpha))
     check = float(simcse_loss(views.z1, views.z2, views.hard, float(temperature), float(alpha)))
     figure = plots.loss_anatomy_figure(views.anchors, views.candidates, anatomy.cosines, anatomy.probabilities,
@@ -153,6 +151,7 @@ def encode_batch(studio: Studio, text: str, mode: str, dropout: float, temperatu
     from simcse_core.teaching.mechanisms import dropout_views
 
     batch = parse_batch(text, mode)
+    dropout = _setting(dropout, "dropout", "Dropout rate")
     encoder = studio.encoder_for(choice, pooler, session)
     session.set_loss_views(dropout_views(encoder, batch, dropout=float(dropout)))
     return (*loss_outputs(session, temperature, alpha), session)
@@ -262,7 +261,7 @@ def run_preset(studio: Studio, key: str, session: Session) -> Iterator[dict[str,
 
     Presets wait in the fine-tunes' training queue, and count as the visitor's one run.
     """
-    preset = ablations.get_preset(key)
+    preset = ablations.get_preset(check_choice(key, "Preset", [p.key for p in ablations.PRESETS]))
     for update in runs.run(studio, session, runs.PresetJob(preset)):
         screen = preset_shown(session, preset, update)
         if screen is not None:

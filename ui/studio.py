@@ -19,6 +19,7 @@ import numpy as np
 
 from simcse_core.data import DataLimits, load_labelled_sentences
 from simcse_core.evaluation.sets import QUICK_EVAL_PAIRS
+from simcse_core.limits import LIMITS, InputLimits
 from simcse_core.model.catalogue import (
     DEFAULT_MODEL,
     HUB_SUGGESTIONS,
@@ -46,10 +47,8 @@ class StudioConfig:
     device: str = "auto"  # torch device for every encoder
     precision: str = "auto"  # "auto" (bf16 where fast: see simcse_core.model.encoder.EncoderConfig), "fp32" or "bf16"
     default_pooler: str = "mean"  # picker default (all-MiniLM-L6-v2 was trained with mean pooling)
-    max_sentence_chars: int = 1_000  # longest sentence a visitor may type (browser and server)
-    max_heatmap_sentences: int = 40  # longest sentence list for the heatmap
+    limits: InputLimits = LIMITS  # what a visitor may send: text, files, request bodies, disk (one table)
     max_map_points: int = 2_000  # the embedding map subsamples bigger corpora
-    max_upload_mb: int = 20  # largest file gradio accepts (max_file_size); same as DataLimits.max_bytes
     session_ttl_s: float = 3600  # an API session's data are dropped this long after its last request
     live_eval_pairs: int = QUICK_EVAL_PAIRS  # STS pairs scored during training (a fixed sample: quick)
     temp_root: str | None = None  # parent of the session folders (None: the system temp dir)
@@ -63,6 +62,10 @@ class StudioConfig:
     # time-budgeted run then makes half its steps (README, "Training queue").
     training_slots: int = 1
     max_training_queue: int = 10  # runs waiting for a slot, server-wide; more are refused with a message
+    # Runs training or waiting from one network address (all its sessions together). A classroom behind one
+    # NAT shares an address: raise it there; behind a reverse proxy, see trusted_proxy.
+    max_runs_per_address: int = 2
+    trusted_proxy: bool = False  # operator flag --trusted-proxy: a client's address is X-Forwarded-For's first
 
     @property
     def base_label(self) -> str:
@@ -72,13 +75,24 @@ class StudioConfig:
         return f"Local: {Path(self.model).name or self.model}"
 
     @property
+    def max_sentence_chars(self) -> int:
+        """Longest sentence a visitor may type or upload (browser and server)."""
+        return self.limits.sentence_chars
+
+    @property
+    def max_heatmap_sentences(self) -> int:
+        return self.limits.list_sentences
+
+    @property
     def max_list_chars(self) -> int:
         """Longest heatmap list (characters): every sentence at its limit, one per line."""
-        return self.max_heatmap_sentences * (self.max_sentence_chars + 1)
+        return self.limits.list_sentences * (self.limits.sentence_chars + 1)
 
     @property
     def upload_limits(self) -> DataLimits:
-        return DataLimits(max_chars=self.max_sentence_chars, max_bytes=self.max_upload_mb * 1_000_000)
+        """The file readers' caps on an upload (the same bytes gradio's max_file_size refuses above)."""
+        return DataLimits(max_rows=self.limits.file_rows, max_chars=self.limits.sentence_chars,
+                          max_bytes=self.limits.file_bytes)
 
     def hub_choices(self) -> list[str]:
         """Hub ids the picker offers: the allow-list online, none offline (they could not load)."""
@@ -94,13 +108,23 @@ class StudioConfig:
         """Picker choices: the base model, the session's runs, and hub ids when online."""
         return [self.base_label, *runs, *self.hub_choices()]
 
+    def check_model_text(self, choice: object) -> str:
+        """The picker's value as stripped text (InputError naming the Model field if it is not text)."""
+        if choice is not None and not isinstance(choice, str):
+            raise InputError(f"Model: '{shorten(choice)}' is not one of this app's models. Choose one from the list.")
+        choice = (choice or "").strip()
+        if len(choice) > self.limits.name_chars:
+            raise InputError(f"Model: '{shorten(choice)}' is not one of this app's models (a name has at most "
+                             f"{self.limits.name_chars} characters). Choose one from the list.")
+        return choice
+
     def model_name(self, choice: str | None) -> str:
         """The canonical name of a base model the picker may load (InputError for anything else).
 
         Only the operator's base model, packaged short names and (online) allow-listed hub ids load; a server
         folder loads only with ``allow_local_models``. The message never says whether a folder exists.
         """
-        choice = (choice or "").strip()
+        choice = self.check_model_text(choice)
         if choice in ("", self.base_label):
             return canonical_model_name(self.model)
         if choice in PACKAGED_MODELS:
@@ -149,7 +173,8 @@ class Studio:
 
     def run_for(self, choice: str | None, session: Session) -> FineTuneRecord | None:
         """The run a picker choice names; InputError if it names a run this session does not have."""
-        if choice != FINETUNED_LABEL and not RUN_LABEL.match((choice or "").strip()):
+        choice = self.config.check_model_text(choice)
+        if choice != FINETUNED_LABEL and not RUN_LABEL.match(choice):
             return None
         record = session.run_for(choice)
         if record is None:
