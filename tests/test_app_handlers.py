@@ -191,7 +191,9 @@ def test_finetune_streams_and_keeps_the_shared_model(studio: Studio, tuned) -> N
     changed = [n for n, t in record.encoder.state_dict().items() if not torch.equal(t, before[n])]
     assert changed  # the private copy did train
     final = updates[-1]
-    assert final["picker"]["value"] == record.label and record.label in final["picker"]["choices"]
+    # the run joins the picker's choices; the model every tab uses stays the visitor's choice
+    assert "value" not in final["picker"] and record.label in final["picker"]["choices"]
+    assert "still use the model you picked" in final["status"] and "pooler_picker" not in final
     assert record.label.startswith("run 1 · unsup · 4 steps · STS ")
 
 

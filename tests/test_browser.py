@@ -505,3 +505,113 @@ def test_two_sessions_are_isolated_and_responsive(
     options = dropdown_options(page_b, "model-picker")
     assert not any(FINE_TUNED.search(o) for o in options), f"B is offered A's model after the stop: {options}"
     assert MARKER not in text_of(page_b, "ft-status").lower(), "A's data shows in B's fine-tune status"
+
+
+# --- test 3: a teacher's walk (issue 18): what the class sees moves, stays, and names its model ------------
+
+TEACHER_VIEWPORT = {"width": 1280, "height": 800}
+
+
+def error_badges(page: Any, elem_ids: tuple[str, ...]) -> list[str]:
+    """The components among ``elem_ids`` on which Gradio shows its red "Error" state."""
+    return page.evaluate(
+        """(ids) => ids.filter(id => { const el = document.getElementById(id); if (!el) return false;
+            const t = el.querySelector('[data-testid="status-tracker"]');
+            return !!t && (t.classList.contains('error') || /\\bError\\b/.test(t.innerText)); })""",
+        list(elem_ids),
+    )
+
+
+def sts_points(page: Any) -> int:
+    """Points on the live STS chart (the longest trace)."""
+    return page.evaluate(
+        """() => { const p = document.querySelector('#ft-sts-plot .js-plotly-plot');
+            return p && p.data ? Math.max(0, ...p.data.map(t => (t.x || []).length)) : 0; }""")
+
+
+def picker_value(page: Any) -> str:
+    return page.locator("#model-picker input[role='combobox']").first.input_value()
+
+
+def test_a_teacher_walk(browser: Any, server: AppServer, shots: Path, tmp_path: Path) -> None:
+    context = browser.new_context(viewport=TEACHER_VIEWPORT)
+    context.set_default_timeout(PAGE_TIMEOUT * 1000)
+    page = context.new_page()
+    try:
+        open_app(page, server.url, PAGE_TIMEOUT)
+        base = picker_value(page)
+
+        # Text over the limit is refused on its own box, not cut; the last score stays.
+        click(page, "sim-run")
+        score = wait_for(page, lambda: text_of(page, "sim-score"), lambda t: "Model:" in t, QUICK, "a score", server)
+        long = "A sentence that goes on and on. " * 40  # 1,280 characters
+        fill_text(page, "sim-a", long)
+        typed = page.locator("#sim-a textarea").first.input_value()
+        assert len(typed) == len(long), f"the box cut the text to {len(typed)} characters"
+        click(page, "sim-run")
+        wait_for(page, lambda: text_of(page, "sim-a"), lambda t: "limit is 1,000" in t, QUICK,
+                 "the sentence box to say its limit", server, fail_on=())
+        assert text_of(page, "sim-score") == score and not error_badges(page, ("sim-score",))
+        screenshot(page, shots, "teacher-1-similarity-too-long", settle_s=2)
+
+        # Typing a dropout rate and pressing Enter redraws the twins.
+        open_tab(page, "tab-inside", "twins-run")
+        set_number(page, "twins-dropout", 0.3)
+        wait_for(page, lambda: text_of(page, "twins-summary"), lambda t: "Dropout 0.30" in t, QUICK,
+                 "the twins at the typed dropout", server)
+
+        # Retrieval: the corpus choice takes effect when changed (no Build index needed).
+        corpus, _ = private_files(tmp_path)
+        open_tab(page, "tab-retrieval", "ret-build")
+        choose_radio(page, "ret-corpus-choice", r"upload")
+        upload_file(page, "ret-upload", corpus)
+        wait_for(page, lambda: text_of(page, "ret-status"), lambda t: corpus.name in t, INDEX_TIMEOUT,
+                 "the upload to be read", server)
+        choose_radio(page, "ret-corpus-choice", r"bundled")
+        wait_for(page, lambda: text_of(page, "ret-status"), lambda t: "Bundled" in t, QUICK,
+                 "the status to name the bundled corpus", server)
+        headers, rows, _ = search(page, server, f"{MARKER} lantern glowing violet", INDEX_TIMEOUT)
+        assert not [r for r in rows if MARKER in " ".join(r).lower()], f"searched the old upload: {rows[:3]}"
+
+        # A broken training file is marked on the upload box only; plots and status stay clean.
+        open_tab(page, "tab-finetune", "ft-start")
+        bad = tmp_path / "four_columns.csv"
+        bad.write_text("a,b,c,d\nw,x,y,z\nq,r,s,t\n", encoding="utf-8")
+        choose_radio(page, "ft-data-choice", r"upload")
+        page.locator("#ft-upload input[type='file']").first.set_input_files(str(bad))
+        wait_for(page, lambda: text_of(page, "ft-upload"), lambda t: "column" in t.lower(), QUICK,
+                 "the upload box to say what is wrong", server, fail_on=())
+        page.wait_for_timeout(1000)
+        watched = ("ft-status", "ft-loss-plot", "ft-sts-plot", "ft-au-plot", "ft-mode")
+        assert not error_badges(page, watched), error_badges(page, watched)
+
+        # A live run: the STS chart moves while it trains, and the status names the step measured.
+        choose_radio(page, "ft-data-choice", r"sample.*unsup|unsup.*sample")
+        set_number(page, "ft-steps", 200)
+        set_number(page, "ft-batch", 16)
+        set_number(page, "ft-budget", 60)
+        click(page, "ft-start")
+        moving = wait_for(
+            page, lambda: (sts_points(page), text_of(page, "ft-status")),
+            lambda seen: seen[0] >= 2 or DONE.search(seen[1]) is not None, FINETUNE_TIMEOUT,
+            "a second point on the STS chart", server)
+        assert moving[0] >= 2 and not DONE.search(moving[1]), f"the chart did not move during the run: {moving}"
+        step = re.search(r"measured at step (\d+)", moving[1])
+        assert step and int(step.group(1)) > 0, moving[1]
+        screenshot(page, shots, "teacher-2-finetune-live", settle_s=0)
+        final = wait_for(page, lambda: text_of(page, "ft-status"),
+                         lambda t: DONE.search(t) is not None and not is_busy(page, "ft-status"),
+                         FINETUNE_TIMEOUT, "the run to finish", server)
+        assert sts_points(page) >= 4, sts_points(page)
+        # The finished run is offered, not switched to.
+        assert picker_value(page) == base and "still use the model you picked" in final
+        assert any(FINE_TUNED.search(o) for o in dropdown_options(page, "model-picker"))
+        screenshot(page, shots, "teacher-3-finetune-done")
+
+        # Leaving the page now asks first (the runs live in this tab).
+        page.on("dialog", lambda dialog: dialog.accept())
+        with page.expect_event("dialog", timeout=15_000) as asked:
+            page.close(run_before_unload=True)
+        assert asked.value.type == "beforeunload"
+    finally:
+        context.close()

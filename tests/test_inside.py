@@ -83,7 +83,7 @@ def test_a_preset_run_is_overlaid_compared_with_the_paper_and_exported(studio, m
     figure, table, notes = shown["plane"], shown["table"], shown["notes"]
     assert len([t for t in figure.data if t.mode == "lines+markers"]) == 2  # both runs on one plane
     assert table.loc[table["Setting"] == "dropout 0", "Paper STS-B dev"].item() == "71.1"
-    assert "Why:" in notes and "raw BERT" in notes
+    assert "Why:" in notes and ablations.MINIATURE_CAVEAT in notes
     caption, cone = inside.draw_cone(studio, state)
     assert "preset “dropout 0”" in caption and re.search(r"\d\.\d\d before → -?\d\.\d\d after", caption)
     arrows = [a for a in cone.layout.annotations if a.showarrow]

@@ -103,3 +103,38 @@ def test_lesson_walk_in_presenter_mode(browser: Any, server: Any, shots: Path) -
             screenshot(page, shots, f"lesson-{step}-done", settle_s=10)
     finally:
         context.close()
+
+
+def in_view(page: Any, elem_id: str, height: int) -> bool:
+    """True when the whole component is on screen at the current scroll position."""
+    box = page.locator(f"#{elem_id}").bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
+
+
+@pytest.mark.parametrize("viewport", [LESSON_VIEWPORT, {"width": 390, "height": 844}], ids=["laptop", "phone"])
+def test_next_brings_each_steps_button_into_view(browser: Any, server: Any, shots: Path,  # noqa: F811
+                                                 viewport: dict) -> None:
+    """Outside presenter mode (and on a phone) Next scrolls to the step's main button."""
+    context = browser.new_context(viewport=viewport, is_mobile=viewport["width"] < 600,
+                                  has_touch=viewport["width"] < 600)
+    context.set_default_timeout(PAGE_TIMEOUT * 1000)
+    page = context.new_page()
+    name = "phone" if viewport["width"] < 600 else "laptop"
+    try:
+        open_app(page, server.url, PAGE_TIMEOUT)
+        for step in range(2, 7):
+            page.locator("#lesson-next").scroll_into_view_if_needed()
+            click(page, "lesson-next")
+            action = ACTIONS[step][0]
+            wait_for(page, lambda a=action: in_view(page, a, viewport["height"]), bool, 20,
+                     f"step {step}: #{action} scrolled into view")
+            if step == 2 and name == "phone":
+                click(page, action)
+                wait_for(page, lambda: text_of(page, "twins-summary"), lambda t: "twin cosine" in t, QUICK,
+                         "the twins on a phone", server)
+                width = page.evaluate("() => document.querySelector('#twins-plot .js-plotly-plot')"
+                                      ".getBoundingClientRect().width")
+                assert width >= 600, f"the twins' two panels are squeezed into {width:.0f} px"
+                screenshot(page, shots, "phone-twins", settle_s=5)
+    finally:
+        context.close()

@@ -131,3 +131,56 @@ def test_official_simcse_checkpoints_are_picked_with_their_own_pooler(studio: St
     assert "trained with" in shown["status"]
     shown = app.pick_model(studio, "princeton-nlp/sup-simcse-bert-base-uncased", "mean", Session())
     assert asked[-1] == shown["pooler"] == "cls"
+
+
+# --- issue 18: what the class sees moves, stays, and names the model ----------------------------------------
+
+
+def test_evaluations_follow_this_runs_measured_progress_not_an_estimate() -> None:
+    from simcse_core.training.train import LIVE_RUN, EvaluationSchedule
+
+    # A loaded server: 3 s a step, so the 60 s budget ends the 250-step run near step 20.
+    slow = EvaluationSchedule(LIVE_RUN.steps, LIVE_RUN.time_budget_s)
+    due = [step for step in range(1, 21) if slow(step, elapsed_s=3.0 * step)]
+    assert due and due[0] <= 3 and len(due) >= 3  # the chart moves in the first seconds, and again after
+    # An idle server: every step in 0.1 s; the same shares of the run, by step count.
+    fast = EvaluationSchedule(LIVE_RUN.steps, LIVE_RUN.time_budget_s)
+    due = [step for step in range(1, 251) if fast(step, elapsed_s=0.1 * step)]
+    assert due[0] == 20 and len(due) == len(fast.marks)
+
+
+def test_finetune_sliders_read_the_core_settings() -> None:
+    from simcse_core.training.config import setting_spec
+
+    for name in ("lr", "temperature", "dropout", "hard_negative_weight"):
+        spec = setting_spec(name)
+        assert finetune.setting_range(name) == (spec.low, spec.high)
+    assert finetune.setting_range("batch_size")[1] < setting_spec("batch_size").high  # the app's narrower cap
+
+
+def test_a_run_is_named_by_its_label_wherever_it_is_drawn() -> None:
+    class Encoder:
+        description = "sentence-transformers/all-MiniLM-L6-v2 [cls_before_pooler]"
+        config = type("Config", (), {"pooler": "cls_before_pooler"})
+
+    label = "run 3 · unsup · 40 steps · STS 80.1→82.0"
+    assert text.model_shown(label, Encoder()).startswith("run 3 ·")
+    assert text.model_shown("Bundled: all-MiniLM-L6-v2", Encoder()) == Encoder.description
+
+
+def test_ablation_headline_claims_agreement_only_for_what_was_compared() -> None:
+    from ui import inside
+
+    notes = inside.notes_markdown([])
+    assert "same way as the paper" not in notes and "Nothing is compared" in notes
+
+
+def test_blanked_heatmap_cells_show_no_nan() -> None:
+    figure = plots.similarity_heatmap(["a cat", "🐶"], np.array([[1.0, 0.2], [0.2, 1.0]]), "t", [False, True])
+    assert all("nan" not in cell.lower() for row in figure.data[0].text for cell in row)
+
+
+def test_hard_cases_have_distinct_labels_and_no_time_promises() -> None:
+    labels = [label for _, _, label in similarity.HARD_EXAMPLES]
+    assert len(labels) == len(set(labels))
+    assert "few seconds" not in evaluate.STSB_DEV_QUICK and "Seconds (measured here)" in evaluate.TABLE_COLUMNS
