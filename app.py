@@ -13,6 +13,7 @@ import atexit
 import functools
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -218,18 +219,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--allow-local-models", action="store_true",
                         help="let visitors load model folders of this server by typing their path (off: only "
                              "the base model, the bundled one, your runs and, online, the allow-listed hub ids)")
+    parser.add_argument("--trusted-proxy", action="store_true",
+                        help="a reverse proxy sets X-Forwarded-For: count runs per forwarded address (off: per "
+                             "connection address; a client could forge the header)")
+    parser.add_argument("--runs-per-address", type=int, default=StudioConfig.max_runs_per_address,
+                        help="runs training or waiting from one address at once (a classroom behind one NAT shares "
+                             f"an address; default {StudioConfig.max_runs_per_address})")
     return parser.parse_args(argv)
+
+
+def server_folders() -> str:
+    """Make this server's folder, removed when it stops, and return where session folders go.
+
+    Gradio's cache (uploads, and copies of downloads) is this server's own, inside it, unless the operator chose
+    one with GRADIO_TEMP_DIR; session folders live inside the cache, so gradio serves a run's zip from where it
+    was written instead of copying it, and Delete run or the session's end removes the only copy.
+    """
+    server = tempfile.TemporaryDirectory(prefix="simcse-studio-server-")
+    atexit.register(server.cleanup)
+    if not os.environ.get("GRADIO_TEMP_DIR"):
+        os.environ["GRADIO_TEMP_DIR"] = str(Path(server.name) / "gradio-cache")
+    cache = Path(os.environ["GRADIO_TEMP_DIR"])
+    sessions = cache / f"simcse-sessions-{os.getpid()}"
+    sessions.mkdir(parents=True, exist_ok=True)
+    atexit.register(shutil.rmtree, sessions, True)
+    return str(sessions)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Session folders live under one folder of this process, removed when the server stops (sessions that
-    # end earlier are removed by their gr.State delete_callback).
-    temp_root = tempfile.TemporaryDirectory(prefix="simcse-studio-server-")
-    atexit.register(temp_root.cleanup)
+    temp_root = server_folders()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` runs the atexit clean-up too
-    config = StudioConfig(model=args.model, temp_root=temp_root.name, allow_local_models=args.allow_local_models)
+    config = StudioConfig(model=args.model, temp_root=temp_root, allow_local_models=args.allow_local_models,
+                          trusted_proxy=args.trusted_proxy, max_runs_per_address=args.runs_per_address)
     studio = Studio(config, ModelRegistry(config))
     warm_up(studio)
     demo = build_demo(studio=studio)

@@ -115,13 +115,13 @@ def test_offline_the_picker_lists_only_what_can_load(monkeypatch: pytest.MonkeyP
 
 def test_queue_positions_estimates_and_leaving() -> None:
     queue = TrainingQueue(slots=1, max_waiting=2)
-    first, second, third = queue.join(60), queue.join(30), queue.join(90)
+    first, second, third = queue.join(60, "a"), queue.join(30, "b"), queue.join(90, "c")
     assert [queue.position(t) for t in (first, second, third)] == [0, 1, 2]
     # Upper bounds: the running run may use its whole budget (+ packaging), and so may each run ahead.
     assert 60 < queue.estimated_wait(second) <= 60 + 15 + 1
     assert queue.estimated_wait(third) == pytest.approx(queue.estimated_wait(second) + 30 + 15, abs=1)
     with pytest.raises(InputError, match="training queue is full"):
-        queue.join(60)
+        queue.join(60, "d")
     queue.leave(second)  # a visitor leaves the line
     assert queue.position(third) == 1
     queue.leave(first)  # the run ends: the next in line starts
@@ -130,16 +130,16 @@ def test_queue_positions_estimates_and_leaving() -> None:
 
 def test_queue_estimates_learn_how_long_runs_hold_their_slot_beyond_their_budget() -> None:
     queue = TrainingQueue(slots=1, max_waiting=5)
-    run = queue.join(0.05)
+    run = queue.join(0.05, "a")
     time.sleep(0.1)
     queue.leave(run)  # held its slot ~0.05 s beyond its budget: less than the floor, which stays
     assert queue.overhead_s == pytest.approx(15.0)
-    slow = queue.join(20)
+    slow = queue.join(20, "b")
     slow.started_at -= 60  # a slow server: the run held its slot 40 s beyond its 20-s budget
     queue.leave(slow)
     assert queue.overhead_s == pytest.approx(40, abs=0.5)
-    queue.join(20)
-    waiting = queue.join(20)
+    queue.join(20, "c")
+    waiting = queue.join(20, "d")
     assert queue.estimated_wait(waiting) == pytest.approx(20 + 40, abs=1)
 
 
@@ -162,7 +162,7 @@ def test_a_visitor_trains_one_run_at_a_time() -> None:
 
 def test_queue_with_two_slots_starts_two() -> None:
     queue = TrainingQueue(slots=2, max_waiting=5)
-    tickets = [queue.join(60) for _ in range(3)]
+    tickets = [queue.join(60, f"client {k}") for k in range(3)]
     assert [queue.position(t) for t in tickets] == [0, 0, 1]
     assert queue.estimated_wait(tickets[2]) == pytest.approx(75, abs=1)
 
@@ -235,13 +235,13 @@ def test_corpus_switch_keeps_indexes_consistent(tiny_model_dir: Path, tmp_path: 
     assert not problems
 
 
-def _run(studio: Studio, session: Session, steps: int = 40, budget: float = 120):
+def _run(studio: Studio, session: Session, steps: int = 40, budget: float = 120, client: str = "local"):
     from ui import finetune, text
 
     form = finetune.FinetuneForm(data_choice=text.SAMPLE_UNSUP, upload=None, mode="unsup", steps=steps, batch_size=8,
                                  lr=1e-3, temperature=0.05, dropout=0.1, pooler="mean", max_length=16, budget=budget,
                                  picker=studio.config.base_label)
-    return finetune.run_finetune(studio, form, session)
+    return finetune.run_finetune(studio, form, session, client)
 
 
 @pytest.fixture(scope="module")
@@ -357,3 +357,201 @@ def test_a_damaged_or_pickled_model_folder_is_refused_and_the_app_keeps_working(
     with pytest.raises(gr.Error, match=message):
         similarity.score_pair(studio, "a cat", "a dog", str(folder), "mean", Session())
     assert similarity.score_pair(studio, "a cat", "a dog", config.base_label, "mean", Session()).startswith("## ")
+
+
+# --- fair per person, bounded in time (issue 19) ----------------------------------------------------------------
+def test_runs_count_per_address_across_sessions_and_presets_share_the_limit(tiny_studio: Studio) -> None:
+    from ui import inside
+
+    queue = tiny_studio.training_queue
+    blocker = queue.join(60, "someone else")  # keeps the runs below waiting
+    first, second, third = Session(), Session(), Session()
+    try:
+        waiting = [_run(tiny_studio, first, client="10.0.0.7"), _run(tiny_studio, second, client="10.0.0.7")]
+        for updates in waiting:
+            assert "number" in next(updates)["status"]
+        import gradio as gr
+
+        with pytest.raises(gr.Error, match="Your address already has 2 runs training or waiting"):
+            next(_run(tiny_studio, third, client="10.0.0.7"))  # a fresh session from the same address
+        with pytest.raises(gr.Error, match="Your address already has 2 runs"):
+            next(inside.run_preset(tiny_studio, "dropout-0", third, client="10.0.0.7"))  # presets count too
+        with pytest.raises(gr.Error, match="already have a run training"):
+            next(inside.run_preset(tiny_studio, "dropout-0", first, client="10.0.0.8"))  # one run per session
+        assert "number 3" in next(_run(tiny_studio, third, client="10.0.0.8"))["status"]  # another address
+    finally:
+        for session in (first, second, third):
+            session.stop_requested.set()
+        queue.leave(blocker)
+    deadline = time.monotonic() + 10
+    while queue.counts() != (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def test_a_waiter_whose_listener_is_gone_leaves_the_line(tiny_studio: Studio, monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    queue = tiny_studio.training_queue
+    monkeypatch.setattr(queue, "listener_timeout_s", 0.5)
+    blocker = queue.join(60, "someone else")
+    try:
+        session = Session()
+        updates = _run(tiny_studio, session, client="gone")
+        assert "number 1" in next(updates)["status"]  # then the client is killed: nobody takes the next update
+        time.sleep(0.8)
+        assert queue.counts() == (1, 0) and session.training_idle.is_set()  # the place is given up
+        assert list(updates) == [] and not session.runs  # resumed after all: it ends, nothing trained
+    finally:
+        queue.leave(blocker)
+
+
+def test_a_run_whose_listener_is_gone_stops_and_frees_its_slot(tiny_studio: Studio,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    queue = tiny_studio.training_queue
+    monkeypatch.setattr(queue, "listener_timeout_s", 0.5)
+    session = Session()
+    updates = _run(tiny_studio, session, client="gone")
+    _until_step(updates, 1)  # training; then nobody takes the updates
+    time.sleep(0.8)
+    assert queue.counts() == (0, 0) and session.training_idle.is_set()
+    other = Session()
+    list(_run(tiny_studio, other, steps=2))  # the slot is free for the next visitor
+    assert other.finetuned is not None
+    assert list(updates) == [] and not session.runs  # resumed late: it stops at once and keeps nothing
+
+
+def test_stop_answers_within_two_seconds_and_the_run_ends_after_its_step(tiny_studio: Studio,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui import finetune, runs
+
+    real = runs.background_iter
+
+    def slow_steps(items, **kwargs):  # a busy server: every step takes 1 s
+        for item in real(items, **kwargs):
+            time.sleep(1.0)
+            yield item
+
+    monkeypatch.setattr(runs, "background_iter", slow_steps)
+    session = Session()
+    updates = _run(tiny_studio, session, steps=50)
+    _until_step(updates, 1)
+    rest: list = []
+    consumer = threading.Thread(target=lambda: rest.extend(updates))
+    consumer.start()
+    start = time.monotonic()
+    answer = finetune.stop_finetune(tiny_studio, session)
+    assert time.monotonic() - start < 2.0
+    assert "Stopping after this step" in answer["status"] or "Stopped" in answer["status"]
+    consumer.join(30)
+    assert rest and rest[-1]["status"].startswith("**Stopped**") and session.finetuned is not None
+    assert session.training_idle.is_set() and tiny_studio.training_queue.counts() == (0, 0)
+
+
+def test_the_slot_is_released_at_most_one_step_after_the_budget(tiny_studio: Studio,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from ui import finetune, runs, text
+
+    real = runs.background_iter
+    step_s = 0.5
+
+    def slow_steps(items, **kwargs):  # the trainer's own clock sees fast steps; the slot's clock does not
+        for item in real(items, **kwargs):
+            time.sleep(step_s)
+            yield item
+
+    monkeypatch.setattr(runs, "background_iter", slow_steps)
+    queue, released = tiny_studio.training_queue, []
+    leave = queue.leave
+
+    def timed_leave(ticket):
+        if ticket.started_at is not None and not released:
+            released.append(time.monotonic() - ticket.started_at)
+        leave(ticket)
+
+    monkeypatch.setattr(queue, "leave", timed_leave)
+    session = Session()
+    form = finetune.FinetuneForm(data_choice=text.SAMPLE_UNSUP, upload=None, mode="unsup", steps=2000,
+                                 batch_size=8, lr=1e-3, temperature=0.05, dropout=0.1, pooler="mean",
+                                 max_length=16, budget=10, picker=tiny_studio.config.base_label)
+    job = finetune.finetune_job(tiny_studio, form, session)
+    job = dataclasses.replace(job, config=dataclasses.replace(job.config, time_budget_s=3.0))
+    updates = list(runs.run(tiny_studio, session, job))
+    assert released and released[0] <= 3.0 + step_s + 0.5, released
+    assert updates[-1].reason == "Time budget reached"
+
+
+def test_the_queue_estimates_from_measured_step_times(tiny_studio: Studio) -> None:
+    from ui import runs
+
+    queue = TrainingQueue(slots=1, max_waiting=5)
+    queue.join(300, "a", expected_s=20)  # a 300-s budget whose steps, measured here, take 20 s in all
+    waiting = queue.join(300, "b", expected_s=20)
+    assert queue.estimated_wait(waiting) == pytest.approx(20 + queue.overhead_s, abs=1)
+    config = runs.TrainConfig(steps=100, batch_size=16, time_budget_s=300)
+    tiny_studio.seconds_per_example = 0.01  # measured by the runs before
+    assert runs.expected_seconds(tiny_studio, config, examples=1000) == pytest.approx(100 * 16 * 0.01)
+
+
+# --- the disk bounded (issue 19) ----------------------------------------------------------------------------------
+def _served(path: Path, cache: Path) -> Path:
+    """What gradio does when it serves a download from outside its cache: a copy in the cache."""
+    from gradio.processing_utils import save_file_to_cache
+
+    return Path(save_file_to_cache(path, str(cache)))
+
+
+def test_delete_run_and_session_end_remove_the_files_and_gradios_copies(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "gradio-cache"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
+    session = Session()
+    (tmp_path / "sessions-root").mkdir()
+    folder = session.folder(str(tmp_path / "sessions-root"))
+    records = []
+    for run_id in (1, 2):
+        zip_path, npy_path = folder / f"run{run_id}.zip", folder / f"vectors{run_id}.npy"
+        zip_path.write_bytes(b"zip %d" % run_id)
+        npy_path.write_bytes(b"npy %d" % run_id)
+        records.append(FineTuneRecord(run_id=run_id, encoder=FakeEncoder("m", "mean"), base_name="m",
+                                      base_pooler="mean", summary="", model_zip=str(zip_path),
+                                      embeddings_npy=str(npy_path)))
+        session.add_run(records[-1], keep=3)
+    copies = [_served(Path(p), cache) for r in records for p in (r.model_zip, r.embeddings_npy)]
+    export = folder / "embedding-projector.zip"
+    export.write_bytes(b"export")
+    copies.append(_served(export, cache))
+    assert all(c.exists() for c in copies)
+    session.delete_run(1)
+    assert not Path(records[0].model_zip).exists() and not copies[0].exists() and not copies[1].exists()
+    assert copies[2].exists()  # run 2 is still there
+    close_session(session)
+    assert not folder.exists() and not any(c.exists() for c in copies)
+
+
+def test_a_session_over_its_disk_quota_is_told_so(tmp_path: Path) -> None:
+    session = Session()
+    folder = session.folder(str(tmp_path), quota_bytes=1000)
+    (folder / "model.zip").write_bytes(b"x" * 1000)
+    with pytest.raises(InputError, match=r"Your session's files take .* the limit per visitor .*Delete run"):
+        session.folder(str(tmp_path), quota_bytes=1000)
+
+
+def test_the_server_empties_its_cache_when_it_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import atexit
+    import os
+
+    import app
+
+    registered = []
+    monkeypatch.setattr(atexit, "register", lambda fn, *args: registered.append((fn, args)))
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    sessions = Path(app.server_folders())
+    cache = Path(os.environ["GRADIO_TEMP_DIR"])
+    assert sessions.parent == cache and cache.is_dir()  # downloads are served from the session folders
+    (cache / "upload-hash").mkdir()
+    (cache / "upload-hash" / "corpus.txt").write_text("a cat")
+    for fn, args in reversed(registered):  # what the interpreter does at exit (last registered first)
+        fn(*args)
+    assert not cache.exists() and not any(tmp_path.iterdir())

@@ -2,7 +2,7 @@
 
 The run's lifecycle (queue, train, re-measure, package, compact, keep) is :func:`ui.runs.run`; this tab checks
 the form, starts a :class:`ui.runs.FinetuneJob`, and renders each update: loss curve, alignment-uniformity
-trajectory, STS curve, status. Stop both cancels the event and sets the session's stop flag, so the run ends
+trajectory, STS curve, status. Stop sets the session's stop flag and answers within seconds; the run ends
 after the current step; whatever was trained is re-measured and kept in the session under its name
 (``run 2 · unsup · 39 steps · STS 80.6→84.4``), with a zip of it and the corpus embeddings to download.
 """
@@ -25,6 +25,7 @@ from ui import browser, forms, plots, runs, text
 from ui.components import SettingDropdown, SettingNumber, SettingRadio, SettingSlider
 from ui.errors import InputError, check_choice, check_number, guarded, report_error
 from ui.runs import RunHistory
+from ui.server import client_address
 from ui.session import FineTuneRecord, Session
 from ui.studio import Studio
 
@@ -284,26 +285,30 @@ def shown(studio: Studio, session: Session, update: runs.RunUpdate) -> dict[str,
 
 # --- handlers ---------------------------------------------------------------------------------------------------
 @guarded
-def run_finetune(studio: Studio, form: FinetuneForm, session: Session) -> Iterator[dict[str, Any]]:
-    """Handler (generator): check the form, wait for a training slot, train a copy of the model, show every step."""
+def run_finetune(studio: Studio, form: FinetuneForm, session: Session, client: str = "local"
+                 ) -> Iterator[dict[str, Any]]:
+    """Handler (generator): check the form, wait for a training slot, train a copy of the model, show every step.
+
+    ``client``: the address the run counts against (ui.server.client_address)."""
     job = finetune_job(studio, form, session)
-    for update in runs.run(studio, session, job):
+    for update in runs.run(studio, session, job, client):
         screen = shown(studio, session, update)
         if screen is not None:
             yield screen
 
 
-def start_event(studio: Studio, session: Session, **form) -> Iterator[dict[str, Any]]:
-    """The Start button's event: its inputs by name (see :class:`FinetuneForm`)."""
-    yield from run_finetune(studio, FinetuneForm(**form), session)
+def start_event(studio: Studio, session: Session, request: gr.Request | None = None, **form
+                ) -> Iterator[dict[str, Any]]:
+    """The Start button's event: its inputs by name (see :class:`FinetuneForm`), and who sent them."""
+    client = client_address(request, studio.config.trusted_proxy)
+    yield from run_finetune(studio, FinetuneForm(**form), session, client)
 
 
 @guarded
 def stop_finetune(studio: Studio, session: Session) -> dict[str, Any]:
     """Handler for Stop: leave the queue, or end the run after the current step and keep what it trained."""
-    session.stop_requested.set()
-    if not session.training_idle.wait(timeout=120):
-        return {"status": "Stopping… the current step is still finishing."}
+    if not runs.request_stop(session):  # answers within seconds; the run's own updates show how it ended
+        return {"status": "**Stopping after this step…** what was trained is then measured and kept here."}
     record = session.finetuned
     if record is None:
         return finished(studio, session, "Stopped; nothing was trained.", None)
@@ -406,11 +411,11 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
               "model_file": model_file, "emb_file": emb_file, "picker": picker, "pooler_picker": pooler_picker,
               "session": session, "start": start, "stop": stop}
     inputs = {**form, "session": session}
-    run = start.click(**forms.wire(functools.partial(start_event, studio), inputs, screen), api_name="finetune",
-                      validator=forms.validator(functools.partial(form_problems, studio), inputs),
-                      **studio.queues.train)
+    start.click(**forms.wire(functools.partial(start_event, studio), inputs, screen), api_name="finetune",
+                validator=forms.validator(functools.partial(form_problems, studio), inputs),
+                **studio.queues.train)
     start.click(None, js=browser.WARN_BEFORE_LEAVING, queue=False, api_visibility="private")
-    # Stop cancels the streaming event (a waiting run leaves the queue) and also sets the session's stop flag,
-    # then waits for the run to hand its partial model over.
-    stop.click(**forms.wire(functools.partial(stop_finetune, studio), {"session": session}, screen), cancels=[run],
+    # Stop sets the session's stop flag (it stops a preset of the session too): a waiting run leaves the queue
+    # within a second, a training run ends after its step, and its own stream shows what was kept.
+    stop.click(**forms.wire(functools.partial(stop_finetune, studio), {"session": session}, screen),
                api_name="stop_finetune", **studio.queues.encode)

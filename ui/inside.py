@@ -25,6 +25,7 @@ from simcse_core.teaching import ablations
 from simcse_core.training.config import setting_spec
 from ui import browser, forms, glossary, plots, runs
 from ui.errors import InputError, check_choice, check_lines, check_number, guarded, report_error
+from ui.server import client_address
 from ui.session import Session
 from ui.studio import Studio
 from ui.text import model_shown
@@ -256,22 +257,31 @@ def preset_shown(session: Session, preset, update: runs.RunUpdate) -> dict[str, 
 
 
 @guarded
-def run_preset(studio: Studio, key: str, session: Session) -> Iterator[dict[str, Any]]:
+def run_preset(studio: Studio, key: str, session: Session, client: str = "local") -> Iterator[dict[str, Any]]:
     """Handler (generator): train a private copy with one preset for at most a few minutes, show its progress.
 
     Presets wait in the fine-tunes' training queue, and count as the visitor's one run.
     """
     preset = ablations.get_preset(check_choice(key, "Preset", [p.key for p in ablations.PRESETS]))
-    for update in runs.run(studio, session, runs.PresetJob(preset)):
+    for update in runs.run(studio, session, runs.PresetJob(preset), client):
         screen = preset_shown(session, preset, update)
         if screen is not None:
             yield screen
 
 
-def preset_event(studio: Studio, key: str, choice: str, session: Session) -> Iterator[dict[str, Any]]:
+def preset_event(studio: Studio, key: str, choice: str, session: Session, request: gr.Request | None = None
+                 ) -> Iterator[dict[str, Any]]:
     """The Run preset event (the picker's ``choice`` is a parameter of the endpoint; presets start from the
-    base model)."""
-    yield from run_preset(studio, key, session)
+    base model); the run counts against the sender's address, with their fine-tunes."""
+    yield from run_preset(studio, key, session, client_address(request, studio.config.trusted_proxy))
+
+
+@guarded
+def stop_preset(session: Session) -> dict[str, Any]:
+    """Handler for the panel's Stop: the session's run (a preset or a fine-tune) ends after its current step."""
+    if runs.request_stop(session):
+        return {"status": "Stopped.", "session": session}
+    return {"status": "**Stopping after this step…**", "session": session}
 
 
 @guarded
@@ -439,6 +449,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                                          elem_id="ablation-preset")
                     with gr.Row():
                         preset_run = gr.Button("Run preset", variant="primary", elem_id="ablation-run")
+                        preset_stop = gr.Button("Stop", variant="stop", elem_id="ablation-stop")
                         preset_clear = gr.Button("Clear runs", elem_id="ablation-clear")
                     preset_status = gr.Markdown("Each run trains a private copy of the bundled model and is drawn "
                                                 "on top of the earlier ones.", elem_id="ablation-status",
@@ -498,6 +509,8 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     preset_run.click(None, js=browser.WARN_BEFORE_LEAVING, queue=False, api_visibility="private")
     preset_clear.click(**forms.wire(clear_runs, {"session": session}, ablation_shown), queue=False,
                        api_visibility="private")
+    preset_stop.click(**forms.wire(stop_preset, {"session": session}, ablation_shown), api_name="stop_preset",
+                      **encode)
 
     cone_run.click(functools.partial(draw_cone, studio), [session, picker], [cone_caption, cone_plot],
                    api_name="cone_view", **heavy)

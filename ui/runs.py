@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ QUEUE_POLL_S = 1.0  # how often a waiting run reports its place in line
 # Steps take about 0.4-0.7 s here; a tab gets at most one progress update per this many seconds (plus every
 # evaluation and the end), so drawing progress never competes with training and other visitors for the CPU.
 STREAM_EVERY_S = 1.0
+STOP_ANSWER_S = 1.5  # Stop answers within this; the run ends after its current step and packaging
 
 
 @dataclass
@@ -172,6 +174,8 @@ class Job(Protocol):
     @property
     def budget_s(self) -> float: ...
 
+    def expected_s(self, studio: Studio) -> float: ...
+
     def begin(self, studio: Studio, session: Session) -> Training: ...
 
     def keep(self, studio: Studio, session: Session, training: Training, model_zip: str | None
@@ -193,6 +197,9 @@ class FinetuneJob:
     @property
     def budget_s(self) -> float:
         return self.config.time_budget_s
+
+    def expected_s(self, studio: Studio) -> float:
+        return expected_seconds(studio, self.config, len(self.data.examples))
 
     def begin(self, studio: Studio, session: Session) -> Training:
         from simcse_core.evaluation.sets import default_eval_pairs
@@ -245,6 +252,9 @@ class PresetJob:
 
         return ablations.TIME_BUDGET_S
 
+    def expected_s(self, studio: Studio) -> float:
+        return self.budget_s  # a preset trains until its budget
+
     def begin(self, studio: Studio, session: Session) -> Training:
         from simcse_core.evaluation.sets import default_eval_pairs
         from simcse_core.teaching import ablations
@@ -266,6 +276,13 @@ class PresetJob:
         return result, ()
 
 
+def expected_seconds(studio: Studio, config: TrainConfig, examples: int) -> float:
+    """How long a run of ``config`` holds its slot, from this server's measured seconds per step (at most its
+    budget): what the queue's estimates add up."""
+    per_step = studio.seconds_per_example * min(config.batch_size, max(1, examples))
+    return min(config.time_budget_s, config.steps * per_step)
+
+
 def expected_steps(studio: Studio, config: TrainConfig) -> int:
     """Roughly how many steps fit in the time budget (for spacing the evaluations)."""
     per_step = studio.seconds_per_example * config.batch_size
@@ -273,33 +290,53 @@ def expected_steps(studio: Studio, config: TrainConfig) -> int:
 
 
 # --- the lifecycle ---------------------------------------------------------------------------------------------
-def run(studio: Studio, session: Session, job: Job) -> Iterator[RunUpdate]:
-    """Admit ``job`` (one run per visitor), wait for a slot, train, then keep what it trained; yield updates."""
+def run(studio: Studio, session: Session, job: Job, client: str = "local") -> Iterator[RunUpdate]:
+    """Admit ``job`` (one run per session, ``studio.config.max_runs_per_address`` per ``client`` address), wait for
+    a slot, train, then keep what it trained; yield updates.
+
+    A run whose listener stops taking updates (a closed tab, a killed API client) loses its place or slot after
+    ``TrainingQueue.listener_timeout_s`` and ends, keeping nothing, if it is ever resumed.
+    """
     session.begin_training()
     queue, ticket = studio.training_queue, None
 
     def release() -> None:  # idempotent: the slot goes to the next in line, Stop may answer
         if ticket is not None:
             queue.leave(ticket)
-        session.end_training()
+        if ticket is None or not ticket.gone:  # a gone run's session was let go when it went (it may train again)
+            session.end_training()
 
     try:
-        ticket = queue.join(job.budget_s)
+        ticket = queue.join(job.budget_s, client=client, expected_s=job.expected_s(studio),
+                            on_gone=session.end_training)
         while not queue.wait(ticket, timeout=QUEUE_POLL_S):
+            if ticket.gone:
+                return
             if session.leaving:
                 release()
                 yield LeftQueue(tuple(session.run_labels()))
                 return
             training, waiting = queue.counts()
-            yield Waiting(queue.position(ticket), queue.estimated_wait(ticket), training, waiting)
-        yield from _train(studio, session, job, release)
+            yield from _handed(queue, ticket, Waiting(queue.position(ticket), queue.estimated_wait(ticket),
+                                                      training, waiting))
+        if not ticket.gone:
+            yield from _train(studio, session, job, queue, ticket, release)
     finally:
         release()
 
 
-def _train(studio: Studio, session: Session, job: Job, release: Callable[[], None]) -> Iterator[RunUpdate]:
+def _handed(queue, ticket, update: RunUpdate) -> Iterator[RunUpdate]:
+    """Yield ``update``, noting for the queue that the listener has it to take (and then that it took it)."""
+    queue.handed(ticket)
+    yield update
+    queue.taken(ticket)
+
+
+def _train(studio: Studio, session: Session, job: Job, queue, ticket, release: Callable[[], None]
+           ) -> Iterator[RunUpdate]:
     training = job.begin(studio, session)
-    yield Started(training.title, training.eval_name, training.data)
+    deadline = ticket.started_at + job.budget_s  # the budget counts from the slot: measuring included
+    yield from _handed(queue, ticket, Started(training.title, training.eval_name, training.data))
     reason, problems, kept, dropped, remeasured = "Stopped", [], None, (), False
     stream = background_iter(training.events, niceness=TRAIN_NICENESS, name=training.thread_name)
     try:
@@ -310,20 +347,25 @@ def _train(studio: Studio, session: Session, job: Job, release: Callable[[], Non
                 reason = "Done" if event.stop_reason == "steps" else "Time budget reached"
             if event.done or event.metrics or event.elapsed_s - shown_at >= STREAM_EVERY_S:
                 evaluations = len(training.history.eval_steps)
-                yield Progress(event, training.history, new_evaluation=evaluations != shown_evaluations)
+                yield from _handed(queue, ticket, Progress(event, training.history,
+                                                           new_evaluation=evaluations != shown_evaluations))
                 shown_evaluations, shown_at = evaluations, event.elapsed_s
-            if session.stop_requested.is_set():
+            if session.stop_requested.is_set() or ticket.gone:
+                break
+            if time.monotonic() > deadline:  # a busy server: the slot is given back one step after the budget
+                reason = "Time budget reached"
                 break
     except Exception as err:  # noqa: BLE001 - keep what was trained and tell the visitor
         problems.append(Problem(err, job.where))
         reason = "Stopped by an error"
     finally:  # also when the consumer stops at a yield: what was trained is measured and kept
         stream.close()  # closes the events in the training thread after its step: never mid-update
-        if not session.closed:  # a visitor who left keeps nothing
+        queue.leave(ticket)  # the next in line trains while this run is measured and kept
+        if not session.closed and not ticket.gone:  # a visitor who left keeps nothing
             remeasured = job.remeasure and remeasure(training)
             kept, dropped = _keep(studio, session, job, training, problems)
         release()
-    if session.closed:
+    if session.closed or ticket.gone:
         return
     yield from problems
     if remeasured and kept is not None:
@@ -335,6 +377,13 @@ def _train(studio: Studio, session: Session, job: Job, release: Callable[[], Non
         except (OSError, InputError) as err:
             yield Problem(err, "package")
     yield Finished(reason, kept, dropped, training.history)
+
+
+def request_stop(session: Session, answer_within_s: float = STOP_ANSWER_S) -> bool:
+    """Ask the session's run to stop after its current step (a waiting run leaves the line); True if it is over
+    within ``answer_within_s`` (Stop answers by then either way: the run's own updates show how it ended)."""
+    session.stop_requested.set()
+    return session.training_idle.wait(timeout=answer_within_s)
 
 
 def remeasure(training: Training) -> bool:

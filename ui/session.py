@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from simcse_core.limits import LIMITS
 from ui.errors import InputError
+from ui.server import folder_bytes, remove_cached_copy
 
 if TYPE_CHECKING:
     from ui.studio import StudioConfig
@@ -209,8 +211,8 @@ class Session:
         self.indexes = {k: v for k, v in self.indexes.items() if k.model.run_id != run_id}
         self.projections = {k: v for k, v in self.projections.items() if not _mentions_run(k, run_id)}
         for path in (record.model_zip, record.embeddings_npy):
-            if path:
-                Path(path).unlink(missing_ok=True)
+            if path:  # gradio's cached copy (made when it served the download) goes too
+                remove_cached_copy(path)
         return record
 
     # --- preset runs (Inside tab) ---
@@ -266,13 +268,19 @@ class Session:
                     self.projections[key] = found
         return found
 
-    def folder(self, root: str | None = None) -> Path:
-        """This session's private temp folder (made on first use, removed by :func:`close_session`)."""
+    def folder(self, root: str | None = None, quota_bytes: int = LIMITS.session_disk_bytes) -> Path:
+        """This session's private temp folder (made on first use, removed by :func:`close_session`), for a new
+        file: InputError when the session's files already take ``quota_bytes``."""
         with self.lock:
             if self.closed:
                 raise InputError("This session has ended (the page was closed). Reload the page.")
             if self.workdir is None:
                 self.workdir = Path(tempfile.mkdtemp(prefix="simcse-studio-", dir=root))
+            used = folder_bytes(self.workdir)
+            if used >= quota_bytes:
+                raise InputError(f"Your session's files take {used / 1e6:,.0f} MB, the limit per visitor "
+                                 f"({quota_bytes / 1e6:,.0f} MB): delete runs you no longer need (Delete run) "
+                                 "and try again.")
             return self.workdir
 
 
@@ -292,6 +300,8 @@ def close_session(session: Session) -> None:
         session.loss_views, session.preset_run = None, None
         session.preset_results, session.preset_events = [], {}
     if workdir is not None:
+        for path in [p for p in workdir.rglob("*") if p.is_file()]:  # downloads gradio copied into its cache
+            remove_cached_copy(path)
         shutil.rmtree(workdir, ignore_errors=True)
         logger.info("Removed session folder %s", workdir)
     release_memory()

@@ -150,7 +150,8 @@ class Studio:
     def __init__(self, config: StudioConfig, registry: ModelRegistry | None = None) -> None:
         self.config = config
         self.registry = registry or ModelRegistry(config)
-        self.training_queue = TrainingQueue(config.training_slots, config.max_training_queue)
+        self.training_queue = TrainingQueue(config.training_slots, config.max_training_queue,
+                                            config.max_runs_per_address)
         self.queues = QueueGroups.of(config.training_slots, config.max_training_queue)
         self._lock = threading.Lock()
         self._bundled: Corpus | None = None

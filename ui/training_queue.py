@@ -23,12 +23,16 @@ import heapq
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ui.errors import InputError
 
 TRAIN_NICENESS = 10
-PACKAGING_S = 15.0  # least time a run holds its slot beyond its budget (measuring, zip, embeddings)
+PACKAGING_S = 15.0  # least time a run holds its slot beyond its estimate (measuring before and after)
+# A run whose listener has not taken an update for this long loses its place or slot (a waiting run hands one
+# every second, a training run one per step, so only a closed tab or a killed client goes this quiet).
+LISTENER_TIMEOUT_S = 8.0
 
 
 @dataclass(frozen=True)
@@ -58,33 +62,57 @@ class Ticket:
 
     budget_s: float  # the run's time budget: the longest it holds a slot (plus PACKAGING_S)
     number: int
+    client: str = "local"  # the address the run counts against (ui.server.client_address)
+    expected_s: float | None = None  # how long it is expected to hold the slot, from measured step times
     started_at: float | None = None  # monotonic time the run got its slot
+    handed_at: float | None = None  # monotonic time of an update its listener has not taken yet (None: taken)
+    on_gone: Callable[[], None] | None = None  # called (under the queue's lock) when the listener is gone
+    gone: bool = False  # the listener stopped taking updates: the place or slot was given up for it
+
+    @property
+    def holds_for_s(self) -> float:
+        """The estimate of the time it holds its slot: measured steps, at most the budget."""
+        return min(self.budget_s, self.expected_s) if self.expected_s is not None else self.budget_s
 
 
 class TrainingQueue:
-    """First come, first served: at most ``slots`` runs train at once, at most ``max_waiting`` wait.
+    """First come, first served: at most ``slots`` runs train at once, at most ``max_waiting`` wait, at most
+    ``max_per_client`` of them (training or waiting) from one address.
 
-    Estimated start times assume every run ahead uses its whole time budget plus the longest time recent runs
-    held their slot beyond their budget (measuring before and after, packaging), so on a steady server they
-    are upper bounds.
+    A run hands its listener an update at least every ``QUEUE_POLL_S`` while it waits and at every step while it
+    trains (:meth:`handed`, :meth:`taken`); a run whose listener has not taken an update for ``listener_timeout_s``
+    (a closed tab, a killed API client) loses its place or slot. Estimated start times assume every run ahead
+    holds its slot for its measured steps (at most its budget) plus the longest time recent runs held their
+    slot beyond that (measuring before and after, packaging).
     """
 
-    def __init__(self, slots: int, max_waiting: int) -> None:
+    def __init__(self, slots: int, max_waiting: int, max_per_client: int = 2,
+                 listener_timeout_s: float = LISTENER_TIMEOUT_S) -> None:
         self.slots = max(1, slots)
         self.max_waiting = max_waiting
+        self.max_per_client = max(1, max_per_client)
+        self.listener_timeout_s = listener_timeout_s
         self._cond = threading.Condition()
         self._running: list[Ticket] = []
         self._waiting: list[Ticket] = []
         self._numbers = itertools.count(1)
-        self._overheads: list[float] = []  # seconds recent runs held their slot beyond their budget
+        self._overheads: list[float] = []  # seconds recent runs held their slot beyond their estimate
 
-    def join(self, budget_s: float) -> Ticket:
-        """A ticket at the end of the line (InputError when the line is full)."""
+    def join(self, budget_s: float, client: str = "local", expected_s: float | None = None,
+             on_gone: Callable[[], None] | None = None) -> Ticket:
+        """A ticket at the end of the line (InputError when the line or the client's share of it is full)."""
         with self._cond:
+            self._reap()
+            mine = sum(t.client == client for t in (*self._running, *self._waiting))
+            if mine >= self.max_per_client:
+                raise InputError(f"Your address already has {mine} run{'s' if mine != 1 else ''} training or "
+                                 f"waiting (the limit per address is {self.max_per_client}, so that everyone gets a "
+                                 "turn). Wait for one to finish, or press Stop.")
             if len(self._waiting) >= self.max_waiting and len(self._running) >= self.slots:
                 raise InputError(f"The training queue is full ({self.max_waiting} runs waiting, the limit). Try "
                                  "again in a few minutes; similarity, search and maps work meanwhile.")
-            ticket = Ticket(budget_s=float(budget_s), number=next(self._numbers))
+            ticket = Ticket(budget_s=float(budget_s), number=next(self._numbers), client=client,
+                            expected_s=expected_s, on_gone=on_gone)
             self._waiting.append(ticket)
             self._promote()
             return ticket
@@ -92,24 +120,49 @@ class TrainingQueue:
     def wait(self, ticket: Ticket, timeout: float) -> bool:
         """Block up to ``timeout`` seconds; True once the ticket holds a slot."""
         with self._cond:
-            self._cond.wait_for(lambda: ticket.started_at is not None, timeout=timeout)
-            return ticket.started_at is not None
+            self._reap()
+            self._cond.wait_for(lambda: ticket.started_at is not None or ticket.gone, timeout=timeout)
+            return ticket.started_at is not None and not ticket.gone
+
+    def handed(self, ticket: Ticket) -> None:
+        """The run hands its listener an update (the listener has ``listener_timeout_s`` to take it)."""
+        with self._cond:
+            ticket.handed_at = time.monotonic()
+
+    def taken(self, ticket: Ticket) -> None:
+        """The listener took the update: it is still there."""
+        with self._cond:
+            ticket.handed_at = None
 
     def leave(self, ticket: Ticket) -> None:
         """Give up the place or the slot (idempotent)."""
         with self._cond:
-            if ticket in self._running:
-                self._running.remove(ticket)
-                held = time.monotonic() - ticket.started_at
-                if held > ticket.budget_s:  # a run that used its budget: learn what comes on top of it
-                    self._overheads = [*self._overheads[-4:], held - ticket.budget_s]
-            if ticket in self._waiting:
-                self._waiting.remove(ticket)
+            self._remove(ticket)
             self._promote()
+
+    def _remove(self, ticket: Ticket) -> None:
+        if ticket in self._running:
+            self._running.remove(ticket)
+            held = time.monotonic() - ticket.started_at
+            if held > ticket.holds_for_s and not ticket.gone:  # learn what comes on top of the estimate
+                self._overheads = [*self._overheads[-4:], held - ticket.holds_for_s]
+        if ticket in self._waiting:
+            self._waiting.remove(ticket)
+
+    def _reap(self) -> None:
+        """Give up the places and slots of runs whose listeners are gone."""
+        now = time.monotonic()
+        for ticket in [*self._running, *self._waiting]:
+            if ticket.handed_at is not None and now - ticket.handed_at > self.listener_timeout_s:
+                ticket.gone = True
+                self._remove(ticket)
+                if ticket.on_gone is not None:
+                    ticket.on_gone()
+        self._promote()
 
     @property
     def overhead_s(self) -> float:
-        """Seconds a run holds its slot beyond its budget: the longest of the last five, at least PACKAGING_S."""
+        """Seconds a run holds its slot beyond its estimate: the longest of the last five, at least PACKAGING_S."""
         with self._cond:
             return max([PACKAGING_S, *self._overheads])
 
@@ -119,21 +172,23 @@ class TrainingQueue:
             return 0 if ticket.started_at is not None else self._waiting.index(ticket) + 1
 
     def estimated_wait(self, ticket: Ticket) -> float:
-        """Seconds until ``ticket`` starts, if every run ahead uses its whole budget (0 when started)."""
+        """Seconds until ``ticket`` starts, if every run ahead holds its slot as long as estimated (0 when
+        started)."""
         with self._cond:
             if ticket.started_at is not None:
                 return 0.0
             now, extra = time.monotonic(), max([PACKAGING_S, *self._overheads])
-            free_at = [max(0.0, t.started_at + t.budget_s + extra - now) for t in self._running]
+            free_at = [max(0.0, t.started_at + t.holds_for_s + extra - now) for t in self._running]
             free_at += [0.0] * (self.slots - len(free_at))
             heapq.heapify(free_at)
             for ahead in self._waiting[: self._waiting.index(ticket)]:
-                heapq.heappush(free_at, heapq.heappop(free_at) + ahead.budget_s + extra)
+                heapq.heappush(free_at, heapq.heappop(free_at) + ahead.holds_for_s + extra)
             return free_at[0]
 
     def counts(self) -> tuple[int, int]:
         """(training, waiting)."""
         with self._cond:
+            self._reap()
             return len(self._running), len(self._waiting)
 
     def _promote(self) -> None:
