@@ -406,3 +406,19 @@ def test_one_upload_limit_in_bytes_for_gradio_and_the_app(studio: Studio) -> Non
 
     assert launch_limits(studio.config)["max_file_size"] == studio.config.upload_limits.max_bytes \
         == DataLimits().max_bytes == LIMITS.file_bytes
+
+
+# --- text is text: a visitor's markup comes back escaped, wherever it is shown ---------------------------------
+SCRIPT = "<img src=x onerror=alert(1)>"
+
+
+def test_a_visitors_markup_is_escaped_in_messages_and_heatmap_labels(studio: Studio, server: str) -> None:
+    base = studio.config.base_label
+    with pytest.raises(gr.Error) as raised:
+        similarity.score_pair(studio, "a cat", "a dog", SCRIPT, "mean", Session())
+    assert "&lt;img src=x onerror=alert(1)&gt;" in raised.value.message and "<img" not in raised.value.message
+    figure = similarity.heatmap(studio, f"{SCRIPT}\na cat eats fish", base, "mean", Session())
+    shown = [*figure.data[0].x, *figure.data[0].y, *(str(c) for c in figure.data[0].customdata.ravel())]
+    assert any("&lt;img" in label for label in shown) and not any("<img" in label for label in shown)
+    kind, answer = call_raw(server, "search", ["a cat", SCRIPT, -1, base, "mean"])  # a field check over HTTP
+    assert kind == "error" and "&lt;img" in answer["error"] and "<img" not in answer["error"]

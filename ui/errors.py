@@ -5,6 +5,7 @@ the boundary (:func:`guarded`) where every error becomes a ``gr.Error`` a browse
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 import logging
 import math
@@ -41,10 +42,16 @@ def as_gr_error(err: BaseException, where: str = "a handler") -> gr.Error:
         return err
     if isinstance(err, USER_ERRORS):
         logger.info("User error in %s: %s", where, err)
-        return gr.Error(str(err), print_exception=False)
+        return gr.Error(as_text(str(err)), print_exception=False)
     error_id = uuid.uuid4().hex[:8]
     logger.error("Unexpected error %s in %s", error_id, where, exc_info=err)
     return gr.Error(text.APOLOGY + f" (error id {error_id})", print_exception=False)
+
+
+def as_text(message: str) -> str:
+    """``message`` escaped for the browser, which renders a toast's message as HTML: a visitor's text echoed in
+    it (``<img src=x onerror=…>``) shows as text and makes no element."""
+    return html.escape(message, quote=False)
 
 
 def report_error(err: BaseException, where: str = "a handler") -> None:

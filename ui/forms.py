@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from ui.errors import clean_text, shorten
+from ui.errors import as_text, clean_text, shorten
 
 
 def wire(handler: Callable, inputs: Mapping[str, gr.components.Component],
@@ -93,6 +93,9 @@ def field_names(block_fn) -> list[str]:
 
 class FieldError(gr.Error):
     """A malformed request's ``gr.Error``; printed as its message alone (gradio shows ``str(err)`` in places)."""
+
+    def __init__(self, message: str, **kwargs) -> None:
+        super().__init__(as_text(message), **kwargs)
 
     def __str__(self) -> str:
         return self.message
