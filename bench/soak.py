@@ -107,14 +107,21 @@ def finetune(client, log: Log, budget_s: float) -> None:
                          "estimated_wait_s": first_estimate, "total_s": round(total, 1), "error": error})
 
 
-def connect(url: str, log: Log, attempts: int = 5):
+def visitor_address(k: int) -> str:
+    """Visitor ``k``'s own address: the server runs with --trusted-proxy and counts runs per X-Forwarded-For
+    address, as behind a Space's proxy, so each simulated student is one person (all are on loopback)."""
+    return f"10.19.{k // 250}.{k % 250 + 1}"
+
+
+def connect(url: str, log: Log, attempts: int = 5, address: str | None = None):
     """A gradio_client session (its page load); a failed attempt is counted as an error of "connect"."""
     from gradio_client import Client
 
+    headers = {"X-Forwarded-For": address} if address else None
     for _ in range(attempts):
         start = time.perf_counter()
         try:
-            client = Client(url, verbose=False, httpx_kwargs={"timeout": 120})
+            client = Client(url, verbose=False, headers=headers, httpx_kwargs={"timeout": 120})
         except Exception as err:  # noqa: BLE001 - counted, then retried
             log.add("connect", 0.0, f"{type(err).__name__}: {err}")
             time.sleep(2)
@@ -127,7 +134,7 @@ def connect(url: str, log: Log, attempts: int = 5):
 def visitor(k: int, url: str, log: Log, deadline: float, burst_at: float | None, barrier: threading.Barrier | None,
             runs: int, budget_s: float) -> None:
     rng = random.Random(k)
-    client = connect(url, log)
+    client = connect(url, log, address=visitor_address(k))
     if client is None:
         return
     runs_left = runs
@@ -179,7 +186,8 @@ def main(argv: list[str] | None = None) -> None:
     url = f"http://127.0.0.1:{port}/"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     log_file = tempfile.NamedTemporaryFile("w+", prefix="soak-server-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), "--trusted-proxy"],
+                            cwd=REPO,
                             env=env, stdout=log_file, stderr=subprocess.STDOUT)
     rss: list[tuple[float, float, str]] = []
     stop_sampling = threading.Event()
