@@ -522,6 +522,12 @@ def error_badges(page: Any, elem_ids: tuple[str, ...]) -> list[str]:
     )
 
 
+def shown_in(page: Any, elem_id: str) -> str:
+    """Everything a component shows, its status (where Gradio writes a validation message) included."""
+    return page.evaluate("(id) => { const el = document.getElementById(id); return el ? el.innerText : ''; }",
+                         elem_id)
+
+
 def sts_points(page: Any) -> int:
     """Points on the live STS chart (the longest trace)."""
     return page.evaluate(
@@ -549,7 +555,7 @@ def test_a_teacher_walk(browser: Any, server: AppServer, shots: Path, tmp_path: 
         typed = page.locator("#sim-a textarea").first.input_value()
         assert len(typed) == len(long), f"the box cut the text to {len(typed)} characters"
         click(page, "sim-run")
-        wait_for(page, lambda: text_of(page, "sim-a"), lambda t: "limit is 1,000" in t, QUICK,
+        wait_for(page, lambda: shown_in(page, "sim-a"), lambda t: "limit is 1,000" in t, QUICK,
                  "the sentence box to say its limit", server, fail_on=())
         assert text_of(page, "sim-score") == score and not error_badges(page, ("sim-score",))
         screenshot(page, shots, "teacher-1-similarity-too-long", settle_s=2)
@@ -579,7 +585,7 @@ def test_a_teacher_walk(browser: Any, server: AppServer, shots: Path, tmp_path: 
         bad.write_text("a,b,c,d\nw,x,y,z\nq,r,s,t\n", encoding="utf-8")
         choose_radio(page, "ft-data-choice", r"upload")
         page.locator("#ft-upload input[type='file']").first.set_input_files(str(bad))
-        wait_for(page, lambda: text_of(page, "ft-upload"), lambda t: "column" in t.lower(), QUICK,
+        wait_for(page, lambda: shown_in(page, "ft-upload"), lambda t: "column" in t.lower(), QUICK,
                  "the upload box to say what is wrong", server, fail_on=())
         page.wait_for_timeout(1000)
         watched = ("ft-status", "ft-loss-plot", "ft-sts-plot", "ft-au-plot", "ft-mode")

@@ -51,11 +51,13 @@ STEPS: tuple[Step, ...] = (
 MAIN_BUTTON = {"tab-similarity": "sim-run", "inside-twins": "twins-run", "inside-loss": "loss-run",
                "tab-finetune": "ft-start", "inside-cone": "cone-run", "tab-evaluate": "eval-run"}
 
-# Runs after the tab has switched: waits for the step's button to be shown, scrolls it to the middle of the
-# screen and outlines it for a moment.
-SCROLL_JS = """(index) => {
+# Runs after the tab has switched, given the step's text ("… step 3 of 6 …"; a gr.State's value never reaches
+# the browser): waits for the step's button to be shown, scrolls it to the middle of the screen and outlines it
+# for a moment.
+SCROLL_JS = """(shown) => {
   const ids = %s;
-  const id = ids[index];
+  const found = /step (\\d+) of/.exec(shown || '');
+  const id = found ? ids[Number(found[1]) - 1] : null;
   let tries = 0;
   const go = () => {
     const el = id && document.getElementById(id);
@@ -91,6 +93,8 @@ body.presenter .js-plotly-plot .annotation-text { font-size: 17px !important; }
 body.presenter .js-plotly-plot .gtitle { font-size: 21px !important; }
 /* On a phone, figures with panels side by side keep a readable width and scroll sideways. */
 @media (max-width: 640px) {
+  #lesson-bar { flex-direction: column !important; }
+  #lesson-bar > * { width: 100% !important; min-width: 0 !important; flex: 1 1 auto !important; }
   #twins-plot, #loss-plot, #cone-plot, #map-plot, #sim-heatmap, #ft-au-plot { overflow-x: auto; }
   #twins-plot > div, #loss-plot > div, #cone-plot > div, #map-plot > div, #sim-heatmap > div { min-width: 720px; }
 }
@@ -141,5 +145,5 @@ def wire(bar: dict, tabs: gr.Tabs, inner: gr.Tabs) -> None:
     outputs = [bar["index"], bar["text"], tabs, inner, bar["back"], bar["next"]]
     for button, delta in ((bar["next"], 1), (bar["back"], -1)):
         button.click(lambda i, d=delta: go(i, d), bar["index"], outputs, queue=False, api_visibility="private"
-                     ).then(None, bar["index"], None, js=scroll_js(), queue=False, api_visibility="private")
+                     ).then(None, bar["text"], None, js=scroll_js(), queue=False, api_visibility="private")
     bar["presenter"].change(None, bar["presenter"], None, js=PRESENTER_JS, queue=False, api_visibility="private")
