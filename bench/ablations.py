@@ -1,14 +1,14 @@
 """The paper's ablations in miniature: every preset of :mod:`simcse_core.teaching.ablations`, ours next to the paper's.
 
-Each preset trains a private copy of the bundled model (raw [CLS] vector) with the preset's settings and
-reports STS-B dev Spearman before and after, the final alignment and uniformity, and the paper's figure for
-the same setting. Per ablation table it says whether our best setting is the paper's and how well the two
-rankings agree. Runs every step of every preset (no time budget), so results do not depend on the load.
+Each preset trains a private copy of the raw model (``raw-bert``) with the preset's settings and reports STS-B
+dev Spearman before and after, the final alignment and uniformity, and the paper's figure for the same row
+(table, row, setting). Per ablation table it says whether our best setting is the paper's and how well the
+two rankings agree. Runs every step of every preset (no time budget), so results do not depend on the load.
 
-    python bench/ablations.py                 # full: every preset, full STS-B dev (~25 min on 2 idle cores)
-    python bench/ablations.py --quick         # 30 % of the steps, a 300-pair dev sample
-    python bench/ablations.py --only dropout  # one table (dropout, temperature, hard_negatives)
-    python bench/ablations.py --model bert-base-uncased   # online: a raw BERT, where the paper's effect shows
+    python bench/ablations.py                  # full: every preset, full STS-B dev
+    python bench/ablations.py --quick          # 30 % of the steps, a 300-pair dev sample
+    python bench/ablations.py --only dropout   # tables: augmentation, dropout, pooler, temperature, hard_negatives
+    python bench/ablations.py --model minilm   # from a model already trained for similarity (no collapse)
 
 Writes ``bench/results/ablations.json`` (``ablations_quick.json`` with ``--quick``).
 """
@@ -24,15 +24,16 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` and `simcse_core` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import make_parser, report, setup  # noqa: E402
+from bench.common import Target, make_parser, report, setup  # noqa: E402
 
 QUICK_STEP_SHARE = 0.3
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = make_parser(__doc__.splitlines()[0])
-    parser.add_argument("--only", default=None, help="comma list of groups: dropout, temperature, hard_negatives")
-    parser.add_argument("--model", default="minilm", help="base model (default: the bundled MiniLM)")
+    parser.add_argument("--only", default=None, help="comma list of groups: augmentation, dropout, pooler, "
+                                                     "temperature, hard_negatives")
+    parser.add_argument("--model", default="raw-bert", help="base model (default: the raw model, raw-bert)")
     args = parser.parse_args(argv)
     setup(args)
 
@@ -54,11 +55,12 @@ def main(argv: list[str] | None = None) -> dict:
             preset = replace(preset, config=replace(preset.config, steps=max(2, round(
                 preset.config.steps * QUICK_STEP_SHARE)), eval_every=0))
         wall = time.perf_counter()
-        same = done.get((preset.config, preset.hard_negatives))  # e.g. "τ 0.05" is "dropout 0.1": run it once
+        # e.g. "τ 0.05" is "dropout 0.1": the same run, made once
+        same = done.get((preset.config, preset.hard_negatives, preset.positive, preset.ratio))
         if same is None:
             _, events = ablations.start(preset, base, eval_pairs)
             result = ablations.summarize(preset, list(events), eval_pairs.name)
-            done[(preset.config, preset.hard_negatives)] = result
+            done[(preset.config, preset.hard_negatives, preset.positive, preset.ratio)] = result
         else:
             result = replace(same, key=preset.key, group=preset.group, label=preset.label,
                              paper_stsb_dev=preset.paper_stsb_dev, paper_source=preset.paper_source)
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
         row = result.row()
         row["wall_s"] = time.perf_counter() - wall if same is None else 0.0
         rows.append(row)
-        print(f"{preset.label:<22} paper {preset.paper_stsb_dev:5.1f}   ours {result.before['spearman']:5.1f} -> "
+        print(f"{preset.label:<40} paper {preset.paper_stsb_dev:5.1f}   ours {result.before['spearman']:5.1f} -> "
               f"{result.after['spearman']:5.1f} ({result.gain:+.1f})  {row['wall_s']:.0f} s", flush=True)
 
     agreement = {}
@@ -78,13 +80,30 @@ def main(argv: list[str] | None = None) -> dict:
         rho = verdict["rank_correlation"]
         notes.append(f"{group}: paper's best {verdict['paper_best']}, ours {verdict['ours_best']}; rank "
                      f"correlation {'n/a' if isinstance(rho, float) and math.isnan(rho) else f'{rho:.2f}'}")
+    notes.append(ablations.TEMPERATURE_NOTE)
+    targets = _dropout_targets(results)
     if args.quick:
         notes.append(f"quick: {QUICK_STEP_SHARE:.0%} of each preset's steps, evaluated on a 300-pair sample.")
     columns = ["group", "setting", "paper_stsb_dev", "paper_source", "ours_before", "ours_after", "ours_gain",
                "alignment_after", "uniformity_after", "steps", "train_s", "wall_s"]
     extra = {"model": base.description, "eval_set": eval_pairs.name, "agreement": agreement,
              "histories": {r.key: list(r.history) for r in results}}
-    return report("ablations", args, rows, notes=notes, columns=columns, extra=extra)
+    return report("ablations", args, rows, notes=notes, columns=columns, extra=extra, targets=targets)
+
+
+def _dropout_targets(results: list) -> list[Target]:
+    """Issue 20's Table 3 targets: dropout 0.1 near our best; no dropout, 0.5 and the fixed mask well below it."""
+    final = {r.key: r.after["spearman"] for r in results if r.group == "dropout"}
+    if "dropout-0.1" not in final:
+        return []
+    default = final["dropout-0.1"]
+    targets = [Target("dropout 0.1: points below our best dropout setting", max(final.values()) - default, 1.0,
+                      higher_is_better=False)]
+    for key, label in (("dropout-0", "no dropout"), ("dropout-0.5", "dropout 0.5"),
+                       ("dropout-fixed-0.1", "fixed mask 0.1")):
+        if key in final:
+            targets.append(Target(f"{label}: points below dropout 0.1", default - final[key], 5.0))
+    return targets
 
 
 if __name__ == "__main__":

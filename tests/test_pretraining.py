@@ -148,3 +148,12 @@ def test_corpus_cleaning_and_the_evaluation_check(tmp_path):
     assert "sample_unsup.txt" in checked
     with pytest.raises(CorpusError, match="nowhere"):
         evaluation_sentences(tmp_path / "nowhere", assets)
+
+
+def test_stop_at_step_reproduces_a_run_stopped_there(corpus, tmp_path, tiny_model_dir):
+    events = pretrain(*corpus, tmp_path / "a", PretrainConfig(**TINY), tokenizer_source=str(tiny_model_dir),
+                      report_every=1, eval_every=100, stop_at_step=4)
+    assert [e.step for e in events] == [1, 2, 3, 4]
+    _run(corpus, tmp_path / "b", tiny_model_dir, stop_after=4)
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -41,6 +41,8 @@ def add_parsers(commands) -> None:
     pretrain.add_argument("--heldout", required=True, type=Path, help="held-out text for MLM accuracy")
     pretrain.add_argument("--out", required=True, type=Path, help="folder for checkpoints and the model")
     pretrain.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds")
+    pretrain.add_argument("--stop-at-step", type=int, default=None,
+                          help="stop after this step (the schedule still follows --steps): reproduces a stopped run")
     pretrain.add_argument("--checkpoint-every", type=float, default=900.0, help="seconds between checkpoints")
     pretrain.add_argument("--eval-every", type=int, default=1000, help="steps between held-out evaluations")
     pretrain.add_argument("--no-resume", action="store_true", help="start again even if --out has a run")
@@ -66,7 +68,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     config = PretrainConfig(**{f.name: getattr(args, f.name) for f in fields(PretrainConfig)})
     for event in pretrain(args.corpus, args.heldout, args.out, config, time_budget=args.time_budget,
                           checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-                          resume=not args.no_resume):
+                          resume=not args.no_resume, stop_at_step=args.stop_at_step):
         accuracy = "" if event.heldout_accuracy is None else f"  held-out MLM accuracy {event.heldout_accuracy:.3f}"
         print(f"step {event.step:>6}  epoch {event.epoch}  loss {event.loss:.3f}  "
               f"{event.tokens_per_second:,.0f} tokens/s  {event.tokens_seen:,} tokens  "

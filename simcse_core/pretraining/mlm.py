@@ -208,11 +208,12 @@ def heldout_accuracy(model, batches: _Batches, config: PretrainConfig, mask_id: 
 def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig = PretrainConfig(),
              tokenizer_source: str | None = None, time_budget: float | None = None,
              checkpoint_every: float = 900.0, report_every: int = 50, eval_every: int = 1000,
-             resume: bool = True) -> Iterator[PretrainEvent]:
+             resume: bool = True, stop_at_step: int | None = None) -> Iterator[PretrainEvent]:
     """Pretrain, yielding progress; checkpoints to ``out_dir`` every ``checkpoint_every`` seconds and at the end.
 
-    ``time_budget`` (seconds, this run and the runs it resumed together) ends training early; the learning
-    rate schedule follows ``config.steps`` either way, so a budget never changes which weights a step makes.
+    ``time_budget`` (seconds, this run and the runs it resumed together) or ``stop_at_step`` ends training
+    early; the learning rate schedule follows ``config.steps`` either way, so stopping never changes which
+    weights a step makes (``stop_at_step`` reproduces a stopped run exactly).
     """
     from transformers import AutoTokenizer, BertForMaskedLM
 
@@ -274,7 +275,8 @@ def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig 
     last_save = time.perf_counter()
     window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
     try:
-        while step < config.steps and (time_budget is None or elapsed() < time_budget):
+        last_step = config.steps if stop_at_step is None else min(config.steps, stop_at_step)
+        while step < last_step and (time_budget is None or elapsed() < time_budget):
             epoch, position = divmod(step, per_epoch)
             if epoch not in epochs:
                 epochs = {epoch: train_batches.epoch(epoch)}

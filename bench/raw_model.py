@@ -1,0 +1,88 @@
+"""The raw language model and the lesson's one-minute run from it, beside all-MiniLM-L6-v2.
+
+Measures, on the full STS-B dev and test sets: Spearman x100 through the raw [CLS] vector and through mean
+pooling, and anisotropy (mean cosine of distinct sentences; the paper's "cone"), for ``raw-bert`` and for
+MiniLM; then the lesson's run (:data:`simcse_core.teaching.lessons.LESSON_RUN`, the paper's unsupervised
+setting, on the lesson's sentences) from the raw model, its training time on this machine and what it
+changed. Targets (issue 20): STS-B test gain >= +15 points, anisotropy at most half of its start.
+
+    python bench/raw_model.py            # full
+    python bench/raw_model.py --quick    # a tenth of the steps
+
+Writes ``bench/results/raw_model.json``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `bench` and `simcse_core` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import Target, make_parser, report, setup  # noqa: E402
+
+
+def _scores(encoder, dev, test) -> dict[str, float]:
+    from simcse_core.evaluation.metrics import embedding_report
+
+    on_dev, on_test = embedding_report(encoder, dev), embedding_report(encoder, test)
+    return {"stsb_dev": on_dev["spearman"], "stsb_test": on_test["spearman"], "anisotropy": on_dev["anisotropy"],
+            "alignment": on_dev["alignment"], "uniformity": on_dev["uniformity"]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = make_parser(__doc__.splitlines()[0])
+    args = parser.parse_args(argv)
+    setup(args)
+
+    from simcse_core.evaluation.sets import load_stsb
+    from simcse_core.model.catalogue import DEFAULT_MODEL
+    from simcse_core.model.encoder import load_encoder
+    from simcse_core.teaching import lessons
+    from simcse_core.training.train import train
+
+    dev, test = load_stsb("dev"), load_stsb("test")
+    rows = []
+    for model in (lessons.START_MODEL, DEFAULT_MODEL):
+        for pooler in ("cls_before_pooler", "mean", "avg_first_last"):
+            scores = _scores(load_encoder(model, pooler=pooler), dev, test)
+            rows.append({"model": model, "pooler": pooler, "when": "as shipped", **scores})
+            print(rows[-1], flush=True)
+
+    config = lessons.LESSON_RUN
+    if args.quick:
+        config = replace(config, steps=max(2, config.steps // 10))
+    encoder = load_encoder(lessons.START_MODEL, pooler=lessons.START_POOLER)
+    start = next(r for r in rows if r["model"] == lessons.START_MODEL and r["pooler"] == lessons.START_POOLER)
+    wall = time.perf_counter()
+    last = None
+    for last in train(encoder, list(lessons.lesson_sentences()), replace(config, eval_every=0)):
+        pass
+    wall = time.perf_counter() - wall
+    after = _scores(encoder, dev, test)
+    rows.append({"model": lessons.START_MODEL, "pooler": encoder.config.pooler,
+                 "when": f"after the lesson run ({last.step} steps)", **after})
+    gain = after["stsb_test"] - start["stsb_test"]
+    targets = [
+        Target("lesson run from raw-bert: STS-B test gain (points)", gain, 15.0),
+        Target("lesson run: anisotropy after / before", after["anisotropy"] / start["anisotropy"], 0.5,
+               higher_is_better=False),
+    ]
+    notes = [
+        f"lesson run: {config.steps} steps of batch {config.batch_size}, lr {config.lr:g}, τ {config.temperature}, "
+        f"dropout {config.dropout}, pooler {config.pooler} (MLP in training only), training length "
+        f"{config.max_length}, on {len(lessons.lesson_sentences())} lesson sentences; {last.train_s:.1f} s of "
+        f"training steps, {wall:.1f} s with set-up, on this machine",
+        "STS-B dev and test: full sets (1,500 and 1,379 pairs); anisotropy: mean cosine of distinct dev sentences",
+    ]
+    extra = {"lesson_train_s": last.train_s, "lesson_wall_s": wall, "lesson_steps": last.step,
+             "stsb_test_gain": gain}
+    columns = ["model", "pooler", "when", "stsb_dev", "stsb_test", "anisotropy", "alignment", "uniformity"]
+    return report("raw_model", args, rows, targets=targets, notes=notes, columns=columns, extra=extra)
+
+
+if __name__ == "__main__":
+    main()
