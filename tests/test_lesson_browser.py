@@ -115,13 +115,13 @@ def in_view(page: Any, elem_id: str, height: int) -> bool:
 def test_next_brings_each_steps_button_into_view(browser: Any, server: Any, shots: Path,  # noqa: F811
                                                  viewport: dict) -> None:
     """Outside presenter mode (and on a phone) Next scrolls to the step's main button."""
-    context = browser.new_context(viewport=viewport, is_mobile=viewport["width"] < 600,
-                                  has_touch=viewport["width"] < 600)
+    context = browser.new_context(viewport=viewport)
     context.set_default_timeout(PAGE_TIMEOUT * 1000)
     page = context.new_page()
     name = "phone" if viewport["width"] < 600 else "laptop"
     try:
         open_app(page, server.url, PAGE_TIMEOUT)
+        screenshot(page, shots, f"{name}-landing", settle_s=2)
         for step in range(2, 7):
             page.locator("#lesson-next").scroll_into_view_if_needed()
             click(page, "lesson-next")

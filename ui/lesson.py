@@ -95,7 +95,10 @@ body.presenter .js-plotly-plot .gtitle { font-size: 21px !important; }
 @media (max-width: 640px) {
   #lesson-bar { flex-direction: column !important; }
   #lesson-bar > * { width: 100% !important; min-width: 0 !important; flex: 1 1 auto !important; }
-  #twins-plot, #loss-plot, #cone-plot, #map-plot, #sim-heatmap, #ft-au-plot { overflow-x: auto; }
+  #lesson-bar .row { flex-wrap: nowrap !important; }
+  #lesson-bar button { min-width: 0 !important; flex: 1 1 0 !important; }
+  #twins-plot, #loss-plot, #cone-plot, #map-plot, #sim-heatmap, #ft-au-plot {
+    overflow-x: auto; min-width: 0 !important; max-width: calc(100vw - 32px); }
   #twins-plot > div, #loss-plot > div, #cone-plot > div, #map-plot > div, #sim-heatmap > div { min-width: 720px; }
 }
 """
