@@ -324,6 +324,10 @@ def ship(model_dir: Path, out_dir: Path, max_shard_mb: int = 9) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, max_shard_size=f"{max_shard_mb}MB")
     tokenizer.save_pretrained(out_dir)
+    config_path = out_dir / "config.json"  # stored in bf16, loaded in fp32: training needs fp32 weights
+    config = json.loads(config_path.read_text())
+    config["dtype"] = "float32"
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
     files = sorted(p for p in out_dir.iterdir() if p.is_file())
     too_big = [p.name for p in files if p.stat().st_size > max_shard_mb * 1_000_000]
     if too_big:
