@@ -25,6 +25,7 @@ import gradio as gr
 
 from simcse_core.interop.interchange import official_pooler
 from simcse_core.model.catalogue import DEFAULT_MODEL
+from simcse_core.teaching import lessons
 from ui import embedding_map, evaluate, finetune, forms, inside, lesson, retrieval, similarity, text
 from ui.components import SettingDropdown
 from ui.errors import guarded
@@ -94,7 +95,9 @@ def picker_info(config: StudioConfig) -> str:
     """The picker's help line: what it lists, and why hub models are missing offline."""
     if config.allow_local_models:
         return text.MODEL_PICKER_INFO + config.picker_note()
-    return "Used by every tab; your runs appear here." + config.picker_note()
+    return ("Used by Similarity, Retrieval, Embedding map and Evaluate (Inside SimCSE and Fine-tune start from "
+            f"{lessons.START_MODEL} unless you switch their “Start from”); your runs appear here."
+            + config.picker_note())
 
 
 def end_session(demo: gr.Blocks, session_hash: str | None) -> None:
@@ -104,8 +107,9 @@ def end_session(demo: gr.Blocks, session_hash: str | None) -> None:
 
 
 def describe_choice(choice: str, pooler: str) -> str:
-    """The line under the pickers: which model and pooler every tab uses."""
-    return f"Every tab uses **{choice}** with the `{pooler}` pooler."
+    """The line under the pickers: which model and pooler the tabs use."""
+    return (f"Similarity, Retrieval, Embedding map and Evaluate use **{choice}** with the `{pooler}` pooler; Inside "
+            f"SimCSE and Fine-tune start from `{lessons.START_MODEL}` unless you switch their “Start from”.")
 
 
 def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blocks:

@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 import torch
 
+from simcse_core.teaching import lessons
+from simcse_core.training.train import LIVE_RUN
 from ui import embedding_map, evaluate, finetune, retrieval, similarity, text
 from ui.registry import ModelRegistry
 from ui.session import FINETUNED_LABEL, ModelKey, Session
-from ui.studio import Studio, StudioConfig
+from ui.studio import RAW_LABEL, START_PICKED, START_RAW, Studio, StudioConfig
 
 CONTRACT_IDS = {
     "tab-similarity", "tab-retrieval", "tab-finetune", "tab-map", "tab-evaluate",
@@ -25,7 +27,7 @@ CONTRACT_IDS = {
     "ret-search", "ret-results", "ret-compare",
     "ft-data-choice", "ft-upload", "ft-mode", "ft-steps", "ft-batch", "ft-lr", "ft-temperature", "ft-dropout",
     "ft-pooler", "ft-maxlen", "ft-budget", "ft-start", "ft-stop", "ft-status", "ft-loss-plot", "ft-au-plot",
-    "ft-sts-plot", "ft-download-model", "ft-download-emb",
+    "ft-sts-plot", "ft-download-model", "ft-download-emb", "ft-start-from", "ft-start-note", "inside-start",
     "map-run", "map-show-moves", "map-plot", "map-hist", "map-stats",
     "eval-set", "eval-upload", "eval-run", "eval-table", "eval-scatter", "eval-reference",
 }
@@ -68,9 +70,10 @@ def tuned(studio: Studio, base_choice: str, corpus_file: Path) -> tuple[Session,
 
 
 def _form(picker: str, **changes) -> finetune.FinetuneForm:
-    """A short unsupervised run on the bundled sample (the test's changes on top)."""
+    """A short unsupervised run on the bundled sample from the picked model (the test's changes on top)."""
     settings = dict(data_choice=text.SAMPLE_UNSUP, upload=None, mode="unsup", steps=4, batch_size=8, lr=1e-3,
-                    temperature=0.05, dropout=0.1, pooler="mean", max_length=16, budget=120, picker=picker)
+                    temperature=0.05, dropout=0.1, pooler="mean", max_length=16, budget=120, picker=picker,
+                    start=START_PICKED)
     return finetune.FinetuneForm(**{**settings, **changes})
 
 
@@ -374,3 +377,74 @@ def test_run_history_redraws_evaluation_figures_only_after_a_new_evaluation() ->
     assert set(full) == {"loss_plot", "au_plot", "sts_plot"} and all(hasattr(f, "to_dict") for f in full.values())
     shown = finetune.figures(history, new_evaluation=False)  # the browser shows the one evaluation already
     assert set(shown) == {"loss_plot"} and shown["loss_plot"].to_dict()["data"][0]["y"] == [0.5]
+
+
+# --- where the lessons start: the raw model ------------------------------------------------------------------
+
+
+def test_the_picker_offers_the_raw_model_and_keeps_minilm_first() -> None:
+    config = StudioConfig()
+    assert config.model_choices()[:2] == [config.base_label, RAW_LABEL]
+    assert config.model_name(RAW_LABEL) == lessons.START_MODEL == config.model_name(lessons.START_MODEL)
+    assert config.model_name(config.base_label) == "minilm"  # Similarity, Retrieval, map and Evaluate
+
+
+def test_a_fine_tune_starts_from_the_raw_model_with_the_lessons_settings(studio: Studio, base_choice: str) -> None:
+    form = finetune.FinetuneForm(data_choice=text.LESSON_DATA, upload=None, mode="unsup", budget=60,
+                                 picker=base_choice, **{name: getattr(lessons.LESSON_RUN, name) for name in (
+                                     "steps", "batch_size", "lr", "temperature", "dropout", "pooler", "max_length")})
+    assert form.start == START_RAW  # the default, also for API calls made before "Start from" existed
+    job = finetune.finetune_job(studio, form, Session())
+    assert job.base_name == lessons.START_MODEL and job.base_pooler == lessons.START_POOLER
+    assert job.config.resolved_mlp_only_train and len(job.data.examples) == len(lessons.lesson_sentences())
+    picked = finetune.finetune_job(studio, _form(base_choice), Session())
+    assert picked.base_name == studio.config.model_name(base_choice)
+
+
+def test_the_forms_defaults_are_the_lessons_and_switch_with_the_start(studio: Studio, base_choice: str) -> None:
+    from app import build_demo
+
+    demo = build_demo(studio=studio)
+    by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    assert by_id["ft-start-from"].value == START_RAW and by_id["inside-start"].value == START_RAW
+    assert by_id["ft-data-choice"].value == text.LESSON_DATA
+    for elem_id, name in (("ft-lr", "lr"), ("ft-pooler", "pooler"), ("ft-steps", "steps"), ("ft-batch", "batch_size"),
+                          ("ft-maxlen", "max_length"), ("ft-dropout", "dropout"), ("ft-temperature", "temperature")):
+        assert by_id[elem_id].value == getattr(lessons.LESSON_RUN, name), elem_id
+    session = Session()
+    picked = finetune.start_changed(studio, START_PICKED, base_choice, text.LESSON_DATA, session)
+    assert (picked["lr"], picked["pooler"], picked["steps"]) == (LIVE_RUN.lr, LIVE_RUN.pooler, LIVE_RUN.steps)
+    assert picked["data_choice"] == text.SAMPLE_UNSUP and "Settings switched" in picked["start_note"]
+    raw = finetune.start_changed(studio, START_RAW, base_choice, text.SAMPLE_UNSUP, session)
+    assert (raw["lr"], raw["pooler"], raw["steps"]) == (lessons.LESSON_RUN.lr, "cls", lessons.LESSON_RUN.steps)
+    assert raw["data_choice"] == text.LESSON_DATA and lessons.START_MODEL in raw["start_note"]
+    assert "data_choice" not in finetune.start_changed(studio, START_RAW, base_choice, text.SAMPLE_SUP, session)
+    assert finetune.picked_changed(studio, START_RAW, base_choice, text.LESSON_DATA, session) == {}
+    # The raw model picked at the top is the raw model's start: the lesson's settings.
+    assert finetune.picked_changed(studio, START_PICKED, RAW_LABEL, text.SAMPLE_UNSUP, session)["lr"] == \
+        lessons.LESSON_RUN.lr
+
+
+def test_a_raw_start_is_scored_beside_the_paper_in_its_setting_and_the_model_trained_at_scale(
+        studio: Studio, base_choice: str) -> None:
+    from simcse_core.evaluation import paper
+
+    scale = lessons.TRAINED_AT_SCALE
+    form = finetune.FinetuneForm(data_choice=text.LESSON_DATA, upload=None, mode="unsup", steps=4, batch_size=8,
+                                 lr=1e-3, temperature=0.05, dropout=0.1, pooler="cls", max_length=16, budget=60,
+                                 picker=base_choice)
+    scored = finetune.scoring(finetune.finetune_job(studio, form, Session()), "STS-B dev (300-pair sample)")
+    figure = paper.TABLE6["[CLS] w/ MLP (train)"]["unsup"]
+    assert [value for value, _ in scored.references] == [figure.value, scale.stsb_dev]
+    assert "Table 6" in scored.references[0][1] and "trained at scale" in scored.references[1][1]
+    assert "ours: a sample" in scored.references[1][1] and "300-pair sample" in scored.note
+    assert f"{scale.stsb_dev:.1f}" in scored.note and "unsupervised" in scored.note
+    picked = finetune.scoring(finetune.finetune_job(studio, _form(base_choice), Session()), "STS-B dev")
+    assert len(picked.references) == 1 and "trained at scale" not in picked.note  # not a raw start
+    assert picked.references[0][0] == paper.TABLE3["p = 0.1"].value  # mean pooling: Table 6 has no row
+    sup = finetune.FinetuneForm(data_choice=text.SAMPLE_SUP, upload=None, mode="sup", steps=4, batch_size=8, lr=1e-3,
+                                temperature=0.05, dropout=0.1, pooler="cls", max_length=16, budget=60,
+                                picker=base_choice)
+    sup_scored = finetune.scoring(finetune.finetune_job(studio, sup, Session()), "STS-B dev")
+    assert sup_scored.references[0][0] == paper.TABLE6["[CLS] w/ MLP"]["sup"].value
+    assert finetune.scoring(finetune.finetune_job(studio, form, Session()), "Demo pairs") == finetune.Scoring()

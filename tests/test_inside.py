@@ -12,12 +12,12 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from simcse_core.teaching import ablations
+from simcse_core.teaching import ablations, lessons
 from simcse_core.training.losses import simcse_loss
-from ui import inside, lesson
+from ui import inside, lesson, runs
 from ui.registry import ModelRegistry
-from ui.session import Session, close_session
-from ui.studio import Studio, StudioConfig
+from ui.session import PresetRun, Session, close_session
+from ui.studio import START_PICKED, START_RAW, Studio, StudioConfig
 
 NUMBER = re.compile(r"-?\d+\.\d+")
 
@@ -31,7 +31,7 @@ def studio(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> St
 
 def test_twins_handler_reports_twins_below_one_and_identical_eval(studio):
     summary, figure = inside.show_twins(studio, "a man plays a guitar\nthe dog runs", 0.3,
-                                        studio.config.base_label, "mean", Session())
+                                        studio.config.base_label, "mean", Session(), START_PICKED)
     mean_twin = float(NUMBER.findall(summary)[1])  # "Dropout 0.30: twin cosine 0.xxxx"
     assert mean_twin < 1.0 and "identical, bit for bit" in summary
     assert [len(trace.y) for trace in figure.data[:2]] == [2, 2]  # twin bars and nearest-other bars
@@ -39,7 +39,7 @@ def test_twins_handler_reports_twins_below_one_and_identical_eval(studio):
 
 def test_loss_handler_equals_simcse_loss_and_rescoring_needs_no_encoding(studio):
     summary, figure, state = inside.encode_batch(studio, inside.LOSS_SENTENCES, "unsup", 0.1, 0.05, 1.0,
-                                                 studio.config.base_label, "mean", Session())
+                                                 studio.config.base_label, "mean", Session(), START_PICKED)
     views = state.loss_views
     shown = float(re.search(r"Batch loss (\d+\.\d+)", summary).group(1))
     assert shown == pytest.approx(float(simcse_loss(views.z1, views.z2, temperature=0.05)), abs=1e-4)
@@ -52,7 +52,7 @@ def test_loss_handler_equals_simcse_loss_and_rescoring_needs_no_encoding(studio)
 
 def test_supervised_batch_shows_the_hard_negative_block(studio):
     _, figure, state = inside.encode_batch(studio, inside.sample_triplets(4), "sup", 0.1, 0.05, 0.5,
-                                           studio.config.base_label, "mean", Session())
+                                           studio.config.base_label, "mean", Session(), START_PICKED)
     assert state.loss_views.hard is not None and len(figure.data[0].x) == 8  # 4 positives + 4 hard negatives
 
 
@@ -85,6 +85,8 @@ def test_a_preset_run_is_overlaid_compared_with_the_paper_and_exported(studio, m
     assert table.loc[table["Setting"] == "dropout 0", "Paper STS-B dev"].item() == "71.1"
     assert "Why:" in notes and ablations.MINIATURE_CAVEAT in notes
     caption, cone = inside.draw_cone(studio, state)
+    assert studio.registry.is_loaded(ablations.START_MODEL)  # the preset trained a copy of the raw model
+    assert f"`{ablations.START_MODEL}" in caption  # drawn against the raw model it started from
     assert "preset “dropout 0”" in caption and re.search(r"\d\.\d\d before → -?\d\.\d\d after", caption)
     arrows = [a for a in cone.layout.annotations if a.showarrow]
     assert len(arrows) == 2 * 12 * inside.CONE_PER_TOPIC  # one arrow per sentence on each panel
@@ -134,3 +136,58 @@ def test_a_preset_waits_in_the_fine_tunes_training_queue(studio):
         assert (training, waiting) == (1, 0)
     finally:
         studio.training_queue.leave(holder)
+
+
+# --- where the lessons start: the raw model ------------------------------------------------------------------
+
+
+def test_the_twins_and_the_loss_start_from_the_raw_model_unless_the_visitor_switches(studio):
+    summary, _ = inside.show_twins(studio, "a man plays a guitar", 0.1, studio.config.base_label, "mean", Session())
+    assert f"Model: `{lessons.START_MODEL}" in summary  # the default start, whatever the global picker says
+    raw = studio.registry.get(lessons.START_MODEL, lessons.START_POOLER)
+    assert studio.start_encoder(None, studio.config.base_label, "mean", Session()) is raw  # an old API call
+    assert studio.start_encoder(START_RAW, studio.config.base_label, "mean", Session()) is raw
+    picked = studio.start_encoder(START_PICKED, studio.config.base_label, "mean", Session())
+    assert picked is studio.registry.get(studio.config.model, "mean")
+    assert "You switched" not in inside.describe_start(START_RAW, studio.config.base_label, "mean")
+    note = inside.describe_start(START_PICKED, studio.config.base_label, "mean")
+    assert "You switched" in note and studio.config.base_label in note and lessons.START_MODEL in note
+    with pytest.raises(gr.Error, match="Start from"):
+        inside.show_twins(studio, "a cat", 0.1, studio.config.base_label, "mean", Session(), "elsewhere")
+
+
+class _Marker:
+    """Stands for an encoder the registry returns."""
+
+    def __init__(self, name, pooler):
+        self.name, self.pooler, self.description = name, pooler, f"{name} [{pooler}]"
+
+
+def test_presets_always_start_from_the_raw_model(studio, monkeypatch):
+    from types import SimpleNamespace
+
+    import simcse_core.evaluation.sets as sets
+
+    monkeypatch.setattr(studio.registry, "get", lambda name, pooler: _Marker(name, pooler))
+    monkeypatch.setattr(sets, "default_eval_pairs", lambda: SimpleNamespace(name="pairs"))
+    monkeypatch.setattr(ablations, "eval_sample", lambda pairs: pairs)
+    monkeypatch.setattr(ablations, "start", lambda preset, base, pairs, time_budget_s: (base, iter(())))
+    training = runs.PresetJob(ablations.PRESETS[0]).begin(studio, Session())
+    assert (training.base.name, training.base.pooler) == (ablations.START_MODEL, ablations.START_POOLER)
+    session = Session()  # the cone's "before" of a preset run is the raw model too
+    session.preset_run = PresetRun(encoder=_Marker("trained", "x"), label="preset “dropout 0”")
+    before, after, _ = inside.cone_models(studio, session, studio.config.base_label)
+    assert (before.name, before.pooler) == (ablations.START_MODEL, ablations.START_POOLER)
+
+
+def test_ablation_headline_shows_the_model_trained_at_scale():
+    from types import SimpleNamespace
+
+    result = SimpleNamespace(key="dropout-0.1", group="dropout", label="dropout 0.1", paper_stsb_dev=82.5,
+                             before={"spearman": 30.0}, after={"spearman": 50.0}, gain=20.0, steps=10,
+                             history=({"uniformity": -1, "alignment": 0.5},), eval_name="STS-B dev")
+    notes = inside.notes_markdown([result])
+    assert f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}" in notes and "Trained at scale" in notes
+    table = inside.paper_table([result])
+    shown = table.loc[table["Setting"] == ablations.PRESETS_BY_KEY["dropout-0.1"].label, inside.SCALE_COLUMN]
+    assert shown.item() == f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}"

@@ -49,3 +49,11 @@ class SettingRadio(gr.Radio):
 
     def preprocess(self, payload: Any) -> Any:
         return payload
+
+
+class OptionalRadio(SettingRadio):
+    """Radio buttons added to an endpoint after its first release: an API call that leaves the value out (an
+    older client, sending the parameters it knew) is given the component's initial value
+    (:meth:`ui.forms.StudioBlocks.preprocess_data`)."""
+
+    is_template = True

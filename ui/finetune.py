@@ -12,31 +12,42 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from simcse_core.evaluation import paper
+from simcse_core.evaluation.paper import PaperFigure
 from simcse_core.model.pooling import POOLERS
+from simcse_core.teaching import lessons
 from simcse_core.training.config import setting_spec
-from simcse_core.training.train import LIVE_RUN
+from simcse_core.training.train import LIVE_RUN, TrainConfig
 from ui import browser, forms, plots, runs, text
-from ui.components import SettingDropdown, SettingNumber, SettingRadio, SettingSlider
+from ui.components import OptionalRadio, SettingDropdown, SettingNumber, SettingRadio, SettingSlider
 from ui.errors import InputError, check_choice, check_number, guarded, report_error
 from ui.runs import RunHistory
 from ui.server import client_address
 from ui.session import FineTuneRecord, Session
-from ui.studio import Studio
+from ui.studio import START_CHOICES, START_PICKED, START_RAW, Studio, check_start
 
 logger = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-SAMPLE_FILES = {text.SAMPLE_UNSUP: ASSETS / "sample_unsup.txt", text.SAMPLE_SUP: ASSETS / "sample_sup.csv"}
+SAMPLE_FILES = {text.LESSON_DATA: lessons.LESSON_SENTENCES, text.SAMPLE_UNSUP: ASSETS / "sample_unsup.txt",
+                text.SAMPLE_SUP: ASSETS / "sample_sup.csv"}
+DATA_CHOICES = [text.LESSON_DATA, text.SAMPLE_UNSUP, text.SAMPLE_SUP, text.UPLOAD_TRAINING]
 MODES = [("Unsupervised (sentences)", "unsup"), ("Supervised (pairs or triplets)", "sup")]
 
-# What a first-time visitor starts with: training.train.LIVE_RUN (the paper's settings, about a minute long).
+# What a run starts with, by where it starts. From the raw model: the lesson's run (lessons.LESSON_RUN, the
+# paper's unsupervised setting with the learning rate measured for its size), as long as the live run. From
+# any other model (all-MiniLM-L6-v2, already trained for similarity): training.train.LIVE_RUN.
+LESSON_DEFAULTS = replace(lessons.LESSON_RUN,
+                          time_budget_s=lessons.LESSON_RUN.time_budget_s or LIVE_RUN.time_budget_s)
 DEFAULTS = LIVE_RUN
+SETTING_FIELDS = ("steps", "time_budget_s", "batch_size", "lr", "temperature", "dropout", "pooler", "max_length",
+                  "hard_negative_weight")  # the form's settings that follow the start
 # Each setting's range comes from the core (simcse_core.training.config.setting_spec); this app narrows a few
 # to what a shared 2-core server can train in minutes. Only these narrowings are written here.
 APP_LIMITS: dict[str, tuple[float | None, float | None]] = {
@@ -72,15 +83,68 @@ class FinetuneForm:
     budget: float  # TrainConfig.time_budget_s
     picker: str
     hard_negative_weight: float = 1.0
+    start: str = START_RAW  # "raw": from the raw model the lessons start from; "picked": from ``picker``
 
 
-def paper_references(eval_name: str) -> list[tuple[float, str]]:
-    """The paper's STS-B dev figure (unsupervised BERT-base, Table 3) when the live curve is on STS-B dev."""
-    from simcse_core.evaluation.paper import STSB_DEV
+def start_model(studio: Studio, start: str | None, picker: str | None, session: Session) -> str:
+    """The canonical name of the model a run starts from: the raw model, or the one picked (a run of this
+    session trains again from its own start)."""
+    if check_start(start) == START_RAW:
+        return lessons.START_MODEL
+    start_run = studio.run_for(picker, session)
+    return start_run.base_name if start_run is not None else studio.config.model_name(picker)
 
+
+def start_defaults(base_name: str) -> TrainConfig:
+    """The settings a run from ``base_name`` starts with: the lesson's from the raw model, else the live run's."""
+    return LESSON_DEFAULTS if base_name == lessons.START_MODEL else DEFAULTS
+
+
+# --- what a score is shown beside ---------------------------------------------------------------------------------
+# Table 6's rows by our pooler (and, for [CLS], whether its MLP is used in training only).
+TABLE6_ROWS = {("cls", True): "[CLS] w/ MLP (train)", ("cls", False): "[CLS] w/ MLP",
+               ("cls_before_pooler", True): "[CLS] w/o MLP", ("cls_before_pooler", False): "[CLS] w/o MLP",
+               ("avg_first_last", True): "First-last avg.", ("avg_first_last", False): "First-last avg."}
+
+
+def paper_figure(config: TrainConfig, hard_negatives: bool) -> PaperFigure:
+    """The paper's STS-B dev figure in the run's setting: Table 6's row of its pooler (unsupervised, or
+    supervised with hard negatives), else the setting's default row (Table 3 p = 0.1; Table 7 α = 1); supervised
+    pairs without hard negatives: Table 7's "N/A"."""
+    row = TABLE6_ROWS.get((config.pooler, config.resolved_mlp_only_train))
+    if config.mode == "unsup":
+        return paper.TABLE6[row]["unsup"] if row else paper.TABLE3["p = 0.1"]
+    if not hard_negatives:
+        return paper.TABLE7["N/A (no hard negative)"]
+    return paper.TABLE6[row]["sup"] if row else paper.TABLE7["Contradiction, α = 1.0"]
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """What a run's STS score is shown beside: dashed lines on its chart, and a note for its status."""
+
+    references: tuple[tuple[float, str], ...] = ()  # (value, label) lines on the STS chart
+    note: str = ""  # after the score in the status
+
+
+def scoring(job: runs.FinetuneJob, eval_name: str) -> Scoring:
+    """The paper's figure in the run's setting and, for a run from the raw model, the model trained at scale —
+    when ours is measured on STS-B dev (a sample of it, or all of it: the labels say which)."""
     if not eval_name.startswith("STS-B dev"):
-        return []
-    return [(STSB_DEV["unsup"], f"paper, unsup BERT-base after 1 epoch: {STSB_DEV['unsup']}")]
+        return Scoring()
+    examples = job.data.examples
+    figure = paper_figure(job.config, job.config.mode == "sup" and len(examples[0]) == 3)
+    setting = "unsupervised" if figure.setting == "unsup" else "supervised"
+    ours = "a sample" if "sample" in eval_name else "the full set"
+    lines = [(figure.value, f"paper, {figure.table} “{figure.row}”: {figure.value:.1f} (full dev)")]
+    note = (f"paper, BERT-base in the same setting ({setting}; {figure.table}, row “{figure.row}”): "
+            f"{figure.value:.1f} on the full dev set")
+    if job.base_name == lessons.START_MODEL:
+        scale = lessons.TRAINED_AT_SCALE
+        lines.append((scale.stsb_dev, f"trained at scale: {text.SCALE_NAME} {scale.stsb_dev:.1f} (full dev; ours: "
+                                      f"{ours})"))
+        note += f"; trained at scale: {text.trained_at_scale(short=True)}"
+    return Scoring(tuple(lines), f" · {note} (ours on {eval_name})")
 
 
 def training_data(choice: str, upload: str | None, limits=None):
@@ -93,7 +157,7 @@ def training_data(choice: str, upload: str | None, limits=None):
             raise InputError("Training file: choose a file to upload first: .txt with one sentence per line "
                              "(unsupervised), or .csv with 2 columns (anchor, positive) or 3 (… , hard_negative).")
         return load_training_data(upload, limits)
-    check_choice(choice, "Training data", [text.SAMPLE_UNSUP, text.SAMPLE_SUP, text.UPLOAD_TRAINING])
+    check_choice(choice, "Training data", DATA_CHOICES)
     path = SAMPLE_FILES[choice]
     if not path.is_file():
         raise InputError(f"The sample file {path.name} is missing from this installation.")
@@ -121,6 +185,7 @@ def _setting_checks(studio: Studio) -> dict[str, Callable]:
         "max_length": number("max_length", "Max length"),
         "budget": number("time_budget_s", "Time budget (seconds)", config.max_time_budget_s),
         "hard_negative_weight": number("hard_negative_weight", "Hard-negative weight α"),
+        "start": check_start,
     }
 
 
@@ -129,7 +194,11 @@ def validate_settings(studio: Studio, form: FinetuneForm) -> dict[str, Any]:
     values = asdict(form)
     settings = {name: check(values[name]) for name, check in _setting_checks(studio).items()}
     settings["time_budget_s"] = settings.pop("budget")
+    settings.pop("start")
     return settings
+
+
+FORM_DEFAULTS = {"hard_negative_weight": 1.0, "start": START_RAW}  # the parameters older API calls leave out
 
 
 def form_problems(studio: Studio, **values) -> dict[str, str]:
@@ -140,7 +209,7 @@ def form_problems(studio: Studio, **values) -> dict[str, str]:
     problems = {}
     for name, check in _setting_checks(studio).items():
         try:
-            check(values.get(name, 1.0 if name == "hard_negative_weight" else None))
+            check(values.get(name, FORM_DEFAULTS.get(name)))
         except InputError as err:
             problems[name] = str(err)
     problems.update(data_problems(studio, values.get("data_choice"), values.get("upload"), values.get("mode")))
@@ -166,22 +235,21 @@ def data_problems(studio: Studio, choice: str | None, upload: str | None, mode: 
 
 def finetune_job(studio: Studio, form: FinetuneForm, session: Session) -> runs.FinetuneJob:
     """The job a valid form describes (InputError naming the first wrong field)."""
-    from simcse_core.training.train import TrainConfig, inference_pooler
+    from simcse_core.training.train import inference_pooler
 
     settings = validate_settings(studio, form)
     data = training_data(form.data_choice, form.upload, studio.config.upload_limits)
     if data.mode != settings["mode"]:
         raise InputError(f"Mode: the data are {data.summary()}, but the mode is '{settings['mode']}'. Set the "
                          f"mode to '{data.mode}' or choose other data.")
-    start_run = studio.run_for(form.picker, session)  # a run of this session trains further from its base model
-    base_name = start_run.base_name if start_run is not None else studio.config.model_name(form.picker)
+    base_name = start_model(studio, form.start, form.picker, session)
     config = TrainConfig(**settings)
     return runs.FinetuneJob(data=data, config=config, base_name=base_name,
                             base_pooler=inference_pooler(config, settings["pooler"]))
 
 
 # --- what the tab shows -------------------------------------------------------------------------------------------
-def figures(history: RunHistory, new_evaluation: bool = True) -> dict[str, Any]:
+def figures(history: RunHistory, new_evaluation: bool = True, scored: Scoring = Scoring()) -> dict[str, Any]:
     """The loss figure, and the alignment-uniformity and STS figures when an evaluation came since the last.
 
     Building a figure costs about 12 ms of Python here; the streaming loop leaves the CPU to training and to
@@ -194,11 +262,11 @@ def figures(history: RunHistory, new_evaluation: bool = True) -> dict[str, Any]:
         shown["au_plot"] = plots.alignment_uniformity(history.eval_steps, history.uniformity, history.alignment) \
             if history.eval_steps else waiting
         shown["sts_plot"] = plots.sts_curve(history.eval_steps, history.spearman, history.eval_name,
-                                            paper_references(history.eval_name)) if history.eval_steps else waiting
+                                            scored.references) if history.eval_steps else waiting
     return shown
 
 
-def status_line(event, history: RunHistory, running: bool) -> str:
+def status_line(event, history: RunHistory, running: bool, scored: Scoring = Scoring()) -> str:
     """The status markdown: steps done, time left, Spearman before → now."""
     parts = [f"**{'Training…' if running else 'Finished'}** step {event.step} / {event.total_steps}",
              f"{event.elapsed_s:.0f} s elapsed"]
@@ -208,20 +276,21 @@ def status_line(event, history: RunHistory, running: bool) -> str:
     if history.spearman:
         first, last = history.spearman[0], history.spearman[-1]
         line += (f"\n\nSTS Spearman on {history.eval_name}: **{first:.1f} → {last:.1f}** "
-                 f"({last - first:+.1f}, measured at step {history.eval_steps[-1]})")
+                 f"({last - first:+.1f}, measured at step {history.eval_steps[-1]}){scored.note}")
     if history.losses:
         line += f" · loss {history.losses[-1]:.3f}"
     return line
 
 
 def done_message(record: FineTuneRecord | None, reason: str, dropped: tuple[FineTuneRecord, ...] = (),
-                 cap: int = 0) -> str:
+                 cap: int = 0, scored: Scoring = Scoring()) -> str:
     if record is None:
         return f"{reason} before the first step finished; nothing was trained."
     gain = ""
     if record.spearman_before is not None and record.spearman_after is not None:
         gain = (f" STS Spearman on {record.eval_name}: **{record.spearman_before:.1f} → "
-                f"{record.spearman_after:.1f}** ({record.spearman_after - record.spearman_before:+.1f}).")
+                f"{record.spearman_after:.1f}** ({record.spearman_after - record.spearman_before:+.1f}"
+                f"{scored.note}).")
     notice = "".join(f"\n\nThe oldest run, **{old.label}**, was removed: a session keeps at most "
                      f"{cap} runs (delete runs you no longer need with **Delete run**)." for old in dropped)
     return (f"**{reason}** — {record.summary}.{gain}\n\nKept as **{record.label}** in the model picker at the "
@@ -250,8 +319,13 @@ def finished(studio: Studio, session: Session, message: str, record: FineTuneRec
             "picker": gr.update(choices=studio.config.model_choices(session.run_labels()))}
 
 
-def shown(studio: Studio, session: Session, update: runs.RunUpdate) -> dict[str, Any] | None:
-    """What the tab shows for one update of the run (None: nothing changes on screen)."""
+def shown(studio: Studio, session: Session, update: runs.RunUpdate, job: runs.FinetuneJob | None = None
+          ) -> dict[str, Any] | None:
+    """What the tab shows for one update of ``job``'s run (None: nothing changes on screen)."""
+    scored = Scoring()
+    if job is not None and isinstance(update, runs.Started | runs.Progress | runs.Remeasured | runs.Finished):
+        eval_name = update.eval_name if isinstance(update, runs.Started) else update.history.eval_name
+        scored = scoring(job, eval_name)
     match update:
         case runs.Waiting(position, eta_s, training, waiting):
             status = (f"**Waiting for a training slot**: you are **number {position}** in line ({training} "
@@ -264,22 +338,25 @@ def shown(studio: Studio, session: Session, update: runs.RunUpdate) -> dict[str,
             return {"status": f"You left the training queue. Nothing was trained.{earlier}", "session": session,
                     **_buttons(running=False)}
         case runs.Started(title, eval_name, data):
-            return {"status": f"**Starting {title}…** measuring the model before training on {eval_name} ({data}).",
+            origin = f" from `{job.base_name}`" if job is not None else ""
+            return {"status": f"**Starting {title}{origin}…** measuring the model before training on {eval_name} "
+                              f"({data}).",
                     **figures(RunHistory(eval_name)), "session": session, **_buttons(running=True)}
         case runs.Progress(event, history, new_evaluation):
-            return {"status": status_line(event, history, running=not event.done),
-                    **figures(history, new_evaluation), "session": session}
+            return {"status": status_line(event, history, running=not event.done, scored=scored),
+                    **figures(history, new_evaluation, scored), "session": session}
         case runs.Problem(error, where):
             report_error(error, where)
             return None
         case runs.Remeasured(step, history):
             return {"status": f"Re-measured the model kept at step {step} on {history.eval_name}.",
-                    **figures(history), "session": session}
+                    **figures(history, scored=scored), "session": session}
         case runs.Packaging(record):
             return {"status": f"**Packaging** the model and the corpus embeddings for download… ({record.summary})",
                     "session": session}
         case runs.Finished(reason, record, dropped, _):
-            return finished(studio, session, done_message(record, reason, dropped, studio.config.max_runs), record)
+            return finished(studio, session, done_message(record, reason, dropped, studio.config.max_runs, scored),
+                            record)
     raise TypeError(f"unknown run update {update!r}")
 
 
@@ -292,7 +369,7 @@ def run_finetune(studio: Studio, form: FinetuneForm, session: Session, client: s
     ``client``: the address the run counts against (ui.server.client_address)."""
     job = finetune_job(studio, form, session)
     for update in runs.run(studio, session, job, client):
-        screen = shown(studio, session, update)
+        screen = shown(studio, session, update, job)
         if screen is not None:
             yield screen
 
@@ -336,11 +413,48 @@ def describe_data(choice: str, upload: str | None) -> dict[str, Any]:
     return {"data_info": summary, "mode": data.mode, "upload": show_upload}
 
 
+def describe_start(base_name: str, switched: bool = False) -> str:
+    """The line under "Start from": the model a run starts from, and whose settings the form holds."""
+    defaults = start_defaults(base_name)
+    lr = f"learning rate {defaults.lr:g}"
+    if base_name == lessons.START_MODEL:
+        what = (f"The run starts from **`{base_name}`** with the lesson's settings: the paper's unsupervised setting "
+                f"([CLS] with the MLP in training only, τ {defaults.temperature}, dropout {defaults.dropout}, batch "
+                f"{defaults.batch_size}, max length {defaults.max_length}; {lr}, measured for this small model), "
+                "on the lesson's sentences.")
+    else:
+        what = (f"The run starts from **`{base_name}`** (picked at the top) with the live run's settings: the "
+                f"paper's ({lr}, τ {defaults.temperature}, dropout {defaults.dropout}, batch {defaults.batch_size}) "
+                f"read through the raw [CLS] vector (`{defaults.pooler}`).")
+    return f"{'**Settings switched.** ' if switched else ''}{what}"
+
+
+@guarded
+def start_changed(studio: Studio, start: str, picker: str, data_choice: str, session: Session) -> dict[str, Any]:
+    """Handler for "Start from" (and the picker, when the run starts from it): the settings switch to that start's
+    defaults, the default training data follow, and the screen says so."""
+    base_name = start_model(studio, start, picker, session)
+    defaults = start_defaults(base_name)
+    shown = {name: getattr(defaults, name) for name in SETTING_FIELDS}
+    shown["budget"] = shown.pop("time_budget_s")
+    if data_choice in (text.LESSON_DATA, text.SAMPLE_UNSUP):  # a default, not the visitor's own choice
+        shown["data_choice"] = text.LESSON_DATA if base_name == lessons.START_MODEL else text.SAMPLE_UNSUP
+        shown["mode"] = defaults.mode
+    return {**shown, "start_note": describe_start(base_name, switched=True)}
+
+
+def picked_changed(studio: Studio, start: str, picker: str, data_choice: str, session: Session) -> dict[str, Any]:
+    """Handler for the picker: when the run starts from the picked model, its settings follow it."""
+    if start != START_PICKED:
+        return {}
+    return start_changed(studio, start, picker, data_choice, session)
+
+
 def setting_slider(name: str, label: str, info: str, elem_id: str, high: float | None = None,
                    step: float | None = None) -> SettingSlider:
-    """A slider of the TrainConfig setting ``name``: LIVE_RUN's value, the core's range (narrowed by the app)."""
+    """A slider of the TrainConfig setting ``name``: the lesson run's value, the core's range (narrowed by the app)."""
     low, top = setting_range(name, high)
-    return SettingSlider(low, top, value=getattr(DEFAULTS, name), step=step or setting_spec(name).step or 0.01,
+    return SettingSlider(low, top, value=getattr(LESSON_DEFAULTS, name), step=step or setting_spec(name).step or 0.01,
                          label=label, info=info, elem_id=elem_id)
 
 
@@ -349,12 +463,14 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     gr.Markdown(text.FINETUNE_INTRO, elem_id="ft-intro")
     with gr.Row():
         with gr.Column(scale=2, min_width=360):
-            data_choice = SettingRadio([text.SAMPLE_UNSUP, text.SAMPLE_SUP, text.UPLOAD_TRAINING],
-                                   value=text.SAMPLE_UNSUP, label="Training data", elem_id="ft-data-choice")
+            start_from = OptionalRadio(START_CHOICES, value=START_RAW, label="Start from", elem_id="ft-start-from")
+            start_note = gr.Markdown(describe_start(lessons.START_MODEL), elem_id="ft-start-note")
+            data_choice = SettingRadio(DATA_CHOICES, value=text.LESSON_DATA, label="Training data",
+                                       elem_id="ft-data-choice")
             upload = gr.File(label="Your training file", elem_id="ft-upload", visible=False)
             data_info = gr.Markdown("")
-            with gr.Accordion("Settings (the paper's, except: about a minute long, and the raw [CLS] pooler as "
-                              "the starting point)", open=True, elem_id="ft-settings"):
+            with gr.Accordion("Settings (the paper's, about a minute long; they follow “Start from”)", open=True,
+                              elem_id="ft-settings"):
                 mode = SettingRadio(MODES, value="unsup", label="Mode", info=text.TIP_MODE, elem_id="ft-mode")
                 with gr.Row():
                     steps = setting_slider("steps", "Steps", text.TIP_STEPS, "ft-steps", studio.config.max_steps)
@@ -363,14 +479,14 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                 with gr.Row():
                     batch = setting_slider("batch_size", "Batch size", text.TIP_BATCH, "ft-batch")
                     lr_low, lr_high = setting_range("lr")
-                    lr = SettingNumber(value=DEFAULTS.lr, label="Learning rate", info=text.TIP_LR,
+                    lr = SettingNumber(value=LESSON_DEFAULTS.lr, label="Learning rate", info=text.TIP_LR,
                                        elem_id="ft-lr", minimum=lr_low, maximum=lr_high)
                 with gr.Row():
                     temperature = setting_slider("temperature", "Temperature τ", text.TIP_TEMPERATURE,
                                                  "ft-temperature")
                     dropout = setting_slider("dropout", "Dropout", text.TIP_DROPOUT, "ft-dropout")
                 with gr.Row():
-                    pooler = SettingDropdown(text.pooler_choices(), value=DEFAULTS.pooler, label="Pooler",
+                    pooler = SettingDropdown(text.pooler_choices(), value=LESSON_DEFAULTS.pooler, label="Pooler",
                                          info=text.TIP_POOLER, elem_id="ft-pooler")
                     max_length = setting_slider("max_length", "Max length", text.TIP_MAXLEN, "ft-maxlen")
                 hard_negative_weight = setting_slider(
@@ -403,10 +519,21 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     upload.upload(**forms.wire(describe_data, data_fields, data_shown), api_name="check_training_file",
                   validator=forms.validator(lambda choice, upload: data_problems(studio, choice, upload),
                                             data_fields), **studio.queues.encode)
-    # The /finetune endpoint's parameters, in this order (the session is not one: gradio keeps it).
+    # A new start brings its settings (and default data); the picker matters when the run starts from it.
+    settings_shown = {"steps": steps, "budget": budget, "batch_size": batch, "lr": lr, "temperature": temperature,
+                      "dropout": dropout, "pooler": pooler, "max_length": max_length,
+                      "hard_negative_weight": hard_negative_weight, "data_choice": data_choice, "mode": mode,
+                      "start_note": start_note}
+    start_fields = {"start": start_from, "picker": picker, "data_choice": data_choice, "session": session}
+    start_from.change(**forms.wire(functools.partial(start_changed, studio), start_fields, settings_shown),
+                      queue=False, api_visibility="private")
+    picker.change(**forms.wire(functools.partial(picked_changed, studio), start_fields, settings_shown),
+                  queue=False, api_visibility="private")
+    # The /finetune endpoint's parameters, in this order (the session is not one: gradio keeps it); "start" came
+    # last, later: an API call that leaves it out starts from the raw model.
     form = {"data_choice": data_choice, "upload": upload, "mode": mode, "steps": steps, "batch_size": batch,
             "lr": lr, "temperature": temperature, "dropout": dropout, "pooler": pooler, "max_length": max_length,
-            "budget": budget, "picker": picker, "hard_negative_weight": hard_negative_weight}
+            "budget": budget, "picker": picker, "hard_negative_weight": hard_negative_weight, "start": start_from}
     screen = {"status": status, "loss_plot": loss_plot, "au_plot": au_plot, "sts_plot": sts_plot,
               "model_file": model_file, "emb_file": emb_file, "picker": picker, "pooler_picker": pooler_picker,
               "session": session, "start": start, "stop": stop}

@@ -91,6 +91,21 @@ def field_names(block_fn) -> list[str]:
             for k, (param, block) in enumerate(zip(params, block_fn.inputs, strict=True))]
 
 
+def with_defaults(block_fn, inputs: list[Any]) -> list[Any]:
+    """``inputs`` of a raw API call that left out its endpoint's last parameters, completed with their initial
+    values when every one left out is an :class:`ui.components.OptionalRadio` (else ``inputs`` unchanged)."""
+    from ui.components import OptionalRadio
+
+    api = [block for block in block_fn.inputs if not getattr(block, "skip_api", False)]
+    if len(inputs) >= len(api) or len(inputs) >= len(block_fn.inputs):
+        return inputs
+    missing = api[len(inputs):]
+    if not all(isinstance(block, OptionalRadio) for block in missing):
+        return inputs
+    values = iter([*inputs, *(block.value for block in missing)])
+    return [None if getattr(block, "skip_api", False) else next(values) for block in block_fn.inputs]
+
+
 class FieldError(gr.Error):
     """A malformed request's ``gr.Error``; printed as its message alone (gradio shows ``str(err)`` in places)."""
 
@@ -132,7 +147,8 @@ class StudioBlocks(gr.Blocks):
     """``gr.Blocks`` whose every event answers a malformed request — the wrong number of values, a value of the
     wrong type, NaN or ±inf — with a message naming the field, for browsers, gradio_client and raw HTTP alike
     (gradio's own answer to these is an error without a message). Strings are cleaned of lone surrogates
-    before any handler sees them.
+    before any handler sees them. A call that leaves out parameters added later
+    (:class:`ui.components.OptionalRadio`) gets their initial values.
     """
 
     def validate_inputs(self, block_fn, inputs: list[Any]) -> None:
@@ -146,6 +162,7 @@ class StudioBlocks(gr.Blocks):
                            f"{len(inputs)}.", print_exception=False)
 
     async def preprocess_data(self, block_fn, inputs: list[Any], state, explicit_call: bool = False):
+        inputs = with_defaults(block_fn, list(inputs))
         self.validate_inputs(block_fn, inputs)
         inputs = clean(list(inputs))
         names = field_names(block_fn)

@@ -21,14 +21,15 @@ import numpy as np
 import pandas as pd
 
 from simcse_core.limits import LIMITS
-from simcse_core.teaching import ablations
+from simcse_core.teaching import ablations, lessons
 from simcse_core.training.config import setting_spec
 from ui import browser, forms, glossary, plots, runs
+from ui.components import OptionalRadio
 from ui.errors import InputError, check_choice, check_lines, check_number, guarded, report_error
 from ui.server import client_address
 from ui.session import Session
-from ui.studio import Studio
-from ui.text import model_shown
+from ui.studio import START_CHOICES, START_RAW, Studio, check_start
+from ui.text import SCALE_NAME, model_shown, trained_at_scale
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ MODES = [("Unsupervised: each sentence and its dropout twin", "unsup"),
 PRESET_CHOICES = [(f"{p.paper_source} · {p.label}", p.key) for p in ablations.PRESETS]
 PAPER_NOTE = ("Paper figures: STS-B development set, BERT-base trained for one epoch on 10⁶ sentences "
               "(unsupervised) or three on 275k NLI triplets (supervised).")
+START_NOTE = (f"Ours: every preset trains a private copy of `{ablations.START_MODEL}` (read through "
+              f"`{ablations.START_POOLER}` before training), whatever model is picked at the top.")
 
 
 def _range(name: str) -> tuple[float, float]:
@@ -65,16 +68,38 @@ def _setting(value: object, name: str, field: str) -> float:
     return check_number(value, field, *_range(name))
 
 
+# --- where the panels start ---
+
+def describe_start(start: str | None, choice: str | None, pooler: str | None) -> str:
+    """The line under "Start from": which model the twins and the loss use, and that presets use the raw model."""
+    presets = (f"Ablation presets always start from `{ablations.START_MODEL}`, as the paper's start from BERT-base; "
+               "the cone draws a trained model against the model it started from.")
+    if check_start(start) == START_RAW:
+        return (f"The twins and the loss use **`{lessons.START_MODEL}`** through its raw [CLS] vector "
+                f"(`{lessons.START_POOLER}`): a language model never trained on sentence pairs, where SimCSE "
+                f"starts. To look at another model, choose “{START_CHOICES[1][0]}”. {presets}")
+    return (f"**You switched**: the twins and the loss now use the model picked at the top (**{choice}**, "
+            f"`{pooler}` pooler), not `{lessons.START_MODEL}`. {presets}")
+
+
+def _start_shown(start: str | None, choice: str, encoder) -> str:
+    return encoder.description if check_start(start) == START_RAW else model_shown(choice, encoder)
+
+
 # --- dropout twins ---
 
 @guarded
-def show_twins(studio: Studio, text: str, dropout: float, choice: str, pooler: str, session: Session):
-    """Handler: each sentence twice in training mode at ``dropout``, and the drift curve over 0-0.5."""
+def show_twins(studio: Studio, text: str, dropout: float, choice: str, pooler: str, session: Session,
+               start: str = START_RAW):
+    """Handler: each sentence twice in training mode at ``dropout``, and the drift curve over 0-0.5.
+
+    ``start``: "raw" (the raw model the lessons start from, the default) or "picked" (``choice`` and ``pooler``).
+    """
     from simcse_core.teaching.mechanisms import dropout_twins, twin_drift
 
     sentences = _lines(text, "Sentences", 1, LIMITS.twin_sentences)
     dropout = _setting(dropout, "dropout", "Dropout rate")
-    encoder = studio.encoder_for(choice, pooler, session)
+    encoder = studio.start_encoder(start, choice, pooler, session)
     twins = dropout_twins(encoder, sentences, dropout=float(dropout))
     drift = twin_drift(encoder, sentences, DRIFT_RATES)
     figure = plots.dropout_twins_figure(twins.sentences, twins.twin_cosines, twins.nearest_other, DRIFT_RATES,
@@ -88,7 +113,7 @@ def show_twins(studio: Studio, text: str, dropout: float, choice: str, pooler: s
                f"In **training mode** each pass switches off different random units, so the two vectors of "
                f"one sentence differ (cosine below 1). In **evaluation mode** the two passes are {same}.{nearest}"
                f"\n\n**This small difference is the whole \"data augmentation\" of unsupervised SimCSE.** "
-               f"Model: `{model_shown(choice, encoder)}`.")
+               f"Model: `{_start_shown(start, choice, encoder)}`.")
     return summary, figure
 
 
@@ -147,13 +172,14 @@ def loss_outputs(session: Session, temperature: float, alpha: float) -> tuple:
 
 @guarded
 def encode_batch(studio: Studio, text: str, mode: str, dropout: float, temperature: float, alpha: float,
-                 choice: str, pooler: str, session: Session) -> tuple:
-    """Handler: encode the batch's two views in training mode and show the loss's insides."""
+                 choice: str, pooler: str, session: Session, start: str = START_RAW) -> tuple:
+    """Handler: encode the batch's two views in training mode and show the loss's insides (``start`` as in
+    :func:`show_twins`)."""
     from simcse_core.teaching.mechanisms import dropout_views
 
     batch = parse_batch(text, mode)
     dropout = _setting(dropout, "dropout", "Dropout rate")
-    encoder = studio.encoder_for(choice, pooler, session)
+    encoder = studio.start_encoder(start, choice, pooler, session)
     session.set_loss_views(dropout_views(encoder, batch, dropout=float(dropout)))
     return (*loss_outputs(session, temperature, alpha), session)
 
@@ -177,6 +203,9 @@ def text_of_new_batch(mode: str) -> str:
 
 # --- ablations ---
 
+SCALE_COLUMN = f"Trained at scale ({SCALE_NAME}, full dev)"
+
+
 def paper_table(results: list) -> pd.DataFrame:
     """Every preset with the paper's figure, and ours where this visitor ran it."""
     ours = {r.key: r for r in results}
@@ -188,6 +217,7 @@ def paper_table(results: list) -> pd.DataFrame:
             "Ours: before → after": "" if result is None else
             f"{result.before['spearman']:.1f} → {result.after['spearman']:.1f} ({result.gain:+.1f})",
             "Steps": "" if result is None else result.steps,
+            SCALE_COLUMN: "" if result is None else f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}",
         })
     return pd.DataFrame(rows)
 
@@ -213,7 +243,9 @@ def notes_markdown(results: list) -> str:
                  "about the paper's difference.")
     unequal = ablations.unequal_lengths(results)
     warning = f"⚠️ **{unequal}**\n\n" if unequal else ""
-    return f"{warning}{found}\n\n**Why:** {ablations.MINIATURE_CAVEAT}\n\n<small>{PAPER_NOTE}</small>"
+    scale = f"\n\n**Trained at scale:** {trained_at_scale()}" if results else ""
+    return (f"{warning}{found}{scale}\n\n**Why:** {ablations.MINIATURE_CAVEAT}\n\n"
+            f"<small>{PAPER_NOTE} {START_NOTE}</small>")
 
 
 def ablation_outputs(session: Session) -> dict[str, Any]:
@@ -250,8 +282,10 @@ def preset_shown(session: Session, preset, update: runs.RunUpdate) -> dict[str, 
         case runs.Finished(reason, result, _, _):
             reason = "time budget reached" if reason == "Time budget reached" else "done"
             return {"status": f"**{preset.label}** {reason}: {result.steps} steps in {result.train_s:.0f} s of "
-                              f"training; STS {result.before['spearman']:.1f} → {result.after['spearman']:.1f} "
-                              f"(paper: {preset.paper_stsb_dev:.1f}).", **ablation_outputs(session),
+                              f"training from `{ablations.START_MODEL}`; STS {result.before['spearman']:.1f} → "
+                              f"{result.after['spearman']:.1f} on {result.eval_name} (paper, {preset.paper.table} "
+                              f"“{preset.paper.row}”: {preset.paper_stsb_dev:.1f}; trained at scale: "
+                              f"{trained_at_scale(short=True)}).", **ablation_outputs(session),
                     "session": session}
     return None
 
@@ -271,8 +305,8 @@ def run_preset(studio: Studio, key: str, session: Session, client: str = "local"
 
 def preset_event(studio: Studio, key: str, choice: str, session: Session, request: gr.Request | None = None
                  ) -> Iterator[dict[str, Any]]:
-    """The Run preset event (the picker's ``choice`` is a parameter of the endpoint; presets start from the
-    base model); the run counts against the sender's address, with their fine-tunes."""
+    """The Run preset event (the picker's ``choice`` is a parameter of the endpoint, unused: presets always start
+    from the raw model); the run counts against the sender's address, with their fine-tunes."""
     yield from run_preset(studio, key, session, client_address(request, studio.config.trusted_proxy))
 
 
@@ -313,8 +347,8 @@ def cone_models(studio: Studio, session: Session, choice: str | None = None):
     if record is not None:
         return (studio.registry.get(record.base_name, record.base_pooler), record.encoder,
                 f"your **{record.label}** ({record.summary})")
-    if preset is not None:
-        return studio.base_encoder(ablations.START_POOLER), preset.encoder, preset.label
+    if preset is not None:  # presets always start from the raw model
+        return studio.registry.get(ablations.START_MODEL, ablations.START_POOLER), preset.encoder, preset.label
     raise InputError("There is no trained model yet: run the one-minute fine-tune (Fine-tune tab) or an "
                      "ablation preset, then draw the cone.")
 
@@ -405,6 +439,11 @@ def export_tables(studio: Studio, session: Session) -> tuple:
 
 def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, session: gr.State) -> gr.Tabs:
     """Lay out the tab (inside a ``gr.Tab``), wire its events, and return its inner tabs (for the lesson)."""
+    with gr.Row(equal_height=False, elem_id="inside-start-row"):
+        start = OptionalRadio(START_CHOICES, value=START_RAW, label="Start from", elem_id="inside-start", scale=2,
+                              info="The model the dropout twins and the loss use.")
+        start_note = gr.Markdown(describe_start(START_RAW, studio.config.base_label, studio.config.default_pooler),
+                                 elem_id="inside-start-note")
     with gr.Tabs(elem_id="inside-tabs") as inner:
         with gr.Tab("Dropout twins", id="inside-twins", elem_id="inside-twins"):
             with gr.Row(equal_height=False):
@@ -451,8 +490,9 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                         preset_run = gr.Button("Run preset", variant="primary", elem_id="ablation-run")
                         preset_stop = gr.Button("Stop", variant="stop", elem_id="ablation-stop")
                         preset_clear = gr.Button("Clear runs", elem_id="ablation-clear")
-                    preset_status = gr.Markdown("Each run trains a private copy of the bundled model and is drawn "
-                                                "on top of the earlier ones.", elem_id="ablation-status",
+                    preset_status = gr.Markdown(f"Each run trains a private copy of `{ablations.START_MODEL}` (the "
+                                                "raw model, whatever the pickers say) and is drawn on top of the "
+                                                "earlier ones.", elem_id="ablation-status",
                                                 container=True, padding=True)
                     notes = gr.Markdown(notes_markdown([]), elem_id="ablation-notes")
                 with gr.Column(scale=3):
@@ -465,7 +505,8 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
             with gr.Row():
                 cone_run = gr.Button("Draw before and after", variant="primary", elem_id="cone-run", scale=1)
                 cone_caption = gr.Markdown("Draws your fine-tuned model (or your latest preset run) against the "
-                                           "model it started from.", elem_id="cone-caption", container=True,
+                                           f"model it started from (`{lessons.START_MODEL}` for the lesson's runs "
+                                           "and every preset).", elem_id="cone-caption", container=True,
                                            padding=True)
             cone_plot = gr.Plot(plots.placeholder("Before | after, as arrows.", 560), elem_id="cone-plot",
                                 show_label=False)
@@ -487,14 +528,18 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                 history_file = gr.File(label="Run history", interactive=False, elem_id="export-history")
 
     encode, heavy = studio.queues.encode, studio.queues.heavy
-    twin_inputs = [twin_text, twin_rate, picker, pooler_picker, session]
+    gr.on([start.change, picker.change, pooler_picker.change], describe_start, [start, picker, pooler_picker],
+          start_note, queue=False, api_visibility="private")
+    # "Start from" is the last parameter of /dropout_twins and /inside_the_loss (added later: an API call that
+    # leaves it out starts from the raw model).
+    twin_inputs = [twin_text, twin_rate, picker, pooler_picker, session, start]
     twins_fn = functools.partial(show_twins, studio)
     twin_run.click(twins_fn, twin_inputs, [twin_summary, twin_plot], api_name="dropout_twins", **encode)
     # Dragging, or typing a value and pressing Enter, redraws (the newest value wins while one draw runs).
     twin_rate.change(twins_fn, twin_inputs, [twin_summary, twin_plot], api_visibility="undocumented",
                      trigger_mode="always_last", **encode)
 
-    loss_inputs = [batch, mode, twin_rate, temperature, alpha, picker, pooler_picker, session]
+    loss_inputs = [batch, mode, twin_rate, temperature, alpha, picker, pooler_picker, session, start]
     loss_fn = functools.partial(encode_batch, studio)
     loss_run.click(loss_fn, loss_inputs, [loss_summary, loss_plot, session], api_name="inside_the_loss", **encode)
     gr.on([temperature.change, alpha.change], rescore, [temperature, alpha, session], [loss_summary, loss_plot],

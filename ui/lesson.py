@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from simcse_core.teaching import lessons
+
 
 @dataclass(frozen=True)
 class Step:
@@ -25,25 +27,39 @@ class Step:
     say: str  # what to press and what to look for
 
 
+def _fine_tune_step() -> str:
+    """The fine-tune step's text: what to look for, with the lesson run's measured figures (never typed here)."""
+    m, scale = lessons.MEASURED, lessons.TRAINED_AT_SCALE
+    measured = (f" Here it went {m.start_dev:.1f} → {m.after_dev:.1f} on STS-B dev, the cone's mean cosine "
+                f"{m.start_anisotropy:.2f} → {m.after_anisotropy:.2f}." if m.start_dev or m.after_dev else "")
+    return (f"Press **Start fine-tuning** (from {lessons.START_MODEL}). Its vectors start near-useless and crowded "
+            f"into a cone; dropout alone makes them better: watch STS Spearman rise and the point move left "
+            f"(uniformity) on Figure 2 while alignment stays about level.{measured} For scale, all-MiniLM-L6-v2, "
+            f"trained at scale, reads {scale.stsb_dev:.1f}.")
+
+
 STEPS: tuple[Step, ...] = (
     Step("Similarity", "tab-similarity", None, 3,
-         "Press **Compare**, then try the pairs below it. A sentence becomes a vector; the cosine says how much "
-         "two vectors point the same way. Try the opposites pair: close in topic, not in meaning."),
+         "Press **Compare**, then try the pairs below it. This is all-MiniLM-L6-v2, a model for real use. A "
+         "sentence becomes a vector; the cosine says how much two vectors point the same way. Try the opposites "
+         "pair: close in topic, not in meaning."),
     Step("Dropout twins", "tab-inside", "inside-twins", 3,
-         "Press **Encode each sentence twice**, then drag the dropout slider. With dropout on, the same sentence "
-         "gives two slightly different vectors: unsupervised SimCSE's only augmentation."),
+         f"Now the raw model the lessons start from, {lessons.START_MODEL} (masked LM only). Press **Encode each "
+         "sentence twice**, then drag the dropout slider: with dropout on, the same sentence gives two slightly "
+         "different vectors, unsupervised SimCSE's only augmentation."),
     Step("Inside the loss", "tab-inside", "inside-loss", 4,
          "Press **Encode the batch** and find each anchor's twin (green box) among the others. Drag τ from 0.05 "
-         "to 1: the softmax flattens and the loss climbs to the chance line ln(batch)."),
-    Step("A one-minute fine-tune", "tab-finetune", None, 4,
-         "Press **Start fine-tuning**. The loss starts far below the dashed chance line (this model already "
-         "tells sentences apart); watch STS Spearman rise and the point move left (uniformity) on Figure 2."),
+         "to 1: the softmax flattens and the loss moves towards the chance line (ln(batch), or ln(2·batch) with hard "
+         "negatives: every candidate equally likely)."),
+    Step("A one-minute fine-tune", "tab-finetune", None, 4, _fine_tune_step()),
     Step("The cone opens", "tab-inside", "inside-cone", 3,
-         "Press **Draw before and after**. Before: long arrows in a narrow fan, every sentence points the same "
-         "way. After: shorter arrows in a wider fan (they now point into other directions too): the cone opens."),
+         f"Press **Draw before and after**. Before ({lessons.START_MODEL}): long arrows in a narrow fan, every "
+         "sentence points the same way. After: shorter arrows in a wider fan (they now point into other "
+         "directions too): the cone opens."),
     Step("Evaluation", "tab-evaluate", None, 3,
-         "Press **Evaluate** to score the base and your fine-tuned model on STS-B. Then compare them in the "
-         "Embedding map and Retrieval tabs, or try a preset in Inside SimCSE → Ablations."),
+         "Press **Evaluate** to score the model picked at the top and your fine-tuned run (from "
+         f"{lessons.START_MODEL}) on STS-B. Then compare them in the Embedding map and Retrieval tabs, or try a "
+         "preset in Inside SimCSE → Ablations (every preset starts from the raw model)."),
 )
 
 # The main button of each step, by the panel it is on (inner panel, else outer tab): Next scrolls to it, so the

@@ -149,9 +149,12 @@ def sts_curve(
                                line=dict(color="#10b981"), marker=dict(size=8)))
     fig.update_layout(**_LAYOUT, height=320, title="STS Spearman × 100 (higher: better)",
                       xaxis_title=f"step · {eval_name}" if eval_name else "step", yaxis_title="Spearman × 100")
-    for value, label in references:
-        fig.add_hline(y=value, line=dict(color="#f59e0b", dash="dash"), annotation_text=label,
-                      annotation_position="bottom right", annotation_font=dict(size=11, color="#b45309"))
+    colors = (("#f59e0b", "#b45309"), ("#64748b", "#334155"))  # the paper's line, then the others
+    for k, (value, label) in enumerate(references):
+        line, font = colors[min(k, len(colors) - 1)]
+        fig.add_hline(y=value, line=dict(color=line, dash="dash"), annotation_text=label,
+                      annotation_position="bottom right" if k == 0 else "top left",
+                      annotation_font=dict(size=11, color=font))
     if len(spearman):
         values = [*map(float, spearman), *(value for value, _ in references)]
         low, high = min(values), max(values)
@@ -361,7 +364,9 @@ def ablation_plane(runs: Sequence[dict], title: str = "Your preset runs on the a
                                showarrow=True, arrowhead=3, arrowsize=1.6, arrowwidth=2.5, arrowcolor=color,
                                text="")
     if runs:
-        fig.add_annotation(text="start: the bundled model's raw [CLS] vector", x=runs[0]["uniformity"][0],
+        from simcse_core.teaching.ablations import START_MODEL
+
+        fig.add_annotation(text=f"start: {START_MODEL}'s raw [CLS] vector", x=runs[0]["uniformity"][0],
                            y=runs[0]["alignment"][0], showarrow=True, arrowhead=0, ax=40, ay=-30,
                            font=dict(size=11, color="#475569"))
     fig.add_annotation(text="↙ better", x=0.02, y=0.04, xref="paper", yref="paper", showarrow=False,

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simcse_core.model.catalogue import PACKAGED_MODELS, ModelNotAvailableError
+from simcse_core.model.catalogue import PACKAGED_MODELS, SHIPPED_MODELS, ModelNotAvailableError
 from ui.errors import InputError, shorten
 
 if TYPE_CHECKING:
@@ -26,9 +26,9 @@ def looks_like_path(name: str) -> bool:
 
 
 def canonical_model_name(name: str) -> str:
-    """One spelling per model: a packaged short name, a resolved folder, or a hub id (the cache key)."""
+    """One spelling per model: a packaged or shipped short name, a resolved folder, or a hub id (the cache key)."""
     name = name.strip()
-    if name in PACKAGED_MODELS:
+    if name in PACKAGED_MODELS or name in SHIPPED_MODELS:
         return name
     if looks_like_path(name):
         return str(Path(name).expanduser().resolve())

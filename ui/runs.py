@@ -239,7 +239,8 @@ class FinetuneJob:
 
 @dataclass(frozen=True)
 class PresetJob:
-    """One ablation preset of the paper, in miniature, from the operator's base model."""
+    """One ablation preset of the paper, in miniature, always from the raw model the lessons start from
+    (:data:`simcse_core.teaching.ablations.START_MODEL`), whatever model is picked."""
 
     preset: Any  # simcse_core.teaching.ablations.AblationPreset
     where: str = "run_preset"
@@ -259,7 +260,7 @@ class PresetJob:
         from simcse_core.evaluation.sets import default_eval_pairs
         from simcse_core.teaching import ablations
 
-        base = studio.base_encoder(ablations.START_POOLER)
+        base = studio.registry.get(ablations.START_MODEL, ablations.START_POOLER)
         eval_pairs = ablations.eval_sample(default_eval_pairs())
         encoder, events = ablations.start(self.preset, base, eval_pairs, time_budget_s=self.budget_s)
         return Training(title=self.preset.label, base=base, encoder=encoder, events=events,

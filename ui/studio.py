@@ -24,10 +24,13 @@ from simcse_core.model.catalogue import (
     DEFAULT_MODEL,
     HUB_SUGGESTIONS,
     PACKAGED_MODELS,
+    RAW_MODEL,
+    SHIPPED_MODELS,
     ModelNotAvailableError,
     hub_offline,
 )
 from simcse_core.paths import ASSETS_DIR
+from simcse_core.teaching import lessons
 from ui.errors import InputError, check_choice, shorten
 from ui.registry import ModelRegistry, canonical_model_name, looks_like_path
 from ui.session import FINETUNED_LABEL, RUN_LABEL, Corpus, FineTuneRecord, IndexKey, ModelKey, Session
@@ -36,6 +39,12 @@ from ui.training_queue import QueueGroups, TrainingQueue
 logger = logging.getLogger(__name__)
 
 BUNDLED_LABEL = "Bundled: all-MiniLM-L6-v2"
+RAW_LABEL = f"Raw: {RAW_MODEL} (masked LM only, where the lessons start)"
+# Where a lesson panel (Inside SimCSE) or a fine-tune starts: the raw model, or the model picked at the top.
+START_RAW, START_PICKED = "raw", "picked"
+START_CHOICES = [(f"{RAW_MODEL}: a language model that never learned sentence meaning (where the lessons start)",
+                  START_RAW),
+                 ("The model picked at the top of the page", START_PICKED)]
 BUNDLED_CORPUS_PATH = ASSETS_DIR / "corpus.csv"
 
 
@@ -72,6 +81,8 @@ class StudioConfig:
         """The picker's label for the base model."""
         if self.model == DEFAULT_MODEL:
             return BUNDLED_LABEL
+        if self.model == RAW_MODEL:
+            return RAW_LABEL
         return f"Local: {Path(self.model).name or self.model}"
 
     @property
@@ -105,8 +116,9 @@ class StudioConfig:
         return ""
 
     def model_choices(self, runs: list[str] | tuple[str, ...] = ()) -> list[str]:
-        """Picker choices: the base model, the session's runs, and hub ids when online."""
-        return [self.base_label, *runs, *self.hub_choices()]
+        """Picker choices: the base model, the raw model the lessons start from, the session's runs, and hub ids
+        when online."""
+        return list(dict.fromkeys([self.base_label, RAW_LABEL, *runs, *self.hub_choices()]))
 
     def check_model_text(self, choice: object) -> str:
         """The picker's value as stripped text (InputError naming the Model field if it is not text)."""
@@ -127,7 +139,9 @@ class StudioConfig:
         choice = self.check_model_text(choice)
         if choice in ("", self.base_label):
             return canonical_model_name(self.model)
-        if choice in PACKAGED_MODELS:
+        if choice == RAW_LABEL:
+            return RAW_MODEL
+        if choice in PACKAGED_MODELS or choice in SHIPPED_MODELS:
             return choice
         if choice in self.hub_models:
             if hub_offline():
@@ -194,6 +208,17 @@ class Studio:
     def base_encoder(self, pooler: str | None = None):
         """The operator's base model (shared, read-only) with ``pooler`` (default: the picker's default)."""
         return self.registry.get(self.config.model_name(self.config.base_label), pooler or self.config.default_pooler)
+
+    def raw_encoder(self, pooler: str = lessons.START_POOLER):
+        """The raw model the lessons start from (shared, read-only), by default through its raw [CLS] vector."""
+        return self.registry.get(lessons.START_MODEL, pooler)
+
+    def start_encoder(self, start: str | None, choice: str, pooler: str, session: Session):
+        """The encoder a lesson panel starts from: the raw model (``start`` "raw", the default) through
+        :data:`simcse_core.teaching.lessons.START_POOLER`, or the model and pooler picked at the top."""
+        if check_start(start) == START_RAW:
+            return self.raw_encoder()
+        return self.encoder_for(choice, pooler, session)
 
     def check_pooler(self, pooler: str | None) -> str:
         from simcse_core.model.pooling import POOLERS
@@ -286,6 +311,11 @@ class Studio:
             with self._lock:
                 self._baselines[key] = value
         return value
+
+
+def check_start(start: str | None) -> str:
+    """A "Start from" choice (None: the raw model, for API calls made before the choice existed)."""
+    return check_choice(start or START_RAW, "Start from", [value for _, value in START_CHOICES])
 
 
 @dataclass(frozen=True)

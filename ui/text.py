@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from simcse_core.evaluation.paper import OFFICIAL_POOLER_NAMES, STSB_DEV, table5_markdown
+from simcse_core.evaluation.paper import OFFICIAL_POOLER_NAMES, QUOTES, STSB_DEV, table5_markdown
+from simcse_core.model.catalogue import MODEL_DESCRIPTIONS
 from simcse_core.model.pooling import POOLER_HELP
+from simcse_core.teaching import lessons
 
 TITLE = "SimCSE Studio"
 
@@ -75,7 +77,9 @@ LATEX_DELIMITERS = [
     {"left": "\\(", "right": "\\)", "display": False},
 ]
 
-MODEL_PICKER_INFO = "Used by every tab. Type a Hugging Face id or a local folder to load another model."
+MODEL_PICKER_INFO = ("Used by Similarity, Retrieval, Embedding map and Evaluate; Inside SimCSE and Fine-tune start "
+                     f"from {lessons.START_MODEL} unless you switch their “Start from”. Type a Hugging Face id or a "
+                     "local folder to load another model.")
 POOLER_PICKER_INFO = "How the token vectors become one sentence vector (explained under “How it works”)."
 
 
@@ -152,17 +156,46 @@ UPLOAD_CORPUS = "Upload my own (.txt, .csv, .tsv, .jsonl)"
 COMPARE_HINT = "Fine-tune a model in the **Fine-tune** tab to compare base and fine-tuned results here."
 
 # --- Fine-tune --------------------------------------------------------------------------------------------
+
+
+SCALE_NAME = lessons.TRAINED_AT_SCALE.label.partition(" (")[0]  # the model's name, without its note
+
+
+def trained_at_scale(short: bool = False) -> str:
+    """MiniLM's reference figure (:data:`simcse_core.teaching.lessons.TRAINED_AT_SCALE`), shown beside a raw-start
+    run's score."""
+    ref = lessons.TRAINED_AT_SCALE
+    if short:
+        return f"{SCALE_NAME}, {ref.stsb_dev:.1f} on the full STS-B dev set"
+    return (f"{ref.label} reads {ref.stsb_dev:.1f} on the full STS-B dev set ({ref.stsb_test:.1f} on STS-B test) "
+            f"through its `{ref.pooler}` pooler.")
+
+
+def lesson_run_measured() -> str:
+    """What the lesson's one-minute run did on the project's machine, from
+    :data:`simcse_core.teaching.lessons.MEASURED` (never typed here)."""
+    m = lessons.MEASURED
+    if not (m.start_dev or m.after_dev):
+        return f"(The lesson run's figures are not measured yet: {m.source}.)"
+    return (f"On the project's machine the lesson run went **{m.start_dev:.1f} → {m.after_dev:.1f}** on STS-B dev "
+            f"({m.start_test:.1f} → {m.after_test:.1f} on test) and the mean cosine of two sentences "
+            f"{m.start_anisotropy:.2f} → {m.after_anisotropy:.2f}, in {m.train_s:.0f} s of training ({m.source}).")
+
+
 FINETUNE_INTRO = (
-    "Train a private copy of the model with the SimCSE loss and watch it learn. The default run starts from "
-    "the bundled model's raw [CLS] vector — its sentences crowd into a narrow cone (anisotropy) — and within "
-    "about a minute on a laptop CPU spreads them out and raises its STS score. The shared model is never "
-    "changed; Stop keeps what was trained so far.\n\n"
-    "**An honest starting point.** No raw BERT ships offline. The bundled all-MiniLM-L6-v2 was already trained "
-    "for sentence similarity with *mean* pooling (STS-B dev 86.7); its raw [CLS] vector is a deliberately weak "
-    "start (79.7) that SimCSE visibly repairs — to about 84 in a minute, still below the model's own mean "
-    "pooler. The paper's full effect (a raw BERT-base rising to 76.85 on STS-B test) needs a raw BERT: "
-    "online, type `bert-base-uncased` in the model picker."
+    "Train a private copy of a model with the SimCSE loss and watch it learn. The default run starts where the "
+    "paper starts, from a language model that never learned sentence meaning — "
+    f"{MODEL_DESCRIPTIONS[lessons.START_MODEL]} — in the paper's unsupervised setting: [CLS] with the MLP in "
+    "training only, τ "
+    f"{lessons.LESSON_RUN.temperature}, dropout {lessons.LESSON_RUN.dropout}, batch {lessons.LESSON_RUN.batch_size}, "
+    f"max length {lessons.LESSON_RUN.max_length}, on the lesson's sentences (no STS data). Its vectors start "
+    "near-useless for similarity and crowded into a narrow cone (anisotropy); dropout alone — each sentence twice — "
+    f"spreads them out and raises the STS score. {lesson_run_measured()} For scale: {trained_at_scale()}\n\n"
+    "**Start from** switches to the model picked at the top (all-MiniLM-L6-v2 by default, already trained for "
+    "similarity, so there SimCSE polishes rather than teaches), and the settings switch to that start's defaults. "
+    "The shared models are never changed; Stop keeps what was trained so far."
 )
+LESSON_DATA = "The lesson's sentences (unsupervised, no STS data)"
 SAMPLE_UNSUP = "Sample sentences (unsupervised)"
 SAMPLE_SUP = "Sample NLI triplets (supervised)"
 UPLOAD_TRAINING = "Upload my own"
@@ -175,15 +208,17 @@ TIP_LR = "AdamW peak rate, decaying to 0. Paper: 3e-5 unsup, 5e-5 sup."
 TIP_TEMPERATURE = "τ in the loss; smaller sharpens the softmax. Paper: 0.05 (a scale of 1/τ = 20)."
 TIP_DROPOUT = ("Makes the two views differ. Paper (STS-B dev): 0.1 → 82.5; no dropout → 71.1; the same mask for "
                "both views → 43.6.")
-TIP_POOLER = "The sentence vector to train and use. Default: raw [CLS] (anisotropic before training)."
+TIP_POOLER = ("The sentence vector to train. From the raw model: [CLS] with the MLP in training only (the paper's "
+              "unsupervised setting; the raw [CLS] is used after training). From the picked model: its raw [CLS].")
 TIP_MAXLEN = ("Tokens per sentence in training; longer ones are cut. Paper: 32. Encoding afterwards reads whole "
               "sentences (up to the model's own limit).")
 TIP_BUDGET = "Stop after this many seconds, evaluations included."
 
 AU_NOTE = (
-    "<small>Lower is better on both axes. Alignment usually *rises* a little as training starts: in a collapsed "
-    "cone every sentence is close to every other, paraphrases included, so alignment is trivially small. "
-    "SimCSE trades a little alignment for a lot of uniformity (the paper's Figure 2).</small>"
+    "<small>Lower is better on both axes. The paper (Section 3, Figure 2): “"
+    f"{QUOTES['figure2_alignment'].text}” So from a raw language model, look for the point to move left "
+    "(uniformity improves) while alignment stays about level. A run of a minute with one seed is noisy: alignment "
+    "may wander a little, and from a model already trained for similarity it often rises at first.</small>"
 )
 
 # --- Embedding map ----------------------------------------------------------------------------------------
@@ -215,11 +250,11 @@ On the STS-B *development* set the paper reports {STSB_DEV["unsup"]} (unsupervis
 {STSB_DEV["sup"]} (supervised with hard negatives, Table 6). The other STS sets are not shipped offline;
 `python -m simcse_core eval` reads them when online.
 
-What differs here: the encoder is all-MiniLM-L6-v2 (6 layers, 22M parameters, already trained for sentence
-similarity — not raw BERT-base with 110M), the training data are small samples (not 10⁶ Wikipedia sentences or
-275k NLI triplets), runs last seconds to minutes on a CPU instead of an epoch on GPUs, and the default run
-starts from the model's raw [CLS] vector. Numbers here show the *direction* of the effect, not the paper's
-results.
+What differs here: the lessons' runs start from {MODEL_DESCRIPTIONS[lessons.START_MODEL]} — far smaller than
+BERT-base — trained on the lesson's sentences (not 10⁶ Wikipedia sentences or 275k NLI triplets) for about a minute
+on a CPU instead of an epoch on GPUs. The model picked at the top is all-MiniLM-L6-v2 by default, a model for real
+use, already trained for sentence similarity at scale. Numbers here show the *direction* of the effect, not the
+paper's results.
 """
 DEMO_SET_NOTE = "demo, not a benchmark"
 
