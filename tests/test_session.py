@@ -11,7 +11,7 @@ import pytest
 from ui.errors import InputError
 from ui.registry import ModelRegistry, canonical_model_name
 from ui.session import FineTuneRecord, IndexKey, ModelKey, Session, close_session
-from ui.studio import Studio, StudioConfig
+from ui.studio import RAW_LABEL, Studio, StudioConfig
 from ui.training_queue import QueueGroups, TrainingQueue
 
 
@@ -98,7 +98,7 @@ def test_the_picker_loads_only_the_catalogue_unless_the_operator_allows_folders(
     # The two messages differ only in the echoed name: they do not tell whether a folder exists.
     assert (str(refused_existing.value).replace(str(tiny_model_dir), "X")
             == str(refused_missing.value).replace("/no/such/folder", "X"))
-    assert closed.model_name("minilm") == "minilm"
+    assert closed.model_name("minilm") == "minilm" and closed.model_name("raw-bert") == "raw-bert"
     opened = StudioConfig(model="minilm", allow_local_models=True)
     assert opened.model_name(str(tiny_model_dir) + "/.") == str(tiny_model_dir.resolve())
 
@@ -106,11 +106,13 @@ def test_the_picker_loads_only_the_catalogue_unless_the_operator_allows_folders(
 def test_offline_the_picker_lists_only_what_can_load(monkeypatch: pytest.MonkeyPatch) -> None:
     config = StudioConfig()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert config.model_choices(["run 1 · unsup · 3 steps"]) == [config.base_label, "run 1 · unsup · 3 steps"]
+    # The base model, the raw model the lessons start from (shipped: it loads offline), the session's runs.
+    assert config.model_choices(["run 1 · unsup · 3 steps"]) == [config.base_label, RAW_LABEL,
+                                                                 "run 1 · unsup · 3 steps"]
     assert "offline" in config.picker_note()
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    assert config.model_choices()[1:] == list(config.hub_models) and config.picker_note() == ""
+    assert config.model_choices()[2:] == list(config.hub_models) and config.picker_note() == ""
 
 
 def test_queue_positions_estimates_and_leaving() -> None:
@@ -240,7 +242,7 @@ def _run(studio: Studio, session: Session, steps: int = 40, budget: float = 120,
 
     form = finetune.FinetuneForm(data_choice=text.SAMPLE_UNSUP, upload=None, mode="unsup", steps=steps, batch_size=8,
                                  lr=1e-3, temperature=0.05, dropout=0.1, pooler="mean", max_length=16, budget=budget,
-                                 picker=studio.config.base_label)
+                                 picker=studio.config.base_label, start="picked")  # the tiny model
     return finetune.run_finetune(studio, form, session, client)
 
 
@@ -473,7 +475,7 @@ def test_the_slot_is_released_at_most_one_step_after_the_budget(tiny_studio: Stu
     session = Session()
     form = finetune.FinetuneForm(data_choice=text.SAMPLE_UNSUP, upload=None, mode="unsup", steps=2000,
                                  batch_size=8, lr=1e-3, temperature=0.05, dropout=0.1, pooler="mean",
-                                 max_length=16, budget=10, picker=tiny_studio.config.base_label)
+                                 max_length=16, budget=10, picker=tiny_studio.config.base_label, start="picked")
     job = finetune.finetune_job(tiny_studio, form, session)
     job = dataclasses.replace(job, config=dataclasses.replace(job.config, time_budget_s=3.0))
     updates = list(runs.run(tiny_studio, session, job))

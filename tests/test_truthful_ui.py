@@ -99,11 +99,19 @@ def test_scored_pairs_upload_says_what_was_kept(tmp_path: Path) -> None:
     assert shown["mode"] == "sup" and "2 of its 3 pairs were kept as positives" in shown["data_info"]
 
 
-def test_live_curve_shows_the_papers_dev_figure() -> None:
-    fig = plots.sts_curve([0, 10], [79.0, 83.0], "STS-B dev (300-pair sample)",
-                          finetune.paper_references("STS-B dev (300-pair sample)"))
-    assert any("82.5" in (a.text or "") for a in fig.layout.annotations)
-    assert finetune.paper_references("Demo pairs") == []
+def test_live_curve_shows_the_papers_row_and_the_model_trained_at_scale() -> None:
+    from types import SimpleNamespace
+
+    from simcse_core.teaching import lessons
+
+    job = SimpleNamespace(data=SimpleNamespace(examples=["a sentence"]), config=lessons.LESSON_RUN,
+                          base_name=lessons.START_MODEL)
+    scored = finetune.scoring(job, "STS-B dev (300-pair sample)")
+    fig = plots.sts_curve([0, 10], [30.0, 50.0], "STS-B dev (300-pair sample)", scored.references)
+    labels = [a.text or "" for a in fig.layout.annotations]
+    assert any("82.5" in label and "Table 6" in label for label in labels)
+    assert any(f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}" in label and "trained at scale" in label for label in labels)
+    assert finetune.scoring(job, "Demo pairs").references == ()
 
 
 def test_texts_no_longer_claim_what_is_false() -> None:
@@ -111,8 +119,12 @@ def test_texts_no_longer_claim_what_is_false() -> None:
     assert "`mean` [`avg`]" in text.HOW_IT_WORKS  # the official pooler name beside ours
     assert "sup" in text.TIP_STEPS and "15.6k" in text.TIP_STEPS
     assert "76.85" in text.PAPER_REFERENCE and "81.57" in text.PAPER_REFERENCE and "SICK-R" in text.PAPER_REFERENCE
-    assert "86.7" in text.FINETUNE_INTRO and "bert-base-uncased" in text.FINETUNE_INTRO
-    assert "trivially small" in text.AU_NOTE
+    assert text.trained_at_scale() in text.FINETUNE_INTRO and text.lesson_run_measured() in text.FINETUNE_INTRO
+    from simcse_core.evaluation.paper import QUOTES
+
+    assert QUOTES["figure2_alignment"].text in text.AU_NOTE  # alignment steady, uniformity better (Figure 2)
+    for said in ("already trained for sentence similarity with", "repairs", "trades a little alignment", "79.7"):
+        assert said not in text.FINETUNE_INTRO + text.AU_NOTE + text.PAPER_REFERENCE
 
 
 def test_official_simcse_checkpoints_are_picked_with_their_own_pooler(studio: Studio, monkeypatch) -> None:
@@ -184,3 +196,36 @@ def test_hard_cases_have_distinct_labels_and_no_time_promises() -> None:
     labels = [label for _, _, label in similarity.HARD_EXAMPLES]
     assert len(labels) == len(set(labels))
     assert "few seconds" not in evaluate.STSB_DEV_QUICK and "Seconds (measured here)" in evaluate.TABLE_COLUMNS
+
+
+# --- issue 20: every figure of the lesson run is formatted from the core, never typed ---------------------------
+
+
+def test_lesson_figures_are_formatted_from_the_measured_constants(monkeypatch) -> None:
+    from dataclasses import replace
+
+    from simcse_core.teaching import lessons
+    from ui import lesson
+
+    fake = replace(lessons.MEASURED, start_dev=12.3, after_dev=45.6, start_test=11.1, after_test=44.4,
+                   start_anisotropy=0.91, after_anisotropy=0.27, train_s=58.0)
+    monkeypatch.setattr(lessons, "MEASURED", fake)
+    said = text.lesson_run_measured()
+    assert "12.3 → 45.6" in said and "0.91 → 0.27" in said and "11.1 → 44.4" in said
+    step = lesson._fine_tune_step()
+    assert "12.3 → 45.6" in step and "0.91 → 0.27" in step
+    assert f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}" in step and lessons.START_MODEL in step
+
+
+def test_no_caption_types_a_figure_of_the_lesson_run_or_the_model_trained_at_scale() -> None:
+    from simcse_core.teaching import lessons
+
+    figures = {f"{value:.1f}" for value in (lessons.TRAINED_AT_SCALE.stsb_dev, lessons.TRAINED_AT_SCALE.stsb_test,
+                                             lessons.MEASURED.start_dev, lessons.MEASURED.after_dev,
+                                             lessons.MEASURED.start_test, lessons.MEASURED.after_test) if value}
+    figures |= {"79.7", "80.6", "84.4"}  # the old MiniLM-start figures
+    root = Path(__file__).resolve().parents[1]
+    for module in ("ui/text.py", "ui/lesson.py", "ui/finetune.py", "ui/inside.py", "app.py"):
+        source = (root / module).read_text(encoding="utf-8")
+        typed = sorted(figure for figure in figures if re.search(rf"(?<![\d.]){re.escape(figure)}(?!\d)", source))
+        assert not typed, (module, typed)

@@ -4,7 +4,7 @@ The run's lifecycle (queue, train, re-measure, package, compact, keep) is :func:
 the form, starts a :class:`ui.runs.FinetuneJob`, and renders each update: loss curve, alignment-uniformity
 trajectory, STS curve, status. Stop sets the session's stop flag and answers within seconds; the run ends
 after the current step; whatever was trained is re-measured and kept in the session under its name
-(``run 2 · unsup · 39 steps · STS 80.6→84.4``), with a zip of it and the corpus embeddings to download.
+(``run 2 · unsup · 39 steps · STS 31.2→52.0``), with a zip of it and the corpus embeddings to download.
 """
 
 from __future__ import annotations

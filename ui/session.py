@@ -76,7 +76,7 @@ class FineTuneRecord:
 
     @property
     def label(self) -> str:
-        """The run's name in the picker and in comparisons, e.g. ``run 2 · unsup · 39 steps · STS 80.6→84.4``."""
+        """The run's name in the picker and in comparisons, e.g. ``run 2 · unsup · 39 steps · STS 31.2→52.0``."""
         parts = [f"run {self.run_id}", self.mode, f"{self.steps} steps"]
         if self.spearman_before is not None and self.spearman_after is not None:
             parts.append(f"STS {self.spearman_before:.1f}→{self.spearman_after:.1f}")
