@@ -230,7 +230,7 @@ def test_augmented_presets_train_on_pairs_of_a_lesson_sentence_and_its_view(monk
     pairs = ablations.training_data(ablations.get_preset("aug-crop-30"))
     assert pairs[0][0] == "the man plays the guitar in the park" and pairs[0][1] in pairs[0][0]
     assert len(pairs[0][1].split()) == 6
-    assert ablations.get_preset("aug-crop-30").config.resolved_mlp_only_train  # the unsup pooler rule
+    assert ablations.get_preset("aug-crop-30").config.pooler == ablations.START_POOLER
     ablations._augmented.cache_clear()
     assert ablations.training_data(ablations.get_preset("dropout-0")) == ["the man plays the guitar in the park"] * 3
 

@@ -34,3 +34,25 @@ def test_bf16_autocast_stays_close_to_fp32(tiny_model_dir) -> None:
     assert bf16.dtype == np.float32
     cosines = (fp32 * bf16).sum(axis=1)
     assert cosines.min() > 0.99 and not np.array_equal(fp32, bf16)
+
+
+def test_the_shipped_raw_model_loads_offline_in_fp32_from_files_a_space_accepts() -> None:
+    from transformers import AutoModel, AutoTokenizer
+
+    from simcse_core import load_encoder
+    from simcse_core.model.catalogue import RAW_MODEL, SHIPPED_MODELS, packaged_model_dir, resolve_model
+
+    folder = SHIPPED_MODELS[RAW_MODEL]
+    files = [p for p in folder.iterdir() if p.is_file()]
+    assert all(p.stat().st_size <= 9_000_000 for p in files)  # a Space refuses files over 10 MB without LFS
+    assert sum(p.stat().st_size for p in files) <= 30_000_000
+    assert resolve_model(RAW_MODEL).location == str(folder)
+    model = AutoModel.from_pretrained(folder)
+    assert next(model.parameters()).dtype.is_floating_point and str(next(model.parameters()).dtype) == "torch.float32"
+    ours = AutoTokenizer.from_pretrained(folder)
+    minilm = AutoTokenizer.from_pretrained(packaged_model_dir())
+    sentence = "A man is playing a guitar on the street."
+    assert ours(sentence)["input_ids"] == minilm(sentence)["input_ids"]  # both models read sentences alike
+    encoder = load_encoder(RAW_MODEL, pooler="mean")
+    assert encoder.encode([sentence]).shape == (1, 128)
+    assert (folder / "MODEL.md").is_file()

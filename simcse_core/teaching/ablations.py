@@ -107,7 +107,7 @@ def _preset(key: str, group: AblationGroup, label: str, config: TrainConfig, fig
             positive: Positive = "dropout", ratio: float = 0.0, hard_negatives: bool = True,
             **changes) -> AblationPreset:
     if positive != "dropout":  # pairs (sentence, augmented view): the pairs path, with the unsup pooler rule
-        changes = {"mode": "sup", "mlp_only_train": True, **changes}
+        changes = {"mode": "sup", **changes}
     return AblationPreset(key, group, label, replace(config, **changes), figure, positive, ratio, hard_negatives)
 
 
@@ -133,11 +133,11 @@ PRESETS: tuple[AblationPreset, ...] = (
     _preset("dropout-0.2", "dropout", "dropout 0.2", UNSUP, T3["p = 0.2"], dropout=0.2),
     _preset("dropout-0.5", "dropout", "dropout 0.5", UNSUP, T3["p = 0.5"], dropout=0.5),
     _preset("dropout-fixed-0.1", "dropout", "fixed mask 0.1", UNSUP, T3["Fixed 0.1"], fixed_dropout_mask=True),
-    _preset("pool-cls-mlp", "pooler", "[CLS] with MLP", UNSUP, T6["[CLS] w/ MLP"]["unsup"], mlp_only_train=False),
-    _preset("pool-cls-mlp-train", "pooler", "[CLS] with MLP in training only (default)", UNSUP,
-            T6["[CLS] w/ MLP (train)"]["unsup"]),
-    _preset("pool-cls", "pooler", "[CLS] without MLP", UNSUP, T6["[CLS] w/o MLP"]["unsup"],
-            pooler="cls_before_pooler"),
+    _preset("pool-cls-mlp", "pooler", "[CLS] with MLP", UNSUP, T6["[CLS] w/ MLP"]["unsup"], pooler="cls",
+            mlp_only_train=False),
+    _preset("pool-cls-mlp-train", "pooler", "[CLS] with MLP in training only (the paper's default)", UNSUP,
+            T6["[CLS] w/ MLP (train)"]["unsup"], pooler="cls", mlp_only_train=True),
+    _preset("pool-cls", "pooler", "[CLS] without MLP (the lesson's default)", UNSUP, T6["[CLS] w/o MLP"]["unsup"]),
     _preset("pool-first-last", "pooler", "first-last average", UNSUP, T6["First-last avg."]["unsup"],
             pooler="avg_first_last"),
     _preset("tau-0.001", "temperature", "τ 0.001", UNSUP, D1["τ = 0.001"], temperature=0.001),
@@ -296,7 +296,7 @@ def agreement(results: Sequence[AblationResult]) -> dict[str, object]:
             "rank_correlation": rho}
 
 
-DEFAULT_IN_GROUP = {"augmentation": "aug-dropout", "dropout": "dropout-0.1", "pooler": "pool-cls-mlp-train",
+DEFAULT_IN_GROUP = {"augmentation": "aug-dropout", "dropout": "dropout-0.1", "pooler": "pool-cls",
                     "temperature": "tau-0.05", "hard_negatives": "sup-alpha-1"}
 NOISE_POINTS = 1.0  # differences of our final Spearman smaller than this are within one-seed noise
 
