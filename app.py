@@ -95,9 +95,7 @@ def picker_info(config: StudioConfig) -> str:
     """The picker's help line: what it lists, and why hub models are missing offline."""
     if config.allow_local_models:
         return text.MODEL_PICKER_INFO + config.picker_note()
-    return ("Used by Similarity, Retrieval, Embedding map and Evaluate (Inside SimCSE and Fine-tune start from "
-            f"{lessons.START_MODEL} unless you switch their “Start from”); your runs appear here."
-            + config.picker_note())
+    return "Used by the tabs outside the lessons; your runs appear here." + config.picker_note()
 
 
 def end_session(demo: gr.Blocks, session_hash: str | None) -> None:
@@ -108,8 +106,7 @@ def end_session(demo: gr.Blocks, session_hash: str | None) -> None:
 
 def describe_choice(choice: str, pooler: str) -> str:
     """The line under the pickers: which model and pooler the tabs use."""
-    return (f"Similarity, Retrieval, Embedding map and Evaluate use **{choice}** with the `{pooler}` pooler; Inside "
-            f"SimCSE and Fine-tune start from `{lessons.START_MODEL}` unless you switch their “Start from”.")
+    return f"**{choice}**, `{pooler}` pooler (lessons start from `{lessons.START_MODEL}`)."
 
 
 def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blocks:

@@ -440,8 +440,8 @@ def export_tables(studio: Studio, session: Session) -> tuple:
 def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, session: gr.State) -> gr.Tabs:
     """Lay out the tab (inside a ``gr.Tab``), wire its events, and return its inner tabs (for the lesson)."""
     with gr.Row(equal_height=False, elem_id="inside-start-row"):
-        start = OptionalRadio(START_CHOICES, value=START_RAW, label="Start from", elem_id="inside-start", scale=2,
-                              info="The model the dropout twins and the loss use.")
+        start = OptionalRadio(START_CHOICES, value=START_RAW, label="Start from (the twins and the loss)",
+                              elem_id="inside-start", scale=2)
         start_note = gr.Markdown(describe_start(START_RAW, studio.config.base_label, studio.config.default_pooler),
                                  elem_id="inside-start-note")
     with gr.Tabs(elem_id="inside-tabs") as inner:

@@ -40,9 +40,8 @@ def _fine_tune_step() -> str:
 
 STEPS: tuple[Step, ...] = (
     Step("Similarity", "tab-similarity", None, 3,
-         "Press **Compare**, then try the pairs below it. This is all-MiniLM-L6-v2, a model for real use. A "
-         "sentence becomes a vector; the cosine says how much two vectors point the same way. Try the opposites "
-         "pair: close in topic, not in meaning."),
+         "Press **Compare**: all-MiniLM-L6-v2, a model for real use, turns each sentence into a vector; the "
+         "cosine says how alike they point. Try the opposites: close in topic, not meaning."),
     Step("Dropout twins", "tab-inside", "inside-twins", 3,
          f"Now the raw model the lessons start from, {lessons.START_MODEL} (masked LM only). Press **Encode each "
          "sentence twice**, then drag the dropout slider: with dropout on, the same sentence gives two slightly "
@@ -93,7 +92,8 @@ CSS = """
 #lesson-step p { margin: 0.15em 0; }
 .glossary-card p { margin: 0.2em 0; }
 body.presenter #header p, body.presenter #how-it-works, body.presenter #ft-settings,
-body.presenter #ft-intro { display: none !important; }
+body.presenter #ft-intro, body.presenter #inside-start-note,
+body.presenter #ft-start-note { display: none !important; }
 body.presenter #header h1 { font-size: 1.6em; margin: 0; }
 body.presenter gradio-app, body.presenter .gradio-container {
   --text-sm: 15px; --text-md: 18px; --text-lg: 21px; --text-xl: 26px; --text-xxl: 30px;

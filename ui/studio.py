@@ -42,9 +42,8 @@ BUNDLED_LABEL = "Bundled: all-MiniLM-L6-v2"
 RAW_LABEL = f"Raw: {RAW_MODEL} (masked LM only, where the lessons start)"
 # Where a lesson panel (Inside SimCSE) or a fine-tune starts: the raw model, or the model picked at the top.
 START_RAW, START_PICKED = "raw", "picked"
-START_CHOICES = [(f"{RAW_MODEL}: a language model that never learned sentence meaning (where the lessons start)",
-                  START_RAW),
-                 ("The model picked at the top of the page", START_PICKED)]
+START_CHOICES = [(f"{RAW_MODEL}, a raw language model (where the lessons start)", START_RAW),
+                 ("the model picked at the top", START_PICKED)]
 BUNDLED_CORPUS_PATH = ASSETS_DIR / "corpus.csv"
 
 

@@ -195,7 +195,7 @@ FINETUNE_INTRO = (
     "similarity, so there SimCSE polishes rather than teaches), and the settings switch to that start's defaults. "
     "The shared models are never changed; Stop keeps what was trained so far."
 )
-LESSON_DATA = "The lesson's sentences (unsupervised, no STS data)"
+LESSON_DATA = "Lesson sentences (unsupervised, no STS data)"
 SAMPLE_UNSUP = "Sample sentences (unsupervised)"
 SAMPLE_SUP = "Sample NLI triplets (supervised)"
 UPLOAD_TRAINING = "Upload my own"
