@@ -396,7 +396,7 @@ def test_a_fine_tune_starts_from_the_raw_model_with_the_lessons_settings(studio:
     assert form.start == START_RAW  # the default, also for API calls made before "Start from" existed
     job = finetune.finetune_job(studio, form, Session())
     assert job.base_name == lessons.START_MODEL and job.base_pooler == lessons.START_POOLER
-    assert job.config.resolved_mlp_only_train and len(job.data.examples) == len(lessons.lesson_sentences())
+    assert len(job.data.examples) == len(lessons.lesson_sentences())
     picked = finetune.finetune_job(studio, _form(base_choice), Session())
     assert picked.base_name == studio.config.model_name(base_choice)
 
@@ -416,7 +416,9 @@ def test_the_forms_defaults_are_the_lessons_and_switch_with_the_start(studio: St
     assert (picked["lr"], picked["pooler"], picked["steps"]) == (LIVE_RUN.lr, LIVE_RUN.pooler, LIVE_RUN.steps)
     assert picked["data_choice"] == text.SAMPLE_UNSUP and "Settings switched" in picked["start_note"]
     raw = finetune.start_changed(studio, START_RAW, base_choice, text.SAMPLE_UNSUP, session)
-    assert (raw["lr"], raw["pooler"], raw["steps"]) == (lessons.LESSON_RUN.lr, "cls", lessons.LESSON_RUN.steps)
+    run = lessons.LESSON_RUN
+    assert (raw["lr"], raw["pooler"], raw["steps"]) == (run.lr, run.pooler, run.steps)
+    assert text.settings_said(run) in raw["start_note"]
     assert raw["data_choice"] == text.LESSON_DATA and lessons.START_MODEL in raw["start_note"]
     assert "data_choice" not in finetune.start_changed(studio, START_RAW, base_choice, text.SAMPLE_SUP, session)
     assert finetune.picked_changed(studio, START_RAW, base_choice, text.LESSON_DATA, session) == {}

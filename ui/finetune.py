@@ -416,16 +416,12 @@ def describe_data(choice: str, upload: str | None) -> dict[str, Any]:
 def describe_start(base_name: str, switched: bool = False) -> str:
     """The line under "Start from": the model a run starts from, and whose settings the form holds."""
     defaults = start_defaults(base_name)
-    lr = f"learning rate {defaults.lr:g}"
     if base_name == lessons.START_MODEL:
-        what = (f"The run starts from **`{base_name}`** with the lesson's settings: the paper's unsupervised setting "
-                f"([CLS] with the MLP in training only, τ {defaults.temperature}, dropout {defaults.dropout}, batch "
-                f"{defaults.batch_size}, max length {defaults.max_length}; {lr}, measured for this small model), "
+        what = (f"The run starts from **`{base_name}`** with the lesson's settings ({text.settings_said(defaults)}), "
                 "on the lesson's sentences.")
     else:
-        what = (f"The run starts from **`{base_name}`** (picked at the top) with the live run's settings: the "
-                f"paper's ({lr}, τ {defaults.temperature}, dropout {defaults.dropout}, batch {defaults.batch_size}) "
-                f"read through the raw [CLS] vector (`{defaults.pooler}`).")
+        what = (f"The run starts from **`{base_name}`** (picked at the top) with the live run's settings "
+                f"({text.settings_said(defaults)}).")
     return f"{'**Settings switched.** ' if switched else ''}{what}"
 
 

@@ -182,13 +182,28 @@ def lesson_run_measured() -> str:
             f"{m.start_anisotropy:.2f} → {m.after_anisotropy:.2f}, in {m.train_s:.0f} s of training ({m.source}).")
 
 
+def pooler_said(config) -> str:
+    """How a run of ``config`` reads its sentence vector, in words (the [CLS] MLP's use included)."""
+    if config.pooler == "cls":
+        return ("[CLS] with the MLP in training only (the paper's unsupervised setting)"
+                if config.resolved_mlp_only_train else "[CLS] with the MLP")
+    if config.pooler == "cls_before_pooler":
+        return "the raw [CLS] vector, without the MLP"
+    return f"the `{config.pooler}` pooler"
+
+
+def settings_said(config) -> str:
+    """A run's settings in one phrase, every value read from ``config``."""
+    return (f"{pooler_said(config)}, τ {config.temperature:g}, dropout {config.dropout:g}, batch "
+            f"{config.batch_size}, max length {config.max_length}, learning rate {config.lr:g}")
+
+
 FINETUNE_INTRO = (
     "Train a private copy of a model with the SimCSE loss and watch it learn. The default run starts where the "
     "paper starts, from a language model that never learned sentence meaning — "
-    f"{MODEL_DESCRIPTIONS[lessons.START_MODEL]} — in the paper's unsupervised setting: [CLS] with the MLP in "
-    "training only, τ "
-    f"{lessons.LESSON_RUN.temperature}, dropout {lessons.LESSON_RUN.dropout}, batch {lessons.LESSON_RUN.batch_size}, "
-    f"max length {lessons.LESSON_RUN.max_length}, on the lesson's sentences (no STS data). Its vectors start "
+    f"{MODEL_DESCRIPTIONS[lessons.START_MODEL]} — with the lesson's settings ({settings_said(lessons.LESSON_RUN)}; "
+    "the learning rate and pooler measured for this small model: simcse_core/teaching/lessons.py), on the lesson's "
+    "sentences (no STS data). Its vectors start "
     "near-useless for similarity and crowded into a narrow cone (anisotropy); dropout alone — each sentence twice — "
     f"spreads them out and raises the STS score. {lesson_run_measured()} For scale: {trained_at_scale()}\n\n"
     "**Start from** switches to the model picked at the top (all-MiniLM-L6-v2 by default, already trained for "
@@ -208,8 +223,8 @@ TIP_LR = "AdamW peak rate, decaying to 0. Paper: 3e-5 unsup, 5e-5 sup."
 TIP_TEMPERATURE = "τ in the loss; smaller sharpens the softmax. Paper: 0.05 (a scale of 1/τ = 20)."
 TIP_DROPOUT = ("Makes the two views differ. Paper (STS-B dev): 0.1 → 82.5; no dropout → 71.1; the same mask for "
                "both views → 43.6.")
-TIP_POOLER = ("The sentence vector to train. From the raw model: [CLS] with the MLP in training only (the paper's "
-              "unsupervised setting; the raw [CLS] is used after training). From the picked model: its raw [CLS].")
+TIP_POOLER = ("The sentence vector to train. Paper (unsupervised): [CLS] with the MLP in training only. Each start "
+              "brings its own default (see “Start from”).")
 TIP_MAXLEN = ("Tokens per sentence in training; longer ones are cut. Paper: 32. Encoding afterwards reads whole "
               "sentences (up to the model's own limit).")
 TIP_BUDGET = "Stop after this many seconds, evaluations included."
