@@ -10,7 +10,7 @@ two rankings agree. Runs every step of every preset (no time budget), so results
     python bench/ablations.py --only dropout   # tables: augmentation, dropout, pooler, temperature, hard_negatives
     python bench/ablations.py --model minilm   # from a model already trained for similarity (no collapse)
 
-Writes ``bench/results/ablations.json`` (``ablations_quick.json`` with ``--quick``).
+Writes ``bench/results/ablations.json`` (``ablations_<groups>.json`` with ``--only``, ``_quick`` with ``--quick``).
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> dict:
                "alignment_after", "uniformity_after", "steps", "train_s", "wall_s"]
     extra = {"model": base.description, "eval_set": eval_pairs.name, "agreement": agreement,
              "histories": {r.key: list(r.history) for r in results}}
-    return report("ablations", args, rows, notes=notes, columns=columns, extra=extra, targets=targets)
+    name = "ablations" if not args.only else "ablations_" + "_".join(groups)
+    return report(name, args, rows, notes=notes, columns=columns, extra=extra, targets=targets)
 
 
 def _dropout_targets(results: list) -> list[Target]:

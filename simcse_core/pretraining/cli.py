@@ -46,6 +46,8 @@ def add_parsers(commands) -> None:
     pretrain.add_argument("--checkpoint-every", type=float, default=900.0, help="seconds between checkpoints")
     pretrain.add_argument("--eval-every", type=int, default=1000, help="steps between held-out evaluations")
     pretrain.add_argument("--no-resume", action="store_true", help="start again even if --out has a run")
+    pretrain.add_argument("--ship-to", type=Path, default=None,
+                          help="at the end, write the model for the repository here (bf16, shards of at most 9 MB)")
     for f in fields(PretrainConfig):
         low, high = f.metadata["range"]
         pretrain.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
@@ -74,4 +76,9 @@ def _run_pretrain(args: argparse.Namespace) -> int:
               f"{event.tokens_per_second:,.0f} tokens/s  {event.tokens_seen:,} tokens  "
               f"{event.elapsed / 60:.1f} min{accuracy}", flush=True)
     print(f"Saved to {args.out / 'model'}", file=sys.stderr)
+    if args.ship_to is not None:
+        from simcse_core.pretraining.mlm import ship
+
+        files = ship(args.out / "model", args.ship_to)
+        print(f"Shipped {len(files)} files to {args.ship_to}", file=sys.stderr)
     return 0

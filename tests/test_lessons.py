@@ -1,0 +1,44 @@
+"""The lessons' start: the figures captions quote agree with the bench run that measured them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from simcse_core.teaching import lessons
+
+RESULT = Path(__file__).resolve().parents[1] / "bench" / "results" / "raw_model.json"
+
+
+def _row(rows: list[dict], model: str, pooler: str, when: str) -> dict:
+    return next(r for r in rows if r["model"] == model and r["pooler"] == pooler and r["when"].startswith(when))
+
+
+def test_measured_figures_agree_with_the_bench_result():
+    result = json.loads(RESULT.read_text())
+    before = _row(result["rows"], lessons.START_MODEL, lessons.START_POOLER, "as shipped")
+    after = _row(result["rows"], lessons.START_MODEL, lessons.START_POOLER, "after the lesson run")
+    m = lessons.MEASURED
+    assert (m.start_dev, m.start_test) == pytest.approx((before["stsb_dev"], before["stsb_test"]), abs=0.01)
+    assert (m.after_dev, m.after_test) == pytest.approx((after["stsb_dev"], after["stsb_test"]), abs=0.01)
+    assert (m.start_anisotropy, m.after_anisotropy) == pytest.approx((before["anisotropy"], after["anisotropy"]),
+                                                                      abs=0.001)
+    assert m.train_s == pytest.approx(result["lesson_train_s"], abs=0.1)
+    assert result["lesson_steps"] == lessons.LESSON_RUN.steps
+    scale = lessons.TRAINED_AT_SCALE
+    minilm = _row(result["rows"], scale.model, scale.pooler, "as shipped")
+    assert (scale.stsb_dev, scale.stsb_test, scale.anisotropy) == pytest.approx(
+        (minilm["stsb_dev"], minilm["stsb_test"], minilm["anisotropy"]), abs=0.01)
+
+
+def test_the_lesson_run_is_the_papers_unsupervised_setting_but_for_the_measured_pooler_and_lr():
+    run = lessons.LESSON_RUN
+    assert (run.mode, run.temperature, run.dropout, run.batch_size, run.max_length) == ("unsup", 0.05, 0.1, 64, 32)
+    assert run.pooler == lessons.START_POOLER == "cls_before_pooler"
+
+
+def test_lesson_sentences_are_read_once_and_not_empty():
+    sentences = lessons.lesson_sentences()
+    assert len(sentences) == 20_000 and all(s == s.strip() and s for s in sentences)
