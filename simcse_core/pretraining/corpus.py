@@ -1,6 +1,6 @@
-"""The raw language model's text: open English prose from two Debian packages, cleaned, checked and split.
+"""The raw language model's text: open English prose from three Debian packages, cleaned, checked and split.
 
-Sources (both install from Debian's registry, both under permissive licences):
+Sources (all install from Debian's registry, all under permissive licences):
 
 - ``wordnet-base`` (WordNet 3.0, Princeton's WordNet licence): every synset's gloss and its quoted example
   sentences, read from ``/usr/share/wordnet/data.{noun,verb,adj,adv}``.
