@@ -25,6 +25,8 @@ def test_measured_figures_agree_with_the_bench_result():
     assert (m.after_dev, m.after_test) == pytest.approx((after["stsb_dev"], after["stsb_test"]), abs=0.01)
     assert (m.start_anisotropy, m.after_anisotropy) == pytest.approx((before["anisotropy"], after["anisotropy"]),
                                                                       abs=0.001)
+    assert (m.start_alignment, m.after_alignment) == pytest.approx((before["alignment"], after["alignment"]),
+                                                                    abs=0.001)
     assert m.train_s == pytest.approx(result["lesson_train_s"], abs=0.1)
     assert result["lesson_steps"] == lessons.LESSON_RUN.steps
     scale = lessons.TRAINED_AT_SCALE
