@@ -73,7 +73,7 @@ def similarity_heatmap(
     # Plotly reads tags in labels and hover text: a visitor's sentence is escaped, so it shows as text.
     labels = [f"{i + 1}. {html.escape(short(s), quote=False)}" + (" ⚠ unknown" if unreadable is not None and
                                                              unreadable[i] else "") for i, s in enumerate(sentences)]
-    wrapped = [wrap(html.escape(s, quote=False)) for s in sentences]
+    wrapped = [wrap(s) for s in sentences]  # wrap() escapes
     custom = np.empty((n, n, 2), dtype=object)
     for i in range(n):
         for j in range(n):
