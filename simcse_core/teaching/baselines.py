@@ -66,13 +66,11 @@ def singular_spectrum(vectors: np.ndarray) -> np.ndarray:
 
 
 def spearman_of(embed: Callable[[Sequence[str]], np.ndarray], pairs: ScoredPairs) -> float:
-    """Spearman x100 between the cosines of ``embed``'s vectors of each pair and the gold scores."""
-    from scipy.stats import spearmanr
+    """Spearman x100 between the cosines of ``embed``'s vectors of each pair and the gold scores, computed by
+    the same code as :func:`simcse_core.evaluation.metrics.sts_spearman`."""
+    from simcse_core.evaluation.metrics import _spearman
 
-    unique = list(dict.fromkeys((*pairs.sentence1, *pairs.sentence2)))
-    vectors = embed(unique)
-    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    row = {s: i for i, s in enumerate(unique)}
-    a = vectors[[row[s] for s in pairs.sentence1]]
-    b = vectors[[row[s] for s in pairs.sentence2]]
-    return float(spearmanr((a * b).sum(axis=1), pairs.scores)[0]) * 100
+    sentences = pairs.sentences()
+    vectors = embed(sentences)
+    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)  # unit: dot = cosine
+    return _spearman(vectors, {s: k for k, s in enumerate(sentences)}, pairs)
