@@ -51,7 +51,7 @@ GROUPS: tuple[AblationGroup, ...] = ("augmentation", "dropout", "pooler", "tempe
 Positive = Literal["dropout", "crop", "word_deletion", "delete_one_word", "synonym", "mlm"]
 START_MODEL = lessons.START_MODEL
 START_POOLER = lessons.START_POOLER
-EVAL_SAMPLE = 300  # STS-B dev pairs for a quick look; presets score the full dev set by default
+EVAL_SAMPLE = 300  # STS-B dev pairs the app scores a preset on (bench/ablations.py scores the full dev set)
 TIME_BUDGET_S = 300.0  # the app stops a preset after this long (a busy machine); the benchmark runs every step
 
 # The miniature's settings: the lesson's unsupervised run (the paper's setting from the raw model) and, for

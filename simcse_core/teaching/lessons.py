@@ -21,7 +21,7 @@ differences for this small model:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 from simcse_core.model.catalogue import DEFAULT_MODEL, RAW_MODEL
@@ -86,7 +86,3 @@ def lesson_sentences() -> tuple[str, ...]:
     lines = LESSON_SENTENCES.read_text(encoding="utf-8").splitlines()
     return tuple(line.strip() for line in lines if line.strip())
 
-
-def lesson_run(**changes) -> TrainConfig:
-    """:data:`LESSON_RUN` with some settings changed."""
-    return replace(LESSON_RUN, **changes)
