@@ -427,6 +427,25 @@ def test_the_forms_defaults_are_the_lessons_and_switch_with_the_start(studio: St
         lessons.LESSON_RUN.lr
 
 
+def test_changing_the_picker_is_a_valid_answer_for_every_field_of_the_fine_tune_form(studio: Studio) -> None:
+    """Issue 24: picking a model while the run starts from the raw model changed nothing, and gradio read the
+    handler's answer as one value for 12 outputs: a red "Error" on each field of the form."""
+    import asyncio
+
+    from app import build_demo
+
+    demo = build_demo(studio=studio)
+    (event,) = [fn for fn in demo.fns.values() if fn.name == "picked_changed"]
+    values = {block.elem_id: block.value for block in event.inputs if not block.stateful}
+    assert values["ft-start-from"] == START_RAW
+    for start, changed in ((START_RAW, 0), (START_PICKED, len(event.outputs))):
+        sent = [Session() if block.stateful else start if block.elem_id == "ft-start-from" else block.value
+                for block in event.inputs]
+        shown = asyncio.run(demo.postprocess_data(event, event.fn(*sent), None))
+        assert len(shown) == len(event.outputs) == 12
+        assert sum(value != {"__type__": "update"} for value in shown) == changed, start
+
+
 def test_a_raw_start_is_scored_beside_the_paper_in_its_setting_and_the_model_trained_at_scale(
         studio: Studio, base_choice: str) -> None:
     from simcse_core.evaluation import paper

@@ -22,14 +22,22 @@ def wire(handler: Callable, inputs: Mapping[str, gr.components.Component],
          outputs: Mapping[str, gr.components.Component]) -> dict[str, Any]:
     """``fn``, ``inputs`` and ``outputs`` of an event (keyword arguments of ``.click`` and the like).
 
-    ``handler`` takes the inputs by name and returns (or yields) ``{output name: value}``.
+    ``handler`` takes the inputs by name and returns (or yields) ``{output name: value}`` for the outputs it
+    changes; the others stay as they are (``{}`` or None: nothing changes).
     """
     names, targets = tuple(inputs), dict(outputs)
     # A handler with a ``request`` parameter is given gradio's request (who is calling) as that argument.
     wants_request = "request" in inspect.signature(handler).parameters
 
-    def by_component(shown: Mapping[str, Any]) -> dict:
-        return {targets[name]: value for name, value in shown.items()}
+    def for_gradio(shown: Mapping[str, Any] | None) -> Any:
+        # Every output, in order, gr.skip() for those ``shown`` leaves out. (Gradio reads a dict of components as
+        # the outputs it names, but an empty dict, or None, as one value: "didn't return enough output values"
+        # for an event with several outputs, a red "Error" on each of them.)
+        shown = shown or {}
+        if unknown := set(shown) - set(targets):
+            raise KeyError(f"{fn.__name__} returned {sorted(unknown)}, not outputs of its event ({list(targets)})")
+        values = [shown.get(name, gr.skip()) for name in targets]
+        return values[0] if len(values) == 1 else values
 
     def arguments(values: tuple) -> dict[str, Any]:
         if wants_request:
@@ -38,12 +46,12 @@ def wire(handler: Callable, inputs: Mapping[str, gr.components.Component],
         return dict(zip(names, values, strict=True))
 
     if inspect.isgeneratorfunction(handler):
-        def fn(*values) -> Iterator[dict]:
+        def fn(*values) -> Iterator[Any]:
             for shown in handler(**arguments(values)):
-                yield by_component(shown)
+                yield for_gradio(shown)
     else:
-        def fn(*values) -> dict:
-            return by_component(handler(**arguments(values)))
+        def fn(*values) -> Any:
+            return for_gradio(handler(**arguments(values)))
     fn.__name__ = getattr(handler, "__name__", getattr(getattr(handler, "func", None), "__name__", "handler"))
     # Gradio names an endpoint's parameters after the function's: the inputs' names.
     parameters = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names]

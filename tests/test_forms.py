@@ -1,0 +1,63 @@
+"""The Gradio layer's plumbing, checked the way gradio itself reads it: what a wired handler returns is a valid
+answer for every output, and every control the app defines is drawn by one of gradio's built-in templates.
+
+No model, no server, no browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import gradio as gr
+import pytest
+
+from ui import forms
+
+
+def _shown_by_gradio(demo: gr.Blocks, answer) -> list:
+    """What gradio makes of a handler's ``answer`` for the one event of ``demo`` (raising as it would)."""
+    (block_fn,) = demo.fns.values()
+    return asyncio.run(demo.postprocess_data(block_fn, answer, None))
+
+
+def _event(handler, outputs: int) -> tuple[gr.Blocks, dict]:
+    """A Blocks with one event wired by :func:`ui.forms.wire`, ``outputs`` text outputs named ``out0``…"""
+    with gr.Blocks() as demo:
+        source = gr.Textbox(value="a")
+        targets = {f"out{k}": gr.Textbox(value=f"was {k}") for k in range(outputs)}
+        event = forms.wire(handler, {"value": source}, targets)
+        source.change(**event)
+    return demo, event
+
+
+@pytest.mark.parametrize("outputs", [1, 2, 12])
+@pytest.mark.parametrize("answer", [{}, None], ids=["empty dict", "None"])
+def test_a_handler_that_changes_nothing_is_a_valid_answer_for_every_output(outputs: int, answer) -> None:
+    demo, event = _event(lambda value: answer, outputs)
+    shown = _shown_by_gradio(demo, event["fn"]("a"))
+    assert len(shown) == outputs
+    assert all(value == {"__type__": "update"} for value in shown)  # each output left as it is
+
+
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_a_handler_changes_only_the_outputs_it_names(outputs: int) -> None:
+    demo, event = _event(lambda value: {"out0": value.upper()}, outputs)
+    shown = _shown_by_gradio(demo, event["fn"]("a"))
+    assert shown[0] == "A" and all(value == {"__type__": "update"} for value in shown[1:])
+
+
+def test_a_generator_handler_that_yields_nothing_new_is_a_valid_answer() -> None:
+    def handler(value: str) -> Iterator[dict]:
+        yield {}
+        yield {"out1": value}
+
+    demo, event = _event(handler, 2)
+    first, second = (_shown_by_gradio(demo, answer) for answer in event["fn"]("b"))
+    assert first == [{"__type__": "update"}] * 2 and second == [{"__type__": "update"}, "b"]
+
+
+def test_an_output_the_event_is_not_wired_to_is_a_bug_named_at_once() -> None:
+    _, event = _event(lambda value: {"nowhere": value}, 2)
+    with pytest.raises(KeyError, match="nowhere"):
+        event["fn"]("a")
