@@ -7,11 +7,14 @@ No model, no server, no browser.
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pkgutil
 from collections.abc import Iterator
 
 import gradio as gr
 import pytest
 
+import ui
 from ui import forms
 
 
@@ -61,3 +64,34 @@ def test_an_output_the_event_is_not_wired_to_is_a_bug_named_at_once() -> None:
     _, event = _event(lambda value: {"nowhere": value}, 2)
     with pytest.raises(KeyError, match="nowhere"):
         event["fn"]("a")
+
+
+# --- every control is drawn by a template the browser has -----------------------------------------------------
+def _template(cls: type[gr.components.Component]) -> str:
+    """The frontend template gradio asks the browser for, for a component of class ``cls`` (gradio's own rule,
+    ``Block.get_block_name``: a class marked ``is_template`` borrows its direct base's name)."""
+    return gr.blocks.Block.get_block_name(cls.__new__(cls))
+
+
+def _subclasses(cls: type) -> set[type]:
+    return {sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))}
+
+
+def _defined_in_ui() -> set[type[gr.components.Component]]:
+    for module in pkgutil.walk_packages(ui.__path__, "ui."):
+        importlib.import_module(module.name)
+    return {cls for cls in _subclasses(gr.components.Component) if cls.__module__.split(".")[0] == "ui"}
+
+
+def test_every_component_class_of_the_app_is_drawn_by_a_built_in_template() -> None:
+    """A name the browser has no template for is loaded as a custom component that does not exist ("Failed to
+    fetch dynamically imported module"), and the control is never drawn (issue 24: "Start from")."""
+    built_in = {_template(getattr(gr, name)) for name in dir(gr)
+                if isinstance(getattr(gr, name), type) and issubclass(getattr(gr, name), gr.components.Component)
+                and getattr(gr, name) is not gr.components.Component}
+    assert {"radio", "slider", "number", "dropdown"} <= built_in
+    ours = _defined_in_ui()
+    assert {"SettingSlider", "SettingNumber", "SettingDropdown", "SettingRadio", "OptionalRadio"} <= {
+        cls.__name__ for cls in ours}
+    missing = {cls.__qualname__: _template(cls) for cls in ours if _template(cls) not in built_in}
+    assert not missing, missing
