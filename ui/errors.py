@@ -62,12 +62,14 @@ def report_error(err: BaseException, where: str = "a handler") -> None:
 def guarded(fn: Callable) -> Callable:
     """Wrap a handler (function or generator): every error reaches the visitor as a ``gr.Error``.
 
-    Browser visitors see a toast; API clients (gradio_client) get an exception with the same message.
+    Browser visitors see a toast; API clients (gradio_client) get an exception with the same message. Messages
+    the server left for the visitor (``Session.notify``: a kept run it had to drop) are shown first, as warnings.
     """
     where = getattr(fn, "__name__", "a handler")
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def gen_wrapper(*args, **kwargs) -> Iterator:
+            show_notices(*args, *kwargs.values())
             try:
                 yield from fn(*args, **kwargs)
             except Exception as err:  # noqa: BLE001 - the boundary between the app and the visitor
@@ -76,11 +78,33 @@ def guarded(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        show_notices(*args, *kwargs.values())
         try:
             return fn(*args, **kwargs)
         except Exception as err:  # noqa: BLE001 - the boundary between the app and the visitor
             raise as_gr_error(err, where) from err
     return wrapper
+
+
+def show_notices(*arguments: object) -> None:
+    """Show, as warning toasts, the messages left for the visitor in a session among a handler's ``arguments``
+    (anything with ``take_notices``, i.e. a ``ui.session.Session``)."""
+    for argument in arguments:
+        take = getattr(type(argument), "take_notices", None)
+        if take is not None:
+            for notice in take(argument):
+                gr.Warning(as_text(notice))
+
+
+MARKDOWN_PUNCTUATION = frozenset("\\`*_{}[]()#+-.!|~>$:")  # '&' stays: it begins the escaped entities
+
+
+def as_markdown_text(value: str) -> str:
+    """A visitor's text (an uploaded line, a file name) to put inside Markdown: it shows as typed. HTML is escaped
+    (``<img src=x onerror=…>`` makes no element) and so is Markdown's punctuation (no link, emphasis or heading
+    made of it)."""
+    escaped = html.escape(clean_text(str(value)), quote=False)
+    return "".join("\\" + ch if ch in MARKDOWN_PUNCTUATION else ch for ch in escaped)
 
 
 # --- field checks: each message names its field ---------------------------------------------------------------
