@@ -30,6 +30,7 @@ from ui import embedding_map, evaluate, finetune, forms, inside, lesson, retriev
 from ui.components import SettingDropdown
 from ui.errors import guarded
 from ui.registry import ModelRegistry
+from ui.server import distrust_proxy_headers
 from ui.session import Session, release_memory, session_state
 from ui.studio import Studio, StudioConfig
 
@@ -220,9 +221,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--allow-local-models", action="store_true",
                         help="let visitors load model folders of this server by typing their path (off: only "
                              "the base model, the bundled one, your runs and, online, the allow-listed hub ids)")
-    parser.add_argument("--trusted-proxy", action="store_true",
-                        help="a reverse proxy sets X-Forwarded-For: count runs per forwarded address (off: per "
-                             "connection address; a client could forge the header)")
+    parser.add_argument("--trusted-proxy", type=int, nargs="?", const=1, default=StudioConfig.trusted_proxy,
+                        metavar="N",
+                        help="N reverse proxies (1 when given bare) append to X-Forwarded-For: a client's address is "
+                             "the N-th entry from the right, the one the outermost proxy wrote (off: the connection's "
+                             "address, and no proxy header is believed)")
     parser.add_argument("--runs-per-address", type=int, default=StudioConfig.max_runs_per_address,
                         help="runs training or waiting from one address at once (a classroom behind one NAT shares "
                              f"an address; default {StudioConfig.max_runs_per_address})")
@@ -249,6 +252,8 @@ def server_folders() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.trusted_proxy < 0:
+        raise SystemExit("--trusted-proxy: the number of proxies is 0 or more")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     temp_root = server_folders()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` runs the atexit clean-up too
@@ -258,23 +263,29 @@ def main(argv: list[str] | None = None) -> None:
     warm_up(studio)
     demo = build_demo(studio=studio)
     demo.queue(default_concurrency_limit=2)
+    distrust_proxy_headers()  # before launch: uvicorn reads it when gradio makes its config
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme(), css=CSS + lesson.CSS,
-                **launch_limits(config))
+                **launch_limits(config, demo))
 
 
-def launch_limits(config: StudioConfig) -> dict:
-    """The safety settings of ``demo.launch``: upload and request caps, served folders, error details."""
+def launch_limits(config: StudioConfig, demo: gr.Blocks | None = None) -> dict:
+    """The safety settings of ``demo.launch``: upload and request caps, unknown events, served folders, error
+    details."""
     from starlette.middleware import Middleware
 
-    from ui.server import BodySizeLimit
+    from ui.server import BodySizeLimit, UnknownEventGuard
 
     # Gradio refuses a bigger upload while it streams in (HTTP 413), before anything is stored: the same number
     # of bytes the app's file readers accept. Any other request body over its cap is refused before it is
-    # parsed. No file of this server is served except gradio's own cache (uploads, downloads) and the app's
-    # assets. Errors show only their message (gr.Error), never a traceback.
+    # parsed; one naming an event the app does not have gets HTTP 404 (gradio's own answer is a 500). No file of
+    # this server is served except gradio's own cache (uploads, downloads) and the app's assets. Errors show only
+    # their message (gr.Error), never a traceback.
     limits = config.limits
+    middleware = [Middleware(BodySizeLimit, max_bytes=limits.request_bytes)]
+    if demo is not None:
+        middleware.append(Middleware(UnknownEventGuard, known=lambda: demo.fns.keys()))
     return {"max_file_size": limits.file_bytes, "allowed_paths": [str(ASSETS)], "show_error": False,
-            "app_kwargs": {"middleware": [Middleware(BodySizeLimit, max_bytes=limits.request_bytes)]}}
+            "app_kwargs": {"middleware": middleware}}
 
 
 if __name__ == "__main__":
