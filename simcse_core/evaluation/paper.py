@@ -5,8 +5,9 @@ Every number here was read in the text of arXiv:2104.08821v4 ("18 May 2022", the
 three other stored copies of v4 (ids 26683772074 markdown, 28392395141 and 52658726816 HTML/markdown conversions).
 None is typed from memory. Earlier arXiv versions (v1: 74.5 / 81.6) have other numbers and table numbering.
 
-All figures are Spearman's correlation × 100 as printed. Unless a row says otherwise the model is BERT-base (uncased),
-STS-B dev figures are from one training run selected on STS-B dev, and Table 5 uses the "all" aggregation.
+All figures are Spearman's correlation × 100 as printed. Unless a row says otherwise the model is BERT-base (uncased)
+and Table 5 uses the "all" aggregation. The paper does not say how many runs or seeds a figure comes from; Appendix A
+says each run keeps its checkpoint best on STS-B dev (evaluated every 250 steps).
 `PaperFigure.note` says where the paper leaves a setting unstated and what was inferred.
 """
 
@@ -162,6 +163,11 @@ OFFICIAL_POOLER_NAMES = MappingProxyType({
     "cls": "cls", "cls_before_pooler": "cls_before_pooler", "mean": "avg", "avg_first_last": "avg_first_last",
     "avg_top2": "avg_top2",
 })
+
+# The supervised training set as the paper counts it, as printed: §6.1 "the combination of MNLI and SNLI datasets
+# (314k)" (Table 4: "entailment (314k)"). The official training file nli_for_simcse.csv has fewer rows: 275,601
+# triplets (anchor, entailment, contradiction; simcse_core.training.recipes).
+NLI_PAIRS = "314k"
 
 # Table A.1 ("Batch sizes and learning rates for SimCSE."), BERT-base columns: (batch size, learning rate).
 TABLE_A1_BERT_BASE: Mapping[Setting, tuple[int, float]] = MappingProxyType({"unsup": (64, 3e-5), "sup": (512, 5e-5)})

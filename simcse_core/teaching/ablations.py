@@ -14,8 +14,14 @@ modelling only, as the paper starts from BERT-base, and trains on the lesson's s
 - temperature τ (Table D.1): 0.001 / 0.01 / 0.05 / 0.1 / 1. The paper does not name D.1's setting; its τ = 0.05
   figure, 86.2, is the supervised model's, so the table is taken as supervised. The miniature trains it
   unsupervised (the lesson has no labelled pairs to train a supervised run from a raw model) and says so
-  (:data:`TEMPERATURE_NOTE`); the dot-product row is left out (the trainer uses cosine only);
-- hard negatives (Table 7, supervised): none, and α = 0.5 / 1 / 2, on 250 hand-written triplets.
+  (:data:`TEMPERATURE_NOTE`), with the paper's unsupervised figure where it gives one
+  (:attr:`AblationPreset.counterpart`); the dot-product row is left out (the trainer uses cosine only);
+- hard negatives (Table 7, supervised): none, and α = 0.5 / 1 / 2, on the hand-written triplets of
+  ``assets/sample_sup.csv`` (not NLI data) at batch 32.
+
+Every preset says its setting and pooler beside the paper row's (:func:`paper_setting`, :func:`our_setting`,
+:func:`differences`), and :func:`comparisons` sets each row against its table's default, in the paper and in
+ours, whether the two agree or not.
 
 All runs of a table have the same steps, data and seed; only the row's setting differs. A run is
 :func:`start` (a private copy of the base encoder, the preset's data and settings, a
@@ -30,13 +36,14 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from simcse_core.evaluation import paper
 from simcse_core.evaluation.paper import PaperFigure
-from simcse_core.paths import ASSETS_DIR
+from simcse_core.paths import ASSETS_DIR, PROJECT_ROOT
 from simcse_core.teaching import lessons
 from simcse_core.training.train import TrainConfig, TrainEvent, train
 
@@ -55,19 +62,43 @@ EVAL_SAMPLE = 300  # STS-B dev pairs the app scores a preset on (bench/ablations
 TIME_BUDGET_S = 300.0  # the app stops a preset after this long (a busy machine); the benchmark runs every step
 
 # The miniature's settings: the lesson's unsupervised run (the paper's setting from the raw model) and, for
-# Table 7, a supervised run on the 250 hand-written triplets (batch 32, as many steps).
+# Table 7, a supervised run on the hand-written triplets of SUP_TRIPLETS (batch 32, as many steps).
 UNSUP = lessons.LESSON_RUN
 SUP = replace(UNSUP, mode="sup", batch_size=32, mlp_only_train=None)
+SUP_TRIPLETS = ASSETS_DIR / "sample_sup.csv"  # hand-written (anchor, entailment, contradiction) triplets
+NOISE_POINTS = 1.0  # differences of our final Spearman smaller than this are within one-seed noise
+LARGE_POINTS = 3.0  # a difference this large is an effect, in the paper or in ours
 
+_D1_TAU = paper.TABLE_D1["τ = 0.05"]
 TEMPERATURE_NOTE = (
-    "Table D.1 does not say whether it is supervised or unsupervised; its τ = 0.05 figure (86.2) is the "
-    "supervised model's, so its level is not ours: our τ runs are unsupervised. Compare the shape (which τ is "
-    "best, how far τ = 1 falls), not the numbers.")
+    f"Table D.1 does not say whether it is supervised or unsupervised; its τ = 0.05 figure ({_D1_TAU.value:.1f}) "
+    "is the supervised model's, so its level is not ours: our τ runs are unsupervised. Compare the shape (which "
+    "τ is best, how far τ = 1 falls), not the numbers.")
 MINIATURE_CAVEAT = (
     "Our miniature starts, like the paper, from a language model that never learned sentence meaning, but a "
-    "small one (4 layers, 128 wide, pretrained for about an hour on 2 CPU cores) trained for about a minute "
-    "instead of an hour, with one seed. Its figures sit far below BERT-base's; compare the order of the rows "
-    "and the size of the drops, not the levels. Differences of a point or two are within one-seed noise.")
+    f"small one (4 layers, 128 wide, pretrained on 2 CPU cores) trained for {UNSUP.steps} steps (about a minute "
+    f"here) instead of the paper's epoch of 10⁶ sentences ({10 ** 6 // paper.TABLE_A1_BERT_BASE['unsup'][0]:,} "
+    f"steps at batch {paper.TABLE_A1_BERT_BASE['unsup'][0]}), with one seed. Its figures sit far below "
+    "BERT-base's; compare the order of the rows and the size of the drops, not the levels. Differences under "
+    f"{NOISE_POINTS:g} point are within one-seed noise.")
+
+
+def paper_pooler(config: TrainConfig) -> str:
+    """The sentence vector a run of ``config`` is scored through, in the paper's words (a Table 6 row), else our
+    pooler's name."""
+    if config.pooler == "cls":
+        row = "[CLS] w/ MLP (train)" if config.resolved_mlp_only_train else "[CLS] w/ MLP"
+    else:
+        row = {"cls_before_pooler": "[CLS] w/o MLP", "avg_first_last": "First-last avg."}.get(config.pooler, "")
+    return row if row in paper.TABLE6 else f"`{config.pooler}`"
+
+
+@lru_cache(maxsize=1)
+def sup_triplet_count() -> int:
+    """How many hand-written triplets Table 7's presets train on (:data:`SUP_TRIPLETS`)."""
+    from simcse_core.data import load_triplets
+
+    return len(load_triplets(SUP_TRIPLETS))
 
 
 @dataclass(frozen=True)
@@ -101,6 +132,26 @@ class AblationPreset:
     def same_setting(self) -> bool:
         """Whether our run is in the paper row's setting (unsup/sup); when not, the screen says so."""
         return self.setting == self.paper.setting
+
+    @property
+    def pooler(self) -> str:
+        """The sentence vector our run is scored through, in the paper's words (:func:`paper_pooler`)."""
+        return paper_pooler(self.config)
+
+    @property
+    def same_pooler(self) -> bool:
+        """Whether our run reads the paper row's pooler; when not, the screen says so."""
+        return self.pooler == self.paper.pooler
+
+    @property
+    def counterpart(self) -> PaperFigure | None:
+        """The paper's figure in *our* setting and pooler when the row's setting is not ours and the paper gives
+        one: for Table D.1's τ = 0.05 (supervised) beside our unsupervised default run, Table 6's unsupervised
+        row of our pooler (all of Table 6 is at τ = 0.05). None otherwise."""
+        if self.same_setting or self.setting != "unsup" or self.config != UNSUP:
+            return None
+        row = paper.TABLE6.get(self.pooler)
+        return row["unsup"] if row else None
 
 
 def _preset(key: str, group: AblationGroup, label: str, config: TrainConfig, figure: PaperFigure,
@@ -158,6 +209,53 @@ GROUP_TABLES = {"augmentation": "Table 1", "dropout": "Table 3", "pooler": "Tabl
                 "hard_negatives": "Table 7"}
 
 
+SETTING_WORDS = {"unsup": "unsupervised", "sup": "supervised"}
+
+
+def _inferred(figure: PaperFigure) -> tuple[bool, bool]:
+    """(setting inferred, pooler inferred): what the figure's note says its table leaves unstated."""
+    setting = figure.note.startswith("setting not stated")
+    return setting, setting or ("pooler" in figure.note and "not stated" in figure.note)
+
+
+def paper_setting(preset: AblationPreset) -> str:
+    """The paper row's setting and pooler in a phrase, with what its table leaves unstated, e.g. "supervised
+    (inferred: the table does not say), [CLS] w/ MLP"."""
+    figure = preset.paper
+    setting_inferred, pooler_inferred = _inferred(figure)
+    setting = SETTING_WORDS[figure.setting] + (" (inferred: the table does not say)" if setting_inferred else "")
+    if figure.setting == "sup":
+        setting += f", SNLI+MNLI ({paper.NLI_PAIRS} pairs)"
+    pooler = figure.pooler + (" (not stated: the paper's default)" if pooler_inferred and not setting_inferred
+                              else "")
+    return f"{setting}, {pooler}"
+
+
+def our_setting(preset: AblationPreset) -> str:
+    """Our run's setting, data and pooler in a phrase, e.g. "supervised, 250 hand-written triplets at batch 32
+    (not NLI data), [CLS] w/o MLP"."""
+    config = preset.config
+    if preset.setting == "sup":
+        kind = "triplets" if preset.hard_negatives else "pairs (the triplets without their third column)"
+        data = f"{sup_triplet_count()} hand-written {kind} at batch {config.batch_size} (not NLI data)"
+    elif preset.positive != "dropout":
+        data = f"lesson sentences, each paired with its {preset.label} view, at batch {config.batch_size}"
+    else:
+        data = f"lesson sentences at batch {config.batch_size}"
+    return f"{SETTING_WORDS[preset.setting]}, {data}, {preset.pooler}"
+
+
+def differences(preset: AblationPreset) -> list[str]:
+    """What differs between the paper row and our run besides the row's own setting, in words (may be empty)."""
+    out = []
+    if not preset.same_setting:
+        out.append(f"another setting: the paper's row is {SETTING_WORDS[preset.paper.setting]}, ours "
+                   f"{SETTING_WORDS[preset.setting]}")
+    if not preset.same_pooler:
+        out.append(f"another pooler: the paper's row reads {preset.paper.pooler}, ours {preset.pooler}")
+    return out
+
+
 def get_preset(key: str) -> AblationPreset:
     """The preset named ``key`` (ValueError naming the choices otherwise)."""
     try:
@@ -175,12 +273,12 @@ def presets_in(group: AblationGroup) -> list[AblationPreset]:
 
 def training_data(preset: AblationPreset) -> list:
     """The preset's examples: the lesson's sentences (or pairs of a sentence and its augmented view), or the
-    bundled triplets for Table 7 (``assets/sample_sup.csv``; without hard negatives the third column dropped).
+    hand-written triplets for Table 7 (:data:`SUP_TRIPLETS`; without hard negatives the third column dropped).
     """
     from simcse_core.data import load_triplets
 
     if preset.config.mode == "sup" and preset.positive == "dropout":
-        triplets = load_triplets(ASSETS_DIR / "sample_sup.csv")
+        triplets = load_triplets(SUP_TRIPLETS)
         return triplets if preset.hard_negatives else [(a, p) for a, p, _ in triplets]
     sentences = list(lessons.lesson_sentences())
     if preset.positive == "dropout":
@@ -298,33 +396,126 @@ def agreement(results: Sequence[AblationResult]) -> dict[str, object]:
 
 DEFAULT_IN_GROUP = {"augmentation": "aug-dropout", "dropout": "dropout-0.1", "pooler": "pool-cls",
                     "temperature": "tau-0.05", "hard_negatives": "sup-alpha-1"}
-NOISE_POINTS = 1.0  # differences of our final Spearman smaller than this are within one-seed noise
+
+
+Verdict = Literal["agrees", "differs", "unclear"]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One row of a table set against its table's default row, in the paper and in our runs."""
+
+    table: str  # "Table 3", ...
+    row: str  # our preset's label
+    default: str  # the label of its table's default preset
+    paper_row: float  # the paper's figures
+    paper_default: float
+    ours_row: float  # our final Spearman x100
+    ours_default: float
+
+    @property
+    def paper_diff(self) -> float:
+        return self.paper_row - self.paper_default
+
+    @property
+    def ours_diff(self) -> float:
+        return self.ours_row - self.ours_default
+
+    @property
+    def how(self) -> str:
+        """How ours compares with the paper's difference, in words."""
+        paper_diff, ours_diff = self.paper_diff, self.ours_diff
+        if paper_diff * ours_diff < 0 and abs(ours_diff) > NOISE_POINTS:
+            return "opposite direction"
+        if abs(paper_diff) >= LARGE_POINTS and (abs(ours_diff) <= NOISE_POINTS or abs(ours_diff) < abs(paper_diff) / 4):
+            return "much smaller here"
+        if abs(ours_diff) >= LARGE_POINTS and (abs(paper_diff) <= NOISE_POINTS or abs(ours_diff) > 4 * abs(paper_diff)):
+            return "much larger here"
+        if abs(ours_diff) <= NOISE_POINTS:
+            return "both within a point" if abs(paper_diff) <= NOISE_POINTS else "ours within one-seed noise"
+        return "same direction"
+
+    @property
+    def verdict(self) -> Verdict:
+        """"differs" (opposite direction, or a size four times apart), "unclear" (ours within noise where the
+        paper finds a small effect), else "agrees"."""
+        how = self.how
+        if how in ("opposite direction", "much smaller here", "much larger here"):
+            return "differs"
+        return "unclear" if how == "ours within one-seed noise" else "agrees"
+
+    def sentence(self) -> str:
+        """Both sides in words, e.g. "fixed mask 0.1 against dropout 0.1 (default): the paper's row is 38.9 points
+        below it (43.6 vs 82.5); ours 5.9 below (32.6 vs 38.5): much smaller here." """
+        paper_said, ours_said = points_said(self.paper_diff), points_said(self.ours_diff)
+        return (f"{self.row} against {self.default}: the paper's row is {paper_said} "
+                f"{'with ' if paper_said == 'level' else ''}it ({self.paper_row:.1f} vs {self.paper_default:.1f}); "
+                f"ours {ours_said} "
+                f"({self.ours_row:.1f} vs {self.ours_default:.1f}): {self.how}.")
+
+
+def points_said(diff: float) -> str:
+    """A difference in points in words, e.g. "38.9 points below" (no sign to misread)."""
+    if round(abs(diff), 1) == 0:
+        return "level"
+    return f"{abs(diff):.1f} point{'s' if round(abs(diff), 1) != 1 else ''} {'above' if diff > 0 else 'below'}"
+
+
+def comparisons(results: Sequence[AblationResult]) -> list[Comparison]:
+    """Every run set against its table's default run (for the tables whose default has been run), in preset
+    order: the paper's difference and ours, whether they agree or not."""
+    by_key = {r.key: r for r in results}
+    out = []
+    for preset in PRESETS:
+        default_key = DEFAULT_IN_GROUP[preset.group]
+        result, default = by_key.get(preset.key), by_key.get(default_key)
+        if result is None or default is None or preset.key == default_key:
+            continue
+        out.append(Comparison(GROUP_TABLES[preset.group], result.label, default.label, result.paper_stsb_dev,
+                              default.paper_stsb_dev, result.after["spearman"], default.after["spearman"]))
+    return out
 
 
 def disagreements(results: Sequence[AblationResult]) -> list[str]:
     """Plain sentences where our runs and the paper disagree, each setting compared with its group's default.
 
     A setting disagrees when the paper's difference from the default and ours point in opposite directions
-    (ours beyond :data:`NOISE_POINTS`), or when the paper's difference is large (3+ points) and ours is within
-    noise or less than a quarter of it. Only groups whose default has been run are compared.
+    (ours beyond :data:`NOISE_POINTS`), or when one side's difference is large (:data:`LARGE_POINTS`+) and the
+    other's is within noise or less than a quarter of it (:attr:`Comparison.verdict`). Only groups whose default
+    has been run are compared; :func:`comparisons` gives the agreements too.
     """
-    lines = []
-    by_key = {r.key: r for r in results}
-    for group, default_key in DEFAULT_IN_GROUP.items():
-        default = by_key.get(default_key)
-        if default is None:
-            continue
-        for result in results:
-            if result.group != group or result.key == default_key:
-                continue
-            paper = result.paper_stsb_dev - default.paper_stsb_dev
-            ours = result.after["spearman"] - default.after["spearman"]
-            opposite = paper * ours < 0 and abs(ours) > NOISE_POINTS
-            muted = abs(paper) >= 3 and (abs(ours) <= NOISE_POINTS or abs(ours) < abs(paper) / 4)
-            if opposite or muted:
-                lines.append(f"{result.label}: the paper finds {paper:+.1f} points against {default.label}; "
-                             f"ours {ours:+.1f}.")
-    return lines
+    return [f"{c.row}: the paper finds {c.paper_diff:+.1f} points against {c.default}; ours {c.ours_diff:+.1f}."
+            for c in comparisons(results) if c.verdict == "differs"]
+
+
+MEASURED_DIR = PROJECT_ROOT / "bench" / "results"  # bench/ablations.py writes ablations_GROUP.json here
+
+
+def measured_results(group: AblationGroup, directory: Path = MEASURED_DIR) -> list[AblationResult]:
+    """The benchmark's full runs of one table (``ablations_GROUP.json``, full STS-B dev), [] when not measured."""
+    import json
+
+    path = directory / f"ablations_{group}.json"
+    if not path.is_file():
+        return []
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    histories = stored.get("histories", {})
+    return [AblationResult(row["preset"], row["group"], row["setting"], row["paper_stsb_dev"], row["paper_source"],
+                           row["eval_set"], int(row["steps"]), float(row["train_s"]),
+                           tuple(histories.get(row["preset"]) or ({"step": 0.0, "spearman": row["ours_before"]},
+                                                                  {"step": float(row["steps"]),
+                                                                   "spearman": row["ours_after"]})))
+            for row in stored.get("rows", []) if row.get("group") == group]
+
+
+def tables_whose_best_row_differs(directory: Path = MEASURED_DIR) -> list[str]:
+    """The tables whose best row in the benchmark's runs is not the paper's best (e.g. ["Table 1", "Table 7"])."""
+    out = []
+    for group in GROUPS:
+        results = measured_results(group, directory)
+        if len(results) > 1 and not agreement(results)["same_best"]:
+            out.append(GROUP_TABLES[group])
+    return out
 
 
 def unequal_lengths(results: Sequence[AblationResult]) -> str | None:
