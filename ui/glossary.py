@@ -46,7 +46,7 @@ TERMS: dict[str, tuple[str, str]] = {
     "temperature": ("Temperature τ",
                     "The scores are divided by τ before the softmax. A small τ (0.05) exaggerates differences, "
                     "so the softmax bets almost everything on the top candidate; a large τ (1) flattens it "
-                    "towards an even guess. The paper found 0.05 works best."),
+                    "towards an even guess. In the paper's Table D.1 (supervised, as we read it) 0.05 works best."),
     "loss": ("Loss and chance level",
              "The number training pushes down. For each sentence it is minus the log of the chance the model "
              "gave its true twin: 0 when it is certain and right. A model that guesses evenly among C "

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from simcse_core.evaluation.paper import OFFICIAL_POOLER_NAMES, QUOTES, STSB_DEV, table5_markdown
+from simcse_core.evaluation import paper
+from simcse_core.evaluation.paper import NLI_PAIRS, OFFICIAL_POOLER_NAMES, QUOTES, STSB_DEV, table5_markdown
 from simcse_core.model.catalogue import MODEL_DESCRIPTIONS
 from simcse_core.model.pooling import POOLER_HELP
-from simcse_core.teaching import lessons
+from simcse_core.teaching import ablations, lessons
 
 TITLE = "SimCSE Studio"
 
@@ -36,9 +37,9 @@ $$\ell_i = -\log \frac{e^{\mathrm{sim}(h_i,\,h_i^+)/\tau}}{\sum_{j=1}^{N}
 **Why it works**: the numerator pulls positives together (*alignment*, lower is better); the denominator
 pushes all sentences apart (*uniformity*, lower is better). Both are defined in the paper's background section
 (Section 2, after Wang & Isola 2020) and plotted in its Figures 2 and 3. Pre-trained encoders squeeze every
-sentence into a narrow cone (*anisotropy*, the paper's Section 5: any two sentences look similar); SimCSE
-spreads them out while keeping paraphrases close. Watch both numbers move in the **Fine-tune** and
-**Embedding map** tabs.
+sentence into a narrow cone (*anisotropy*, the paper's Section 5: any two sentences look similar); in the paper,
+SimCSE spreads them out while keeping paraphrases close. MINIATURE_DIRECTION Watch both numbers move in the
+**Fine-tune** and **Embedding map** tabs.
 
 **Poolers: from token vectors to one sentence vector.** The encoder gives one vector per word piece; the
 *pooler* turns them into the sentence vector (the official SimCSE code's `--pooler_type` name in brackets):
@@ -49,12 +50,13 @@ POOLER_TABLE
 
 | Setting | Unsupervised | Supervised |
 |---|---|---|
-| Training data | 10⁶ Wikipedia sentences | 275k NLI triplets (SNLI + MNLI) |
-| Batch size | 64 | 512 |
-| Learning rate | 3e-5 | 5e-5 |
-| Temperature τ | 0.05 | 0.05 |
+| Training data | 10⁶ Wikipedia sentences | SNLI + MNLI: NLI_PAIRS pairs (§6.1; the official file: 275k triplets) |
+| Batch size (Table A.1) | UNSUP_BATCH | SUP_BATCH |
+| Learning rate (Table A.1) | UNSUP_LR | SUP_LR |
+| Temperature τ | 0.05 (the official scripts) | 0.05 (Table D.1's best) |
 | Dropout | 0.1 (the model's own) | 0.1 |
-| Max length | 32 tokens | 32 tokens |
+| Max length | 32 tokens (the official scripts; the paper's text gives none) | 32 tokens (the same) |
+| Evaluation | STS-B dev every 250 steps, the best kept (Appendix A; the official scripts: every 125) | the same |
 | Pooler | [CLS] + MLP in training only | [CLS] + MLP |
 | Training length | 1 epoch | 3 epochs |
 | STS-B test (Spearman × 100) | 76.85 | 84.25 |
@@ -70,7 +72,30 @@ def _pooler_table() -> str:
     return "\n".join(rows)
 
 
-HOW_IT_WORKS = HOW_IT_WORKS.replace("POOLER_TABLE", _pooler_table())
+def miniature_direction() -> str:
+    """Where our miniature's direction can differ from the paper's, from what was measured here: the lesson run's
+    alignment (:data:`simcse_core.teaching.lessons.MEASURED`) and the ablation tables whose best row is not the
+    paper's (bench/results/ablations_*.json)."""
+    m = lessons.MEASURED
+    said = []
+    if m.after_alignment > m.start_alignment:
+        said.append(f"the lesson run's alignment rises ({m.start_alignment:.2f} → {m.after_alignment:.2f}) where "
+                    "BERT-base's stays steady (Figure 2)")
+    tables = ablations.tables_whose_best_row_differs()
+    if tables:
+        named = tables[0] if len(tables) == 1 else f"{', '.join(tables[:-1])} and {tables[-1]}"
+        said.append(f"the best row of {named} (the ablations in miniature, measured) is not the paper's")
+    found = f": {'; '.join(said)}" if said else ""
+    return (f"Our small raw model is a miniature, and its direction can differ from the paper's{found}. Inside "
+            "SimCSE → Ablations sets each row beside the paper's, agreements and disagreements both.")
+
+
+HOW_IT_WORKS = (HOW_IT_WORKS.replace("POOLER_TABLE", _pooler_table()).replace("NLI_PAIRS", NLI_PAIRS)
+                .replace("UNSUP_BATCH", str(paper.TABLE_A1_BERT_BASE["unsup"][0]))
+                .replace("SUP_BATCH", str(paper.TABLE_A1_BERT_BASE["sup"][0]))
+                .replace("UNSUP_LR", f"{paper.TABLE_A1_BERT_BASE['unsup'][1]:g}".replace("e-0", "e-"))
+                .replace("SUP_LR", f"{paper.TABLE_A1_BERT_BASE['sup'][1]:g}".replace("e-0", "e-"))
+                .replace("MINIATURE_DIRECTION", miniature_direction()))
 
 LATEX_DELIMITERS = [
     {"left": "$$", "right": "$$", "display": True},
@@ -212,21 +237,23 @@ FINETUNE_INTRO = (
 )
 LESSON_DATA = "Lesson sentences (unsupervised, no STS data)"
 SAMPLE_UNSUP = "Sample sentences (unsupervised)"
-SAMPLE_SUP = "Sample NLI triplets (supervised)"
+SAMPLE_SUP = "Hand-written triplets (supervised; not the paper's NLI data)"
 UPLOAD_TRAINING = "Upload my own"
 TIP_MODE = ("Unsupervised: one sentence per example, dropout makes the positive. Supervised: pairs "
             "(anchor, positive) or triplets with a hard negative. Set from your data.")
 TIP_STEPS = ("Optimizer updates; the time budget may end the run first. Paper: ~15.6k unsup (one epoch of 10⁶ "
-             "sentences at batch 64); ~1.6k sup (3 epochs of 275k triplets at batch 512).")
+             "sentences at batch 64); ~1.6k sup (3 epochs of the official file's 275k triplets at batch 512; the "
+             f"paper counts {NLI_PAIRS} NLI pairs).")
 TIP_BATCH = "The rest of the batch are the negatives. Paper: 64 unsup, 512 sup."
 TIP_LR = "AdamW peak rate, decaying to 0. Paper: 3e-5 unsup, 5e-5 sup."
 TIP_TEMPERATURE = "τ in the loss; smaller sharpens the softmax. Paper: 0.05 (a scale of 1/τ = 20)."
-TIP_DROPOUT = ("Makes the two views differ. Paper (STS-B dev): 0.1 → 82.5; no dropout → 71.1; the same mask for "
-               "both views → 43.6.")
+TIP_DROPOUT = ("Makes the two views differ. Paper (Table 3, unsupervised, STS-B dev): 0.1 → "
+               f"{paper.TABLE3['p = 0.1'].value:.1f}; no dropout → {paper.TABLE3['p = 0.0'].value:.1f}; the same "
+               f"mask for both views → {paper.TABLE3['Fixed 0.1'].value:.1f}.")
 TIP_POOLER = ("The sentence vector to train. Paper (unsupervised): [CLS] with the MLP in training only. Each start "
               "brings its own default (see “Start from”).")
-TIP_MAXLEN = ("Tokens per sentence in training; longer ones are cut. Paper: 32. Encoding afterwards reads whole "
-              "sentences (up to the model's own limit).")
+TIP_MAXLEN = ("Tokens per sentence in training; longer ones are cut. The official SimCSE scripts: 32 (the paper's "
+              "text gives none). Encoding afterwards reads whole sentences (up to the model's own limit).")
 TIP_BUDGET = "Stop after this many seconds, evaluations included."
 
 AU_NOTE = (
@@ -269,10 +296,10 @@ On the STS-B *development* set the paper reports {STSB_DEV["unsup"]} (unsupervis
 `python -m simcse_core eval` reads them when online.
 
 What differs here: the lessons' runs start from {MODEL_DESCRIPTIONS[lessons.START_MODEL]} — far smaller than
-BERT-base — trained on the lesson's sentences (not 10⁶ Wikipedia sentences or 275k NLI triplets) for about a minute
-on a CPU instead of an epoch on GPUs. The model picked at the top is all-MiniLM-L6-v2 by default, a model for real
-use, already trained for sentence similarity at scale. Numbers here show the *direction* of the effect, not the
-paper's results.
+BERT-base — trained on the lesson's sentences (not 10⁶ Wikipedia sentences or the {NLI_PAIRS} NLI pairs) for about a
+minute on a CPU instead of an epoch. The model picked at the top is all-MiniLM-L6-v2 by default, a model for real
+use, already trained for sentence similarity at scale. Numbers here are never the paper's results: compare
+directions and the order of rows, not levels. {miniature_direction()}
 """
 DEMO_SET_NOTE = "demo, not a benchmark"
 
