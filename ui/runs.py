@@ -8,7 +8,10 @@ copy of a shared base model in a background thread at a lower CPU priority, and 
 budget are spent, when the visitor presses Stop (``Session.stop_requested``), or when they leave.
 
 Stop (and a Gradio cancellation) may end the consumer at any update, so everything a stopped run needs —
-re-measuring, compacting, keeping, giving the slot back — happens before the next update is yielded.
+re-measuring, compacting, keeping, giving the slot back — happens before the next update is yielded. The run's
+place in the queue and its admission in the session (:class:`Admission`) are held by :func:`run` alone and
+given up exactly once on every path (finish, Stop, error, gone listener); an error is logged, with the id the
+visitor is shown, when it happens, whether or not anyone still listens.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
+import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,7 +31,7 @@ import numpy as np
 
 from simcse_core.runtime import background_iter
 from simcse_core.training.train import LIVE_RUN_EVALUATIONS, EvaluationSchedule, TrainConfig, TrainEvent
-from ui.errors import InputError
+from ui.errors import InputError, as_gr_error
 from ui.session import FineTuneRecord, PresetRun, Session
 from ui.studio import Studio
 from ui.training_queue import TRAIN_NICENESS
@@ -105,7 +109,7 @@ class Progress:
 class Problem:
     """Something went wrong, and the run goes on (or is kept as it is): the visitor is told."""
 
-    error: BaseException
+    error: BaseException  # as the visitor sees it (a gr.Error, logged when it happened, with the id it quotes)
     where: str
 
 
@@ -291,6 +295,36 @@ def expected_steps(studio: Studio, config: TrainConfig) -> int:
 
 
 # --- the lifecycle ---------------------------------------------------------------------------------------------
+class Admission:
+    """One run's admission in its session (one run per visitor): :meth:`Session.begin_training` on entry, and
+    :meth:`Session.end_training` exactly once, by whichever comes first: the run's end (finish, Stop, error), the
+    queue giving up on a gone listener, or leaving the ``with`` block. A late release (a second path, long after)
+    frees nothing, so never a later run's admission.
+
+    Only :func:`run` admits and releases; Stop and the tabs ask it (``Session.stop_requested``).
+    """
+
+    def __init__(self, session: Session) -> None:
+        session.begin_training()  # InputError when the visitor has a run already
+        self._session = session
+        self._lock = threading.Lock()
+        self.released = False
+
+    def release(self) -> None:
+        """Let the visitor's next run in and Stop answer (idempotent: only the first call does)."""
+        with self._lock:
+            if self.released:
+                return
+            self.released = True
+        self._session.end_training()
+
+    def __enter__(self) -> Admission:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+
 def run(studio: Studio, session: Session, job: Job, client: str = "local") -> Iterator[RunUpdate]:
     """Admit ``job`` (one run per session, ``studio.config.max_runs_per_address`` per ``client`` address), wait for
     a slot, train, then keep what it trained; yield updates.
@@ -298,32 +332,22 @@ def run(studio: Studio, session: Session, job: Job, client: str = "local") -> It
     A run whose listener stops taking updates (a closed tab, a killed API client) loses its place or slot after
     ``TrainingQueue.listener_timeout_s`` and ends, keeping nothing, if it is ever resumed.
     """
-    session.begin_training()
-    queue, ticket = studio.training_queue, None
-
-    def release() -> None:  # idempotent: the slot goes to the next in line, Stop may answer
-        if ticket is not None:
-            queue.leave(ticket)
-        if ticket is None or not ticket.gone:  # a gone run's session was let go when it went (it may train again)
-            session.end_training()
-
-    try:
-        ticket = queue.join(job.budget_s, client=client, expected_s=job.expected_s(studio),
-                            on_gone=session.end_training)
+    queue = studio.training_queue
+    with Admission(session) as admission, queue.place(job.budget_s, client=client, expected_s=job.expected_s(studio),
+                                                      on_gone=admission.release) as ticket:
         while not queue.wait(ticket, timeout=QUEUE_POLL_S):
             if ticket.gone:
                 return
-            if session.leaving:
-                release()
+            if session.leaving:  # the place and the admission go before the update: Stop answers at once
+                queue.leave(ticket)
+                admission.release()
                 yield LeftQueue(tuple(session.run_labels()))
                 return
             training, waiting = queue.counts()
             yield from _handed(queue, ticket, Waiting(queue.position(ticket), queue.estimated_wait(ticket),
                                                       training, waiting))
         if not ticket.gone:
-            yield from _train(studio, session, job, queue, ticket, release)
-    finally:
-        release()
+            yield from _train(studio, session, job, queue, ticket, admission)
 
 
 def _handed(queue, ticket, update: RunUpdate) -> Iterator[RunUpdate]:
@@ -333,7 +357,13 @@ def _handed(queue, ticket, update: RunUpdate) -> Iterator[RunUpdate]:
     queue.taken(ticket)
 
 
-def _train(studio: Studio, session: Session, job: Job, queue, ticket, release: Callable[[], None]
+def _problem(err: BaseException, where: str) -> Problem:
+    """The :class:`Problem` of ``err``, logged now (unexpected errors with their traceback, under the id the
+    visitor is shown), whether or not anyone still listens."""
+    return Problem(as_gr_error(err, where), where)
+
+
+def _train(studio: Studio, session: Session, job: Job, queue, ticket, admission: Admission
            ) -> Iterator[RunUpdate]:
     training = job.begin(studio, session)
     deadline = ticket.started_at + job.budget_s  # the budget counts from the slot: measuring included
@@ -357,15 +387,17 @@ def _train(studio: Studio, session: Session, job: Job, queue, ticket, release: C
                 reason = "Time budget reached"
                 break
     except Exception as err:  # noqa: BLE001 - keep what was trained and tell the visitor
-        problems.append(Problem(err, job.where))
+        problems.append(_problem(err, job.where))
         reason = "Stopped by an error"
     finally:  # also when the consumer stops at a yield: what was trained is measured and kept
         stream.close()  # closes the events in the training thread after its step: never mid-update
         queue.leave(ticket)  # the next in line trains while this run is measured and kept
-        if not session.closed and not ticket.gone:  # a visitor who left keeps nothing
-            remeasured = job.remeasure and remeasure(training)
-            kept, dropped = _keep(studio, session, job, training, problems)
-        release()
+        try:
+            if not session.closed and not ticket.gone:  # a visitor who left keeps nothing
+                remeasured = job.remeasure and remeasure(training)
+                kept, dropped = _keep(studio, session, job, training, problems)
+        finally:
+            admission.release()  # kept: Stop answers, and the visitor may start another run while this packages
     if session.closed or ticket.gone:
         return
     yield from problems
@@ -376,7 +408,7 @@ def _train(studio: Studio, session: Session, job: Job, queue, ticket, release: C
         try:
             package(studio, session, kept)
         except (OSError, InputError) as err:
-            yield Problem(err, "package")
+            yield _problem(err, "package")
     yield Finished(reason, kept, dropped, training.history)
 
 
@@ -413,17 +445,17 @@ def _keep(studio: Studio, session: Session, job: Job, training: Training, proble
         try:  # the download keeps the trained float32 weights
             model_zip = write_model_zip(studio, session, training.encoder, training.run_id)
         except (OSError, InputError) as err:  # kept as trained (float32); packaging tries the zip again
-            problems.append(Problem(err, job.where))
+            problems.append(_problem(err, job.where))
     if model_zip is not None or not job.downloads:  # from now on the model is only read: keep what inference reads
         try:
             training.encoder.compact(base=training.base)
         except Exception as err:  # noqa: BLE001 - a run kept as trained is still a good run
-            logger.exception("%s kept uncompacted", training.title)
-            problems.append(Problem(err, job.where))
+            logger.warning("%s kept uncompacted", training.title)
+            problems.append(_problem(err, job.where))
     try:
         return job.keep(studio, session, training, model_zip)
     except ValueError as err:  # e.g. a preset stopped before it measured anything: nothing to keep
-        problems.append(Problem(err, job.where))
+        problems.append(_problem(err, job.where))
         return None, ()
 
 

@@ -23,7 +23,8 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ui.errors import InputError
@@ -116,6 +117,16 @@ class TrainingQueue:
             self._waiting.append(ticket)
             self._promote()
             return ticket
+
+    @contextmanager
+    def place(self, budget_s: float, client: str = "local", expected_s: float | None = None,
+              on_gone: Callable[[], None] | None = None) -> Iterator[Ticket]:
+        """A ticket (:meth:`join`) for the ``with`` block; its place or slot is given up when the block ends."""
+        ticket = self.join(budget_s, client=client, expected_s=expected_s, on_gone=on_gone)
+        try:
+            yield ticket
+        finally:
+            self.leave(ticket)
 
     def wait(self, ticket: Ticket, timeout: float) -> bool:
         """Block up to ``timeout`` seconds; True once the ticket holds a slot."""
