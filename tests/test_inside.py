@@ -82,7 +82,7 @@ def test_a_preset_run_is_overlaid_compared_with_the_paper_and_exported(studio, m
     shown = inside.ablation_outputs(state)
     figure, table, notes = shown["plane"], shown["table"], shown["notes"]
     assert len([t for t in figure.data if t.mode == "lines+markers"]) == 2  # both runs on one plane
-    assert table.loc[table["Setting"] == "dropout 0", "Paper STS-B dev"].item() == "71.1"
+    assert table.loc[table["Row"] == "dropout 0", "Paper STS-B dev"].item().startswith("71.1 ")
     assert "Why:" in notes and ablations.MINIATURE_CAVEAT in notes
     caption, cone = inside.draw_cone(studio, state)
     assert studio.registry.is_loaded(ablations.START_MODEL)  # the preset trained a copy of the raw model
@@ -189,5 +189,5 @@ def test_ablation_headline_shows_the_model_trained_at_scale():
     notes = inside.notes_markdown([result])
     assert f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}" in notes and "Trained at scale" in notes
     table = inside.paper_table([result])
-    shown = table.loc[table["Setting"] == ablations.PRESETS_BY_KEY["dropout-0.1"].label, inside.SCALE_COLUMN]
+    shown = table.loc[table["Row"] == ablations.PRESETS_BY_KEY["dropout-0.1"].label, inside.SCALE_COLUMN]
     assert shown.item() == f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}"

@@ -82,3 +82,19 @@ def test_gold_vs_cosine_one_trace_per_model() -> None:
 def test_placeholder_has_message() -> None:
     fig = plots.placeholder("Press the button")
     assert fig.layout.annotations[0].text == "Press the button"
+
+
+def test_ablation_plane_names_the_vector_drawn_at_each_start_and_each_runs_paper_row() -> None:
+    # Issue 25: the start label named "raw [CLS]" whatever was drawn; a first-last run starts elsewhere.
+    runs = [{"label": "first-last average", "uniformity": [-1.0, -3.0], "alignment": [0.3, 0.5], "ours": 53.7,
+             "paper": 81.2, "start": "first-last average", "setting": "paper: Table 6 “First-last avg. (Unsup.)”"},
+            {"label": "dropout 0", "uniformity": [-1.2, -2.0], "alignment": [0.19, 0.4], "ours": 16.7,
+             "paper": 71.1, "start": "raw [CLS] vector", "setting": "paper: Table 3 “p = 0.0” ⚠ another pooler"}]
+    fig = plots.ablation_plane(runs)
+    starts = {a.text: (a.x, a.y) for a in fig.layout.annotations if (a.text or "").startswith("start:")}
+    from simcse_core.teaching.ablations import START_MODEL
+
+    assert starts == {f"start: {START_MODEL}, first-last average": (-1.0, 0.3),
+                      f"start: {START_MODEL}, raw [CLS] vector": (-1.2, 0.19)}
+    names = [trace.name for trace in fig.data]
+    assert "Table 6" in names[0] and "another pooler" in names[1]

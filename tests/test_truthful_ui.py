@@ -231,3 +231,150 @@ def test_no_caption_types_a_figure_of_the_lesson_run_or_the_model_trained_at_sca
         source = (root / module).read_text(encoding="utf-8")
         typed = sorted(figure for figure in figures if re.search(rf"(?<![\d.]){re.escape(figure)}(?!\d)", source))
         assert not typed, (module, typed)
+
+
+# --- issue 25: every comparison names its row and setting, both sides told, no false sentence ----------------
+
+
+def _result(key: str, after: float, before: float = 22.7):
+    from simcse_core.teaching import ablations
+
+    preset = ablations.get_preset(key)
+    history = ({"step": 0.0, "spearman": before, "alignment": 0.19, "uniformity": -1.2},
+               {"step": 300.0, "spearman": after, "alignment": 0.6, "uniformity": -3.2})
+    return ablations.AblationResult(key, preset.group, preset.label, preset.paper_stsb_dev, preset.paper_source,
+                                    "STS-B dev", 300, 45.0, history)
+
+
+def _row(table, key: str):
+    from simcse_core.teaching import ablations
+
+    return table.loc[table["Row"] == ablations.get_preset(key).label].iloc[0]
+
+
+def test_table_d1_rows_say_their_inferred_supervised_setting_and_show_the_unsupervised_figure() -> None:
+    from simcse_core.evaluation import paper
+    from simcse_core.teaching import ablations
+    from ui import inside, runs
+
+    unsup = paper.TABLE6["[CLS] w/o MLP"]["unsup"]  # the paper's unsupervised τ = 0.05 run through our pooler
+    tau = ablations.get_preset("tau-0.05")
+    assert not tau.same_setting and tau.counterpart == unsup
+    assert ablations.get_preset("tau-1").counterpart is None  # the paper gives no unsupervised τ = 1 figure
+    results = [_result("tau-0.05", 38.5), _result("tau-1", 19.4)]
+    table = inside.paper_table(results)
+    for key in ("tau-0.05", "tau-1"):
+        setting = _row(table, key)["Setting: paper · ours"]
+        assert "paper: supervised (inferred" in setting and "ours: unsupervised" in setting
+        assert "another setting" in setting
+    assert f"{unsup.value:.1f} ({unsup.table} “{unsup.row}”)" in _row(table, "tau-0.05")["Paper STS-B dev"]
+    legend = plots.ablation_plane(inside.plane_runs(results)).data[0].name
+    assert "Table D.1" in legend and "supervised (inferred)" in legend and f"{unsup.value:.1f}" in legend
+    shown = inside.preset_shown(Session(), tau, runs.Finished("Done", results[0], (), None))["status"]
+    assert "Table D.1 “τ = 0.05”" in shown and "supervised (inferred" in shown and f"{unsup.value:.1f}" in shown
+    assert "⚠ Another setting: the paper's row is supervised, ours unsupervised; another pooler" in shown
+    notes = inside.notes_markdown(results)
+    assert "Table D.1's setting" in notes and ablations.TEMPERATURE_NOTE in notes
+
+
+def test_table7_presets_say_they_train_on_hand_written_triplets_at_batch_32_not_nli() -> None:
+    from simcse_core.data import load_triplets
+    from simcse_core.evaluation import paper
+    from simcse_core.teaching import ablations
+    from ui import inside, runs
+
+    sup = ablations.get_preset("sup-alpha-1")
+    count = len(load_triplets(ablations.SUP_TRIPLETS))
+    ours = ablations.our_setting(sup)
+    assert f"{count} hand-written triplets at batch {sup.config.batch_size} (not NLI data)" in ours
+    assert f"SNLI+MNLI ({paper.NLI_PAIRS} pairs)" in ablations.paper_setting(sup)
+    started = inside.preset_shown(Session(), sup, runs.Started(sup.label, "STS-B dev", sup.paper_source))["status"]
+    assert ours in started and "Table 7" in started
+    assert "hand-written" in _row(inside.paper_table([]), "sup-alpha-1")["Setting: paper · ours"]
+    assert "Hand-written" in text.SAMPLE_SUP and "NLI triplets" not in text.SAMPLE_SUP
+
+
+def test_runs_through_another_pooler_than_the_rows_say_so() -> None:
+    from simcse_core.teaching import ablations
+    from ui import inside
+
+    table = inside.paper_table([])
+    assert "another pooler" in _row(table, "dropout-0")["Setting: paper · ours"]  # ours [CLS] w/o MLP, paper w/ MLP
+    assert "another pooler" in _row(table, "sup-alpha-1")["Setting: paper · ours"]
+    for key in ("pool-cls", "pool-cls-mlp", "pool-cls-mlp-train", "pool-first-last"):
+        assert ablations.get_preset(key).same_pooler and "⚠" not in _row(table, key)["Setting: paper · ours"]
+    assert "Another pooler: the paper's row reads [CLS] w/ MLP (train), ours [CLS] w/o MLP." in \
+        inside.differences_said(ablations.get_preset("dropout-0"))
+
+
+def test_ablation_notes_tell_agreements_and_disagreements_with_both_sides() -> None:
+    from ui import inside
+
+    results = [_result("dropout-0.1", 38.5), _result("dropout-0", 16.7), _result("dropout-fixed-0.1", 32.6)]
+    notes = inside.notes_markdown(results)
+    assert "✓ agrees: dropout 0 against dropout 0.1 (default): the paper's row is 11.4 points below it (71.1 vs " \
+           "82.5); ours 21.8 points below (16.7 vs 38.5): same direction." in notes
+    assert "✗ differs: fixed mask 0.1 against dropout 0.1 (default): the paper's row is 38.9 points below it " \
+           "(43.6 vs 82.5); ours 5.9 points below (32.6 vs 38.5): much smaller here." in notes
+    fixed = _row(inside.paper_table(results), "dropout-fixed-0.1")
+    assert fixed["Ours: start → end"] == "22.7 → 32.6"  # no "(+9.9)" that reads as "the fixed mask helps"
+    assert fixed["Row against its table's default: paper · ours"].startswith(
+        "paper 38.9 points below, ours 5.9 points below")
+
+
+def test_no_disagreement_is_claimed_when_the_best_row_differs() -> None:
+    from ui import inside
+
+    # Each [CLS] row within a point of the default in both (agreeing), but ours ranks another row first.
+    results = [_result("pool-cls", 38.5), _result("pool-cls-mlp", 38.0)]
+    notes = inside.notes_markdown(results)
+    assert "No disagreement" not in notes and "agrees with the paper on all" not in notes
+    assert "**not the same row**" in notes
+    same = inside.notes_markdown([_result("pool-cls", 38.5), _result("pool-cls-mlp", 38.9)])
+    assert "agrees with the paper on all 1 row(s)" in same and "(the same row)" in same
+
+
+def test_evaluate_and_how_it_works_say_where_the_miniature_can_differ(monkeypatch) -> None:
+    from dataclasses import replace
+
+    from simcse_core.teaching import ablations, lessons
+
+    assert "direction* of the effect" not in text.PAPER_REFERENCE
+    said = text.miniature_direction()
+    assert said in text.PAPER_REFERENCE and said in text.HOW_IT_WORKS and "can differ" in said
+    monkeypatch.setattr(lessons, "MEASURED", replace(lessons.MEASURED, start_alignment=0.11, after_alignment=0.55))
+    monkeypatch.setattr(ablations, "tables_whose_best_row_differs", lambda: ["Table 1", "Table 7"])
+    said = text.miniature_direction()
+    assert "alignment rises (0.11 → 0.55)" in said and "Table 1 and Table 7" in said
+
+
+def test_the_tables_whose_best_row_differs_are_read_from_the_measured_results(tmp_path) -> None:
+    import json
+
+    from simcse_core.teaching import ablations
+
+    rows = [{**_result(key, after).row(), "steps": 300, "train_s": 40.0}
+            for key, after in (("pool-cls-mlp-train", 39.9), ("pool-first-last", 53.7))]
+    (tmp_path / "ablations_pooler.json").write_text(json.dumps({"rows": rows}), encoding="utf-8")
+    assert ablations.tables_whose_best_row_differs(tmp_path) == ["Table 6"]
+    assert [r.after["spearman"] for r in ablations.measured_results("pooler", tmp_path)] == [39.9, 53.7]
+
+
+def test_false_sentences_are_gone_from_the_screen_and_the_readme() -> None:
+    from simcse_core.evaluation import paper
+    from simcse_core.teaching import ablations
+    from ui import inside
+
+    assert f"({paper.NLI_PAIRS})" in paper.QUOTES["training_data"].text  # the stored figure, as printed
+    assert "every 250 training steps" in paper.QUOTES["schedule"].text
+    for shown in (text.HOW_IT_WORKS, text.PAPER_REFERENCE, text.TIP_STEPS, inside.PAPER_NOTE):
+        assert "275k NLI triplets" not in shown and paper.NLI_PAIRS in shown
+    assert "official SimCSE scripts" in text.TIP_MAXLEN and "Paper: 32" not in text.TIP_MAXLEN
+    assert "| Max length | 32 tokens |" not in text.HOW_IT_WORKS and "every 250 steps" in text.HOW_IT_WORKS
+    assert "hour" not in ablations.MINIATURE_CAVEAT and "one training run" not in paper.__doc__
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    for false in ("the four poolers are within 1.4 points", "lesson's sentences with the lesson run's settings;",
+                  "the paper's 275k NLI triplets", "STS-B dev evaluated every 125 steps, the best",
+                  "The paper's figures are BERT-base's after an hour"):
+        assert false not in readme, false
+    assert "every 125 steps (the official scripts'" in readme and "Appendix A: every 250" in readme

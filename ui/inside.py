@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from simcse_core.evaluation import paper
 from simcse_core.limits import LIMITS
 from simcse_core.teaching import ablations, lessons
 from simcse_core.training.config import setting_spec
@@ -47,8 +49,9 @@ CONE_STATS_PER_TOPIC = 20  # sentences per topic for the basis and the anisotrop
 MODES = [("Unsupervised: each sentence and its dropout twin", "unsup"),
          ("Supervised: anchor | positive | hard negative", "sup")]
 PRESET_CHOICES = [(f"{p.paper_source} · {p.label}", p.key) for p in ablations.PRESETS]
-PAPER_NOTE = ("Paper figures: STS-B development set, BERT-base trained for one epoch on 10⁶ sentences "
-              "(unsupervised) or three on 275k NLI triplets (supervised).")
+PAPER_NOTE = ("Paper figures: STS-B development set, BERT-base trained for one epoch on 10⁶ Wikipedia sentences "
+              f"(unsupervised) or three on SNLI+MNLI, {paper.NLI_PAIRS} pairs in the paper's count (supervised; the "
+              "official training file has 275k triplets).")
 START_NOTE = (f"Ours: every preset trains a private copy of `{ablations.START_MODEL}` (read through "
               f"`{ablations.START_POOLER}` before training), whatever model is picked at the top.")
 
@@ -204,47 +207,150 @@ def text_of_new_batch(mode: str) -> str:
 # --- ablations ---
 
 SCALE_COLUMN = f"Trained at scale ({SCALE_NAME}, full dev)"
+TABLE_COLUMNS = ("Table", "Row", "Setting: paper · ours", "Paper STS-B dev", "Ours: start → end",
+                 "Row against its table's default: paper · ours", "Steps", SCALE_COLUMN)
+VERDICT_WORDS = {"agrees": "✓ agrees", "differs": "✗ differs", "unclear": "· too small to tell"}
+
+
+def _flags(preset) -> str:
+    """" ⚠ another setting, another pooler" where our run is not in the paper row's setting or pooler."""
+    flags = [word for word, differs in (("another setting", not preset.same_setting),
+                                        ("another pooler", not preset.same_pooler)) if differs]
+    return f" ⚠ {', '.join(flags)}" if flags else ""
+
+
+def paper_said(preset) -> str:
+    """The paper's row for ``preset``, named with its table, row and setting, and the paper's figure in our setting
+    and pooler where it gives one (every figure read from :mod:`simcse_core.evaluation.paper`)."""
+    figure = preset.paper
+    said = f"{figure.table} “{figure.row}” ({ablations.paper_setting(preset)}): {figure.value:.1f}"
+    other = preset.counterpart
+    if other is not None:
+        said += (f"; in our setting and pooler ({ablations.SETTING_WORDS[other.setting]}, {other.pooler}): "
+                 f"{other.value:.1f}, {other.table} “{other.row}”")
+    return said
+
+
+def differences_said(preset) -> str:
+    """" ⚠ Another setting: …; another pooler: …." (empty when our run matches the paper row's)."""
+    said = "; ".join(ablations.differences(preset))
+    return f" ⚠ {said[:1].upper()}{said[1:]}." if said else ""
+
+
+def _paper_cell(preset) -> str:
+    figure, other = preset.paper, preset.counterpart
+    cell = f"{figure.value:.1f} (“{figure.row}”)"
+    if other is not None:
+        cell += f"; unsupervised, our pooler: {other.value:.1f} ({other.table} “{other.row}”)"
+    return cell
+
+
+def _against_default(preset, result, comparison) -> str:
+    if result is None:
+        return ""
+    if preset.key == ablations.DEFAULT_IN_GROUP[preset.group]:
+        return "the table's default"
+    if comparison is None:
+        return "run the table's default to compare"
+    return (f"paper {ablations.points_said(comparison.paper_diff)}, ours "
+            f"{ablations.points_said(comparison.ours_diff)}: {VERDICT_WORDS[comparison.verdict]} "
+            f"({comparison.how})")
 
 
 def paper_table(results: list) -> pd.DataFrame:
-    """Every preset with the paper's figure, and ours where this visitor ran it."""
+    """Every preset with the paper's row, its setting beside ours, and our run where this visitor ran it; each row
+    set against its table's default in the paper and in ours."""
     ours = {r.key: r for r in results}
+    compared = {c.row: c for c in ablations.comparisons(results)}
     rows = []
     for preset in ablations.PRESETS:
         result = ours.get(preset.key)
-        rows.append({
-            "Table": preset.paper_source, "Setting": preset.label, "Paper STS-B dev": f"{preset.paper_stsb_dev:.1f}",
-            "Ours: before → after": "" if result is None else
-            f"{result.before['spearman']:.1f} → {result.after['spearman']:.1f} ({result.gain:+.1f})",
-            "Steps": "" if result is None else result.steps,
-            SCALE_COLUMN: "" if result is None else f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}",
-        })
-    return pd.DataFrame(rows)
+        rows.append(dict(zip(TABLE_COLUMNS, (
+            preset.paper.table, preset.label,
+            f"paper: {ablations.paper_setting(preset)} · ours: {ablations.our_setting(preset)}{_flags(preset)}",
+            _paper_cell(preset),
+            "" if result is None else f"{result.before['spearman']:.1f} → {result.after['spearman']:.1f}",
+            _against_default(preset, result, compared.get(preset.label)),
+            "" if result is None else result.steps,
+            "" if result is None else f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}",
+        ), strict=True)))
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+
+def scored_vector_said(config) -> str:
+    """The vector a run of ``config`` is scored (and drawn) through, before and after training."""
+    if config.pooler == "cls":
+        return "raw [CLS] vector (MLP in training only)" if config.resolved_mlp_only_train else \
+            "[CLS] through the MLP"
+    return {"cls_before_pooler": "raw [CLS] vector", "avg_first_last": "first-last average"}.get(
+        config.pooler, f"`{config.pooler}` vector")
+
+
+def _legend_setting(preset) -> str:
+    figure, other = preset.paper, preset.counterpart
+    setting = ablations.SETTING_WORDS[figure.setting]
+    if figure.note.startswith("setting not stated"):
+        setting += " (inferred)"
+    said = f"paper: {figure.table} “{figure.row}”, {setting}"
+    if other is not None:
+        said += f"; unsupervised, our pooler: {other.value:.1f} ({other.table})"
+    return said + _flags(preset)
 
 
 def plane_runs(results: list) -> list[dict]:
-    return [{"label": r.label, "uniformity": [h["uniformity"] for h in r.history],
-             "alignment": [h["alignment"] for h in r.history], "ours": r.after["spearman"],
-             "paper": r.paper_stsb_dev} for r in results]
+    runs_ = []
+    for r in results:
+        preset = ablations.PRESETS_BY_KEY.get(r.key)
+        runs_.append({"label": r.label, "uniformity": [h["uniformity"] for h in r.history],
+                      "alignment": [h["alignment"] for h in r.history], "ours": r.after["spearman"],
+                      "paper": r.paper_stsb_dev,
+                      "setting": "" if preset is None else _legend_setting(preset),
+                      "start": "" if preset is None else scored_vector_said(preset.config)})
+    return runs_
+
+
+def _best_said(verdict: dict) -> str:
+    same = "the same row" if verdict["same_best"] else "**not the same row**"
+    rho = verdict["rank_correlation"]
+    order = "" if math.isnan(rho) else f"; rank correlation of the rows, ours against the paper's: {rho:.2f}"
+    return f"best row: the paper's {verdict['paper_best']}, ours {verdict['ours_best']} ({same}){order}"
 
 
 def notes_markdown(results: list) -> str:
-    lines = ablations.disagreements(results)
-    compared = {r.group for r in results if r.key == ablations.DEFAULT_IN_GROUP.get(r.group)}
-    compared = [r for r in results if r.group in compared and r.key != ablations.DEFAULT_IN_GROUP.get(r.group)]
-    if lines:
-        found = "**Where our miniature disagrees with the paper:**\n" + "\n".join(f"- {line}" for line in lines)
-    elif compared:
-        found = (f"**No disagreement in the direction of the {len(compared)} setting(s) compared with their "
-                 "table's default** (each row of the table above gives the figures).")
+    compared = ablations.comparisons(results)
+    if compared:
+        sections, all_agree = [], True
+        for table in dict.fromkeys(c.table for c in compared):
+            items = [c for c in compared if c.table == table]
+            verdict = ablations.agreement([r for r in results if ablations.GROUP_TABLES[r.group] == table])
+            all_agree &= bool(verdict["same_best"]) and all(c.verdict == "agrees" for c in items)
+            lines = "\n".join(f"- {VERDICT_WORDS[c.verdict]}: {c.sentence()}" for c in items)
+            sections.append(f"**{table}** · {_best_said(verdict)}\n{lines}")
+        counts = {v: sum(c.verdict == v for c in compared) for v in VERDICT_WORDS}
+        if all_agree:
+            head = (f"**Our miniature agrees with the paper on all {len(compared)} row(s) compared with their "
+                    "table's default, and on each table's best row** (direction and size below).")
+        else:
+            head = (f"**Where our miniature agrees with the paper and where it does not** ({counts['agrees']} "
+                    f"agree, {counts['differs']} differ, {counts['unclear']} too small to tell). Each row against "
+                    "its table's default: the paper's difference, then ours.")
+        found = head + "\n\n" + "\n\n".join(sections)
     else:
         found = ("**Nothing is compared with the paper yet.** A setting is compared with its table's default run "
                  "(e.g. dropout 0 with dropout 0.1): run both. A single run's gain from its start says nothing "
                  "about the paper's difference.")
+    groups = {r.group for r in results}
+    settings = ""
+    if "temperature" in groups:
+        settings += f"\n\n**Table D.1's setting:** {ablations.TEMPERATURE_NOTE}"
+    if "hard_negatives" in groups:
+        sup = ablations.PRESETS_BY_KEY[ablations.DEFAULT_IN_GROUP["hard_negatives"]]
+        settings += (f"\n\n**Table 7's setting:** ours is {ablations.our_setting(sup)}; the paper's is "
+                     f"{ablations.paper_setting(sup)}.")
     unequal = ablations.unequal_lengths(results)
     warning = f"⚠️ **{unequal}**\n\n" if unequal else ""
     scale = f"\n\n**Trained at scale:** {trained_at_scale()}" if results else ""
-    return (f"{warning}{found}{scale}\n\n**Why:** {ablations.MINIATURE_CAVEAT}\n\n"
+    return (f"{warning}{found}{settings}{scale}\n\n**Why:** {ablations.MINIATURE_CAVEAT}\n\n"
             f"<small>{PAPER_NOTE} {START_NOTE}</small>")
 
 
@@ -266,8 +372,9 @@ def preset_shown(session: Session, preset, update: runs.RunUpdate) -> dict[str, 
             return {"status": f"**{preset.label}**: you left the training queue; nothing was trained.",
                     "session": session}
         case runs.Started(title, eval_name, _):
-            return {"status": f"**{title}**: measuring the start on {eval_name}…", **ablation_outputs(session),
-                    "session": session}
+            return {"status": f"**{title}**: measuring the start on {eval_name}… Ours: "
+                              f"{ablations.our_setting(preset)}. Paper: {paper_said(preset)}."
+                              f"{differences_said(preset)}", **ablation_outputs(session), "session": session}
         case runs.Progress(event, history, _):
             line = f"**{preset.label}**: step {event.step} / {event.total_steps} · {event.elapsed_s:.0f} s"
             if history.spearman:
@@ -283,10 +390,10 @@ def preset_shown(session: Session, preset, update: runs.RunUpdate) -> dict[str, 
             reason = "time budget reached" if reason == "Time budget reached" else "done"
             return {"status": f"**{preset.label}** {reason}: {result.steps} steps in {result.train_s:.0f} s of "
                               f"training from `{ablations.START_MODEL}`; STS {result.before['spearman']:.1f} → "
-                              f"{result.after['spearman']:.1f} on {result.eval_name} (paper, {preset.paper.table} "
-                              f"“{preset.paper.row}”: {preset.paper_stsb_dev:.1f}; trained at scale: "
-                              f"{trained_at_scale(short=True)}).", **ablation_outputs(session),
-                    "session": session}
+                              f"{result.after['spearman']:.1f} on {result.eval_name}, "
+                              f"{ablations.our_setting(preset)}. Paper: {paper_said(preset)}."
+                              f"{differences_said(preset)} Trained at scale: {trained_at_scale(short=True)}.",
+                    **ablation_outputs(session), "session": session}
     return None
 
 

@@ -348,13 +348,17 @@ def ablation_plane(runs: Sequence[dict], title: str = "Your preset runs on the a
     """Every preset run as an arrow from its start to its end (the paper's Figure 2, several runs at once).
 
     Each run dict has ``label``, ``uniformity`` and ``alignment`` lists (one value per evaluation), ``ours``
-    (final Spearman) and ``paper`` (the paper's figure).
+    (final Spearman) and ``paper`` (the paper's figure); optionally ``setting`` (the paper row's table, row and
+    setting, a second legend line) and ``start`` (the vector its start point is read through, e.g. "raw [CLS]
+    vector"): each start point is labelled with the vectors drawn there.
     """
     fig = go.Figure()
     for k, run in enumerate(runs):
         color = TOPIC_COLORS[k % len(TOPIC_COLORS)]
         u, a = list(run["uniformity"]), list(run["alignment"])
         name = f"{run['label']}: ours {run['ours']:.1f} · paper {run['paper']:.1f}"
+        if run.get("setting"):
+            name += f"<br>{html.escape(run['setting'])}"
         fig.add_trace(go.Scatter(x=u, y=a, mode="lines+markers", name=name, line=dict(color=color, width=2.5),
                                  marker=dict(size=[11] + [6] * (len(u) - 2) + [11] if len(u) > 1 else [11]),
                                  hovertemplate=f"{html.escape(run['label'])}<br>uniformity %{{x:.3f}}<br>"
@@ -363,12 +367,18 @@ def ablation_plane(runs: Sequence[dict], title: str = "Your preset runs on the a
             fig.add_annotation(x=u[-1], y=a[-1], ax=u[-2], ay=a[-2], xref="x", yref="y", axref="x", ayref="y",
                                showarrow=True, arrowhead=3, arrowsize=1.6, arrowwidth=2.5, arrowcolor=color,
                                text="")
-    if runs:
-        from simcse_core.teaching.ablations import START_MODEL
+    from simcse_core.teaching.ablations import START_MODEL
 
-        fig.add_annotation(text=f"start: {START_MODEL}'s raw [CLS] vector", x=runs[0]["uniformity"][0],
-                           y=runs[0]["alignment"][0], showarrow=True, arrowhead=0, ax=40, ay=-30,
-                           font=dict(size=11, color="#475569"))
+    starts: dict[tuple[float, float], list[str]] = {}
+    for run in runs:
+        point = (round(float(run["uniformity"][0]), 3), round(float(run["alignment"][0]), 3))
+        vectors = starts.setdefault(point, [])
+        if run.get("start", "") not in vectors:
+            vectors.append(run.get("start", ""))
+    for k, ((u0, a0), vectors) in enumerate(starts.items()):
+        named = " / ".join(html.escape(v) for v in vectors if v)
+        fig.add_annotation(text=f"start: {START_MODEL}" + (f", {named}" if named else ""), x=u0, y=a0,
+                           showarrow=True, arrowhead=0, ax=40, ay=-30 - 18 * k, font=dict(size=11, color="#475569"))
     fig.add_annotation(text="↙ better", x=0.02, y=0.04, xref="paper", yref="paper", showarrow=False,
                        font=dict(color="#16a34a", size=13))
     fig.update_layout(**_LAYOUT, height=460, title=title, showlegend=True,
