@@ -440,7 +440,8 @@ def start_changed(studio: Studio, start: str, picker: str, data_choice: str, ses
 
 
 def picked_changed(studio: Studio, start: str, picker: str, data_choice: str, session: Session) -> dict[str, Any]:
-    """Handler for the picker: when the run starts from the picked model, its settings follow it."""
+    """Handler for the picker: when the run starts from the picked model, its settings follow it (else nothing
+    changes: ``{}``, every output left as it is by :func:`ui.forms.wire`)."""
     if start != START_PICKED:
         return {}
     return start_changed(studio, start, picker, data_choice, session)
