@@ -52,8 +52,9 @@ PRESET_CHOICES = [(f"{p.paper_source} · {p.label}", p.key) for p in ablations.P
 PAPER_NOTE = ("Paper figures: STS-B development set, BERT-base trained for one epoch on 10⁶ Wikipedia sentences "
               f"(unsupervised) or three on SNLI+MNLI, {paper.NLI_PAIRS} pairs in the paper's count (supervised; the "
               "official training file has 275k triplets).")
-START_NOTE = (f"Ours: every preset trains a private copy of `{ablations.START_MODEL}` (read through "
-              f"`{ablations.START_POOLER}` before training), whatever model is picked at the top.")
+START_NOTE = (f"Ours: every preset trains a private copy of `{ablations.START_MODEL}`, whatever model is picked at "
+              "the top, and scores it through its row's pooler from the start (the setting column names it; the "
+              "plane labels each start point).")
 
 
 def _range(name: str) -> tuple[float, float]:

@@ -329,7 +329,7 @@ class AblationResult:
     key: str
     group: AblationGroup
     label: str
-    paper_stsb_dev: float  # the paper's figure (BERT-base trained for an hour or more)
+    paper_stsb_dev: float  # the paper's figure (BERT-base, the paper's full run)
     paper_source: str  # its table
     eval_name: str  # the set our Spearman is measured on
     steps: int  # optimizer steps made
