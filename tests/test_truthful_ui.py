@@ -379,3 +379,18 @@ def test_false_sentences_are_gone_from_the_screen_and_the_readme() -> None:
                   "The paper's figures are BERT-base's after an hour"):
         assert false not in readme, false
     assert "every 125 steps (the official scripts'" in readme and "Appendix A: every 250" in readme
+
+
+def test_figure2_notes_read_the_direction_of_alignment_from_the_measurement(monkeypatch) -> None:
+    from dataclasses import replace
+
+    from simcse_core.teaching import lessons
+    from ui import lesson
+
+    rising = replace(lessons.MEASURED, start_alignment=0.19, after_alignment=0.63)
+    monkeypatch.setattr(lessons, "MEASURED", rising)
+    assert "alignment rises (the lesson run: STS-B dev pairs' alignment 0.19 → 0.63)" in text._au_note()
+    assert "alignment rises here" in lesson._fine_tune_step()
+    monkeypatch.setattr(lessons, "MEASURED", replace(rising, after_alignment=0.18))  # a re-pretrained model
+    assert "rises" not in text._au_note() and "0.19 → 0.18" in text._au_note()
+    assert "rises" not in lesson._fine_tune_step() and "rises" not in text.miniature_direction()

@@ -256,15 +256,23 @@ TIP_MAXLEN = ("Tokens per sentence in training; longer ones are cut. The officia
               "text gives none). Encoding afterwards reads whole sentences (up to the model's own limit).")
 TIP_BUDGET = "Stop after this many seconds, evaluations included."
 
-AU_NOTE = (
-    "<small>Lower is better on both axes. The paper (Section 3, Figure 2), for BERT-base: “"
-    f"{QUOTES['figure2_alignment'].text}” Our small raw model does not keep it steady: uniformity improves a "
-    f"lot (the point moves left) while alignment rises (the lesson run: STS-B dev pairs' alignment "
-    f"{lessons.MEASURED.start_alignment:.2f} → {lessons.MEASURED.after_alignment:.2f}). In the raw model's cone "
-    "every two sentences are close, so "
-    "alignment starts trivially small; spreading the sentences apart moves paraphrases apart too, and a model "
-    "this small keeps less of their shared meaning than BERT-base does.</small>"
-)
+def _au_note() -> str:
+    """Figure 2's note: the paper's sentence, then what the lesson run measured (the direction read from
+    :data:`simcse_core.teaching.lessons.MEASURED`, never assumed)."""
+    m = lessons.MEASURED
+    measured = f"the lesson run: STS-B dev pairs' alignment {m.start_alignment:.2f} → {m.after_alignment:.2f}"
+    if m.after_alignment > m.start_alignment:
+        ours = (f"Our small raw model does not keep it steady: uniformity improves a lot (the point moves left) "
+                f"while alignment rises ({measured}). In the raw model's cone every two sentences are close, so "
+                "alignment starts trivially small; spreading the sentences apart moves paraphrases apart too, and a "
+                "model this small keeps less of their shared meaning than BERT-base does.")
+    else:
+        ours = f"Our small raw model: alignment does not rise ({measured}), as in the paper."
+    return ("<small>Lower is better on both axes. The paper (Section 3, Figure 2), for BERT-base: “"
+            f"{QUOTES['figure2_alignment'].text}” {ours}</small>")
+
+
+AU_NOTE = _au_note()
 
 # --- Embedding map ----------------------------------------------------------------------------------------
 MAP_INTRO = (
