@@ -29,9 +29,10 @@ from simcse_core.teaching import lessons
 from ui import embedding_map, evaluate, finetune, forms, inside, lesson, retrieval, similarity, text
 from ui.components import SettingDropdown
 from ui.errors import guarded
+from ui.memory import release_memory_soon
 from ui.registry import ModelRegistry
 from ui.server import distrust_proxy_headers
-from ui.session import Session, release_memory, session_state
+from ui.session import Session, session_state
 from ui.studio import Studio, StudioConfig
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def delete_run(studio: Studio, choice: str, session: Session) -> dict:
     if record is None:
         return {"status": "Pick one of your runs in the model picker first.", "session": session}
     session.delete_run(record.run_id)
-    release_memory()
+    release_memory_soon()  # once this handler's frame (and the record) is gone
     return {"picker": studio.picker_update(session), "status": f"Deleted **{record.label}**.",
             "delete": gr.update(visible=False), "session": session}
 
@@ -123,7 +124,7 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
     # a session's time to live are deleted.
     ttl = int(config.session_ttl_s)
     with forms.StudioBlocks(title=text.TITLE, delete_cache=(600, ttl)) as demo:
-        session = session_state(config, demo)
+        session = session_state(config, demo, studio.people)
         gr.Markdown(text.HEADER, elem_id="header")
         with gr.Accordion("How it works: the loss and the paper's settings", open=False, elem_id="how-it-works"):
             gr.Markdown(text.HOW_IT_WORKS, latex_delimiters=text.LATEX_DELIMITERS)
@@ -226,9 +227,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="N reverse proxies (1 when given bare) append to X-Forwarded-For: a client's address is "
                              "the N-th entry from the right, the one the outermost proxy wrote (off: the connection's "
                              "address, and no proxy header is believed)")
+    parser.add_argument("--runs-per-person", type=int, default=StudioConfig.max_runs_per_person,
+                        help="runs one person (a browser, all its tabs) may have training or waiting at once "
+                             f"(default {StudioConfig.max_runs_per_person})")
     parser.add_argument("--runs-per-address", type=int, default=StudioConfig.max_runs_per_address,
-                        help="runs training or waiting from one address at once (a classroom behind one NAT shares "
-                             f"an address; default {StudioConfig.max_runs_per_address})")
+                        help="runs training or waiting from one address at once, all its people together: a backstop "
+                             "(a classroom behind one NAT shares an address; default "
+                             f"{StudioConfig.max_runs_per_address})")
+    parser.add_argument("--kept-runs", type=int, default=StudioConfig.max_kept_runs,
+                        help="fine-tuned runs kept in memory by all visitors together; beyond it the oldest of an "
+                             f"idle visitor is dropped, with a message (default {StudioConfig.max_kept_runs})")
     return parser.parse_args(argv)
 
 
@@ -258,7 +266,8 @@ def main(argv: list[str] | None = None) -> None:
     temp_root = server_folders()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` runs the atexit clean-up too
     config = StudioConfig(model=args.model, temp_root=temp_root, allow_local_models=args.allow_local_models,
-                          trusted_proxy=args.trusted_proxy, max_runs_per_address=args.runs_per_address)
+                          trusted_proxy=args.trusted_proxy, max_runs_per_person=args.runs_per_person,
+                          max_runs_per_address=args.runs_per_address, max_kept_runs=args.kept_runs)
     studio = Studio(config, ModelRegistry(config))
     warm_up(studio)
     demo = build_demo(studio=studio)

@@ -1,19 +1,24 @@
 """One visitor's session: their corpus, indexes, maps, fine-tuned runs, preset runs and files, behind one lock.
 
 A :class:`Session` lives in a ``gr.State`` made by :func:`session_state`: Gradio calls :func:`new_session` for each new
-visitor (on page load in a browser, on the first request of an API client), and calls :func:`close_session`
-when the visitor closes the tab or, for an API client, ``session_ttl_s`` after the last event that wrote the
-session. Handlers change a session only through its methods, which hold its lock; a handler that changes it
+visitor (on page load in a browser, where the browser's person id joins it; on the first request of an API
+client), and calls :func:`close_session` when the visitor closes the tab or, for an API client, ``session_ttl_s``
+after the last event that wrote the session. Every session of one server shares its :class:`ui.people.People`:
+the runs each person has training or waiting, and the runs kept server-wide.
+
+Handlers change a session only through its methods, which hold its lock; a handler that changes it
 lists it among its outputs, which keeps it alive and registers it for that cleanup.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +28,8 @@ import gradio as gr
 
 from simcse_core.limits import LIMITS
 from ui.errors import InputError
+from ui.memory import release_memory_soon
+from ui.people import People, new_person_id, valid_person_id
 from ui.server import folder_bytes, remove_cached_copy
 
 if TYPE_CHECKING:
@@ -72,6 +79,7 @@ class FineTuneRecord:
     eval_name: str = ""
     model_zip: str | None = None  # path of the zip to download
     embeddings_npy: str | None = None  # path of the corpus embeddings to download
+    kept_at: float = field(default_factory=time.monotonic)  # when the session kept it (the oldest go first)
     _poolers: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -137,6 +145,10 @@ class Session:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     workdir: Path | None = None
     closed: bool = False  # set when the visitor left: nothing new is written for it
+    person: str = field(default_factory=new_person_id)  # the browser's id (its tabs share it); else this session's
+    people: People | None = None  # the server's shared counts (None: this session is not counted, e.g. in tests)
+    notices: list[str] = field(default_factory=list)  # messages for the visitor's next event (ui.errors.guarded)
+    _admission: threading.Lock = field(default_factory=threading.Lock, repr=False)  # begin/end of a run
 
     def __post_init__(self) -> None:
         self.training_idle.set()
@@ -147,19 +159,32 @@ class Session:
 
     # --- training ---
     def begin_training(self) -> None:
-        """Admit one run of this visitor (InputError if one is already admitted: one run per visitor)."""
-        with self.lock:
+        """Admit one run of this visitor: InputError if one is already admitted (one run per session) or their
+        person already has ``People.max_runs_per_person`` runs training or waiting (in other tabs)."""
+        with self.lock, self._admission:
             if self.closed:
                 raise InputError("This session has ended (the page was closed). Reload the page.")
             if not self.training_idle.is_set():
                 raise InputError("You already have a run training (a fine-tune or an ablation preset): wait for "
                                  "it to finish, or press Stop in the Fine-tune tab.")
+            if self.people is not None:
+                self.people.admit(self.person)
             self.training_idle.clear()
             self.stop_requested.clear()
 
     def end_training(self) -> None:
-        """The admitted run is over (kept or not): Stop may answer, another run may start."""
-        self.training_idle.set()
+        """The admitted run is over (kept or not, finished, stopped, failed or gone): Stop may answer, another run
+        may start, and the memory the run freed goes back to the system. Once per run; later calls do nothing.
+
+        Never waits for the session's lock (the training queue calls it under its own lock for a gone run).
+        """
+        with self._admission:
+            if self.training_idle.is_set():
+                return
+            if self.people is not None:
+                self.people.release(self.person)
+            self.training_idle.set()
+        release_memory_soon()
 
     @property
     def leaving(self) -> bool:
@@ -194,13 +219,18 @@ class Session:
             return self.run_count
 
     def add_run(self, record: FineTuneRecord, keep: int) -> list[FineTuneRecord]:
-        """Keep ``record``; drop (and return) the oldest runs beyond ``keep``."""
+        """Keep ``record``; drop (and return) the oldest runs beyond ``keep``. Beyond the server's cap of kept
+        runs, other sessions' oldest runs go (``People.kept``: their owners are told)."""
         with self.lock:
             self.runs[record.run_id] = record
             dropped = []
             while len(self.runs) > max(1, keep):
                 dropped.append(self._forget(next(iter(self.runs))))
-            return dropped
+        if self.people is not None:  # never under this session's lock: it takes other sessions' locks
+            dropped += [run for owner, run in self.people.kept(self, record) if owner is self]
+        if dropped:
+            release_memory_soon()
+        return dropped
 
     def delete_run(self, run_id: int) -> FineTuneRecord | None:
         with self.lock:
@@ -235,6 +265,18 @@ class Session:
         """(results, events by preset key), copied under the lock."""
         with self.lock:
             return list(self.preset_results), dict(self.preset_events)
+
+    # --- messages for the visitor's next event ---
+    def notify(self, message: str) -> None:
+        """Leave ``message`` for the visitor (shown as a warning at their next event: ``ui.errors.guarded``)."""
+        with self._admission:  # a short lock: the server's cap notifies while other sessions hold theirs
+            self.notices = [*self.notices[-4:], message]
+
+    def take_notices(self) -> list[str]:
+        """The messages left for the visitor (each shown once)."""
+        with self._admission:
+            notices, self.notices = self.notices, []
+            return notices
 
     def set_loss_views(self, views) -> None:
         with self.lock:
@@ -304,34 +346,38 @@ def close_session(session: Session) -> None:
             remove_cached_copy(path)
         shutil.rmtree(workdir, ignore_errors=True)
         logger.info("Removed session folder %s", workdir)
-    release_memory()
+    release_memory_soon()
 
 
-def release_memory() -> None:
-    """Give freed memory back to the operating system (glibc keeps it otherwise; no-op elsewhere)."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+PERSON_KEY = "simcse-studio-person"  # the browser's localStorage key of its person id
 
 
-def new_session() -> Session:
-    """A new visitor's session (the ``gr.State``'s initial value; a function, as gradio reads a dataclass
-    type as a value)."""
-    return Session()
+def new_session(people: People | None = None, person: str | None = None) -> Session:
+    """A new visitor's session, counted in ``people``: the person ``person`` (a browser's stored id) if it is a
+    valid one, else a new person (an API client, or a browser's first visit)."""
+    return Session(person=valid_person_id(person) or new_person_id(), people=people)
 
 
-def session_state(config: StudioConfig, demo: gr.Blocks) -> gr.State:
-    """The per-visitor ``gr.State`` of ``demo``: a new :class:`Session` for each visitor, closed when they leave.
+def start_browser_session(people: People | None, stored: object) -> tuple[Session, str]:
+    """Page load: the browser's session, as the person its stored id names (a new id if it has none or a
+    forged one); the id goes back to the browser to keep."""
+    session = new_session(people, stored if isinstance(stored, str) else None)
+    return session, session.person
 
-    A browser visitor's session is made on page load, which registers it for cleanup from the start; an API
-    client's on its first request.
+
+def session_state(config: StudioConfig, demo: gr.Blocks, people: People | None = None) -> gr.State:
+    """The per-visitor ``gr.State`` of ``demo``: a new :class:`Session` for each visitor, closed when they leave,
+    counted in the server's ``people``.
+
+    A browser visitor's session is made on page load, which registers it for cleanup from the start and makes it
+    the browser's person: a random id kept in the browser (``gr.BrowserState``, encrypted with a secret of this
+    server's run), the same in all its tabs. An API client's session is made on its first request, a person of
+    its own.
     """
-    state = gr.State(new_session, time_to_live=config.session_ttl_s, delete_callback=close_session)
+    state = gr.State(functools.partial(new_session, people), time_to_live=config.session_ttl_s,
+                     delete_callback=close_session)
     state.load_event_to_attach = None  # gradio's own load event would be a public API endpoint: ours is private
-    demo.load(new_session, None, state, api_visibility="private")
+    browser = gr.BrowserState(None, storage_key=PERSON_KEY)
+    demo.load(functools.partial(start_browser_session, people), browser, [state, browser],
+              api_visibility="private")
     return state

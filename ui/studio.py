@@ -32,6 +32,7 @@ from simcse_core.model.catalogue import (
 from simcse_core.paths import ASSETS_DIR
 from simcse_core.teaching import lessons
 from ui.errors import InputError, check_choice, shorten
+from ui.people import People
 from ui.registry import ModelRegistry, canonical_model_name, looks_like_path
 from ui.session import FINETUNED_LABEL, RUN_LABEL, Corpus, FineTuneRecord, IndexKey, ModelKey, Session
 from ui.training_queue import QueueGroups, TrainingQueue
@@ -70,10 +71,17 @@ class StudioConfig:
     # time-budgeted run then makes half its steps (README, "Training queue").
     training_slots: int = 1
     max_training_queue: int = 10  # runs waiting for a slot, server-wide; more are refused with a message
-    # Runs training or waiting from one network address (all its sessions together). A classroom behind one
-    # NAT shares an address: raise it there; behind a reverse proxy, see trusted_proxy.
-    max_runs_per_address: int = 2
-    trusted_proxy: bool = False  # operator flag --trusted-proxy: a client's address is X-Forwarded-For's first
+    # Runs training or waiting per person (a browser: all its tabs together; ui.people). One per session too.
+    max_runs_per_person: int = 2
+    # Runs training or waiting from one network address (all its people together): a backstop against a script
+    # that makes new people, large enough for a class behind one NAT (--runs-per-address).
+    max_runs_per_address: int = 10
+    # Reverse proxies in front of the server that append to X-Forwarded-For (--trusted-proxy [N]): the address is
+    # the N-th entry from the right. 0: no proxy header is believed (ui.server.client_address).
+    trusted_proxy: int = 0
+    # Fine-tuned runs kept in memory by all sessions together (about 50-150 MB each); beyond it the oldest run of
+    # an idle session is dropped, and its owner told (ui.people).
+    max_kept_runs: int = 40
 
     @property
     def base_label(self) -> str:
@@ -154,7 +162,8 @@ class StudioConfig:
 
 
 class Studio:
-    """What every handler needs: the settings, the shared base models, the bundled corpus, the training queue.
+    """What every handler needs: the settings, the shared base models, the bundled corpus, the training queue, and
+    what all visitors together hold (:class:`ui.people.People`).
 
     One instance per app, shared by all visitors; everything in it is read-only after it is first filled, or
     guarded by its own lock.
@@ -166,6 +175,7 @@ class Studio:
         self.training_queue = TrainingQueue(config.training_slots, config.max_training_queue,
                                             config.max_runs_per_address)
         self.queues = QueueGroups.of(config.training_slots, config.max_training_queue)
+        self.people = People(config.max_runs_per_person, config.max_kept_runs)  # every session counts in it
         self._lock = threading.Lock()
         self._bundled: Corpus | None = None
         self._baselines: dict[ModelKey, float] = {}
