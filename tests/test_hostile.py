@@ -330,7 +330,7 @@ def server(studio: Studio):
     demo.queue()
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **launch_limits(studio.config))
+                **launch_limits(studio.config, demo))
     yield f"http://127.0.0.1:{port}/gradio_api"
     demo.close()
 
@@ -407,6 +407,17 @@ def test_a_request_body_over_the_cap_is_refused_before_it_is_parsed(server: str,
     response = httpx.post(f"{server}/call/similarity", content=b'{"data": ["' + b"x" * cap + b'"]}',
                           headers={"content-type": "application/json"}, timeout=60)
     assert response.status_code == 413 and f"the limit is {cap:,}" in response.json()["error"]
+    kind, answer = call_raw(server, "similarity", ["a cat", "a dog", studio.config.base_label, "mean"])
+    assert kind == "complete"  # the server is fine afterwards
+
+
+@pytest.mark.parametrize("index", [10_000, -5, "10000"])
+def test_an_unknown_event_number_is_a_4xx_with_a_message(server: str, studio: Studio, index: object) -> None:
+    import httpx
+
+    response = httpx.post(f"{server}/queue/join", json={"data": [], "fn_index": index, "session_hash": "hostile"},
+                          timeout=60)
+    assert response.status_code == 404 and "no event number" in response.json()["error"]  # was a bare 500
     kind, answer = call_raw(server, "similarity", ["a cat", "a dog", studio.config.base_label, "mean"])
     assert kind == "complete"  # the server is fine afterwards
 

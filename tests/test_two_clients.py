@@ -29,7 +29,7 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     demo.queue()
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **launch_limits(config))
+                **launch_limits(config, demo))
     yield f"http://127.0.0.1:{port}/", studio
     demo.close()
 
