@@ -157,3 +157,63 @@ def test_stop_at_step_reproduces_a_run_stopped_there(corpus, tmp_path, tiny_mode
     _run(corpus, tmp_path / "b", tiny_model_dir, stop_after=4)
     a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_resumed_run_on_a_changed_corpus_is_refused_naming_it(corpus, tmp_path, tiny_model_dir):
+    _run(corpus, tmp_path / "a", tiny_model_dir, stop_after=1)
+    corpus[0].write_text("\n".join(reversed(SENTENCES * 2)) + "\n", encoding="utf-8")
+    with pytest.raises(PretrainError, match="another corpus file"):
+        _run(corpus, tmp_path / "a", tiny_model_dir)
+
+
+def test_init_from_starts_from_those_weights_and_refuses_another_size(corpus, tmp_path, tiny_model_dir):
+    _run(corpus, tmp_path / "first", tiny_model_dir, stop_after=6)
+    start = _weights(tmp_path / "first")
+    events = pretrain(*corpus, tmp_path / "next", PretrainConfig(**{**TINY, "lr": 1e-6}),
+                      tokenizer_source=str(tiny_model_dir), init_from=tmp_path / "first" / "model", stop_at_step=1)
+    list(events)
+    continued = _weights(tmp_path / "next")
+    assert all(torch.allclose(start[k], continued[k], atol=1e-4) for k in start if "embeddings" in k)
+    with pytest.raises(PretrainError, match="another size or vocabulary"):
+        next(pretrain(*corpus, tmp_path / "other", PretrainConfig(**{**TINY, "hidden": 32, "heads": 2}),
+                      tokenizer_source=str(tiny_model_dir), init_from=tmp_path / "first" / "model"))
+    with pytest.raises(PretrainError, match="init-from"):  # resuming it without its starting weights
+        next(pretrain(*corpus, tmp_path / "next", PretrainConfig(**{**TINY, "lr": 1e-6}),
+                      tokenizer_source=str(tiny_model_dir)))
+
+
+def test_bf16_precision_trains_and_an_unknown_precision_names_the_field(corpus, tmp_path, tiny_model_dir):
+    _run(corpus, tmp_path / "bf16", tiny_model_dir, precision="bf16")
+    assert all(torch.isfinite(v.float()).all() for v in _weights(tmp_path / "bf16").values())
+    with pytest.raises(PretrainError, match="precision"):
+        PretrainConfig(precision="fp8")
+
+
+def test_dictionary_and_fortune_readers_strip_markup(tmp_path):
+    import gzip
+
+    from simcse_core.pretraining.corpus import dictd_sentences, fortune_sentences
+
+    entry = ('Affect \\Af*fect"\\, v. t. [L. affectus.]\n   1. To act upon; to produce an effect upon.\n'
+             "   [1913 Webster]\n\n            The climate affected their health and spirits.\n"
+             "                                                  --Macaulay.\n      [1913 Webster]\n")
+    (tmp_path / "gcide.dict.dz").write_bytes(gzip.compress(entry.encode()))
+    assert list(dictd_sentences("gcide", tmp_path)) == ["The climate affected their health and spirits."]
+    (tmp_path / "fortunes").write_text("A banker lends you an umbrella when the sun shines.\n\t\t-- Mark Twain\n%\n"
+                                       "Second saying here.\n")
+    assert list(fortune_sentences(tmp_path)) == ["A banker lends you an umbrella when the sun shines.",
+                                                 "Second saying here."]
+    with pytest.raises(CorpusError, match="dict-foldoc"):
+        list(dictd_sentences("foldoc", tmp_path / "nowhere"))
+
+
+def test_ship_encoder_writes_bf16_shards_that_load_back_in_fp32(tiny_encoder, tmp_path):
+    from simcse_core.model.encoder import load_encoder
+    from simcse_core.teaching.prepared import ship_encoder
+
+    files = ship_encoder(tiny_encoder, tmp_path / "shipped", max_shard_mb=9)
+    assert all(f.stat().st_size <= 9_000_000 for f in files)
+    loaded = load_encoder(str(tmp_path / "shipped"))
+    assert next(loaded.model.parameters()).dtype == torch.float32
+    before, after = tiny_encoder.encode(["the man plays the guitar"]), loaded.encode(["the man plays the guitar"])
+    assert abs(float((before * after).sum())) > 0.99  # bf16 rounding only

@@ -48,9 +48,17 @@ def add_parsers(commands) -> None:
     pretrain.add_argument("--no-resume", action="store_true", help="start again even if --out has a run")
     pretrain.add_argument("--ship-to", type=Path, default=None,
                           help="at the end, write the model for the repository here (bf16, shards of at most 9 MB)")
+    pretrain.add_argument("--init-from", type=Path, default=None,
+                          help="continue from this saved masked LM's weights (same size and vocabulary) with a "
+                               "fresh optimiser and schedule, e.g. models/raw-bert")
     for f in fields(PretrainConfig):
+        flag = f"--{f.name.replace('_', '-')}"
+        if "choices" in f.metadata:
+            pretrain.add_argument(flag, choices=f.metadata["choices"], default=f.default,
+                                  help=f"{f.metadata['help']} (default: %(default)s)")
+            continue
         low, high = f.metadata["range"]
-        pretrain.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
+        pretrain.add_argument(flag, type=type(f.default), default=f.default,
                               help=f"{f.metadata['help']} ({low}-{high}; default: %(default)s)")
     pretrain.set_defaults(run=_run_pretrain)
 
@@ -70,7 +78,7 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     config = PretrainConfig(**{f.name: getattr(args, f.name) for f in fields(PretrainConfig)})
     for event in pretrain(args.corpus, args.heldout, args.out, config, time_budget=args.time_budget,
                           checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-                          resume=not args.no_resume, stop_at_step=args.stop_at_step):
+                          resume=not args.no_resume, stop_at_step=args.stop_at_step, init_from=args.init_from):
         accuracy = "" if event.heldout_accuracy is None else f"  held-out MLM accuracy {event.heldout_accuracy:.3f}"
         print(f"step {event.step:>6}  epoch {event.epoch}  loss {event.loss:.3f}  "
               f"{event.tokens_per_second:,.0f} tokens/s  {event.tokens_seen:,} tokens  "

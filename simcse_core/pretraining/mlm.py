@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "pretrain_state.pt"
 CONFIG_NAME = "pretrain_config.json"
+INPUTS_NAME = "pretrain_inputs.json"  # the corpus, vocabulary and starting weights a run was made from
+_INPUT_NAMES = {"corpus_sha256": "corpus file", "vocabulary_sha256": "vocabulary", "init_from": "--init-from"}
 
 
 class PretrainError(ValueError):
@@ -51,11 +53,19 @@ class PretrainConfig:
                                                             "help": "share of word pieces chosen"})
     dropout: float = field(default=0.1, metadata={"range": (0.0, 0.9), "help": "dropout in pretraining"})
     seed: int = field(default=0, metadata={"range": (0, 2**31 - 1), "help": "random seed"})
+    precision: str = field(default="fp32", metadata={
+        "choices": ("fp32", "bf16"),
+        "help": "bf16 runs the forward pass under CPU autocast (weights and optimiser stay fp32; about 1.4x "
+                "the word pieces a second on a CPU with AVX512-BF16)"})
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            low, high = f.metadata["range"]
             value = getattr(self, f.name)
+            if "choices" in f.metadata:
+                if value not in f.metadata["choices"]:
+                    raise PretrainError(f"{f.name} must be one of {', '.join(f.metadata['choices'])}, got {value!r}.")
+                continue
+            low, high = f.metadata["range"]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
                 raise PretrainError(f"{f.name} must be between {low} and {high}, got {value!r}.")
         if self.hidden % self.heads:
@@ -167,7 +177,7 @@ class _Batches:
 
     def collate(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         rows = [self.ids[i] for i in indices]
-        width = max(len(r) for r in rows)
+        width = -(-max(len(r) for r in rows) // 8) * 8  # a multiple of 8: few distinct shapes for the kernels
         input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         attention = torch.zeros((len(rows), width), dtype=torch.long)
         for i, row in enumerate(rows):
@@ -176,11 +186,13 @@ class _Batches:
         return input_ids, attention
 
 
-def _masked_lm_loss(model, input_ids, attention, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _masked_lm_loss(model, input_ids, attention, labels, precision: str = "fp32"
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cross-entropy over the chosen pieces only (the vocabulary projection is skipped elsewhere)."""
-    hidden = model.bert(input_ids=input_ids, attention_mask=attention).last_hidden_state  # (B, T, H)
-    chosen = labels != -100
-    logits = model.cls(hidden[chosen])  # (M, V)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        hidden = model.bert(input_ids=input_ids, attention_mask=attention).last_hidden_state  # (B, T, H)
+        chosen = labels != -100
+        logits = model.cls(hidden[chosen]).float()  # (M, V)
     targets = labels[chosen]  # (M,)
     return torch.nn.functional.cross_entropy(logits, targets), logits, targets
 
@@ -198,7 +210,7 @@ def heldout_accuracy(model, batches: _Batches, config: PretrainConfig, mask_id: 
         input_ids, attention = batches.collate(order[start:start + 256])
         corrupted, labels = mask_tokens(input_ids, attention, torch.isin(input_ids, special_ids), config,
                                         mask_id, vocab_size, generator)
-        _, logits, targets = _masked_lm_loss(model, corrupted, attention, labels)
+        _, logits, targets = _masked_lm_loss(model, corrupted, attention, labels, config.precision)
         right += int((logits.argmax(-1) == targets).sum())
         total += int(targets.numel())
     model.train(was_training)
@@ -208,8 +220,14 @@ def heldout_accuracy(model, batches: _Batches, config: PretrainConfig, mask_id: 
 def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig = PretrainConfig(),
              tokenizer_source: str | None = None, time_budget: float | None = None,
              checkpoint_every: float = 900.0, report_every: int = 50, eval_every: int = 1000,
-             resume: bool = True, stop_at_step: int | None = None) -> Iterator[PretrainEvent]:
+             resume: bool = True, stop_at_step: int | None = None, init_from: Path | None = None
+             ) -> Iterator[PretrainEvent]:
     """Pretrain, yielding progress; checkpoints to ``out_dir`` every ``checkpoint_every`` seconds and at the end.
+
+    ``init_from`` (a saved ``BertForMaskedLM`` folder of the same size and vocabulary, e.g. ``models/raw-bert``)
+    continues pretraining from those weights with a fresh optimiser and schedule, instead of random weights.
+    A resumed run must have the same settings, the same corpus file (its SHA-256), the same vocabulary and the
+    same ``init_from``; anything else is refused with a message naming what changed.
 
     ``time_budget`` (seconds, this run and the runs it resumed together) or ``stop_at_step`` ends training
     early; the learning rate schedule follows ``config.steps`` either way, so stopping never changes which
@@ -232,6 +250,8 @@ def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig 
     mask_id = tokenizer.mask_token_id
 
     model = BertForMaskedLM(config.bert_config(vocab_size))
+    if init_from is not None:
+        _load_start(model, init_from)
     model.train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "LayerNorm" not in n]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "LayerNorm" in n]
@@ -243,12 +263,20 @@ def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig 
     out_dir.mkdir(parents=True, exist_ok=True)
     step, tokens_seen, resumed_elapsed = 0, 0, 0.0
     state_path = out_dir / CHECKPOINT_NAME
+    inputs = {"corpus_sha256": _sha256(corpus.read_bytes()),
+              "vocabulary_sha256": _sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()),
+              "init_from": None if init_from is None else str(Path(init_from).resolve())}
     if resume and state_path.is_file():
         saved_config = json.loads((out_dir / CONFIG_NAME).read_text()) if (out_dir / CONFIG_NAME).is_file() else {}
         if saved_config != asdict(config):
             differ = sorted(k for k in asdict(config) if saved_config.get(k) != asdict(config)[k])
             raise PretrainError(f"{out_dir} holds a run with other settings ({', '.join(differ)}); "
                                 "use another folder or the same settings.")
+        saved_inputs = json.loads((out_dir / INPUTS_NAME).read_text()) if (out_dir / INPUTS_NAME).is_file() else {}
+        changed = [_INPUT_NAMES[k] for k in inputs if saved_inputs.get(k, inputs[k]) != inputs[k]]
+        if changed:
+            raise PretrainError(f"{out_dir} holds a run on another {' and another '.join(changed)}; resuming it "
+                                "would mix two runs: use another folder, or the run's own inputs.")
         state = torch.load(state_path, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -256,6 +284,7 @@ def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig 
         step, tokens_seen, resumed_elapsed = state["step"], state["tokens_seen"], state["elapsed"]
         logger.info("Resumed %s at step %d", out_dir, step)
     (out_dir / CONFIG_NAME).write_text(json.dumps(asdict(config), indent=2) + "\n")
+    (out_dir / INPUTS_NAME).write_text(json.dumps(inputs, indent=2) + "\n")
     run_start = time.perf_counter()
 
     def elapsed() -> float:
@@ -285,7 +314,7 @@ def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig 
             corrupted, labels = mask_tokens(input_ids, attention, torch.isin(input_ids, special_ids), config,
                                             mask_id, vocab_size, generator)
             torch.manual_seed(config.seed * 1_000_003 + step)  # this step's dropout
-            loss, _, _ = _masked_lm_loss(model, corrupted, attention, labels)
+            loss, _, _ = _masked_lm_loss(model, corrupted, attention, labels, config.precision)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -303,11 +332,44 @@ def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig 
                 yield PretrainEvent(step, epoch, window_loss / window_steps, rate, tokens_seen, elapsed(),
                                     accuracy)
                 window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
+            if step % 100 == 0:
+                _return_freed_memory()
             if time.perf_counter() - last_save >= checkpoint_every:
                 save()
                 last_save = time.perf_counter()
     finally:
         save()
+
+
+def _return_freed_memory() -> None:
+    """Hand memory glibc holds after frees back to the system: batches of many shapes otherwise grow RSS."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:  # not glibc: nothing to trim
+        pass
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _load_start(model, folder: Path) -> None:
+    """Copy a saved masked LM's weights into ``model``; refuses another size or vocabulary, naming the folder."""
+    from transformers import BertForMaskedLM
+
+    if not (Path(folder) / "config.json").is_file():
+        raise PretrainError(f"--init-from {folder}: no config.json there (a saved BertForMaskedLM folder is needed).")
+    start = BertForMaskedLM.from_pretrained(folder, dtype=torch.float32)
+    ours, theirs = model.state_dict(), start.state_dict()
+    differ = sorted(k for k in ours if k not in theirs or theirs[k].shape != ours[k].shape)
+    if differ:
+        raise PretrainError(f"--init-from {folder} has another size or vocabulary ({differ[0]} differs); "
+                            "give the same --layers, --hidden, --heads, --intermediate, --max-length and tokenizer.")
+    model.load_state_dict(theirs, strict=False)
 
 
 def ship(model_dir: Path, out_dir: Path, max_shard_mb: int = 9) -> list[Path]:
