@@ -54,7 +54,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_search_parser(commands)
     _add_export_parser(commands)
     pretraining_cli.add_parsers(commands)
+    _add_prepare_parser(commands)
     return parser
+
+
+def _add_prepare_parser(commands) -> None:
+    from simcse_core.teaching.prepared import PREPARED_DIR, PREPARED_RUN
+
+    prepare = commands.add_parser(
+        "prepare-lesson-model", help="train the lesson's recipe from raw-bert for longer and ship it",
+        description=f"Train the lessons' unsupervised SimCSE recipe (pooler {PREPARED_RUN.pooler}, lr "
+                    f"{PREPARED_RUN.lr:g}, batch {PREPARED_RUN.batch_size}, seed {PREPARED_RUN.seed}) from raw-bert "
+                    f"on the 20,000 lesson sentences for {PREPARED_RUN.steps} steps, and write it with bf16 "
+                    "weights in shards of at most 9 MB: the catalogue's raw-bert-simcse.")
+    prepare.add_argument("--out", type=Path, default=PREPARED_DIR, help="folder to write (default: %(default)s)")
+    prepare.set_defaults(run=_run_prepare)
+
+
+def _run_prepare(args: argparse.Namespace) -> int:
+    from simcse_core.teaching.prepared import prepare
+
+    facts = prepare(args.out, say=lambda line: print(line, flush=True))
+    print(f"Trained {facts['steps']} steps in {facts['train_s']:.0f} s; saved to {args.out}")
+    return 0
 
 
 def _add_eval_parser(commands) -> None:

@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "minilm"  # for real use: Similarity and Retrieval
 RAW_MODEL = "raw-bert"  # where lessons start: a language model that never learned sentence meaning
+PREPARED_MODEL = "raw-bert-simcse"  # the lesson's recipe from raw-bert, trained ~12 minutes (teaching/prepared.py)
 
 # Short names a user can type; each maps to where its weights come from.
 PACKAGED_MODELS: dict[str, str] = {
@@ -22,11 +23,13 @@ PACKAGED_MODELS: dict[str, str] = {
 # Short names of models shipped inside this repository (folders under models/).
 SHIPPED_MODELS: dict[str, Path] = {
     "raw-bert": PROJECT_ROOT / "models" / "raw-bert",  # 4 layers x 128, masked-LM only (models/raw-bert/MODEL.md)
+    "raw-bert-simcse": PROJECT_ROOT / "models" / "raw-bert-simcse",  # raw-bert + the lesson's recipe, longer
 }
 # One line each, for pickers and captions.
 MODEL_DESCRIPTIONS: dict[str, str] = {
     "minilm": "all-MiniLM-L6-v2: trained for sentence similarity on about a billion pairs",
     "raw-bert": "raw-bert: a 4-layer BERT this project pretrained with masked-LM only (never on sentence pairs)",
+    "raw-bert-simcse": "raw-bert-simcse: raw-bert after the lesson's unsupervised SimCSE recipe, trained longer",
 }
 # Hub ids offered in pickers when the machine is online (none of them is needed offline).
 HUB_SUGGESTIONS: tuple[str, ...] = (

@@ -1,0 +1,95 @@
+"""Choosing the lesson's recipe by measurement: pooler (Table 6's rows) and learning rate, from the raw model.
+
+Each candidate is the lesson run (the paper's unsupervised setting: batch 64, τ 0.05, dropout 0.1, training
+length 32, on the 20,000 lesson sentences, seed 42) with one pooler and one learning rate, for the lesson's
+steps. It is scored on the full STS-B dev and test sets, and its gain is measured against the raw model's
+*best* training-free reading without whitening ([CLS], mean or first-last average: the one a class would pick
+instead) and against whitening, not against the reading the run starts from. The recipe is chosen on STS-B dev
+(as the paper selects on STS-B dev); STS-B test is reported, never used to choose.
+
+    python bench/lesson_recipe.py                # the candidates below, one seed each
+    python bench/lesson_recipe.py --seeds 3      # and more seeds
+    python bench/lesson_recipe.py --quick        # a tenth of the steps
+
+Writes ``bench/results/lesson_recipe.json``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `bench` and `simcse_core` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import Target, make_parser, report, setup  # noqa: E402
+
+# (Table 6 row, pooler, MLP in training only, learning rate)
+CANDIDATES: tuple[tuple[str, str, bool, float], ...] = (
+    ("[CLS] w/o MLP", "cls_before_pooler", False, 3e-3),
+    ("[CLS] w/ MLP (train)", "cls", True, 3e-3),
+    ("mean (not a Table 6 row)", "mean", False, 1e-3),
+    ("First-last avg.", "avg_first_last", False, 1e-3),
+    ("First-last avg.", "avg_first_last", False, 3e-3),
+    ("First-last avg.", "avg_first_last", False, 3e-4),
+)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = make_parser(__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per candidate (42, 43, ...)")
+    parser.add_argument("--steps", type=int, default=None, help="steps per run (default: the lesson's)")
+    args = parser.parse_args(argv)
+    setup(args)
+
+    from simcse_core.evaluation.metrics import embedding_report
+    from simcse_core.evaluation.sets import load_stsb
+    from simcse_core.model.encoder import load_encoder
+    from simcse_core.teaching import lessons, table5
+    from simcse_core.training.train import train
+
+    dev, test = load_stsb("dev"), load_stsb("test")
+    sentences = list(lessons.lesson_sentences())
+    free = table5.training_free_rows(lessons.START_MODEL, dev, test, sentences[:10_000])
+    rows = [{"recipe": r.label, "kind": "training-free", "stsb_dev": r.stsb_dev, "stsb_test": r.stsb_test}
+            for r in free]
+    unwhitened = [r for r in free if r.pooler in ("cls_before_pooler", "mean", "avg_first_last")]
+    best_dev = max(unwhitened, key=lambda r: r.stsb_dev)
+    whitened = next(r for r in free if r.pooler == "whitened")
+    steps = args.steps or lessons.LESSON_STEPS
+    if args.quick:
+        steps = max(2, steps // 10)
+    for row_name, pooler, mlp_only_train, lr in CANDIDATES:
+        for seed in range(42, 42 + args.seeds):
+            encoder = load_encoder(lessons.START_MODEL, pooler="cls_before_pooler")
+            config = replace(lessons.LESSON_RUN, steps=steps, lr=lr, pooler=pooler, mlp_only_train=mlp_only_train,
+                             seed=seed, eval_every=0)
+            last = None
+            for last in train(encoder, sentences, config):
+                pass
+            on_dev, on_test = embedding_report(encoder, dev), embedding_report(encoder, test)
+            rows.append({"recipe": f"{row_name}, lr {lr:g}", "kind": "SimCSE", "pooler": pooler, "lr": lr,
+                         "seed": seed, "steps": last.step, "train_s": round(last.train_s, 1),
+                         "stsb_dev": round(on_dev["spearman"], 2), "stsb_test": round(on_test["spearman"], 2),
+                         "anisotropy": round(on_dev["anisotropy"], 3),
+                         "gain_test_vs_best_unwhitened": round(on_test["spearman"] - best_dev.stsb_test, 2),
+                         "gain_test_vs_whitened": round(on_test["spearman"] - whitened.stsb_test, 2)})
+            print(rows[-1], flush=True)
+    runs = [r for r in rows if r["kind"] == "SimCSE"]
+    chosen = max(runs, key=lambda r: r["stsb_dev"])
+    targets = [Target("chosen recipe: STS-B test over the best unwhitened reading (points)",
+                      chosen["gain_test_vs_best_unwhitened"], 8.0)]
+    notes = [f"best unwhitened training-free reading (chosen on dev): {best_dev.label}, dev {best_dev.stsb_dev}, "
+             f"test {best_dev.stsb_test}; whitened first-last: dev {whitened.stsb_dev}, test {whitened.stsb_test}",
+             f"chosen on STS-B dev: {chosen['recipe']} (dev {chosen['stsb_dev']}, test {chosen['stsb_test']})",
+             f"{steps} steps a run, batch {lessons.LESSON_RUN.batch_size}, τ {lessons.LESSON_RUN.temperature}, "
+             f"dropout {lessons.LESSON_RUN.dropout}, training length {lessons.LESSON_RUN.max_length}"]
+    columns = ["recipe", "kind", "seed", "steps", "train_s", "stsb_dev", "stsb_test", "anisotropy",
+               "gain_test_vs_best_unwhitened", "gain_test_vs_whitened"]
+    return report("lesson_recipe", args, rows, targets=targets, notes=notes, columns=columns,
+                  extra={"chosen": chosen})
+
+
+if __name__ == "__main__":
+    main()
