@@ -10,8 +10,10 @@ import time
 import gradio as gr
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 
 from simcse_core.evaluation.sets import QUICK_EVAL_PAIRS
+from simcse_core.teaching import table5
 from ui import plots, text
 from ui.components import SettingDropdown
 from ui.errors import InputError, check_choice, guarded
@@ -125,6 +127,50 @@ def evaluate(studio: Studio, set_choice: str, upload: str | None, choice: str, p
     return pd.DataFrame(rows, columns=TABLE_COLUMNS), figure
 
 
+MINIATURE_COLUMNS = ["raw-bert read through", "Kind", "STS-B dev", "STS-B test", "Paper, BERT-base (Table 5 row)",
+                     "How ours differs"]
+
+
+def miniature_table(rows: list[table5.Table5Row]) -> pd.DataFrame:
+    """Table 5 in miniature: each reading beside the paper's STS-B test figure for its row, if any."""
+    def paper(row: table5.Table5Row) -> str:
+        return "— (no such row)" if row.paper_row is None else f"{row.paper_stsb_test:.2f} ({row.paper_row})"
+
+    return pd.DataFrame([[r.label, r.kind, _fmt(r.stsb_dev if r.stsb_dev is not None else math.nan, 1),
+                          _fmt(r.stsb_test, 1), paper(r), r.note or "—"] for r in rows], columns=MINIATURE_COLUMNS)
+
+
+def spectrum_figure(before: list[float], after: list[float], pooler: str) -> go.Figure:
+    """Section 5's singular-value spectrum of the lesson sentences' unit vectors, before and after the run."""
+    fig = go.Figure()
+    for name, values, dash in (("raw-bert (before)", before, "dot"), ("after the lesson run", after, "solid")):
+        fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=values, name=name, mode="lines",
+                                 line={"dash": dash}))
+    fig.update_layout(title={"text": f"Singular values of 1,000 lesson sentences' vectors ({pooler})", "x": 0.02},
+                      xaxis_title="index", yaxis_title="σ / σ₁", height=320, margin={"l": 50, "r": 10, "t": 40,
+                                                                                       "b": 40},
+                      legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def miniature_panel() -> None:
+    """Table 5 in miniature, as measured by bench/raw_model.py on the project's machine."""
+    import json
+
+    rows = table5.measured_rows()
+    with gr.Accordion("Table 5 in miniature: does SimCSE beat doing nothing?", open=False, elem_id="eval-table5"):
+        if not rows:
+            gr.Markdown("Not measured on this checkout yet: `python bench/raw_model.py` measures it.")
+            return
+        gr.Markdown(text.TABLE5_MINIATURE_INTRO + "\n\n**" + table5.verdict(rows) + "**")
+        gr.Dataframe(miniature_table(rows), interactive=False, wrap=True, elem_id="eval-table5-rows")
+        stored = json.loads(table5.MEASURED_PATH.read_text(encoding="utf-8"))
+        if stored.get("spectrum_before") and stored.get("spectrum_after"):
+            gr.Plot(spectrum_figure(stored["spectrum_before"], stored["spectrum_after"],
+                                    stored.get("spectrum_pooler", "the lesson's pooler")),
+                    elem_id="eval-spectrum", show_label=False)
+
+
 def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.State) -> None:
     """Lay out the tab (inside a ``gr.Tab``) and wire its events."""
     gr.Markdown(text.EVAL_INTRO)
@@ -143,6 +189,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
                               elem_id="eval-scatter", show_label=False)
         with gr.Column(scale=2):
             gr.Markdown(text.PAPER_REFERENCE, elem_id="eval-reference", container=True, padding=True)
+    miniature_panel()
     eval_set.change(lambda c: gr.update(visible=c == UPLOAD), eval_set, upload, queue=False, api_visibility="private")
     inputs = [eval_set, upload, picker, pooler, session]
     run.click(functools.partial(evaluate, studio), inputs, [table, scatter], api_name="evaluate", **studio.queues.heavy)

@@ -332,3 +332,15 @@ def length_limit(max_chars: int, what: str = "Up to") -> str:
 
 RUNS_LIVE_IN_THIS_TAB = ("Your runs live in this browser tab: **reloading or closing the page deletes them** (the "
                          "browser asks first). Download a run below to keep it.")
+
+# --- Table 5 in miniature (Evaluate) -----------------------------------------------------------------------
+
+TABLE5_MINIATURE_INTRO = (
+    "The paper's Table 5 puts unsupervised SimCSE above every training-free reading of BERT-base (STS-B test: "
+    "first-last average, whitening, SimCSE — the figures are in the table's last column). Here the same readings "
+    "of `raw-bert` — no training at all — sit beside the lesson's one-minute run and the prepared run (the same "
+    "recipe, trained longer), all scored on the full STS-B sets by `python bench/raw_model.py` on the project's "
+    "2-core machine. Our model is far smaller than BERT-base and saw far less text, so the sizes differ; the "
+    "line in bold says which reading wins here. To score your own run, pick it at the top and evaluate it on "
+    "STS-B test above."
+)
