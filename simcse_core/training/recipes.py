@@ -1,12 +1,15 @@
 """The paper's two BERT-base runs as recipes: ``python -m simcse_core train --recipe unsup-bert|sup-bert``.
 
-Settings from the paper (Gao, Yao & Chen, 2021, Section 3-4 and Appendix A) and the official scripts
-``run_unsup_example.sh`` / ``run_sup_example.sh``: bert-base-uncased, the [CLS] pooler with an MLP head (in
-training only for the unsupervised run), temperature 0.05, dropout 0.1, max length 32, AdamW with a linear
-decay and no warmup, STS-B dev evaluated every 125 steps and the best checkpoint kept.
+Settings from the paper (Gao, Yao & Chen, 2021, Section 3-4 and Appendix A): bert-base-uncased, the [CLS]
+pooler with an MLP head (in training only for the unsupervised run), temperature 0.05, dropout 0.1, batch size
+and learning rate of Table A.1, the best checkpoint on STS-B dev kept (the paper evaluates every 250 steps).
+From the official scripts ``run_unsup_example.sh`` / ``run_sup_example.sh`` alone (the paper's text does not
+give them): max length 32, AdamW with a linear decay and no warmup, and an evaluation every 125 steps, which
+these recipes follow.
 
 Data: the official files of the hub dataset ``princeton-nlp/datasets-for-simcse`` (``wiki1m_for_simcse.txt``,
-1M Wikipedia sentences; ``nli_for_simcse.csv``, 275,601 SNLI+MNLI triplets ``sent0, sent1, hard_neg``), read
+1M Wikipedia sentences; ``nli_for_simcse.csv``, 275,601 SNLI+MNLI triplets ``sent0, sent1, hard_neg`` — the
+paper counts its NLI set as 314k pairs, Section 6.1), read
 from the hub when online, or from a local copy given with ``--data``.
 """
 
