@@ -220,15 +220,15 @@ class Session:
 
     def add_run(self, record: FineTuneRecord, keep: int) -> list[FineTuneRecord]:
         """Keep ``record``; drop (and return) the oldest runs beyond ``keep``. Beyond the server's cap of kept
-        runs, other sessions' oldest runs go (``People.kept``: their owners are told)."""
+        runs, the oldest runs of idle sessions go (``People.kept``: each owner, this one too, gets a notice)."""
         with self.lock:
             self.runs[record.run_id] = record
             dropped = []
             while len(self.runs) > max(1, keep):
                 dropped.append(self._forget(next(iter(self.runs))))
-        if self.people is not None:  # never under this session's lock: it takes other sessions' locks
-            dropped += [run for owner, run in self.people.kept(self, record) if owner is self]
-        if dropped:
+        # The server's cap, outside this session's lock: it takes other sessions' locks, one at a time.
+        server_dropped = self.people.kept(self, record) if self.people is not None else []
+        if dropped or server_dropped:
             release_memory_soon()
         return dropped
 
