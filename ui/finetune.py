@@ -26,7 +26,7 @@ from simcse_core.training.config import setting_spec
 from simcse_core.training.train import LIVE_RUN, TrainConfig
 from ui import browser, forms, plots, runs, text
 from ui.components import OptionalRadio, SettingDropdown, SettingNumber, SettingRadio, SettingSlider
-from ui.errors import InputError, check_choice, check_number, guarded, report_error
+from ui.errors import InputError, as_markdown_text, check_choice, check_number, guarded, report_error
 from ui.runs import RunHistory
 from ui.server import client_address
 from ui.session import FineTuneRecord, Session
@@ -407,7 +407,8 @@ def describe_data(choice: str, upload: str | None) -> dict[str, Any]:
     data = training_data(choice, upload)
     example = data.examples[0]
     example = example if isinstance(example, str) else " | ".join(example)
-    summary = f"**{data.summary()}** from {data.source}. First example: “{example[:160]}”"
+    summary = (f"**{as_markdown_text(data.summary())}** from {as_markdown_text(str(data.source))}. First example: "
+               f"“{as_markdown_text(example[:160])}”")  # a visitor's text, shown as text, never as markup
     if data.note:
         summary += f"\n\n⚠️ {data.note}"
     return {"data_info": summary, "mode": data.mode, "upload": show_upload}
