@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -106,9 +107,10 @@ class TrainingQueue:
             self._reap()
             mine = sum(t.client == client for t in (*self._running, *self._waiting))
             if mine >= self.max_per_client:
-                raise InputError(f"Your address already has {mine} run{'s' if mine != 1 else ''} training or "
-                                 f"waiting (the limit per address is {self.max_per_client}, so that everyone gets a "
-                                 "turn). Wait for one to finish, or press Stop.")
+                minutes = max(1, math.ceil(self._first_end_s(client) / 60))
+                raise InputError(f"This network address (shared by everyone on it, e.g. a school) already has {mine} "
+                                 f"run{'s' if mine != 1 else ''} training or waiting, the most one address may have "
+                                 f"({self.max_per_client}). Try again in about {minutes} min, when one of them ends.")
             if len(self._waiting) >= self.max_waiting and len(self._running) >= self.slots:
                 raise InputError(f"The training queue is full ({self.max_waiting} runs waiting, the limit). Try "
                                  "again in a few minutes; similarity, search and maps work meanwhile.")
@@ -195,6 +197,16 @@ class TrainingQueue:
             for ahead in self._waiting[: self._waiting.index(ticket)]:
                 heapq.heappush(free_at, heapq.heappop(free_at) + ahead.holds_for_s + extra)
             return free_at[0]
+
+    def _first_end_s(self, client: str) -> float:
+        """Seconds until the first of ``client``'s runs is expected to end (under the lock)."""
+        now = time.monotonic()
+        running = [max(0.0, t.started_at + t.holds_for_s - now) for t in self._running if t.client == client]
+        if running:
+            return min(running)
+        waiting = [t for t in self._waiting if t.client == client]
+        free_at = [max(0.0, t.started_at + t.holds_for_s - now) for t in self._running] or [0.0]
+        return min(free_at) + sum(t.holds_for_s for t in self._waiting[: self._waiting.index(waiting[0]) + 1])
 
     def counts(self) -> tuple[int, int]:
         """(training, waiting)."""
