@@ -560,3 +560,44 @@ def test_the_server_empties_its_cache_when_it_stops(tmp_path: Path, monkeypatch:
     for fn, args in reversed(registered):  # what the interpreter does at exit (last registered first)
         fn(*args)
     assert not cache.exists() and not any(tmp_path.iterdir())
+
+
+def test_a_run_of_every_step_is_replayed_to_the_same_settings_without_the_queue(
+        tiny_studio: Studio, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from simcse_core.model import catalogue
+    from ui import replays, runs
+
+    monkeypatch.setitem(catalogue.SHIPPED_MODELS, str(tiny_model_dir), tiny_model_dir)  # a catalogue model
+    monkeypatch.setattr(replays, "REPLAY_S", 0.2)
+    monkeypatch.setattr(runs, "REPLAY_S", 0.2)
+    monkeypatch.setattr(tiny_studio, "replays", replays.ReplayCache())
+    first, second, third = Session(), Session(), Session()
+    trained = list(_run(tiny_studio, first, steps=6))
+    assert len(tiny_studio.replays) == 1 and "replay" not in trained[-1]["status"]
+    joined = []
+    monkeypatch.setattr(tiny_studio.training_queue, "join",
+                        lambda *a, **k: joined.append(a) or pytest.fail("a replay must not queue"))
+    replayed = list(_run(tiny_studio, second, steps=6))
+    assert not joined and "is a replay" in replayed[0]["status"] and "Replaying" in replayed[1]["status"]
+    assert "Done (replayed)" in replayed[-1]["status"]
+    one, two = first.finetuned, second.finetuned
+    assert two.encoder is one.encoder and two.steps == one.steps == 6  # shared, read-only: no second copy
+    assert two.spearman_after == one.spearman_after and Path(two.model_zip).is_file()
+    assert "replayed from this server's run" in two.summary
+    monkeypatch.undo()  # another setting trains (the queue is real again)
+    assert all("replay" not in u["status"] for u in _run(tiny_studio, third, steps=5) if "status" in u)
+
+
+def test_a_stopped_or_budgeted_run_is_not_replayed(tiny_studio: Studio, tiny_model_dir: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from simcse_core.model import catalogue
+    from ui import replays
+
+    monkeypatch.setitem(catalogue.SHIPPED_MODELS, str(tiny_model_dir), tiny_model_dir)
+    monkeypatch.setattr(tiny_studio, "replays", replays.ReplayCache())
+    session = Session()
+    updates = _run(tiny_studio, session, steps=2000)
+    for update in updates:
+        if "Training" in update.get("status", ""):
+            session.stop_requested.set()
+    assert len(tiny_studio.replays) == 0

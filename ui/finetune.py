@@ -266,11 +266,14 @@ def figures(history: RunHistory, new_evaluation: bool = True, scored: Scoring = 
     return shown
 
 
-def status_line(event, history: RunHistory, running: bool, scored: Scoring = Scoring()) -> str:
-    """The status markdown: steps done, time left, Spearman before → now."""
-    parts = [f"**{'Training…' if running else 'Finished'}** step {event.step} / {event.total_steps}",
-             f"{event.elapsed_s:.0f} s elapsed"]
-    if running and event.remaining_s is not None:
+def status_line(event, history: RunHistory, running: bool, scored: Scoring = Scoring(), replayed: bool = False
+                ) -> str:
+    """The status markdown: steps done, time left, Spearman before → now (a replay says so, with the times it
+    measured when it trained)."""
+    doing = "Replaying…" if replayed else "Training…"
+    parts = [f"**{doing if running else 'Finished'}** step {event.step} / {event.total_steps}",
+             f"{event.elapsed_s:.0f} s {'elapsed when it trained' if replayed else 'elapsed'}"]
+    if running and event.remaining_s is not None and not replayed:
         parts.append(f"about {event.remaining_s:.0f} s left")
     line = " · ".join(parts)
     if history.spearman:
@@ -337,13 +340,16 @@ def shown(studio: Studio, session: Session, update: runs.RunUpdate, job: runs.Fi
             earlier = f" Your earlier runs are kept: {', '.join(kept)}." if kept else ""
             return {"status": f"You left the training queue. Nothing was trained.{earlier}", "session": session,
                     **_buttons(running=False)}
-        case runs.Started(title, eval_name, data):
+        case runs.Started(title, eval_name, data, replay_of):
             origin = f" from `{job.base_name}`" if job is not None else ""
+            if replay_of is not None:
+                return {"status": text.replay_started(title, origin, replay_of), **figures(RunHistory(eval_name)),
+                        "session": session, **_buttons(running=True)}
             return {"status": f"**Starting {title}{origin}…** measuring the model before training on {eval_name} "
                               f"({data}).",
                     **figures(RunHistory(eval_name)), "session": session, **_buttons(running=True)}
-        case runs.Progress(event, history, new_evaluation):
-            return {"status": status_line(event, history, running=not event.done, scored=scored),
+        case runs.Progress(event, history, new_evaluation, replayed):
+            return {"status": status_line(event, history, running=not event.done, scored=scored, replayed=replayed),
                     **figures(history, new_evaluation, scored), "session": session}
         case runs.Problem(error, where):
             report_error(error, where)

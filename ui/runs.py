@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import shutil
 import threading
 import time
@@ -32,6 +33,7 @@ import numpy as np
 from simcse_core.runtime import background_iter
 from simcse_core.training.train import LIVE_RUN_EVALUATIONS, EvaluationSchedule, TrainConfig, TrainEvent
 from ui.errors import InputError, as_gr_error
+from ui.replays import REPLAY_S, Replay, ReplayKey, data_fingerprint, now_label
 from ui.session import FineTuneRecord, PresetRun, Session
 from ui.studio import Studio
 from ui.training_queue import TRAIN_NICENESS
@@ -94,6 +96,7 @@ class Started:
     title: str  # "run 2", or the preset's label
     eval_name: str  # the STS pairs measured during the run
     data: str  # what it trains on
+    replay_of: str | None = None  # a replay (ui.replays): when this server trained the run it replays
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class Progress:
     event: TrainEvent
     history: RunHistory
     new_evaluation: bool  # an evaluation came since the previous Progress
+    replayed: bool = False  # an event of a replayed run (ui.replays), drawn at its measured values
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,8 @@ class Training:
     thread_name: str
     run_id: int | None = None
     seen: list[TrainEvent] = field(default_factory=list)  # every event, without its optimizer snapshot
+    replay_key: ReplayKey | None = None  # set when a run of every step may be replayed to later requests
+    trained: Any = None  # a float32 copy of the trained model, kept before compaction for replays
 
     @property
     def eval_name(self) -> str:
@@ -205,9 +211,17 @@ class FinetuneJob:
     def expected_s(self, studio: Studio) -> float:
         return expected_seconds(studio, self.config, len(self.data.examples))
 
+    def replay_key(self, studio: Studio) -> ReplayKey | None:
+        """The key of this run's settings in the server's replays: only runs from a catalogue model."""
+        from simcse_core.model.catalogue import PACKAGED_MODELS, SHIPPED_MODELS
+
+        if self.base_name not in PACKAGED_MODELS and self.base_name not in SHIPPED_MODELS:
+            return None
+        return ReplayKey(self.base_name, self.base_pooler, self.config, data_fingerprint(self.data.examples),
+                         studio.config.live_eval_pairs)
+
     def begin(self, studio: Studio, session: Session) -> Training:
         from simcse_core.evaluation.sets import default_eval_pairs
-        from simcse_core.training.losses import chance_loss
         from simcse_core.training.train import train
 
         eval_pairs = default_eval_pairs().sample(studio.config.live_eval_pairs)
@@ -217,14 +231,20 @@ class FinetuneJob:
         base = studio.registry.get(self.base_name, self.base_pooler)
         encoder = base.copy()  # private: the shared model is never trained
         examples = self.data.examples
-        triplets = config.mode == "sup" and len(examples[0]) == 3
         run_id = session.new_run_id()
-        history = RunHistory(eval_name=eval_pairs.name,
-                             chance=chance_loss(min(config.batch_size, len(examples)), hard_negatives=triplets))
         return Training(title=f"run {run_id}", base=base, encoder=encoder,
                         events=train(encoder, examples, config, eval_pairs=eval_pairs, eval_due=schedule),
-                        eval_pairs=eval_pairs,
-                        data=self.data.summary(), history=history, thread_name=f"train-run-{run_id}", run_id=run_id)
+                        eval_pairs=eval_pairs, data=self.data.summary(), history=self.history(eval_pairs.name),
+                        thread_name=f"train-run-{run_id}", run_id=run_id, replay_key=self.replay_key(studio))
+
+    def history(self, eval_name: str) -> RunHistory:
+        """An empty history of this run, with the loss of random guessing for its batch."""
+        from simcse_core.training.losses import chance_loss
+
+        examples = self.data.examples
+        triplets = self.config.mode == "sup" and len(examples[0]) == 3
+        return RunHistory(eval_name=eval_name, chance=chance_loss(min(self.config.batch_size, len(examples)),
+                                                                   hard_negatives=triplets))
 
     def keep(self, studio: Studio, session: Session, training: Training, model_zip: str | None):
         last, history = training.last, training.history
@@ -332,6 +352,11 @@ def run(studio: Studio, session: Session, job: Job, client: str = "local") -> It
     A run whose listener stops taking updates (a closed tab, a killed API client) loses its place or slot after
     ``TrainingQueue.listener_timeout_s`` and ends, keeping nothing, if it is ever resumed.
     """
+    replay = studio.replays.get(job.replay_key(studio)) if isinstance(job, FinetuneJob) else None
+    if replay is not None:  # these exact settings trained here already: the same weights, without the queue
+        with Admission(session) as admission:
+            yield from _replay(studio, session, job, replay, admission)
+        return
     queue = studio.training_queue
     with Admission(session) as admission, queue.place(job.budget_s, client=client, expected_s=job.expected_s(studio),
                                                       on_gone=admission.release) as ticket:
@@ -395,7 +420,13 @@ def _train(studio: Studio, session: Session, job: Job, queue, ticket, admission:
         try:
             if not session.closed and not ticket.gone:  # a visitor who left keeps nothing
                 remeasured = job.remeasure and remeasure(training)
+                if reason != "Done":  # only a run of every step is the same on any machine: replayable
+                    training.replay_key = None
                 kept, dropped = _keep(studio, session, job, training, problems)
+                if kept is not None and training.replay_key is not None and training.trained is not None:
+                    studio.replays.put(training.replay_key, Replay(
+                        kept.encoder, training.trained, tuple(training.seen), training.eval_name, training.data,
+                        now_label()))
         finally:
             admission.release()  # kept: Stop answers, and the visitor may start another run while this packages
     if session.closed or ticket.gone:
@@ -410,6 +441,50 @@ def _train(studio: Studio, session: Session, job: Job, queue, ticket, admission:
         except (OSError, InputError) as err:
             yield _problem(err, "package")
     yield Finished(reason, kept, dropped, training.history)
+
+
+def _replay(studio: Studio, session: Session, job: FinetuneJob, replay: Replay, admission: Admission
+            ) -> Iterator[RunUpdate]:
+    """Serve a run of settings this server already trained to the end: its measured curve over about
+    :data:`ui.replays.REPLAY_S` seconds, then the same model kept in the session (shared, read-only)."""
+    run_id = session.new_run_id()
+    history = job.history(replay.eval_name)
+    yield Started(f"run {run_id}", replay.eval_name, replay.data, replay_of=replay.trained_at)
+    scale = REPLAY_S / max(replay.events[-1].elapsed_s, 1e-9)
+    start, shown_at, shown_evaluations = time.monotonic(), -math.inf, 0
+    for event in replay.events:
+        history.add(event)
+        if not (event.done or event.metrics or event.elapsed_s - shown_at >= STREAM_EVERY_S):
+            continue
+        if session.stop_requested.wait(max(0.0, start + event.elapsed_s * scale - time.monotonic())) or \
+                session.closed:
+            admission.release()
+            yield Finished("Stopped", None, (), history)  # a replay has only its last step's weights
+            return
+        evaluations = len(history.eval_steps)
+        yield Progress(event, history, new_evaluation=evaluations != shown_evaluations, replayed=True)
+        shown_at, shown_evaluations = event.elapsed_s, evaluations
+    last, problems, model_zip = replay.events[-1], [], None
+    try:
+        model_zip = write_model_zip(studio, session, replay.trained, run_id)
+    except (OSError, InputError) as err:
+        problems.append(_problem(err, job.where))
+    record = FineTuneRecord(
+        run_id=run_id, encoder=replay.encoder, base_name=job.base_name, base_pooler=job.base_pooler,
+        summary=f"{last.step} steps on {replay.data}, replayed from this server's run of the same settings at "
+                f"{replay.trained_at} (same settings and seed: the same weights)", mode=job.config.mode,
+        steps=last.step, spearman_before=history.spearman[0] if history.spearman else None,
+        spearman_after=history.spearman[-1] if len(history.spearman) > 1 else None,
+        eval_name=history.eval_name, model_zip=model_zip)
+    dropped = tuple(session.add_run(record, studio.config.max_runs))
+    admission.release()
+    yield from problems
+    yield Packaging(record)
+    try:
+        package(studio, session, record)
+    except (OSError, InputError) as err:
+        yield _problem(err, "package")
+    yield Finished("Done (replayed)", record, dropped, history)
 
 
 def request_stop(session: Session, answer_within_s: float = STOP_ANSWER_S) -> bool:
@@ -446,6 +521,8 @@ def _keep(studio: Studio, session: Session, job: Job, training: Training, proble
             model_zip = write_model_zip(studio, session, training.encoder, training.run_id)
         except (OSError, InputError) as err:  # kept as trained (float32); packaging tries the zip again
             problems.append(_problem(err, job.where))
+    if training.replay_key is not None:  # a replay's download needs the float32 weights compaction drops
+        training.trained = training.encoder.copy()
     if model_zip is not None or not job.downloads:  # from now on the model is only read: keep what inference reads
         try:
             training.encoder.compact(base=training.base)

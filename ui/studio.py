@@ -34,6 +34,7 @@ from simcse_core.teaching import lessons
 from ui.errors import InputError, check_choice, shorten
 from ui.people import People
 from ui.registry import ModelRegistry, canonical_model_name, looks_like_path
+from ui.replays import ReplayCache
 from ui.session import FINETUNED_LABEL, RUN_LABEL, Corpus, FineTuneRecord, IndexKey, ModelKey, Session
 from ui.training_queue import QueueGroups, TrainingQueue
 
@@ -176,6 +177,7 @@ class Studio:
                                             config.max_runs_per_address)
         self.queues = QueueGroups.of(config.training_slots, config.max_training_queue)
         self.people = People(config.max_runs_per_person, config.max_kept_runs)  # every session counts in it
+        self.replays = ReplayCache()  # finished runs served again to identical requests (ui.replays)
         self._lock = threading.Lock()
         self._bundled: Corpus | None = None
         self._baselines: dict[ModelKey, float] = {}

@@ -344,3 +344,11 @@ TABLE5_MINIATURE_INTRO = (
     "line in bold says which reading wins here. To score your own run, pick it at the top and evaluate it on "
     "STS-B test above."
 )
+
+
+def replay_started(title: str, origin: str, trained_at: str) -> str:
+    """The status of a run served as a replay (ui.replays): what it is and why, in one paragraph."""
+    return (f"**{title}{origin} is a replay.** This server already trained these exact settings on the same data "
+            f"(at {trained_at}); the same settings and seed always give the same weights, so you get that model "
+            "and its real measured curve, drawn again in a few seconds, while the training slot stays free for "
+            "runs with other settings. Change any setting to train a run of your own.")
