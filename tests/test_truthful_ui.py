@@ -394,3 +394,26 @@ def test_figure2_notes_read_the_direction_of_alignment_from_the_measurement(monk
     monkeypatch.setattr(lessons, "MEASURED", replace(rising, after_alignment=0.18))  # a re-pretrained model
     assert "rises" not in text._au_note() and "0.19 → 0.18" in text._au_note()
     assert "rises" not in lesson._fine_tune_step() and "rises" not in text.miniature_direction()
+
+
+def test_a_comparison_of_a_raw_start_run_says_the_run_is_weak_and_where_real_search_is():
+    from types import SimpleNamespace
+
+    from simcse_core.teaching import lessons
+    from ui import retrieval
+
+    encoder = SimpleNamespace(config=SimpleNamespace(pooler="mean"))
+    run = SimpleNamespace(label="run 1", base_name=lessons.START_MODEL, base_pooler="mean", spearman_after=31.2,
+                          eval_name="STS-B dev (sample)", encoder=encoder)
+    note = retrieval.compare_note(SimpleNamespace(run=run, base_label="base: raw-bert"), "mean", 5)
+    assert "still weak" in note and "31.2" in note and "pick the base model" in note
+    minilm_run = SimpleNamespace(**{**vars(run), "base_name": "minilm"})
+    assert "still weak" not in retrieval.compare_note(SimpleNamespace(run=minilm_run, base_label="b"), "mean", 5)
+
+
+def test_an_uploaded_corpus_name_is_shown_as_text_in_retrieval_status():
+    import inspect
+
+    from ui import retrieval
+
+    assert ".name}**" not in inspect.getsource(retrieval)

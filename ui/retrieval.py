@@ -11,9 +11,10 @@ import gradio as gr
 import pandas as pd
 
 from simcse_core.data import DataError, load_labelled_sentences
+from simcse_core.teaching import lessons
 from ui import forms, text
 from ui.components import SettingRadio, SettingSlider
-from ui.errors import InputError, check_choice, check_number, check_sentence, guarded, shorten
+from ui.errors import InputError, as_markdown_text, check_choice, check_number, check_sentence, guarded, shorten
 from ui.session import Corpus, Session
 from ui.studio import Studio, comparison_for
 
@@ -57,8 +58,8 @@ def build_index(studio: Studio, corpus_choice: str, upload: str | None, choice: 
     start = time.perf_counter()
     index = studio.get_index(session, encoder, studio.model_key(choice, pooler, session), progress)
     seconds = time.perf_counter() - start
-    status = (f"**Index ready** — {corpus.name}, model `{text.model_shown(choice, encoder)}`, search backend "
-              f"`{index.backend}` ({seconds:.1f} s). Type a query below.")
+    status = (f"**Index ready** — {as_markdown_text(corpus.name)}, model `{text.model_shown(choice, encoder)}`, "
+              f"search backend `{index.backend}` ({seconds:.1f} s). Type a query below.")
     return status, session
 
 
@@ -75,9 +76,10 @@ def choose_corpus(studio: Studio, corpus_choice: str, upload: str | None, sessio
     except (InputError, DataError) as err:
         gr.Warning(str(err))
         return {"upload": show_upload, "session": session,
-                "status": f"⚠️ {err} Searches still use **{studio.corpus_of(session).name}**."}
+                "status": f"⚠️ {err} Searches still use **{as_markdown_text(studio.corpus_of(session).name)}**."}
     return {"upload": show_upload, "session": session,
-            "status": f"Searches now use **{corpus.name}** (indexed on the first search, or press Build index)."}
+            "status": f"Searches now use **{as_markdown_text(corpus.name)}** (indexed on the first search, or press "
+                      "Build index)."}
 
 
 def hits_table(hits, corpus: Corpus) -> pd.DataFrame:
@@ -128,8 +130,8 @@ def search(studio: Studio, query: str, top_k: float, threshold: float, choice: s
     hits = index.search(query, top_k=top_k, threshold=threshold)[0]
     if not hits:
         gr.Info(f"No sentence scores above the threshold {threshold:.2f}. Lower the threshold to see more.")
-    status = (f"Searched **{corpus.name}** with `{text.model_shown(choice, encoder)}` (backend `{index.backend}`); "
-              f"{len(hits)} hit{'s' if len(hits) != 1 else ''}.")
+    status = (f"Searched **{as_markdown_text(corpus.name)}** with `{text.model_shown(choice, encoder)}` "
+              f"(backend `{index.backend}`); {len(hits)} hit{'s' if len(hits) != 1 else ''}.")
     compare, note = pd.DataFrame(columns=COMPARE_COLUMNS), text.COMPARE_HINT
     pair = comparison_for(studio, choice, session)
     if pair is not None:
@@ -153,6 +155,8 @@ def compare_note(pair, picked_pooler: str, k: int) -> str:
     if picked_pooler and picked_pooler != pair.run.base_pooler:
         note += (f" The base side uses the pooler the run started from (`{pair.run.base_pooler}`), not the "
                  f"picker's (`{picked_pooler}`), so that only the training differs.")
+    if pair.run.base_name == lessons.START_MODEL:
+        note += "\n\n" + text.raw_start_search_note(pair.run)
     return note
 
 

@@ -352,3 +352,14 @@ def replay_started(title: str, origin: str, trained_at: str) -> str:
             f"(at {trained_at}); the same settings and seed always give the same weights, so you get that model "
             "and its real measured curve, drawn again in a few seconds, while the training slot stays free for "
             "runs with other settings. Change any setting to train a run of your own.")
+
+
+def raw_start_search_note(run) -> str:
+    """Why a run from the raw model still searches poorly, and where real search is (Retrieval, Embedding map)."""
+    scale = lessons.TRAINED_AT_SCALE
+    after = (f" (STS Spearman {run.spearman_after:.1f} on {run.eval_name})" if run.spearman_after is not None
+             else "")
+    return (f"⚠️ This run started from `{lessons.START_MODEL}`, a raw language model, and is still weak after a "
+            f"short run{after}: both columns' hits are poor, and what to look at is how the ranking moved. For "
+            f"real search, pick the base model at the top — {scale.label.partition(' (')[0]}, STS-B test "
+            f"{scale.stsb_test:.1f} — which this tab then searches with.")
