@@ -120,10 +120,11 @@ def main(argv: list[str] | None = None) -> dict:
         f"training steps, {wall:.1f} s with set-up, on this machine",
         "STS-B dev and test: full sets (1,500 and 1,379 pairs); anisotropy: mean cosine of distinct dev sentences",
     ]
-    notes.append(f"spectrum of 1,000 lesson sentences' unit [CLS] vectors, second / first singular value: "
+    notes.append(f"spectrum of 1,000 lesson sentences' unit vectors ({lessons.START_POOLER}), second / first "
+                 f"singular value: "
                  f"{spectrum_before[1]:.3f} before, {spectrum_after[1]:.3f} after (flatter is larger)")
     notes.append(verdict)
-    extra = {"table5": table5.as_records(miniature), "verdict": verdict,
+    extra = {"table5": table5.as_records(miniature), "verdict": verdict, "spectrum_pooler": lessons.START_POOLER,
              "lesson_train_s": last.train_s, "lesson_wall_s": wall, "lesson_steps": last.step,
              "stsb_test_gain": gain, "spectrum_before": [round(float(v), 4) for v in spectrum_before[:32]],
              "spectrum_after": [round(float(v), 4) for v in spectrum_after[:32]]}
