@@ -30,6 +30,9 @@ def add_parsers(commands) -> None:
     defaults = CorpusSplit()
     corpus.add_argument("--heldout", type=int, default=defaults.heldout, help="held-out sentences (MLM accuracy)")
     corpus.add_argument("--lesson", type=int, default=defaults.lesson, help="sentences of the lessons' file")
+    corpus.add_argument("--no-extra-sources", action="store_true",
+                        help="read only the first three packages (the first corpus; the held-out and lesson "
+                             "splits are the same either way)")
     corpus.set_defaults(run=_run_corpus)
 
     pretrain = commands.add_parser(
@@ -66,8 +69,8 @@ def add_parsers(commands) -> None:
 def _run_corpus(args: argparse.Namespace) -> int:
     from simcse_core.pretraining.corpus import build_corpus
 
-    report = build_corpus(args.out, args.stsb_dir, ASSETS_DIR, CorpusSplit(heldout=args.heldout,
-                                                                          lesson=args.lesson))
+    report = build_corpus(args.out, args.stsb_dir, ASSETS_DIR, CorpusSplit(heldout=args.heldout, lesson=args.lesson),
+                          extra_sources=not args.no_extra_sources)
     print(json.dumps(asdict(report), indent=2))
     return 0
 

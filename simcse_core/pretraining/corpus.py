@@ -402,7 +402,8 @@ def build_corpus(out_dir: Path, stsb_dir: Path | None, assets_dir: Path,
         "lesson": kept[split.heldout:split.heldout + split.lesson],
         "pretrain": kept[split.heldout + split.lesson:] + extra,
     }
-    random.Random(split.seed + 1).shuffle(parts["pretrain"])
+    if extra:  # the extra sentences mixed in; without them the file is the first corpus's, line for line
+        random.Random(split.seed + 1).shuffle(parts["pretrain"])
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, sentences in parts.items():
         (out_dir / f"{name}.txt").write_text("\n".join(sentences) + "\n", encoding="utf-8")
