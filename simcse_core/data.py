@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +30,15 @@ SUPPORTED_SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl")
 KNOWN_COLUMNS = frozenset({
     "text", "sentence", "sentence1", "sentence2", "anchor", "positive", "negative", "hard_negative",
     "score", "label", "topic",
+    "sent0", "sent1", "hard_neg",  # the official SimCSE files' names (nli_for_simcse.csv)
 })
+# A first row of lower-case names like these, none of them known, is a header this reader cannot map: refused.
+_HEADER_LIKE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 # Each column a loader needs: (description for messages, header / JSON names it may have, first = preferred).
 _TEXT = ("sentence", ("text", "sentence", "sentence1", "anchor"))
-_ANCHOR = ("first sentence", ("anchor", "sentence1", "text", "sentence"))
-_POSITIVE = ("second sentence", ("positive", "sentence2"))
-_NEGATIVE = ("hard negative", ("hard_negative", "negative"))
+_ANCHOR = ("first sentence", ("anchor", "sentence1", "text", "sentence", "sent0"))
+_POSITIVE = ("second sentence", ("positive", "sentence2", "sent1"))
+_NEGATIVE = ("hard negative", ("hard_negative", "negative", "hard_neg"))
 _SCORE = ("score", ("score", "label"))
 
 Kind = Literal["sentences", "pairs", "triplets"]
@@ -292,6 +296,12 @@ def _read_delimited(text: str, name: str, delimiter: str) -> _Table:
                 f"{width}. "
                 "Every line needs the same number of columns; if a sentence contains the separator, put the "
                 "sentence in double quotes.")
+    if header is None and len(rows) > 1 and all(_HEADER_LIKE.fullmatch(cell.strip()) for cell in rows[0][1]) and any(
+            " " in cell.strip() for _, cells in rows[1:] for cell in cells):
+        found = ", ".join(cell.strip() for cell in rows[0][1])
+        raise DataError(f"{name}: the first row ({found}) looks like a header, but this reader does not know "
+                        "those names. Name the columns text (sentences); anchor, positive, hard_negative (pairs "
+                        "or triplets); or sentence1, sentence2, score (scored pairs) — or remove the row.")
     return _Table(name, header, tuple(rows[1:] if header else rows), is_json=False)
 
 

@@ -291,3 +291,12 @@ def test_a_triplet_file_is_not_mistaken_for_scored_pairs(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a man,a person,1 dog\nb,c,d\n", encoding="utf-8")
     assert load_training_data(path).kind == "triplets"
+
+
+def test_a_header_row_of_unknown_names_is_refused_naming_them(tmp_path) -> None:
+    path = _write(tmp_path, "t.csv", "foo,bar,baz\nA man plays.,A man is playing.,A dog sleeps.\n"
+                                     "The sea is blue.,The ocean is blue.,A car drives.\n")
+    message = _error(load_training_data, path)
+    assert "t.csv" in message and "foo, bar, baz" in message and "anchor" in message
+    plain = _write(tmp_path, "p.csv", "Hello,World\nA man plays.,A man is playing.\n")  # one-word sentences: kept
+    assert load_pairs(plain) == [("Hello", "World"), ("A man plays.", "A man is playing.")]
