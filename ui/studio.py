@@ -83,6 +83,14 @@ class StudioConfig:
     # Fine-tuned runs kept in memory by all sessions together (about 50-150 MB each); beyond it the oldest run of
     # an idle session is dropped, and its owner told (ui.people).
     max_kept_runs: int = 40
+    # Uploads (gradio's /upload: no session, no person yet) count against their address: at most this many bytes in
+    # any upload_window_s (HTTP 429 beyond, naming the limit); enough for a class's training files behind one NAT,
+    # not for a script filling the disk (ui.server.UploadQuota).
+    upload_bytes_per_address: int = 100_000_000
+    upload_window_s: float = 600.0
+    # An upload is deleted this long after it arrived (gradio's own cache age is session_ttl_s); upload it again
+    # to use it later (ui.server.upload_sweeper).
+    upload_ttl_s: float = 900.0
 
     @property
     def base_label(self) -> str:

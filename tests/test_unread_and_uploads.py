@@ -1,0 +1,134 @@
+"""Every input bounded (issue 26, item 4): anonymous uploads count against their address and expire soon.
+
+The upload tests run gradio's own routes in-process on a tiny Blocks (no model).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from ui.server import UploadQuota, expire_uploads
+from ui.studio import StudioConfig
+
+MB = 1_000_000
+
+
+def _upload_app(config: StudioConfig, max_file_size: int | None = None):
+    """Gradio's app for a one-upload Blocks, with the app's launch limits (middleware and lifespan)."""
+    from app import launch_limits
+
+    with gr.Blocks() as demo:
+        box = gr.File()
+        box.upload(lambda f: f, box, box, api_name="echo")
+    demo.queue()
+    limits = launch_limits(config, demo)
+    demo.max_file_size = max_file_size or limits["max_file_size"]
+    return demo, gr.routes.App.create_app(demo, app_kwargs=limits["app_kwargs"])
+
+
+def _upload(client, size: int, address: str = "198.51.100.1", name: str = "data.txt"):
+    """POST one file of ``size`` bytes (distinct content) to gradio's upload route, from ``address``."""
+    content = (name.encode() + b"\n" + bytes(range(256)) * (size // 256 + 1))[:size]
+    return client.post("/gradio_api/upload", files={"files": (name, content, "text/plain")},
+                       headers={"x-forwarded-for": address})
+
+
+def test_uploads_count_against_their_address_and_the_refusal_names_the_limit() -> None:
+    from fastapi.testclient import TestClient
+
+    config = StudioConfig(upload_bytes_per_address=3 * MB, upload_window_s=600, trusted_proxy=1)
+    demo, app = _upload_app(config)
+    client = TestClient(app)
+    assert _upload(client, MB, name="a.txt").status_code == 200
+    assert _upload(client, MB, name="b.txt").status_code == 200
+    refused = _upload(client, MB, name="c.txt")  # 3 MB and the form's framing: over the address's share
+    assert refused.status_code == 429, refused.text
+    assert "the limit is 3.0 MB per 10 min from one network address" in refused.text
+    assert "Try again in about 10 min" in refused.text and int(refused.headers["retry-after"]) > 500
+    assert len(demo.upload_file_set) == 2  # the refused one was never stored
+    assert _upload(client, MB, address="198.51.100.2", name="c.txt").status_code == 200  # another address
+
+
+def test_the_probe_of_25_uploads_of_19_9_mb_stores_5_then_429_until_the_window_moves() -> None:
+    import asyncio
+
+    async def stored(scope, receive, send) -> None:  # gradio's upload route, as far as the quota sees it
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"[]"})
+
+    now = [0.0]
+    config = StudioConfig()
+    quota = UploadQuota(stored, config.upload_bytes_per_address, config.upload_window_s, clock=lambda: now[0])
+
+    async def probe(uploads: int, host=lambda k: "192.0.2.5") -> list[int]:
+        statuses = []
+        for k in range(uploads):
+            sent = []
+
+            async def send(message, sent=sent) -> None:
+                sent.append(message)
+
+            scope = {"type": "http", "method": "POST", "path": "/gradio_api/upload", "client": (host(k), 4000),
+                     "headers": [(b"content-length", b"19900000")]}
+            await quota(scope, None, send)
+            statuses.append(sent[0]["status"])
+            now[0] += 0.1  # the probe's 25 uploads came in 2.4 s
+        return statuses
+
+    assert asyncio.run(probe(25)) == [200] * 5 + [429] * 20
+    now[0] += config.upload_window_s
+    assert asyncio.run(probe(1)) == [200]
+    # An IPv6 host has a /64 of addresses to send from: they count as one.
+    assert asyncio.run(probe(8, host=lambda k: f"2001:db8::{k + 1:x}")) == [200] * 5 + [429] * 3
+
+
+def test_an_upload_gradio_refuses_is_not_counted_and_one_without_a_length_is_refused() -> None:
+    from fastapi.testclient import TestClient
+
+    config = StudioConfig(upload_bytes_per_address=3 * MB, trusted_proxy=1)
+    _, app = _upload_app(config, max_file_size=int(1.5 * MB))
+    client = TestClient(app)
+    too_big = _upload(client, 2 * MB, name="big.txt")
+    assert too_big.status_code == 413  # gradio's own answer, as it streams in
+    assert _upload(client, MB, name="a.txt").status_code == 200  # the 2 MB refused did not count
+    assert _upload(client, MB, name="b.txt").status_code == 200
+
+    def chunks():  # no Content-Length: a chunked body
+        yield b"--x\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.txt\"\r\n\r\nhi\r\n--x--\r\n"
+
+    unsized = client.post("/gradio_api/upload", content=chunks(),
+                          headers={"content-type": "multipart/form-data; boundary=x"})
+    assert unsized.status_code == 411 and "Content-Length" in unsized.text
+
+
+def test_uploads_expire_after_their_time_to_live(tmp_path: Path) -> None:
+    old, new = tmp_path / "hash1" / "old.txt", tmp_path / "hash2" / "new.txt"
+    for path in (old, new):
+        path.parent.mkdir()
+        path.write_bytes(b"x" * 100)
+    files = {str(old), str(new), str(tmp_path / "gone" / "gone.txt")}
+    now = time.time()
+    assert expire_uploads(files, ttl_s=60, now=now) == 0 and files == {str(old), str(new)}  # missing: forgotten
+    assert expire_uploads(files, ttl_s=60, now=new.stat().st_ctime + 61) == 200
+    assert not files and not old.parent.exists() and not new.parent.exists()
+
+
+@pytest.mark.slow
+def test_the_server_sweeps_uploads_older_than_their_time_to_live() -> None:
+    from fastapi.testclient import TestClient
+
+    from ui.server import upload_sweeper
+
+    demo, app = _upload_app(StudioConfig(trusted_proxy=1))
+    app.router.lifespan_context = gr.route_utils.create_lifespan_handler(upload_sweeper(0.5, every_s=0.2))
+    with TestClient(app) as client:
+        path = _upload(client, 1000).json()[0]
+        assert Path(path).is_file()
+        deadline = time.monotonic() + 5
+        while Path(path).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert not Path(path).exists() and not demo.upload_file_set
