@@ -279,21 +279,23 @@ def main(argv: list[str] | None = None) -> None:
 
 def launch_limits(config: StudioConfig, demo: gr.Blocks | None = None) -> dict:
     """The safety settings of ``demo.launch``: upload and request caps, each address's share of uploads and their
-    life, unknown events, served folders, error details."""
+    life, unknown events, unread /call events, served folders, error details."""
     from starlette.middleware import Middleware
 
-    from ui.server import BodySizeLimit, UnknownEventGuard, UploadQuota, upload_sweeper
+    from ui.server import BodySizeLimit, UnknownEventGuard, UnreadCallGuard, UploadQuota, upload_sweeper
 
     # Gradio refuses a bigger upload while it streams in (HTTP 413), before anything is stored: the same number
     # of bytes the app's file readers accept. Uploads count against their address (HTTP 429 beyond its share)
     # and are deleted upload_ttl_s after they arrive. Any other request body over its cap is refused before it
-    # is parsed; one naming an event the app does not have gets HTTP 404 (gradio's own answer is a 500). No file
-    # of this server is served except gradio's own cache (uploads, downloads) and the app's assets. Errors show
-    # only their message (gr.Error), never a traceback.
+    # is parsed; one naming an event the app does not have gets HTTP 404 (gradio's own answer is a 500). A /call
+    # event whose results nobody opens is cancelled (its run gives back its slot). No file of this server is
+    # served except gradio's own cache (uploads, downloads) and the app's assets. Errors show only their message
+    # (gr.Error), never a traceback.
     limits = config.limits
     middleware = [Middleware(UploadQuota, max_bytes=config.upload_bytes_per_address, window_s=config.upload_window_s,
                              trusted_proxy=config.trusted_proxy),
-                  Middleware(BodySizeLimit, max_bytes=limits.request_bytes)]
+                  Middleware(BodySizeLimit, max_bytes=limits.request_bytes),
+                  Middleware(UnreadCallGuard, read_within_s=config.call_read_within_s)]
     if demo is not None:
         middleware.append(Middleware(UnknownEventGuard, known=lambda: demo.fns.keys()))
     return {"max_file_size": limits.file_bytes, "allowed_paths": [str(ASSETS)], "show_error": False,

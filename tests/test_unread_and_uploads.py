@@ -1,10 +1,13 @@
-"""Every input bounded (issue 26, item 4): anonymous uploads count against their address and expire soon.
+"""Every input bounded (issue 26, item 4): anonymous uploads count against their address and expire soon; a /call
+run nobody reads gives back its training slot within 10 s, while a client that reads still trains to the end.
 
-The upload tests run gradio's own routes in-process on a tiny Blocks (no model).
+The upload tests run gradio's own routes in-process on a tiny Blocks (no model); the /call tests launch the real
+app on 127.0.0.1 with a tiny random model.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import gradio as gr
 import pytest
 
 from ui.server import UploadQuota, expire_uploads
-from ui.studio import StudioConfig
+from ui.studio import Studio, StudioConfig
 
 MB = 1_000_000
 
@@ -132,3 +135,105 @@ def test_the_server_sweeps_uploads_older_than_their_time_to_live() -> None:
         while Path(path).exists() and time.monotonic() < deadline:
             time.sleep(0.1)
     assert not Path(path).exists() and not demo.upload_file_set
+
+
+# --- /call runs nobody reads ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def studio(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Studio:
+    config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32", live_eval_pairs=24,
+                          temp_root=str(tmp_path_factory.mktemp("sessions")))
+    return Studio(config)
+
+
+@pytest.fixture(scope="module")
+def server(studio: Studio):
+    from app import build_demo, launch_limits
+    from tests.browser_helpers import free_port
+
+    demo = build_demo(studio=studio)
+    demo.queue()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_limits(studio.config, demo))
+    yield f"http://127.0.0.1:{port}"
+    demo.close()
+
+
+def _finetune_values(studio: Studio, steps: int, budget: float) -> list:
+    from ui import text
+
+    return [text.SAMPLE_UNSUP, None, "unsup", steps, 8, 1e-3, 0.05, 0.1, "mean", 16, budget,
+            studio.config.base_label, 1.0, "picked"]
+
+
+def _post(url: str, api: str, data: list) -> str:
+    import httpx
+
+    posted = httpx.post(f"{url}/gradio_api/call/{api}", json={"data": data}, timeout=30)
+    assert posted.status_code == 200, posted.text
+    return posted.json()["event_id"]
+
+
+def _wait_for(condition, timeout: float) -> float | None:
+    """Seconds until ``condition()`` holds (polled every 0.1 s), or None after ``timeout``."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(0.1)
+    return None
+
+
+@pytest.mark.slow
+def test_a_posted_finetune_nobody_reads_gives_back_its_slot_within_10_s(server: str, studio: Studio) -> None:
+    import httpx
+
+    queue = studio.training_queue
+    assert _wait_for(lambda: queue.counts() == (0, 0), 30) is not None
+    posted = time.monotonic()
+    event_id = _post(server, "finetune", _finetune_values(studio, steps=2000, budget=60))  # ~a minute if read
+    assert _wait_for(lambda: queue.counts() == (1, 0), 5) is not None  # it trains: the slot is held
+    freed = _wait_for(lambda: queue.counts() == (0, 0), 15)  # held past 20 s without the guard (measured)
+    held = time.monotonic() - posted
+    assert freed is not None and held <= 10, f"slot held {held:.1f} s"  # 5.6 s here
+    assert _wait_for(lambda: not studio.people._active, 5) is not None  # its admission is released too
+    assert studio.people.kept_count() == 0  # its session ended with it, as a closed tab's: nothing kept for nobody
+    late = httpx.get(f"{server}/gradio_api/call/finetune/{event_id}", timeout=30)
+    assert late.status_code == 410 and "nobody opened its results within 5 s" in late.json()["error"]
+
+
+@pytest.mark.slow
+def test_a_posted_finetune_nobody_reads_gives_back_its_place_in_line(server: str, studio: Studio) -> None:
+    queue = studio.training_queue
+    assert _wait_for(lambda: queue.counts() == (0, 0), 30) is not None
+    blocker = queue.join(60, "someone else")  # holds the slot: the posted run waits behind it
+    try:
+        posted = time.monotonic()
+        _post(server, "finetune", _finetune_values(studio, steps=2000, budget=60))
+        assert _wait_for(lambda: queue.counts() == (1, 1), 5) is not None
+        assert _wait_for(lambda: queue.counts() == (1, 0), 15) is not None and time.monotonic() - posted <= 10
+    finally:
+        queue.leave(blocker)
+
+
+@pytest.mark.slow
+def test_a_call_read_a_little_late_and_a_gradio_client_call_train_to_the_end(server: str, studio: Studio) -> None:
+    import httpx
+    from gradio_client import Client
+
+    event_id = _post(server, "finetune", _finetune_values(studio, steps=3, budget=30))
+    time.sleep(2)  # opened late, but within the 5 s: read
+    event, last = None, None
+    with httpx.stream("GET", f"{server}/gradio_api/call/finetune/{event_id}", timeout=120) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                last = json.loads(line.split(":", 1)[1])
+                break
+    assert event == "complete" and "**Done**" in last[0], (event, last)
+
+    client = Client(server, verbose=False)
+    outputs = client.predict(*_finetune_values(studio, steps=3, budget=30), api_name="/finetune")
+    assert "**Done**" in outputs[0], outputs[0]
+    assert studio.training_queue.counts() == (0, 0)

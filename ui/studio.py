@@ -91,6 +91,9 @@ class StudioConfig:
     # An upload is deleted this long after it arrived (gradio's own cache age is session_ttl_s); upload it again
     # to use it later (ui.server.upload_sweeper).
     upload_ttl_s: float = 900.0
+    # A /call event whose results (GET /call/<api>/<event_id>) nobody opens this soon after its POST is cancelled:
+    # its queue place or training slot goes to the next in line (ui.server.UnreadCallGuard).
+    call_read_within_s: float = 5.0
 
     @property
     def base_label(self) -> str:

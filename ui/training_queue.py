@@ -32,8 +32,11 @@ from ui.errors import InputError
 
 TRAIN_NICENESS = 10
 PACKAGING_S = 15.0  # least time a run holds its slot beyond its estimate (measuring before and after)
-# A run whose listener has not taken an update for this long loses its place or slot (a waiting run hands one
-# every second, a training run one per step, so only a closed tab or a killed client goes this quiet).
+# A run whose consumer has not taken an update for this long loses its place or slot (a waiting run hands one
+# every second, a training run one per step). Under gradio the consumer is gradio itself, which pulls a generator's
+# updates as fast as they come and buffers them for a reader who may never come: a closed tab is noticed by gradio
+# (its stream's disconnect cancels the event, closing the run at its next update), and a /call nobody reads by
+# ui.server.UnreadCallGuard, which cancels it the same way. This catches a consumer that stopped pulling.
 LISTENER_TIMEOUT_S = 8.0
 
 
@@ -81,9 +84,10 @@ class TrainingQueue:
     """First come, first served: at most ``slots`` runs train at once, at most ``max_waiting`` wait, at most
     ``max_per_client`` of them (training or waiting) from one address.
 
-    A run hands its listener an update at least every ``QUEUE_POLL_S`` while it waits and at every step while it
-    trains (:meth:`handed`, :meth:`taken`); a run whose listener has not taken an update for ``listener_timeout_s``
-    (a closed tab, a killed API client) loses its place or slot. Estimated start times assume every run ahead
+    A run hands its consumer an update at least every ``QUEUE_POLL_S`` while it waits and at every step while it
+    trains (:meth:`handed`, :meth:`taken`); a run whose consumer has not taken an update for ``listener_timeout_s``
+    loses its place or slot (see :data:`LISTENER_TIMEOUT_S`: under gradio, a gone reader is noticed by gradio and
+    ui.server instead, and the run is closed). Estimated start times assume every run ahead
     holds its slot for its measured steps (at most its budget) plus the longest time recent runs held their
     slot beyond that (measuring before and after, packaging).
     """
