@@ -95,3 +95,16 @@ def test_every_component_class_of_the_app_is_drawn_by_a_built_in_template() -> N
         cls.__name__ for cls in ours}
     missing = {cls.__qualname__: _template(cls) for cls in ours if _template(cls) not in built_in}
     assert not missing, missing
+
+
+def test_a_file_input_given_a_web_address_is_refused_before_gradio_fetches_it():
+    import gradio as gr
+
+    from ui.forms import type_problem
+
+    box = gr.File()
+    for value in ({"path": "https://example.org/big.bin"}, {"path": "x", "url": "http://10.0.0.1/a"},
+                  [{"path": "//host/file"}]):
+        assert "web address" in type_problem(box, value)
+    assert type_problem(box, {"path": "/tmp/gradio/abc/upload.txt", "url": None}) is None
+    assert type_problem(box, None) is None
