@@ -44,6 +44,12 @@ CSS = """
 #header p { font-size: 1.05em; max-width: 62em; }
 #model-row { align-items: end; }
 #sim-score h2 { margin: 0.1em 0; }
+/* The tab bar takes the page's width, never sets it: without this its six buttons made a phone's page 726 px wide
+   and gradio's "More tabs" menu (which moves the tabs that do not fit) never opened. */
+.tab-wrapper { contain: inline-size; }
+@media (max-width: 640px) {
+  #model-picker, #pooler-picker, #inside-start-row > *, #inside-start-note { min-width: 100% !important; }
+}
 """
 
 

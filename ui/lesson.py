@@ -110,14 +110,15 @@ body.presenter .js-plotly-plot .legendtext { font-size: 15px !important; }
 body.presenter .js-plotly-plot .xtitle, body.presenter .js-plotly-plot .ytitle,
 body.presenter .js-plotly-plot .annotation-text { font-size: 17px !important; }
 body.presenter .js-plotly-plot .gtitle { font-size: 21px !important; }
-/* On a phone, figures with panels side by side keep a readable width and scroll sideways. */
+/* On a phone, figures with panels side by side keep a readable width and scroll sideways inside their own box
+   (contain: the 720 px figure never widens the page). */
 @media (max-width: 640px) {
   #lesson-bar { flex-direction: column !important; }
   #lesson-bar > * { width: 100% !important; min-width: 0 !important; flex: 1 1 auto !important; }
   #lesson-bar .row { flex-wrap: nowrap !important; }
   #lesson-bar button { min-width: 0 !important; flex: 1 1 0 !important; }
   #twins-plot, #loss-plot, #cone-plot, #map-plot, #sim-heatmap, #ft-au-plot {
-    overflow-x: auto; min-width: 0 !important; max-width: calc(100vw - 32px); }
+    overflow-x: auto; min-width: 0 !important; contain: inline-size; }
   #twins-plot > div, #loss-plot > div, #cone-plot > div, #map-plot > div, #sim-heatmap > div { min-width: 720px; }
 }
 """
