@@ -240,6 +240,16 @@ def plotly_info(page: Any, elem_id: str) -> dict[str, Any]:
     )
 
 
+def error_badges(page: Any) -> list[str]:
+    """elem_id (or label) of every component showing gradio's red "Error" badge (an event writing it failed)."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('[data-testid="status-tracker"] .error'))
+            .filter(e => e.offsetParent !== null)
+            .map(e => { const block = e.closest('[id]');
+                return block ? block.id : (e.closest('.block') || e).innerText.slice(0, 40); })"""
+    )
+
+
 def file_links(page: Any, elem_id: str) -> list[tuple[str, str]]:
     """``(text, href)`` of the download links a gr.File / gr.DownloadButton shows."""
     return page.evaluate(
@@ -279,9 +289,19 @@ def open_app(page: Any, url: str, timeout_s: float) -> None:
     page.locator("#tab-similarity").wait_for(state="visible", timeout=timeout_s * 1000)
 
 
-def open_tab(page: Any, tab_id: str, first_component: str, timeout_s: float = 20) -> None:
-    """Click a tab's button (Gradio names it ``<tab elem_id>-button``) and wait for a component inside it."""
+def open_tab(page: Any, tab_id: str, first_component: str, timeout_s: float = 20, label: str | None = None) -> None:
+    """Click a tab's button (Gradio names it ``<tab elem_id>-button``) and wait for a component inside it.
+
+    On a narrow screen gradio moves the tabs that do not fit into its "More tabs" menu, whose entries have no id:
+    give the tab's ``label`` to open it from there.
+    """
     button = page.locator(f"#{tab_id}-button, [role='tab'][aria-controls='{tab_id}']").first
+    if label is not None and not button.is_visible():
+        exactly = re.compile(f"^\\s*{re.escape(label)}\\s*$")
+        # The tab bar whose (hidden) measuring row names the tab; its panels are not mounted until opened.
+        bar = page.locator(".tab-wrapper").filter(has=page.locator(".visually-hidden button", has_text=exactly)).first
+        bar.locator("button[aria-label='More tabs']").click(timeout=timeout_s * 1000)
+        button = bar.locator(".overflow-dropdown button", has_text=exactly).first
     button.click(timeout=timeout_s * 1000)
     page.locator(f"#{tab_id}").wait_for(state="visible", timeout=timeout_s * 1000)
     page.locator(f"#{first_component}").wait_for(state="visible", timeout=timeout_s * 1000)
