@@ -44,7 +44,7 @@ def test_loss_handler_equals_simcse_loss_and_rescoring_needs_no_encoding(studio)
     shown = float(re.search(r"Batch loss (\d+\.\d+)", summary).group(1))
     assert shown == pytest.approx(float(simcse_loss(views.z1, views.z2, temperature=0.05)), abs=1e-4)
     assert f"ln(8) = {math.log(8):.2f}" in summary
-    flat, _ = inside.rescore(1.0, 1.0, state)
+    flat = inside.rescore(1.0, 1.0, state)["loss_summary"]
     assert state.loss_views is views  # the same vectors, re-scored
     high = float(re.search(r"Batch loss (\d+\.\d+)", flat).group(1))
     assert high == pytest.approx(float(simcse_loss(views.z1, views.z2, temperature=1.0)), abs=1e-4)
@@ -191,3 +191,8 @@ def test_ablation_headline_shows_the_model_trained_at_scale():
     table = inside.paper_table([result])
     shown = table.loc[table["Row"] == ablations.PRESETS_BY_KEY["dropout-0.1"].label, inside.SCALE_COLUMN]
     assert shown.item() == f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}"
+
+
+def test_moving_tau_before_encoding_says_what_to_press_and_changes_nothing_else():
+    shown = inside.rescore(0.1, 1.0, Session())
+    assert set(shown) == {"loss_summary"} and "Encode the batch" in shown["loss_summary"]

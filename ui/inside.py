@@ -189,9 +189,16 @@ def encode_batch(studio: Studio, text: str, mode: str, dropout: float, temperatu
 
 
 @guarded
-def rescore(temperature: float, alpha: float, session: Session) -> tuple:
-    """Handler for the τ and α sliders: the same vectors, a new softmax (no encoding)."""
-    return loss_outputs(session, temperature, alpha)
+def rescore(temperature: float, alpha: float, session: Session) -> dict:
+    """Handler for the τ and α sliders: the same vectors, a new softmax (no encoding). Before the batch is
+    encoded there is nothing to rescore: the summary says what to press, and nothing else changes."""
+    if session.loss_views is None:
+        temperature = _setting(temperature, "temperature", "Temperature τ")
+        alpha = _setting(alpha, "hard_negative_weight", "α (hard negatives)")
+        return {"loss_summary": f"τ = {temperature:g}, α = {alpha:g} will be used: press **Encode the batch** to "
+                                "see the loss at these settings."}
+    summary, figure = loss_outputs(session, temperature, alpha)
+    return {"loss_summary": summary, "loss_plot": figure}
 
 
 def example_batch(mode: str) -> str:
@@ -650,7 +657,9 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     loss_inputs = [batch, mode, twin_rate, temperature, alpha, picker, pooler_picker, session, start]
     loss_fn = functools.partial(encode_batch, studio)
     loss_run.click(loss_fn, loss_inputs, [loss_summary, loss_plot, session], api_name="inside_the_loss", **encode)
-    gr.on([temperature.change, alpha.change], rescore, [temperature, alpha, session], [loss_summary, loss_plot],
+    gr.on([temperature.change, alpha.change], **forms.wire(rescore, {"temperature": temperature, "alpha": alpha,
+                                                                     "session": session},
+                                                           {"loss_summary": loss_summary, "loss_plot": loss_plot}),
           api_visibility="undocumented", queue=False)
     mode.change(lambda m: (example_batch(m), text_of_new_batch(m)), mode, [batch, loss_summary], queue=False,
                 api_visibility="private")
