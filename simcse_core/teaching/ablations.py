@@ -165,6 +165,12 @@ def _preset(key: str, group: AblationGroup, label: str, config: TrainConfig, fig
     return AblationPreset(key, group, label, replace(config, **changes), figure, positive, ratio, hard_negatives)
 
 
+def _lesson_mark(pooler: str, mlp_only_train: bool = False) -> str:
+    """" (the lesson's pooler)" on the Table 6 row the lesson run reads through."""
+    same = UNSUP.pooler == pooler and (pooler != "cls" or UNSUP.resolved_mlp_only_train == mlp_only_train)
+    return " (the lesson's pooler)" if same else ""
+
+
 T1, T3, T6, D1, T7 = paper.TABLE1, paper.TABLE3, paper.TABLE6, paper.TABLE_D1, paper.TABLE7
 PRESETS: tuple[AblationPreset, ...] = (
     _preset("aug-dropout", "augmentation", "dropout only (unsup SimCSE)", UNSUP, T1["None (unsup. SimCSE)"]),
@@ -189,11 +195,12 @@ PRESETS: tuple[AblationPreset, ...] = (
     _preset("dropout-fixed-0.1", "dropout", "fixed mask 0.1", UNSUP, T3["Fixed 0.1"], fixed_dropout_mask=True),
     _preset("pool-cls-mlp", "pooler", "[CLS] with MLP", UNSUP, T6["[CLS] w/ MLP"]["unsup"], pooler="cls",
             mlp_only_train=False),
-    _preset("pool-cls-mlp-train", "pooler", "[CLS] with MLP in training only (the paper's default)", UNSUP,
-            T6["[CLS] w/ MLP (train)"]["unsup"], pooler="cls", mlp_only_train=True),
-    _preset("pool-cls", "pooler", "[CLS] without MLP (the lesson's default)", UNSUP, T6["[CLS] w/o MLP"]["unsup"]),
-    _preset("pool-first-last", "pooler", "first-last average", UNSUP, T6["First-last avg."]["unsup"],
-            pooler="avg_first_last"),
+    _preset("pool-cls-mlp-train", "pooler", "[CLS] with MLP in training only (the paper's default)"
+            + _lesson_mark("cls", True), UNSUP, T6["[CLS] w/ MLP (train)"]["unsup"], pooler="cls", mlp_only_train=True),
+    _preset("pool-cls", "pooler", "[CLS] without MLP" + _lesson_mark("cls_before_pooler"), UNSUP,
+            T6["[CLS] w/o MLP"]["unsup"], pooler="cls_before_pooler"),
+    _preset("pool-first-last", "pooler", "first-last average" + _lesson_mark("avg_first_last"), UNSUP,
+            T6["First-last avg."]["unsup"], pooler="avg_first_last"),
     _preset("tau-0.001", "temperature", "τ 0.001", UNSUP, D1["τ = 0.001"], temperature=0.001),
     _preset("tau-0.01", "temperature", "τ 0.01", UNSUP, D1["τ = 0.01"], temperature=0.01),
     _preset("tau-0.05", "temperature", "τ 0.05 (default)", UNSUP, D1["τ = 0.05"]),
@@ -397,7 +404,9 @@ def agreement(results: Sequence[AblationResult]) -> dict[str, object]:
             "rank_correlation": rho}
 
 
-DEFAULT_IN_GROUP = {"augmentation": "aug-dropout", "dropout": "dropout-0.1", "pooler": "pool-cls",
+# Each table's row in the setting the other tables run at (Table 6: the lesson's pooler).
+DEFAULT_IN_GROUP = {"augmentation": "aug-dropout", "dropout": "dropout-0.1",
+                    "pooler": next(p.key for p in PRESETS if p.group == "pooler" and p.config == UNSUP),
                     "temperature": "tau-0.05", "hard_negatives": "sup-alpha-1"}
 
 
