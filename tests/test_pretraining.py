@@ -217,3 +217,12 @@ def test_ship_encoder_writes_bf16_shards_that_load_back_in_fp32(tiny_encoder, tm
     assert next(loaded.model.parameters()).dtype == torch.float32
     before, after = tiny_encoder.encode(["the man plays the guitar"]), loaded.encode(["the man plays the guitar"])
     assert abs(float((before * after).sum())) > 0.99  # bf16 rounding only
+
+
+def test_model_md_prints_the_shipped_recipe_and_the_files_fit_a_space():
+    from simcse_core.pretraining.shipped import commands
+
+    folder = Path(__file__).resolve().parents[1] / "models" / "raw-bert"
+    text = (folder / "MODEL.md").read_text()
+    assert all(line in text for line in commands())
+    assert all(f.stat().st_size <= 9_000_000 for f in folder.iterdir())
