@@ -38,7 +38,28 @@ def test_measured_figures_agree_with_the_bench_result():
 def test_the_lesson_run_is_the_papers_unsupervised_setting_but_for_the_measured_pooler_and_lr():
     run = lessons.LESSON_RUN
     assert (run.mode, run.temperature, run.dropout, run.batch_size, run.max_length) == ("unsup", 0.05, 0.1, 64, 32)
-    assert run.pooler == lessons.START_POOLER == "cls_before_pooler"
+    assert run.pooler == lessons.START_POOLER == "avg_first_last" and lessons.TABLE6_ROW == "First-last avg."
+
+
+def test_the_recipe_is_the_one_its_bench_chose_and_its_figures_agree():
+    result = json.loads((RESULT.parent / "lesson_recipe.json").read_text())
+    chosen = result["chosen"]
+    assert (chosen["pooler"], chosen["lr"], chosen["steps"]) == (lessons.START_POOLER, lessons.LESSON_LR,
+                                                                lessons.LESSON_STEPS)
+    free = {r["recipe"]: r for r in result["rows"] if r["kind"] == "training-free"}
+    measured = lessons.RECIPE_MEASURED
+    assert (measured["dev"], measured["test"]) == pytest.approx((chosen["stsb_dev"], chosen["stsb_test"]), abs=0.01)
+    assert measured["best_free_test"] == pytest.approx(free["first-last average"]["stsb_test"], abs=0.01)
+    assert measured["whitened_test"] == pytest.approx(free["first-last average, whitened"]["stsb_test"], abs=0.01)
+    cls_runs = [r["stsb_test"] for r in result["rows"] if r.get("pooler") == "cls_before_pooler"]
+    assert measured["cls_test"] == pytest.approx(cls_runs[0], abs=0.01)
+
+
+def test_same_recipe_ignores_length_and_seed_only():
+    from dataclasses import replace
+
+    assert lessons.same_recipe(replace(lessons.LESSON_RUN, steps=5000, seed=7, time_budget_s=60.0))
+    assert not lessons.same_recipe(replace(lessons.LESSON_RUN, lr=3e-3))
 
 
 def test_lesson_sentences_are_read_once_and_not_empty():

@@ -144,6 +144,12 @@ def scoring(job: runs.FinetuneJob, eval_name: str) -> Scoring:
         lines.append((scale.stsb_dev, f"trained at scale: {text.SCALE_NAME} {scale.stsb_dev:.1f} (full dev; ours: "
                                       f"{ours})"))
         note += f"; trained at scale: {text.trained_at_scale(short=True)}"
+        prepared = lessons.PREPARED
+        if lessons.same_recipe(job.config) and prepared.stsb_dev:
+            lines.append((prepared.stsb_dev, f"the same recipe, trained {prepared.train_min:.0f} min "
+                                             f"(`{prepared.model}`): {prepared.stsb_dev:.1f} (full dev)"))
+            note += (f"; the same recipe trained {prepared.train_min:.0f} minutes (`{prepared.model}`): "
+                     f"{prepared.stsb_dev:.1f} on the full dev set")
     return Scoring(tuple(lines), f" · {note} (ours on {eval_name})")
 
 

@@ -214,6 +214,8 @@ def pooler_said(config) -> str:
                 if config.resolved_mlp_only_train else "[CLS] with the MLP")
     if config.pooler == "cls_before_pooler":
         return "the raw [CLS] vector, without the MLP"
+    if config.pooler == "avg_first_last":
+        return "the first-last average (the mean of the first and last layers' word pieces; Table 6's row)"
     return f"the `{config.pooler}` pooler"
 
 
@@ -226,9 +228,8 @@ def settings_said(config) -> str:
 FINETUNE_INTRO = (
     "Train a private copy of a model with the SimCSE loss and watch it learn. The default run starts where the "
     "paper starts, from a language model that never learned sentence meaning — "
-    f"{MODEL_DESCRIPTIONS[lessons.START_MODEL]} — with the lesson's settings ({settings_said(lessons.LESSON_RUN)}; "
-    "the learning rate and pooler measured for this small model: simcse_core/teaching/lessons.py), on the lesson's "
-    "sentences (no STS data). Its vectors start "
+    f"{MODEL_DESCRIPTIONS[lessons.START_MODEL]} — with the lesson's settings ({settings_said(lessons.LESSON_RUN)}), "
+    f"on the lesson's sentences (no STS data). {lessons.RECIPE_WHY} Its vectors start "
     "near-useless for similarity and crowded into a narrow cone (anisotropy); dropout alone — each sentence twice — "
     f"spreads them out and raises the STS score. {lesson_run_measured()} For scale: {trained_at_scale()}\n\n"
     "**Start from** switches to the model picked at the top (all-MiniLM-L6-v2 by default, already trained for "
