@@ -65,3 +65,16 @@ def test_same_recipe_ignores_length_and_seed_only():
 def test_lesson_sentences_are_read_once_and_not_empty():
     sentences = lessons.lesson_sentences()
     assert len(sentences) == 20_000 and all(s == s.strip() and s for s in sentences)
+
+
+def test_the_prepared_runs_figures_agree_with_the_bench_and_its_files_fit_a_space():
+    result = json.loads(RESULT.read_text())
+    row = next(r for r in result["rows"] if r["model"] == lessons.PREPARED.model)
+    training = json.loads((RESULT.parents[2] / "models" / lessons.PREPARED.model / "training.json").read_text())
+    prepared = lessons.PREPARED
+    assert (prepared.stsb_dev, prepared.stsb_test) == pytest.approx((row["stsb_dev"], row["stsb_test"]), abs=0.01)
+    assert prepared.steps == training["steps"]
+    assert prepared.train_min == pytest.approx(training["train_s"] / 60, abs=0.05)
+    assert prepared.train_min <= 15  # the bound on two idle cores
+    folder = RESULT.parents[2] / "models" / prepared.model
+    assert all(f.stat().st_size <= 9_000_000 for f in folder.iterdir())
