@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> dict:
         notes.append(f"quick: {QUICK_STEP_SHARE:.0%} of each preset's steps, evaluated on a 300-pair sample.")
     columns = ["group", "setting", "paper_stsb_dev", "paper_source", "ours_before", "ours_after", "ours_gain",
                "alignment_after", "uniformity_after", "steps", "train_s", "wall_s"]
-    extra = {"model": base.description, "eval_set": eval_pairs.name, "agreement": agreement,
+    fingerprint = ablations.start_model_fingerprint() if args.model == ablations.START_MODEL else None
+    extra = {"model": base.description, "model_sha256": fingerprint, "eval_set": eval_pairs.name,
+             "agreement": agreement,
              "histories": {r.key: list(r.history) for r in results}}
     name = "ablations" if not args.only else "ablations_" + "_".join(groups)
     return report(name, args, rows, notes=notes, columns=columns, extra=extra, targets=targets)

@@ -355,9 +355,13 @@ def test_the_tables_whose_best_row_differs_are_read_from_the_measured_results(tm
 
     rows = [{**_result(key, after).row(), "steps": 300, "train_s": 40.0}
             for key, after in (("pool-cls-mlp-train", 39.9), ("pool-first-last", 53.7))]
-    (tmp_path / "ablations_pooler.json").write_text(json.dumps({"rows": rows}), encoding="utf-8")
+    stored = {"rows": rows, "model_sha256": ablations.start_model_fingerprint()}
+    (tmp_path / "ablations_pooler.json").write_text(json.dumps(stored), encoding="utf-8")
     assert ablations.tables_whose_best_row_differs(tmp_path) == ["Table 6"]
     assert [r.after["spearman"] for r in ablations.measured_results("pooler", tmp_path)] == [39.9, 53.7]
+    stored["model_sha256"] = "measured-on-other-weights"  # results of another raw model are not shown as ours
+    (tmp_path / "ablations_pooler.json").write_text(json.dumps(stored), encoding="utf-8")
+    assert ablations.measured_results("pooler", tmp_path) == []
 
 
 def test_false_sentences_are_gone_from_the_screen_and_the_readme() -> None:

@@ -511,6 +511,9 @@ def measured_results(group: AblationGroup, directory: Path = MEASURED_DIR) -> li
     if not path.is_file():
         return []
     stored = json.loads(path.read_text(encoding="utf-8"))
+    if stored.get("model_sha256") != start_model_fingerprint():
+        logger.info("%s was measured on another %s; not shown until bench/ablations.py re-runs", path, START_MODEL)
+        return []
     histories = stored.get("histories", {})
     return [AblationResult(row["preset"], row["group"], row["setting"], row["paper_stsb_dev"], row["paper_source"],
                            row["eval_set"], int(row["steps"]), float(row["train_s"]),
@@ -518,6 +521,19 @@ def measured_results(group: AblationGroup, directory: Path = MEASURED_DIR) -> li
                                                                   {"step": float(row["steps"]),
                                                                    "spearman": row["ours_after"]})))
             for row in stored.get("rows", []) if row.get("group") == group]
+
+
+@lru_cache(maxsize=1)
+def start_model_fingerprint() -> str:
+    """SHA-256 of the raw model's weight files: stored results count only for the weights they were measured on."""
+    import hashlib
+
+    from simcse_core.model.catalogue import SHIPPED_MODELS
+
+    digest = hashlib.sha256()
+    for path in sorted(SHIPPED_MODELS[START_MODEL].glob("*.safetensors")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def tables_whose_best_row_differs(directory: Path = MEASURED_DIR) -> list[str]:
