@@ -148,9 +148,11 @@ def type_problem(block, value: Any) -> str | None:
     elif isinstance(block, gr.File):
         if value is not None and not isinstance(value, dict | list):
             return "send a file (upload it first), not " + type(value).__name__ + "."
+        # Gradio downloads an input whose ``path`` is a web address into its cache (``url`` is only where the
+        # browser may fetch an uploaded copy back, and is an http address for every real upload).
         for item in value if isinstance(value, list) else [value] if value is not None else []:
-            where = [str(item.get(k) or "") for k in ("path", "url")] if isinstance(item, dict) else []
-            if any(w.lower().startswith(("http://", "https://", "ftp://", "//")) for w in where):
+            path = str(item.get("path") or "") if isinstance(item, dict) else ""
+            if path.lower().startswith(("http://", "https://", "ftp://", "//")):
                 return "send a file uploaded through /upload, not a web address (the server fetches nothing)."
     return None
 

@@ -79,9 +79,9 @@ def describe_start(start: str | None, choice: str | None, pooler: str | None) ->
     presets = (f"Ablation presets always start from `{ablations.START_MODEL}`, as the paper's start from BERT-base; "
                "the cone draws a trained model against the model it started from.")
     if check_start(start) == START_RAW:
-        return (f"The twins and the loss use **`{lessons.START_MODEL}`** through the lesson's pooler, Table 6's "
-                f"“{lessons.TABLE6_ROW}” (`{lessons.START_POOLER}`): a language model never trained on sentence "
-                f"pairs, where SimCSE starts. To look at another model, choose “{START_CHOICES[1][0]}”. {presets}")
+        return (f"The twins and the loss use **`{lessons.START_MODEL}`** through `{lessons.START_POOLER}` (the "
+                f"lesson's pooler): a language model never trained on sentence pairs, where SimCSE starts. To look "
+                f"at another model, choose “{START_CHOICES[1][0]}”. {presets}")
     return (f"**You switched**: the twins and the loss now use the model picked at the top (**{choice}**, "
             f"`{pooler}` pooler), not `{lessons.START_MODEL}`. {presets}")
 

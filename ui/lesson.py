@@ -96,7 +96,7 @@ CSS = """
 body.presenter #header p, body.presenter #how-it-works, body.presenter #ft-settings,
 body.presenter #ft-intro, body.presenter #inside-start-note,
 body.presenter #ft-start-note, body.presenter #ft-start-from,
-body.presenter #ft-data-choice { display: none !important; }
+body.presenter #ft-data-choice, body.presenter #inside-start { display: none !important; }
 body.presenter #header h1 { font-size: 1.6em; margin: 0; }
 body.presenter gradio-app, body.presenter .gradio-container {
   --text-sm: 15px; --text-md: 18px; --text-lg: 21px; --text-xl: 26px; --text-xxl: 30px;
