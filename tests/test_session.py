@@ -11,7 +11,7 @@ import pytest
 from ui.errors import InputError
 from ui.registry import ModelRegistry, canonical_model_name
 from ui.session import FineTuneRecord, IndexKey, ModelKey, Session, close_session
-from ui.studio import RAW_LABEL, Studio, StudioConfig
+from ui.studio import PREPARED_LABEL, RAW_LABEL, Studio, StudioConfig
 from ui.training_queue import QueueGroups, TrainingQueue
 
 
@@ -107,12 +107,13 @@ def test_offline_the_picker_lists_only_what_can_load(monkeypatch: pytest.MonkeyP
     config = StudioConfig()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     # The base model, the raw model the lessons start from (shipped: it loads offline), the session's runs.
-    assert config.model_choices(["run 1 · unsup · 3 steps"]) == [config.base_label, RAW_LABEL,
+    assert config.model_choices(["run 1 · unsup · 3 steps"]) == [config.base_label, RAW_LABEL, PREPARED_LABEL,
                                                                  "run 1 · unsup · 3 steps"]
+    assert config.model_name(PREPARED_LABEL) == "raw-bert-simcse"
     assert "offline" in config.picker_note()
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    assert config.model_choices()[2:] == list(config.hub_models) and config.picker_note() == ""
+    assert config.model_choices()[3:] == list(config.hub_models) and config.picker_note() == ""
 
 
 def test_queue_positions_estimates_and_leaving() -> None:

@@ -24,6 +24,7 @@ from simcse_core.model.catalogue import (
     DEFAULT_MODEL,
     HUB_SUGGESTIONS,
     PACKAGED_MODELS,
+    PREPARED_MODEL,
     RAW_MODEL,
     SHIPPED_MODELS,
     ModelNotAvailableError,
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 BUNDLED_LABEL = "Bundled: all-MiniLM-L6-v2"
 RAW_LABEL = f"Raw: {RAW_MODEL} (masked LM only, where the lessons start)"
+PREPARED_LABEL = f"Prepared: {PREPARED_MODEL} (the lesson's recipe from {RAW_MODEL}, trained longer)"
 # Where a lesson panel (Inside SimCSE) or a fine-tune starts: the raw model, or the model picked at the top.
 START_RAW, START_PICKED = "raw", "picked"
 START_CHOICES = [(f"{RAW_MODEL}, a raw language model (where the lessons start)", START_RAW),
@@ -135,9 +137,9 @@ class StudioConfig:
         return ""
 
     def model_choices(self, runs: list[str] | tuple[str, ...] = ()) -> list[str]:
-        """Picker choices: the base model, the raw model the lessons start from, the session's runs, and hub ids
-        when online."""
-        return list(dict.fromkeys([self.base_label, RAW_LABEL, *runs, *self.hub_choices()]))
+        """Picker choices: the base model, the raw model the lessons start from, the prepared run (the lesson's recipe
+        trained longer), the session's runs, and hub ids when online."""
+        return list(dict.fromkeys([self.base_label, RAW_LABEL, PREPARED_LABEL, *runs, *self.hub_choices()]))
 
     def check_model_text(self, choice: object) -> str:
         """The picker's value as stripped text (InputError naming the Model field if it is not text)."""
@@ -160,6 +162,8 @@ class StudioConfig:
             return canonical_model_name(self.model)
         if choice == RAW_LABEL:
             return RAW_MODEL
+        if choice == PREPARED_LABEL:
+            return PREPARED_MODEL
         if choice in PACKAGED_MODELS or choice in SHIPPED_MODELS:
             return choice
         if choice in self.hub_models:
