@@ -339,27 +339,24 @@ def _packaged_stsb() -> Iterable[tuple[str, set[str]]]:
                {normalise(s) for s in (*pairs.sentence1, *pairs.sentence2)})
 
 
-def _clean_extra(seen: set[str], blocked: set[str], report: CorpusReport) -> list[str]:
-    """The extra sources' clean sentences not yet seen (nor equal to an evaluation sentence)."""
-    kept: list[str] = []
-    for name, (description, reader) in EXTRA_SOURCES.items():
-        report.sources[name] = description
-        count = 0
-        for sentence in reader():
-            sentence = " ".join(sentence.split())
-            if not is_clean(sentence):
-                continue
-            count += 1
-            key = normalise(sentence)
-            if key in seen:
-                report.duplicates_removed += 1
-            elif key in blocked:
-                report.evaluation_overlap_removed += 1
-            else:
-                seen.add(key)
-                kept.append(sentence)
-        report.read[name] = count
-    return kept
+def _keep_clean(name: str, sentences: Iterable[str], seen: set[str], blocked: set[str], report: CorpusReport,
+                kept: list[str]) -> None:
+    """Append ``sentences``' clean ones not yet seen (nor equal to an evaluation sentence) to ``kept``; count them."""
+    count = 0
+    for sentence in sentences:
+        sentence = " ".join(sentence.split())
+        if not is_clean(sentence):
+            continue
+        count += 1
+        key = normalise(sentence)
+        if key in seen:
+            report.duplicates_removed += 1
+        elif key in blocked:
+            report.evaluation_overlap_removed += 1
+        else:
+            seen.add(key)
+            kept.append(sentence)
+    report.read[name] = count
 
 
 def build_corpus(out_dir: Path, stsb_dir: Path | None, assets_dir: Path,
@@ -378,22 +375,11 @@ def build_corpus(out_dir: Path, stsb_dir: Path | None, assets_dir: Path,
     sources = (("wordnet", wordnet_sentences()), ("python-doc", python_doc_sentences()),
                ("postgresql-doc", postgres_doc_sentences()))
     for name, sentences in sources:
-        count = 0
-        for sentence in sentences:
-            sentence = " ".join(sentence.split())
-            if not is_clean(sentence):
-                continue
-            count += 1
-            key = normalise(sentence)
-            if key in seen:
-                report.duplicates_removed += 1
-            elif key in blocked:
-                report.evaluation_overlap_removed += 1
-            else:
-                seen.add(key)
-                kept.append(sentence)
-        report.read[name] = count
-    extra = _clean_extra(seen, blocked, report) if extra_sources else []
+        _keep_clean(name, sentences, seen, blocked, report, kept)
+    extra: list[str] = []  # pretraining only, after the three sources' split is fixed
+    for name, (description, reader) in (EXTRA_SOURCES.items() if extra_sources else ()):
+        report.sources[name] = description
+        _keep_clean(name, reader(), seen, blocked, report, extra)
     if len(kept) < split.heldout + split.lesson + 1_000:
         raise CorpusError(f"Only {len(kept)} sentences survived cleaning; too few to split.")
     random.Random(split.seed).shuffle(kept)
