@@ -18,7 +18,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,6 +47,22 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(studio) -> Iterator[int]:
+    """The app of ``studio`` served on 127.0.0.1 with the real launch limits, for the ``with`` block; its port."""
+    from app import build_demo, launch_limits
+
+    demo = build_demo(studio=studio)
+    demo.queue()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_limits(studio.config, demo))
+    try:
+        yield port
+    finally:
+        demo.close()
 
 
 @dataclass(frozen=True)

@@ -323,16 +323,10 @@ def _endpoints(base: str) -> dict[str, list]:
 
 @pytest.fixture(scope="module")
 def server(studio: Studio):
-    from app import build_demo, launch_limits
-    from tests.browser_helpers import free_port
+    from tests.browser_helpers import serving
 
-    demo = build_demo(studio=studio)
-    demo.queue()
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **launch_limits(studio.config, demo))
-    yield f"http://127.0.0.1:{port}/gradio_api"
-    demo.close()
+    with serving(studio) as port:
+        yield f"http://127.0.0.1:{port}/gradio_api"
 
 
 def call_raw(url: str, api: str, data: list) -> tuple[str, object]:

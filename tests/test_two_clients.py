@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_helpers import free_port
+from tests.browser_helpers import serving
 from ui import text
 from ui.registry import ModelRegistry
 from ui.studio import Studio, StudioConfig
@@ -20,18 +20,11 @@ SECRET = ["zebra violin secret one", "zebra violin secret two", "zebra violin se
 
 @pytest.fixture(scope="module")
 def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    from app import build_demo, launch_limits
-
     config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32", live_eval_pairs=24,
                           temp_root=str(tmp_path_factory.mktemp("sessions")))
     studio = Studio(config, ModelRegistry(config))
-    demo = build_demo(studio=studio)
-    demo.queue()
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **launch_limits(config, demo))
-    yield f"http://127.0.0.1:{port}/", studio
-    demo.close()
+    with serving(studio) as port:
+        yield f"http://127.0.0.1:{port}/", studio
 
 
 def _sentences(table: dict) -> list[str]:

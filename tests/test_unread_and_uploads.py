@@ -147,16 +147,10 @@ def studio(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> St
 
 @pytest.fixture(scope="module")
 def server(studio: Studio):
-    from app import build_demo, launch_limits
-    from tests.browser_helpers import free_port
+    from tests.browser_helpers import serving
 
-    demo = build_demo(studio=studio)
-    demo.queue()
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **launch_limits(studio.config, demo))
-    yield f"http://127.0.0.1:{port}"
-    demo.close()
+    with serving(studio) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def _finetune_values(studio: Studio, steps: int, budget: float) -> list:
