@@ -235,7 +235,7 @@ class FinetuneJob:
         return Training(title=f"run {run_id}", base=base, encoder=encoder,
                         events=train(encoder, examples, config, eval_pairs=eval_pairs, eval_due=schedule),
                         eval_pairs=eval_pairs, data=self.data.summary(), history=self.history(eval_pairs.name),
-                        thread_name=f"train-run-{run_id}", run_id=run_id, replay_key=self.replay_key(studio))
+                        thread_name=f"train-run-{run_id}", run_id=run_id)
 
     def history(self, eval_name: str) -> RunHistory:
         """An empty history of this run, with the loss of random guessing for its batch."""
@@ -352,7 +352,8 @@ def run(studio: Studio, session: Session, job: Job, client: str = "local") -> It
     A run whose listener stops taking updates (a closed tab, a killed API client) loses its place or slot after
     ``TrainingQueue.listener_timeout_s`` and ends, keeping nothing, if it is ever resumed.
     """
-    replay = studio.replays.get(job.replay_key(studio)) if isinstance(job, FinetuneJob) else None
+    key = job.replay_key(studio) if isinstance(job, FinetuneJob) else None  # hashes the data: once a run
+    replay = studio.replays.get(key)
     if replay is not None:  # these exact settings trained here already: the same weights, without the queue
         with Admission(session) as admission:
             yield from _replay(studio, session, job, replay, admission)
@@ -372,7 +373,7 @@ def run(studio: Studio, session: Session, job: Job, client: str = "local") -> It
             yield from _handed(queue, ticket, Waiting(queue.position(ticket), queue.estimated_wait(ticket),
                                                       training, waiting))
         if not ticket.gone:
-            yield from _train(studio, session, job, queue, ticket, admission)
+            yield from _train(studio, session, job, queue, ticket, admission, key)
 
 
 def _handed(queue, ticket, update: RunUpdate) -> Iterator[RunUpdate]:
@@ -388,9 +389,10 @@ def _problem(err: BaseException, where: str) -> Problem:
     return Problem(as_gr_error(err, where), where)
 
 
-def _train(studio: Studio, session: Session, job: Job, queue, ticket, admission: Admission
-           ) -> Iterator[RunUpdate]:
+def _train(studio: Studio, session: Session, job: Job, queue, ticket, admission: Admission,
+           replay_key: ReplayKey | None = None) -> Iterator[RunUpdate]:
     training = job.begin(studio, session)
+    training.replay_key = replay_key
     deadline = ticket.started_at + job.budget_s  # the budget counts from the slot: measuring included
     yield from _handed(queue, ticket, Started(training.title, training.eval_name, training.data))
     reason, problems, kept, dropped, remeasured = "Stopped", [], None, (), False
