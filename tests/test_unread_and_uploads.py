@@ -138,6 +138,46 @@ def test_the_server_sweeps_uploads_older_than_their_time_to_live() -> None:
 
 
 # --- /call runs nobody reads ----------------------------------------------------------------------------------------
+def test_a_reader_that_came_while_the_loop_was_held_up_is_not_cancelled() -> None:
+    """The read-within timer and a reader's request both fall due while the loop is busy (a starved machine):
+    the timer runs first, the request is parsed after it. The reader still gets its results."""
+    import asyncio
+
+    from ui.server import UnreadCallGuard
+
+    cancelled, answered = [], []
+
+    class Guard(UnreadCallGuard):
+        async def _cancel(self, app, event_id: str) -> None:
+            cancelled.append(event_id)
+
+    async def gradio(scope, receive, send) -> None:
+        body = b'{"event_id": "e1"}' if scope["method"] == "POST" else b"event: complete"
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    async def request(guard, method: str, path: str) -> None:
+        sent = []
+
+        async def send(message) -> None:
+            sent.append(message)
+
+        await guard({"type": "http", "method": method, "path": path, "app": object()}, None, send)
+        answered.append((method, sent[0]["status"]))
+
+    async def scenario() -> None:
+        guard = Guard(gradio, read_within_s=0.2)
+        await request(guard, "POST", "/gradio_api/call/finetune")
+        loop = asyncio.get_running_loop()
+        time.sleep(0.5)  # the loop is held up past the timer; meanwhile the reader's request arrives, and is
+        # parsed (its task made) in the same turn of the loop as the timer runs
+        loop.call_soon(lambda: asyncio.ensure_future(request(guard, "GET", "/gradio_api/call/finetune/e1")))
+        await asyncio.sleep(1.5)
+
+    asyncio.run(scenario())
+    assert answered == [("POST", 200), ("GET", 200)] and cancelled == []
+
+
 @pytest.fixture(scope="module")
 def studio(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Studio:
     config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32", live_eval_pairs=24,
@@ -215,10 +255,11 @@ def test_a_call_read_a_little_late_and_a_gradio_client_call_train_to_the_end(ser
     import httpx
     from gradio_client import Client
 
-    event_id = _post(server, "finetune", _finetune_values(studio, steps=3, budget=30))
+    event_id = _post(server, "finetune", _finetune_values(studio, steps=3, budget=90))
     time.sleep(2)  # opened late, but within the 5 s: read
     event, last = None, None
     with httpx.stream("GET", f"{server}/gradio_api/call/finetune/{event_id}", timeout=120) as stream:
+        assert stream.status_code == 200, stream.read().decode()
         for line in stream.iter_lines():
             if line.startswith("event:"):
                 event = line.split(":", 1)[1].strip()
@@ -228,6 +269,6 @@ def test_a_call_read_a_little_late_and_a_gradio_client_call_train_to_the_end(ser
     assert event == "complete" and "**Done**" in last[0], (event, last)
 
     client = Client(server, verbose=False)
-    outputs = client.predict(*_finetune_values(studio, steps=3, budget=30), api_name="/finetune")
+    outputs = client.predict(*_finetune_values(studio, steps=3, budget=90), api_name="/finetune")
     assert "**Done**" in outputs[0], outputs[0]
     assert studio.training_queue.counts() == (0, 0)

@@ -376,6 +376,8 @@ def upload_sweeper(ttl_s: float, every_s: float | None = None):
 CALL_POST = re.compile(r"/call/(?:v2/)?[^/]+/?$")  # POST: an event is queued; the answer is its event_id
 CALL_READ = re.compile(r"/call/(?:v2/)?[^/]+/([^/]+)/?$")  # GET: the event's results, as a stream
 FORGET_CANCELLED = 1_000  # cancelled event ids remembered, to answer a late reader with a message
+STALL_GRACE_S = 1.0  # loop time a due cancel waits, so a reader's request that came in while the loop was busy
+# (its bytes waiting in the socket, not yet parsed) is seen before the event is cancelled
 
 
 class UnreadCallGuard:
@@ -395,6 +397,7 @@ class UnreadCallGuard:
     def __init__(self, app, read_within_s: float) -> None:
         self.app, self.read_within_s = app, float(read_within_s)
         self._unread: dict[str, asyncio.TimerHandle] = {}
+        self._due: set[str] = set()  # timed out, cancelled after STALL_GRACE_S unless a reader comes first
         self._cancelled: deque[str] = deque(maxlen=FORGET_CANCELLED)
         self._tasks: set[asyncio.Task] = set()
 
@@ -406,6 +409,8 @@ class UnreadCallGuard:
                 timer = self._unread.pop(event_id, None)
                 if timer is not None:
                     timer.cancel()
+                elif event_id in self._due:
+                    self._due.discard(event_id)  # read after all: its cancel stands down
                 elif event_id in self._cancelled:
                     await _respond(send, 410, self._late(event_id))
                     return
@@ -435,10 +440,21 @@ class UnreadCallGuard:
     def _expired(self, app, event_id: str) -> None:
         if self._unread.pop(event_id, None) is None:
             return
-        self._cancelled.append(event_id)  # from now on a reader is told
-        task = asyncio.ensure_future(self._cancel(app, event_id))
+        self._due.add(event_id)
+        task = asyncio.ensure_future(self._cancel_unless_read(app, event_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _cancel_unless_read(self, app, event_id: str) -> None:
+        """Cancel ``event_id`` unless its reader arrives within STALL_GRACE_S of loop time. A timer runs before
+        requests that arrived while the loop was held up (a slow handler, a starved machine): those are parsed
+        during the wait."""
+        await asyncio.sleep(STALL_GRACE_S)
+        if event_id not in self._due:
+            return
+        self._due.discard(event_id)
+        self._cancelled.append(event_id)  # from now on a reader is told
+        await self._cancel(app, event_id)
 
     async def _cancel(self, app, event_id: str) -> None:
         queue = app.get_blocks()._queue
