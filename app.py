@@ -26,14 +26,17 @@ import gradio as gr
 from simcse_core.interop.interchange import official_pooler
 from simcse_core.model.catalogue import DEFAULT_MODEL
 from simcse_core.teaching import lessons
-from ui import embedding_map, evaluate, finetune, forms, inside, lesson, retrieval, similarity, text
-from ui.components import SettingDropdown
-from ui.errors import guarded
-from ui.memory import release_memory_soon
-from ui.registry import ModelRegistry
-from ui.server import distrust_proxy_headers
-from ui.session import Session, session_state
-from ui.studio import Studio, StudioConfig
+from ui.present import browser, text
+from ui.present.components import SettingDropdown
+from ui.serving import forms
+from ui.serving.config import StudioConfig
+from ui.serving.errors import guarded
+from ui.serving.memory import release_memory_soon
+from ui.serving.registry import ModelRegistry
+from ui.serving.server import distrust_proxy_headers
+from ui.serving.session import Session, session_state
+from ui.serving.studio import Studio
+from ui.tabs import embedding_map, evaluate, finetune, inside, lesson, retrieval, similarity
 
 logger = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -81,6 +84,11 @@ def pick_model(studio: Studio, choice: str, pooler: str, session: Session, progr
     return {**shown, "pooler": trained_with} if trained_with else shown
 
 
+def pick_failed(studio: Studio) -> dict:
+    """Handler for a model that could not load: the picker goes back to the base model."""
+    return {"picker": studio.config.base_label, "delete": gr.update(visible=False)}
+
+
 @guarded
 def delete_run(studio: Studio, choice: str, session: Session) -> dict:
     """Handler: forget the picked run (its model, indexes and files); the picker returns to the base model."""
@@ -91,12 +99,6 @@ def delete_run(studio: Studio, choice: str, session: Session) -> dict:
     release_memory_soon()  # once this handler's frame (and the record) is gone
     return {"picker": studio.picker_update(session), "status": f"Deleted **{record.label}**.",
             "delete": gr.update(visible=False), "session": session}
-
-
-def pick_event(studio: Studio, header: dict, choice: str, pooler: str, session: Session,
-               progress=gr.Progress()) -> dict:
-    """The picker's event: :func:`pick_model`'s outputs by component."""
-    return {header[name]: value for name, value in pick_model(studio, choice, pooler, session, progress).items()}
 
 
 def picker_info(config: StudioConfig) -> str:
@@ -141,7 +143,8 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
             pooler = SettingDropdown(text.pooler_choices(), value=config.default_pooler, label="Pooler",
                                      info=text.POOLER_PICKER_INFO, elem_id="pooler-picker", scale=3)
             with gr.Column(scale=2, min_width=200):
-                model_status = gr.Markdown(describe_choice(config.base_label, config.default_pooler))
+                model_status = gr.Markdown(describe_choice(config.base_label, config.default_pooler),
+                                           elem_id="model-status")
                 delete = gr.Button("Delete run", size="sm", variant="secondary", visible=False,
                                    elem_id="delete-run")
         lesson_bar = lesson.build()
@@ -159,12 +162,14 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
             with gr.Tab("Evaluate", id="tab-evaluate", elem_id="tab-evaluate"):
                 evaluate.build(studio, picker, pooler, session)
         lesson.wire(lesson_bar, tabs, inside_panels)
-        header = {"picker": picker, "pooler": pooler, "status": model_status, "delete": delete, "session": session}
-        picked = picker.input(functools.partial(pick_event, studio, header), [picker, pooler, session],
-                              [picker, pooler, model_status, delete], api_name="pick_model", **studio.queues.heavy)
+        # The /pick_model endpoint's parameters and outputs, in these orders (the session is not a parameter).
+        picked = picker.input(**forms.wire(functools.partial(pick_model, studio),
+                                           {"choice": picker, "pooler": pooler, "session": session},
+                                           {"picker": picker, "pooler": pooler, "status": model_status,
+                                            "delete": delete}), api_name="pick_model", **studio.queues.heavy)
         # A model that cannot load: the error names it (toast, or an exception for API callers), and the
         # picker goes back to the base model so that every tab keeps working.
-        picked.failure(lambda: (config.base_label, gr.update(visible=False)), None, [picker, delete],
+        picked.failure(**forms.wire(functools.partial(pick_failed, studio), {}, {"picker": picker, "delete": delete}),
                        queue=False, api_visibility="private")
         deleted = {"picker": picker, "status": model_status, "delete": delete, "session": session}
         delete.click(**forms.wire(functools.partial(delete_run, studio), {"choice": picker, "session": session},
@@ -279,8 +284,13 @@ def main(argv: list[str] | None = None) -> None:
     demo = build_demo(studio=studio)
     demo.queue(default_concurrency_limit=2)
     distrust_proxy_headers()  # before launch: uvicorn reads it when gradio makes its config
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme(), css=CSS + lesson.CSS,
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **page_look(),
                 **launch_limits(config, demo))
+
+
+def page_look() -> dict:
+    """The page's theme, style sheet and head script (``demo.launch`` arguments)."""
+    return {"theme": theme(), "css": CSS + lesson.CSS, "head": browser.PHONE_PLOTS_HEAD}
 
 
 def launch_limits(config: StudioConfig, demo: gr.Blocks | None = None) -> dict:
@@ -288,7 +298,7 @@ def launch_limits(config: StudioConfig, demo: gr.Blocks | None = None) -> dict:
     life, unknown events, unread /call events, served folders, error details."""
     from starlette.middleware import Middleware
 
-    from ui.server import BodySizeLimit, UnknownEventGuard, UnreadCallGuard, UploadQuota, upload_sweeper
+    from ui.serving.server import BodySizeLimit, UnknownEventGuard, UnreadCallGuard, UploadQuota, upload_sweeper
 
     # Gradio refuses a bigger upload while it streams in (HTTP 413), before anything is stored: the same number
     # of bytes the app's file readers accept. Uploads count against their address (HTTP 429 beyond its share)

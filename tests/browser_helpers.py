@@ -52,12 +52,12 @@ def free_port() -> int:
 @contextmanager
 def serving(studio) -> Iterator[int]:
     """The app of ``studio`` served on 127.0.0.1 with the real launch limits, for the ``with`` block; its port."""
-    from app import build_demo, launch_limits
+    from app import build_demo, launch_limits, page_look
 
     demo = build_demo(studio=studio)
     demo.queue()
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **page_look(),
                 **launch_limits(studio.config, demo))
     try:
         yield port

@@ -1,6 +1,6 @@
-"""One admission per run (issue 24): :func:`ui.runs.run` admits a run in its session and releases it exactly once
-on every path — finish, Stop (training or waiting), error, gone listener — and a late release of one run never
-frees a later run's admission. Fake jobs: no model, no server.
+"""One admission per run (issue 24): :func:`ui.serving.runs.run` admits a run in its session and releases it
+exactly once on every path — finish, Stop (training or waiting), error, gone listener — and a late release of one
+run never frees a later run's admission. Fake jobs: no model, no server.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from types import SimpleNamespace
 import pytest
 
 from simcse_core.training.train import TrainEvent
-from ui import runs
-from ui.errors import InputError, as_gr_error
-from ui.session import Session
-from ui.studio import Studio, StudioConfig
+from ui.serving import runs
+from ui.serving.config import StudioConfig
+from ui.serving.errors import InputError, as_gr_error
+from ui.serving.session import Session
+from ui.serving.studio import Studio
 
 
 def _event(step: int, total: int) -> TrainEvent:
@@ -179,7 +180,7 @@ def _logged_id(caplog: pytest.LogCaptureFixture, where: str) -> str:
 
 def test_a_training_error_is_logged_once_with_the_id_the_visitor_sees_and_releases_once(
         studio: Studio, session: Session, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="ui.errors")
+    caplog.set_level(logging.INFO, logger="ui.serving.errors")
     updates = list(runs.run(studio, session, FakeJob(_crash_after(2))))
     (problem,) = [update for update in updates if isinstance(update, runs.Problem)]
     error_id = _logged_id(caplog, "fake_run")
@@ -192,7 +193,7 @@ def test_a_training_error_is_logged_once_with_the_id_the_visitor_sees_and_releas
 
 def test_a_training_error_is_logged_when_nobody_listens_any_more(studio: Studio, session: Session,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="ui.errors")
+    caplog.set_level(logging.INFO, logger="ui.serving.errors")
 
     def visitor_leaves() -> None:
         session.closed = True  # the tab closed as the step crashed: no update is shown any more

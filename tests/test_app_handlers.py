@@ -14,10 +14,12 @@ import torch
 
 from simcse_core.teaching import lessons
 from simcse_core.training.train import LIVE_RUN
-from ui import embedding_map, evaluate, finetune, retrieval, similarity, text
-from ui.registry import ModelRegistry
-from ui.session import FINETUNED_LABEL, ModelKey, Session
-from ui.studio import RAW_LABEL, START_PICKED, START_RAW, Studio, StudioConfig
+from ui.present import text
+from ui.serving.config import RAW_LABEL, START_PICKED, START_RAW, StudioConfig
+from ui.serving.registry import ModelRegistry
+from ui.serving.session import FINETUNED_LABEL, ModelKey, Session
+from ui.serving.studio import Studio
+from ui.tabs import embedding_map, evaluate, finetune, retrieval, similarity
 
 CONTRACT_IDS = {
     "tab-similarity", "tab-retrieval", "tab-finetune", "tab-map", "tab-evaluate",
@@ -65,7 +67,8 @@ def tuned(studio: Studio, base_choice: str, corpus_file: Path) -> tuple[Session,
     retrieval.load_corpus(studio, text.UPLOAD_CORPUS, str(corpus_file), session)
     shared = studio.registry.get(studio.config.model, "cls_before_pooler")
     before = {k: v.clone() for k, v in shared.state_dict().items()}
-    updates = list(finetune.run_finetune(studio, _form(base_choice, steps=4, pooler="cls_before_pooler"), session))
+    updates = list(finetune.run_finetune(studio, form=_form(base_choice, steps=4, pooler="cls_before_pooler"),
+                                         session=session))
     return session, updates, before
 
 
@@ -92,7 +95,7 @@ def test_build_demo_has_every_contract_id(studio: Studio) -> None:
 
 def test_similarity_returns_score_and_reading(studio: Studio, base_choice: str) -> None:
     a, b = "the man plays the guitar", "a woman plays the piano"
-    out = similarity.score_pair(studio, a, b, base_choice, "mean", Session())
+    out = similarity.score_pair(studio, a=a, b=b, choice=base_choice, pooler="mean", session=Session())["score"]
     encoder = studio.registry.get(studio.config.model, "mean")
     va, vb = encoder.encode([a, b], normalize=False)
     expected = _cos(va, vb)
@@ -113,12 +116,13 @@ def test_reading_bands_are_relative_to_the_baseline() -> None:
 @pytest.mark.parametrize("a, b", [("", "a cat"), ("   ", "a cat"), ("a cat", "x" * 5000)])
 def test_bad_sentence_gives_its_message_as_gr_error(studio: Studio, base_choice: str, a: str, b: str) -> None:
     with pytest.raises(gr.Error, match="empty|limit"):
-        similarity.score_pair(studio, a, b, base_choice, "mean", Session())
+        similarity.score_pair(studio, a=a, b=b, choice=base_choice, pooler="mean", session=Session())
 
 
 def test_heatmap_values_equal_encoder_similarity(studio: Studio, base_choice: str) -> None:
     sentences = CORPUS[:6]
-    fig = similarity.heatmap(studio, "\n".join(sentences) + "\n\n", base_choice, "mean", Session())
+    fig = similarity.heatmap(studio, lines="\n".join(sentences) + "\n\n", choice=base_choice, pooler="mean",
+                             session=Session())["figure"]
     z = np.asarray(fig.data[0].z)
     assert z.shape == (6, 6)
     vectors = studio.registry.get(studio.config.model, "mean").encode(sentences, normalize=False)
@@ -130,17 +134,18 @@ def test_heatmap_values_equal_encoder_similarity(studio: Studio, base_choice: st
 def test_heatmap_rejects_too_many_sentences(studio: Studio, base_choice: str) -> None:
     lines = "\n".join(f"sentence number {i}" for i in range(studio.config.max_heatmap_sentences + 1))
     with pytest.raises(gr.Error, match="at most 40"):
-        similarity.heatmap(studio, lines, base_choice, "mean", Session())
+        similarity.heatmap(studio, lines=lines, choice=base_choice, pooler="mean", session=Session())
 
 
 def test_retrieval_returns_ranked_hits(studio: Studio, base_choice: str, corpus_file: Path) -> None:
-    status, session = retrieval.build_index(studio, text.UPLOAD_CORPUS, str(corpus_file), base_choice, "mean",
-                                            Session())
-    assert "Index ready" in status and "12 sentences" in status
+    built = retrieval.build_index(studio, corpus_choice=text.UPLOAD_CORPUS, upload=str(corpus_file), choice=base_choice,
+                                  pooler="mean", session=Session())
+    assert "Index ready" in built["status"] and "12 sentences" in built["status"]
     query = "the dog runs in the park"
-    table, compare, status, note, session = retrieval.search(studio, query, 5, -1.0, base_choice, "mean",
-                                                             session)
-    assert "Searched" in status and note == text.COMPARE_HINT
+    found = retrieval.search(studio, query=query, top_k=5, threshold=-1.0, choice=base_choice, pooler="mean",
+                             session=built["session"])
+    table, compare = found["results"], found["compare"]
+    assert "Searched" in found["status"] and found["compare_note"] == text.COMPARE_HINT
     assert list(table["Rank"]) == [1, 2, 3, 4, 5]
     encoder = studio.registry.get(studio.config.model, "mean")
     vectors = encoder.encode(CORPUS + [query], normalize=False)
@@ -156,7 +161,8 @@ def test_retrieval_threshold_filters(studio: Studio, base_choice: str, corpus_fi
     session = Session()
     retrieval.load_corpus(studio, text.UPLOAD_CORPUS, str(corpus_file), session)
     query = "the dog runs in the park"
-    table, *_ = retrieval.search(studio, query, 10, 0.999, base_choice, "mean", session)
+    table = retrieval.search(studio, query=query, top_k=10, threshold=0.999, choice=base_choice, pooler="mean",
+                             session=session)["results"]
     assert list(table["Sentence"]) == ["the dog runs in the park"]
 
 
@@ -170,14 +176,15 @@ def test_bad_corpus_upload_shows_the_data_error(studio: Studio, base_choice: str
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(gr.Error, match=message):
-        retrieval.build_index(studio, text.UPLOAD_CORPUS, str(path), base_choice, "mean", Session())
+        retrieval.build_index(studio, corpus_choice=text.UPLOAD_CORPUS, upload=str(path), choice=base_choice,
+                              pooler="mean", session=Session())
 
 
 def test_bad_training_upload_shows_the_data_error(tmp_path: Path) -> None:
     path = tmp_path / "train.csv"
     path.write_bytes(b"a,b,c,d\nw,x,y,z\n")
     with pytest.raises(gr.Error, match="4 columns"):
-        finetune.describe_data(text.UPLOAD_TRAINING, str(path))
+        finetune.describe_data(choice=text.UPLOAD_TRAINING, upload=str(path))
 
 
 def test_finetune_streams_and_keeps_the_shared_model(studio: Studio, tuned) -> None:
@@ -223,7 +230,8 @@ def test_kept_run_is_compact_and_its_download_keeps_the_float32_weights(tiny_mod
     config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="bf16", live_eval_pairs=24,
                           temp_root=str(tmp_path / "sessions"))
     studio, session = Studio(config, ModelRegistry(config)), Session()
-    list(finetune.run_finetune(studio, _form(config.base_label, steps=3, pooler="cls_before_pooler"), session))
+    list(finetune.run_finetune(studio, form=_form(config.base_label, steps=3, pooler="cls_before_pooler"),
+                               session=session))
     record = session.finetuned
     assert {p.dtype for p in record.encoder.model.parameters()} == {torch.bfloat16}  # half the memory
     with zipfile.ZipFile(record.model_zip) as archive:
@@ -249,8 +257,8 @@ def test_a_run_whose_compaction_fails_is_kept_as_trained(tiny_model_dir: Path, t
                           temp_root=str(tmp_path / "sessions"))
     studio, session = Studio(config, ModelRegistry(config)), Session()
     with pytest.warns(UserWarning):  # the visitor is told (a toast), and the run is kept
-        updates = list(finetune.run_finetune(studio, _form(config.base_label, steps=2, pooler="cls_before_pooler"),
-                                             session))
+        updates = list(finetune.run_finetune(studio, form=_form(config.base_label, steps=2, pooler="cls_before_pooler"),
+                                             session=session))
     record = session.finetuned
     assert record is not None and record.model_zip and updates[-1]["model_file"] == record.model_zip
     assert next(record.encoder.model.parameters()).dtype == torch.float32
@@ -259,14 +267,15 @@ def test_a_run_whose_compaction_fails_is_kept_as_trained(tiny_model_dir: Path, t
 
 def test_finetune_rejects_mode_that_does_not_fit_the_data(studio: Studio, base_choice: str) -> None:
     with pytest.raises(gr.Error, match="Mode: the data are"):
-        list(finetune.run_finetune(studio, _form(base_choice, data_choice=text.SAMPLE_SUP, steps=2, batch_size=4,
-                                                 lr=1e-4, budget=30), Session()))
+        list(finetune.run_finetune(studio, form=_form(base_choice, data_choice=text.SAMPLE_SUP, steps=2, batch_size=4,
+                                                      lr=1e-4, budget=30), session=Session()))
 
 
 def test_retrieval_compares_base_and_finetuned(studio: Studio, base_choice: str, tuned) -> None:
     session, _, _ = tuned
-    table, compare, _, note, _ = retrieval.search(studio, "a cat eats fish", 4, -1.0, base_choice, "mean",
-                                                  session)
+    found = retrieval.search(studio, query="a cat eats fish", top_k=4, threshold=-1.0, choice=base_choice,
+                             pooler="mean", session=session)
+    compare, note = found["compare"], found["compare_note"]
     assert "Move" in note and "ranks" in note and session.finetuned.label in note
     assert list(compare["Rank"]) == [1, 2, 3, 4]
     base_sentences = list(compare["Base model's hit"])
@@ -287,7 +296,8 @@ def test_movement_words() -> None:
 def test_embedding_map_before_finetune_has_one_panel(studio: Studio, base_choice: str, corpus_file) -> None:
     session = Session()
     retrieval.load_corpus(studio, text.UPLOAD_CORPUS, str(corpus_file), session)
-    fig, hist, stats, _ = embedding_map.draw_map(studio, False, base_choice, "mean", session)
+    drawn = embedding_map.draw_map(studio, show_moves=False, choice=base_choice, pooler="mean", session=session)
+    fig, hist, stats = drawn["figure"], drawn["histogram"], drawn["stats"]
     assert "xaxis2" not in fig.layout.to_plotly_json()
     assert sum(len(t.x) for t in fig.data) == len(CORPUS)
     assert text.MAP_NO_FINETUNE in stats
@@ -296,7 +306,8 @@ def test_embedding_map_before_finetune_has_one_panel(studio: Studio, base_choice
 
 def test_embedding_map_after_finetune_has_both_panels(studio: Studio, base_choice: str, tuned) -> None:
     session, _, _ = tuned
-    fig, hist, stats, _ = embedding_map.draw_map(studio, True, base_choice, "mean", session)
+    drawn = embedding_map.draw_map(studio, show_moves=True, choice=base_choice, pooler="mean", session=session)
+    fig, hist, stats = drawn["figure"], drawn["histogram"], drawn["stats"]
     axes = {trace.xaxis for trace in fig.data}
     assert axes == {"x", "x2"}
     points = [t for t in fig.data if t.name != "movement"]
@@ -312,7 +323,9 @@ def test_evaluate_returns_a_table(studio: Studio, base_choice: str, tuned) -> No
     from simcse_core.evaluation.sets import load_demo_pairs
 
     session, _, _ = tuned
-    table, scatter = evaluate.evaluate(studio, evaluate.DEMO, None, base_choice, "mean", session)
+    shown = evaluate.evaluate(studio, set_choice=evaluate.DEMO, upload=None, choice=base_choice, pooler="mean",
+                              session=session)
+    table, scatter = shown["table"], shown["scatter"]
     assert list(table.columns) == evaluate.TABLE_COLUMNS
     assert len(table) == 2 and table["Model"][1].startswith("Fine-tuned")
     pairs = load_demo_pairs()
@@ -326,7 +339,8 @@ def test_evaluate_bad_upload_warns(studio: Studio, base_choice: str, tmp_path: P
     path = tmp_path / "pairs.csv"
     path.write_text("sentence1,sentence2,score\na cat,a dog,high\n", encoding="utf-8")
     with pytest.raises(gr.Error, match="not a number"):
-        evaluate.evaluate(studio, evaluate.UPLOAD, str(path), base_choice, "mean", Session())
+        evaluate.evaluate(studio, set_choice=evaluate.UPLOAD, upload=str(path), choice=base_choice, pooler="mean",
+                          session=Session())
 
 
 
@@ -334,7 +348,7 @@ def test_offline_hub_id_warns_with_its_name_and_reverts(studio: Studio) -> None:
     from app import pick_model
 
     with pytest.raises(gr.Error, match="bert-base-uncased.*offline"):
-        pick_model(studio, "bert-base-uncased", "mean", Session())
+        pick_model(studio, choice="bert-base-uncased", pooler="mean", session=Session())
     assert "bert-base-uncased" not in studio.config.model_choices()  # offline: not offered at all
 
 
@@ -342,9 +356,9 @@ def test_picking_the_finetuned_model_sets_its_pooler(studio: Studio, tuned) -> N
     from app import pick_model
 
     session, _, _ = tuned
-    shown = pick_model(studio, FINETUNED_LABEL, "mean", session)
+    shown = pick_model(studio, choice=FINETUNED_LABEL, pooler="mean", session=session)
     assert shown["pooler"] == session.finetuned.encoder.config.pooler and "fine-tuned" in shown["status"]
-    shown = pick_model(studio, session.finetuned.label, "mean", session)
+    shown = pick_model(studio, choice=session.finetuned.label, pooler="mean", session=session)
     assert shown["pooler"] == session.finetuned.encoder.config.pooler and session.finetuned.label in shown["status"]
     assert shown["delete"]["visible"] is True and "picker" not in shown  # the picker keeps the visitor's choice
 
@@ -368,7 +382,7 @@ def test_server_address_defaults_to_localhost_and_follows_flags_and_environment(
 def test_run_history_redraws_evaluation_figures_only_after_a_new_evaluation() -> None:
     from types import SimpleNamespace
 
-    from ui.runs import RunHistory
+    from ui.serving.runs import RunHistory
 
     history = RunHistory(eval_name="demo")
     history.add(SimpleNamespace(step=0, loss=None, metrics={"spearman": 70.0, "alignment": 0.1, "uniformity": -2}))
@@ -412,19 +426,23 @@ def test_the_forms_defaults_are_the_lessons_and_switch_with_the_start(studio: St
                           ("ft-maxlen", "max_length"), ("ft-dropout", "dropout"), ("ft-temperature", "temperature")):
         assert by_id[elem_id].value == getattr(lessons.LESSON_RUN, name), elem_id
     session = Session()
-    picked = finetune.start_changed(studio, START_PICKED, base_choice, text.LESSON_DATA, session)
+    picked = finetune.start_changed(studio, start=START_PICKED, picker=base_choice, data_choice=text.LESSON_DATA,
+                                    session=session)
     assert (picked["lr"], picked["pooler"], picked["steps"]) == (LIVE_RUN.lr, LIVE_RUN.pooler, LIVE_RUN.steps)
     assert picked["data_choice"] == text.SAMPLE_UNSUP and "Settings switched" in picked["start_note"]
-    raw = finetune.start_changed(studio, START_RAW, base_choice, text.SAMPLE_UNSUP, session)
+    raw = finetune.start_changed(studio, start=START_RAW, picker=base_choice, data_choice=text.SAMPLE_UNSUP,
+                                 session=session)
     run = lessons.LESSON_RUN
     assert (raw["lr"], raw["pooler"], raw["steps"]) == (run.lr, run.pooler, run.steps)
     assert text.settings_said(run) in raw["start_note"]
     assert raw["data_choice"] == text.LESSON_DATA and lessons.START_MODEL in raw["start_note"]
-    assert "data_choice" not in finetune.start_changed(studio, START_RAW, base_choice, text.SAMPLE_SUP, session)
-    assert finetune.picked_changed(studio, START_RAW, base_choice, text.LESSON_DATA, session) == {}
+    assert "data_choice" not in finetune.start_changed(studio, start=START_RAW, picker=base_choice,
+                                                       data_choice=text.SAMPLE_SUP, session=session)
+    assert finetune.picked_changed(studio, start=START_RAW, picker=base_choice, data_choice=text.LESSON_DATA,
+                                   session=session) == {}
     # The raw model picked at the top is the raw model's start: the lesson's settings.
-    assert finetune.picked_changed(studio, START_PICKED, RAW_LABEL, text.SAMPLE_UNSUP, session)["lr"] == \
-        lessons.LESSON_RUN.lr
+    assert finetune.picked_changed(studio, start=START_PICKED, picker=RAW_LABEL, data_choice=text.SAMPLE_UNSUP,
+                                   session=session)["lr"] == lessons.LESSON_RUN.lr
 
 
 def test_changing_the_picker_is_a_valid_answer_for_every_field_of_the_fine_tune_form(studio: Studio) -> None:
@@ -458,7 +476,7 @@ def test_a_raw_start_is_scored_beside_the_paper_in_its_setting_and_the_model_tra
     figure = paper.TABLE6["[CLS] w/ MLP (train)"]["unsup"]
     assert [value for value, _ in scored.references] == [figure.value, scale.stsb_dev]
     assert "Table 6" in scored.references[0][1] and "trained at scale" in scored.references[1][1]
-    assert "ours: a sample" in scored.references[1][1] and "300-pair sample" in scored.note
+    assert "300-pair sample" in scored.note  # the chart's axis names ours too (ui.present.plots.sts_curve)
     assert f"{scale.stsb_dev:.1f}" in scored.note and "unsupervised" in scored.note
     picked = finetune.scoring(finetune.finetune_job(studio, _form(base_choice), Session()), "STS-B dev")
     assert len(picked.references) == 1 and "trained at scale" not in picked.note  # not a raw start

@@ -15,7 +15,7 @@ import gradio as gr
 import pytest
 
 import ui
-from ui import forms
+from ui.serving import forms
 
 
 def _shown_by_gradio(demo: gr.Blocks, answer) -> list:
@@ -25,7 +25,7 @@ def _shown_by_gradio(demo: gr.Blocks, answer) -> list:
 
 
 def _event(handler, outputs: int) -> tuple[gr.Blocks, dict]:
-    """A Blocks with one event wired by :func:`ui.forms.wire`, ``outputs`` text outputs named ``out0``…"""
+    """A Blocks with one event wired by :func:`ui.serving.forms.wire`, ``outputs`` text outputs named ``out0``…"""
     with gr.Blocks() as demo:
         source = gr.Textbox(value="a")
         targets = {f"out{k}": gr.Textbox(value=f"was {k}") for k in range(outputs)}
@@ -66,6 +66,27 @@ def test_an_output_the_event_is_not_wired_to_is_a_bug_named_at_once() -> None:
         event["fn"]("a")
 
 
+def test_a_handler_is_given_gradios_progress_bar_and_request_by_name() -> None:
+    from functools import partial
+
+    from gradio.helpers import special_args
+
+    seen = {}
+
+    def handler(prefix: str, value: str, progress=gr.Progress(), request: gr.Request | None = None) -> dict:
+        seen.update(progress=progress, request=request)
+        return {"out0": prefix + value}
+
+    demo, event = _event(partial(handler, "got "), 1)
+    (block_fn,) = demo.fns.values()
+    assert block_fn.tracks_progress
+    # What gradio passes: the inputs, then the progress bar and the request where the signature asks for them.
+    values, progress_index, _, _ = special_args(event["fn"], ["a"], request="the request")
+    assert progress_index == 1 and values[2] == "the request"
+    assert event["fn"](*values) == "got a"
+    assert isinstance(seen["progress"], gr.Progress) and seen["request"] == "the request"
+
+
 # --- every control is drawn by a template the browser has -----------------------------------------------------
 def _template(cls: type[gr.components.Component]) -> str:
     """The frontend template gradio asks the browser for, for a component of class ``cls`` (gradio's own rule,
@@ -100,7 +121,7 @@ def test_every_component_class_of_the_app_is_drawn_by_a_built_in_template() -> N
 def test_a_file_input_given_a_web_address_is_refused_before_gradio_fetches_it():
     import gradio as gr
 
-    from ui.forms import type_problem
+    from ui.serving.forms import type_problem
 
     box = gr.File()
     for value in ({"path": "https://example.org/big.bin"}, [{"path": "//host/file"}]):

@@ -23,11 +23,12 @@ from simcse_core.data import (
     sentences_from_text,
 )
 from simcse_core.evaluation.sets import load_scored_pairs
-from ui import similarity
-from ui.errors import check_sentence
-from ui.registry import ModelRegistry
-from ui.session import Corpus, Session
-from ui.studio import Studio, StudioConfig
+from ui.serving.config import StudioConfig
+from ui.serving.errors import check_sentence
+from ui.serving.registry import ModelRegistry
+from ui.serving.session import Corpus, Session
+from ui.serving.studio import Studio
+from ui.tabs import similarity
 
 # Bounded: a fixed number of examples, each with a generous deadline (a pathological input that takes seconds is
 # a finding; a machine shared with other jobs must not be), so the suite stays fast in CI.
@@ -123,7 +124,8 @@ def test_sentences_from_text_and_check_sentence_never_fail_unexpectedly(value: s
 def studio(tiny_model_dir: Path) -> Studio:
     config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32")
     studio = Studio(config, ModelRegistry(config))
-    similarity.score_pair(studio, "a cat", "a dog", config.base_label, "mean", Session())  # load and warm up once
+    similarity.score_pair(studio, a="a cat", b="a dog", choice=config.base_label, pooler="mean",
+                          session=Session())  # load and warm up once
     return studio
 
 
@@ -139,16 +141,17 @@ def _user_error_or_answer(call) -> object:
 @FUZZ
 @given(a=st.text(max_size=60), b=st.text(max_size=60))
 def test_similarity_answers_any_text_or_says_what_is_wrong(studio: Studio, a: str, b: str) -> None:
-    out = _user_error_or_answer(lambda: similarity.score_pair(studio, a, b, studio.config.base_label, "mean",
-                                                              Session()))
-    assert out is None or out.startswith("## ")
+    out = _user_error_or_answer(lambda: similarity.score_pair(studio, a=a, b=b, choice=studio.config.base_label,
+                                                              pooler="mean", session=Session()))
+    assert out is None or out["score"].startswith("## ")
 
 
 @pytest.mark.slow
 @FUZZ
 @given(block=st.lists(st.text(max_size=30), max_size=8).map("\n".join))
 def test_heatmap_answers_any_list_or_says_what_is_wrong(studio: Studio, block: str) -> None:
-    _user_error_or_answer(lambda: similarity.heatmap(studio, block, studio.config.base_label, "mean", Session()))
+    _user_error_or_answer(lambda: similarity.heatmap(studio, lines=block, choice=studio.config.base_label,
+                                                     pooler="mean", session=Session()))
 
 
 @FUZZ
@@ -156,11 +159,12 @@ def test_heatmap_answers_any_list_or_says_what_is_wrong(studio: Studio, block: s
        threshold=st.one_of(st.floats(-2, 2), st.just(float("nan"))))
 def test_search_answers_any_query_and_setting_or_says_what_is_wrong(studio: Studio, query: str, top_k, threshold,
                                                                     ) -> None:
-    from ui import retrieval
+    from ui.tabs import retrieval
 
     session = Session()
     session.set_corpus(Corpus("tiny", ["a cat", "the dog runs", "a red car", "she reads a book"], None, key=1))
-    out = _user_error_or_answer(lambda: retrieval.search(studio, query, top_k, threshold, studio.config.base_label,
-                                                         "mean", session))
+    out = _user_error_or_answer(lambda: retrieval.search(studio, query=query, top_k=top_k, threshold=threshold,
+                                                         choice=studio.config.base_label, pooler="mean",
+                                                         session=session))
     if out is not None:
-        assert len(out[0]) <= int(top_k)
+        assert len(out["results"]) <= int(top_k)

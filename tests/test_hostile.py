@@ -14,10 +14,12 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from ui import embedding_map, evaluate, finetune, inside, retrieval, similarity, text
-from ui.registry import ModelRegistry
-from ui.session import FINETUNED_LABEL, Session
-from ui.studio import Studio, StudioConfig
+from ui.present import text
+from ui.serving.config import StudioConfig
+from ui.serving.registry import ModelRegistry
+from ui.serving.session import FINETUNED_LABEL, Session
+from ui.serving.studio import Studio
+from ui.tabs import embedding_map, evaluate, finetune, inside, retrieval, similarity
 
 NAN, INF = math.nan, math.inf
 SAMPLE = text.SAMPLE_UNSUP
@@ -62,92 +64,91 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def _ft(studio: Studio, base: str, session, data=SAMPLE, upload=None, picker=None, **changes):
     settings = {**GOOD_SETTINGS, **changes}
     form = finetune.FinetuneForm(data_choice=data, upload=upload, picker=picker or base, start="picked", **settings)
-    return list(finetune.run_finetune(studio, form, session))
+    return list(finetune.run_finetune(studio, form=form, session=session))
 
 
 Case = Callable[[Studio, str, Session, dict], object]
 # (case id, call, regex the message must match)
 CASES: list[tuple[str, Case, str]] = [
     # --- Similarity: sentence A, sentence B, model picker, pooler picker
-    ("sim-a-empty", lambda s, b, ss, f: similarity.score_pair(s, "", "a cat", b, "mean", ss), "first sentence is empty"),
-    ("sim-b-blank", lambda s, b, ss, f: similarity.score_pair(s, "a cat", "  \n\t", b, "mean", ss),
+    ("sim-a-empty", lambda s, b, ss, f: similarity.score_pair(s, a="", b="a cat", choice=b, pooler="mean", session=ss), "first sentence is empty"),
+    ("sim-b-blank", lambda s, b, ss, f: similarity.score_pair(s, a="a cat", b="  \n\t", choice=b, pooler="mean", session=ss),
      "second sentence is empty"),
-    ("sim-a-none", lambda s, b, ss, f: similarity.score_pair(s, None, "a cat", b, "mean", ss), "first sentence is empty"),
-    ("sim-a-number", lambda s, b, ss, f: similarity.score_pair(s, 42, "a cat", b, "mean", ss), "first sentence must be text"),
-    ("sim-b-list", lambda s, b, ss, f: similarity.score_pair(s, "a cat", ["x"], b, "mean", ss),
+    ("sim-a-none", lambda s, b, ss, f: similarity.score_pair(s, a=None, b="a cat", choice=b, pooler="mean", session=ss), "first sentence is empty"),
+    ("sim-a-number", lambda s, b, ss, f: similarity.score_pair(s, a=42, b="a cat", choice=b, pooler="mean", session=ss), "first sentence must be text"),
+    ("sim-b-list", lambda s, b, ss, f: similarity.score_pair(s, a="a cat", b=["x"], choice=b, pooler="mean", session=ss),
      "second sentence must be text"),
-    ("sim-a-5mb", lambda s, b, ss, f: similarity.score_pair(s, "x" * 5_000_000, "a cat", b, "mean", ss),
+    ("sim-a-5mb", lambda s, b, ss, f: similarity.score_pair(s, a="x" * 5_000_000, b="a cat", choice=b, pooler="mean", session=ss),
      r"5,000,000 characters; the limit is 1,000"),
-    ("sim-b-1001", lambda s, b, ss, f: similarity.score_pair(s, "a cat", "y" * 1001, b, "mean", ss),
+    ("sim-b-1001", lambda s, b, ss, f: similarity.score_pair(s, a="a cat", b="y" * 1001, choice=b, pooler="mean", session=ss),
      "the limit is 1,000"),
-    ("model-server-folder", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", "/root", "mean", ss),
+    ("model-server-folder", lambda s, b, ss, f: similarity.score_pair(s, a="a", b="b", choice="/root", pooler="mean", session=ss),
      r"^Model: '/root' is not one of this app's models"),
-    ("model-dotdot", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", str(Path(s.config.model) / ".." /
-                                                                                  Path(s.config.model).name), "mean", ss),
+    ("model-dotdot", lambda s, b, ss, f: similarity.score_pair(s, a="a", b="b", choice=str(Path(s.config.model) / ".." / Path(s.config.model).name),
+                                                               pooler="mean", session=ss), "is not one of this app's models"),
+    ("model-missing-folder", lambda s, b, ss, f: similarity.score_pair(s, a="a", b="b", choice="/no/such/folder", pooler="mean", session=ss),
      "is not one of this app's models"),
-    ("model-missing-folder", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", "/no/such/folder", "mean", ss),
-     "is not one of this app's models"),
-    ("model-5000-chars", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", "m" * 5000, "mean", ss),
+    ("model-5000-chars", lambda s, b, ss, f: similarity.score_pair(s, a="a", b="b", choice="m" * 5000, pooler="mean", session=ss),
      r"'m{59}…' is not one of"),
-    ("model-surrogate", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", "bad\ud800id", "mean", ss),
+    ("model-surrogate", lambda s, b, ss, f: similarity.score_pair(s, a="a", b="b", choice="bad\ud800id", pooler="mean", session=ss),
      r"'bad\?id' is not one of"),
-    ("model-hub-offline", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", "bert-base-uncased", "mean", ss),
+    ("model-hub-offline", lambda s, b, ss, f: similarity.score_pair(s, a="a", b="b", choice="bert-base-uncased", pooler="mean", session=ss),
      "hub model, and this server works offline"),
-    ("model-run-before-any", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", FINETUNED_LABEL, "mean", ss),
+    ("model-run-before-any", lambda s, b, ss, f: similarity.score_pair(s, a="a", b="b", choice=FINETUNED_LABEL, pooler="mean", session=ss),
      "no such fine-tuned run"),
-    ("model-run-unknown", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", "run 99 · unsup · 1 steps", "mean",
-                                                                    ss), "no such fine-tuned run"),
-    ("pooler-unknown", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", b, "max", ss),
+    ("model-run-unknown", lambda s, b, ss, f: similarity.score_pair(s, a="a", b="b", choice="run 99 · unsup · 1 steps", pooler="mean", session=ss),
+     "no such fine-tuned run"),
+    ("pooler-unknown", lambda s, b, ss, f: similarity.score_pair(s, a="a", b="b", choice=b, pooler="max", session=ss),
      r"^Pooler: 'max' is not one of the choices"),
-    ("pooler-number", lambda s, b, ss, f: similarity.score_pair(s, "a", "b", b, 3, ss), "^Pooler: '3'"),
+    ("pooler-number", lambda s, b, ss, f: similarity.score_pair(s, a="a", b="b", choice=b, pooler=3, session=ss), "^Pooler: '3'"),
     # --- Heatmap list
-    ("list-empty", lambda s, b, ss, f: similarity.heatmap(s, "", b, "mean", ss), "list is empty"),
-    ("list-one", lambda s, b, ss, f: similarity.heatmap(s, "one line\n\n", b, "mean", ss), "at least two"),
-    ("list-41", lambda s, b, ss, f: similarity.heatmap(s, "\n".join(f"s {i}" for i in range(41)), b, "mean", ss),
+    ("list-empty", lambda s, b, ss, f: similarity.heatmap(s, lines="", choice=b, pooler="mean", session=ss), "list is empty"),
+    ("list-one", lambda s, b, ss, f: similarity.heatmap(s, lines="one line\n\n", choice=b, pooler="mean", session=ss), "at least two"),
+    ("list-41", lambda s, b, ss, f: similarity.heatmap(s, lines="\n".join(f"s {i}" for i in range(41)), choice=b, pooler="mean", session=ss),
      "at most 40"),
-    ("list-5mb", lambda s, b, ss, f: similarity.heatmap(s, "x\n" * 2_500_000, b, "mean", ss),
+    ("list-5mb", lambda s, b, ss, f: similarity.heatmap(s, lines="x\n" * 2_500_000, choice=b, pooler="mean", session=ss),
      "characters; the limit is 40,040"),
-    ("list-long-line", lambda s, b, ss, f: similarity.heatmap(s, "a cat\n" + "z" * 1001, b, "mean", ss),
+    ("list-long-line", lambda s, b, ss, f: similarity.heatmap(s, lines="a cat\n" + "z" * 1001, choice=b, pooler="mean", session=ss),
      "1,001 characters|longer than the limit"),
-    ("list-not-text", lambda s, b, ss, f: similarity.heatmap(s, 7, b, "mean", ss), "must be text"),
+    ("list-not-text", lambda s, b, ss, f: similarity.heatmap(s, lines=7, choice=b, pooler="mean", session=ss), "must be text"),
     # --- Retrieval: query, top-k, minimum score, corpus choice, corpus upload
-    ("query-empty", lambda s, b, ss, f: retrieval.search(s, "", 5, -1, b, "mean", ss), "query is empty"),
-    ("query-long", lambda s, b, ss, f: retrieval.search(s, "q" * 2000, 5, -1, b, "mean", ss), "query has 2,000"),
-    ("topk-nan", lambda s, b, ss, f: retrieval.search(s, "a cat", NAN, -1, b, "mean", ss), "^Top-k: nan is not a number"),
-    ("topk-inf", lambda s, b, ss, f: retrieval.search(s, "a cat", INF, -1, b, "mean", ss), "^Top-k: inf is not a number"),
-    ("topk-zero", lambda s, b, ss, f: retrieval.search(s, "a cat", 0, -1, b, "mean", ss), "^Top-k: 0 is outside"),
-    ("topk-huge", lambda s, b, ss, f: retrieval.search(s, "a cat", 10**9, -1, b, "mean", ss), "^Top-k: 1e\\+09 is outside"),
-    ("topk-fraction", lambda s, b, ss, f: retrieval.search(s, "a cat", 2.5, -1, b, "mean", ss), "not a whole number"),
-    ("topk-text", lambda s, b, ss, f: retrieval.search(s, "a cat", "five", -1, b, "mean", ss), "^Top-k: enter a number"),
-    ("threshold-nan", lambda s, b, ss, f: retrieval.search(s, "a cat", 5, NAN, b, "mean", ss), "^Minimum score: nan"),
-    ("threshold-high", lambda s, b, ss, f: retrieval.search(s, "a cat", 5, 2, b, "mean", ss),
+    ("query-empty", lambda s, b, ss, f: retrieval.search(s, query="", top_k=5, threshold=-1, choice=b, pooler="mean", session=ss), "query is empty"),
+    ("query-long", lambda s, b, ss, f: retrieval.search(s, query="q" * 2000, top_k=5, threshold=-1, choice=b, pooler="mean", session=ss), "query has 2,000"),
+    ("topk-nan", lambda s, b, ss, f: retrieval.search(s, query="a cat", top_k=NAN, threshold=-1, choice=b, pooler="mean", session=ss), "^Top-k: nan is not a number"),
+    ("topk-inf", lambda s, b, ss, f: retrieval.search(s, query="a cat", top_k=INF, threshold=-1, choice=b, pooler="mean", session=ss), "^Top-k: inf is not a number"),
+    ("topk-zero", lambda s, b, ss, f: retrieval.search(s, query="a cat", top_k=0, threshold=-1, choice=b, pooler="mean", session=ss), "^Top-k: 0 is outside"),
+    ("topk-huge", lambda s, b, ss, f: retrieval.search(s, query="a cat", top_k=10**9, threshold=-1, choice=b, pooler="mean", session=ss), "^Top-k: 1e\\+09 is outside"),
+    ("topk-fraction", lambda s, b, ss, f: retrieval.search(s, query="a cat", top_k=2.5, threshold=-1, choice=b, pooler="mean", session=ss), "not a whole number"),
+    ("topk-text", lambda s, b, ss, f: retrieval.search(s, query="a cat", top_k="five", threshold=-1, choice=b, pooler="mean", session=ss), "^Top-k: enter a number"),
+    ("threshold-nan", lambda s, b, ss, f: retrieval.search(s, query="a cat", top_k=5, threshold=NAN, choice=b, pooler="mean", session=ss), "^Minimum score: nan"),
+    ("threshold-high", lambda s, b, ss, f: retrieval.search(s, query="a cat", top_k=5, threshold=2, choice=b, pooler="mean", session=ss),
      "^Minimum score: 2 is outside the allowed range -1 to 1"),
-    ("corpus-choice", lambda s, b, ss, f: retrieval.build_index(s, "/etc/passwd", None, b, "mean", ss),
+    ("corpus-choice", lambda s, b, ss, f: retrieval.build_index(s, corpus_choice="/etc/passwd", upload=None, choice=b, pooler="mean", session=ss),
      "^Corpus: '/etc/passwd' is not one of the choices"),
-    ("corpus-no-file", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, None, b, "mean", ss),
+    ("corpus-no-file", lambda s, b, ss, f: retrieval.build_index(s, corpus_choice=text.UPLOAD_CORPUS, upload=None, choice=b, pooler="mean", session=ss),
      "^Corpus file: choose a file"),
-    ("corpus-empty", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["empty.txt"], b, "mean", ss),
+    ("corpus-empty", lambda s, b, ss, f: retrieval.build_index(s, corpus_choice=text.UPLOAD_CORPUS, upload=f["empty.txt"], choice=b, pooler="mean", session=ss),
      "empty.txt is empty"),
-    ("corpus-one", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["one.txt"], b, "mean", ss),
+    ("corpus-one", lambda s, b, ss, f: retrieval.build_index(s, corpus_choice=text.UPLOAD_CORPUS, upload=f["one.txt"], choice=b, pooler="mean", session=ss),
      "only 1 distinct sentence"),
-    ("corpus-long-line", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["long.txt"], b, "mean",
-                                                                   ss), "line 1: a sentence of 1,200 characters"),
-    ("corpus-utf16", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["utf16.txt"], b, "mean", ss),
+    ("corpus-long-line", lambda s, b, ss, f: retrieval.build_index(s, corpus_choice=text.UPLOAD_CORPUS, upload=f["long.txt"], choice=b, pooler="mean",
+                                                                   session=ss), "line 1: a sentence of 1,200 characters"),
+    ("corpus-utf16", lambda s, b, ss, f: retrieval.build_index(s, corpus_choice=text.UPLOAD_CORPUS, upload=f["utf16.txt"], choice=b, pooler="mean", session=ss),
      "UTF-16"),
-    ("corpus-binary", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["binary.txt"], b, "mean",
-                                                                ss), "not a text file"),
-    ("corpus-4-columns", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["cols4.csv"], b, "mean",
-                                                                   ss), "4 columns"),
-    ("corpus-xlsx", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["sheet.xlsx"], b, "mean", ss),
+    ("corpus-binary", lambda s, b, ss, f: retrieval.build_index(s, corpus_choice=text.UPLOAD_CORPUS, upload=f["binary.txt"], choice=b, pooler="mean",
+                                                                session=ss), "not a text file"),
+    ("corpus-4-columns", lambda s, b, ss, f: retrieval.build_index(s, corpus_choice=text.UPLOAD_CORPUS, upload=f["cols4.csv"], choice=b, pooler="mean",
+                                                                   session=ss), "4 columns"),
+    ("corpus-xlsx", lambda s, b, ss, f: retrieval.build_index(s, corpus_choice=text.UPLOAD_CORPUS, upload=f["sheet.xlsx"], choice=b, pooler="mean", session=ss),
      "not supported"),
-    ("corpus-jsonl-no-text", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["nokey.jsonl"], b,
-                                                                       "mean", ss), '"text".*missing'),
-    ("corpus-jsonl-broken", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["broken.jsonl"], b,
-                                                                      "mean", ss), "not valid JSON"),
-    ("corpus-too-many-rows", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["rows.txt"], b,
-                                                                       "mean", ss), "20,001 lines; the limit is 20,000"),
-    ("corpus-vanished", lambda s, b, ss, f: retrieval.build_index(s, text.UPLOAD_CORPUS, f["missing.txt"], b, "mean",
-                                                                  ss), "not found"),
+    ("corpus-jsonl-no-text", lambda s, b, ss, f: retrieval.build_index(s, corpus_choice=text.UPLOAD_CORPUS, upload=f["nokey.jsonl"], choice=b,
+                                                                       pooler="mean", session=ss), '"text".*missing'),
+    ("corpus-jsonl-broken", lambda s, b, ss, f: retrieval.build_index(s, corpus_choice=text.UPLOAD_CORPUS, upload=f["broken.jsonl"], choice=b,
+                                                                      pooler="mean", session=ss), "not valid JSON"),
+    ("corpus-too-many-rows", lambda s, b, ss, f: retrieval.build_index(s, corpus_choice=text.UPLOAD_CORPUS, upload=f["rows.txt"], choice=b,
+                                                                       pooler="mean", session=ss), "20,001 lines; the limit is 20,000"),
+    ("corpus-vanished", lambda s, b, ss, f: retrieval.build_index(s, corpus_choice=text.UPLOAD_CORPUS, upload=f["missing.txt"], choice=b, pooler="mean",
+                                                                  session=ss), "not found"),
     # --- Fine-tune: every setting, the data choice, the upload, the model
     ("lr-negative", lambda s, b, ss, f: _ft(s, b, ss, lr=-1), "^Learning rate: -1 is outside the allowed range"),
     ("lr-nan", lambda s, b, ss, f: _ft(s, b, ss, lr=NAN), "^Learning rate: nan is not a number"),
@@ -186,51 +187,50 @@ CASES: list[tuple[str, Case, str]] = [
     ("train-model-run-missing", lambda s, b, ss, f: _ft(s, b, ss, picker="run 3 · sup · 9 steps"),
      "no such fine-tuned run"),
     # --- Embedding map and Evaluate
-    ("map-model-folder", lambda s, b, ss, f: embedding_map.draw_map(s, False, "/", "mean", ss),
+    ("map-model-folder", lambda s, b, ss, f: embedding_map.draw_map(s, show_moves=False, choice="/", pooler="mean", session=ss),
      "^Model: '/' is not one"),
-    ("map-pooler", lambda s, b, ss, f: embedding_map.draw_map(s, False, b, "nope", ss), "^Pooler: 'nope'"),
-    ("eval-set-unknown", lambda s, b, ss, f: evaluate.evaluate(s, "../../etc", None, b, "mean", ss),
+    ("map-pooler", lambda s, b, ss, f: embedding_map.draw_map(s, show_moves=False, choice=b, pooler="nope", session=ss), "^Pooler: 'nope'"),
+    ("eval-set-unknown", lambda s, b, ss, f: evaluate.evaluate(s, set_choice="../../etc", upload=None, choice=b, pooler="mean", session=ss),
      "^Evaluation set: '../../etc' is not one of the choices"),
-    ("eval-no-file", lambda s, b, ss, f: evaluate.evaluate(s, evaluate.UPLOAD, None, b, "mean", ss),
+    ("eval-no-file", lambda s, b, ss, f: evaluate.evaluate(s, set_choice=evaluate.UPLOAD, upload=None, choice=b, pooler="mean", session=ss),
      "Choose a file of scored pairs"),
-    ("eval-score-not-number", lambda s, b, ss, f: evaluate.evaluate(s, evaluate.UPLOAD, f["pairs.csv"], b, "mean", ss),
+    ("eval-score-not-number", lambda s, b, ss, f: evaluate.evaluate(s, set_choice=evaluate.UPLOAD, upload=f["pairs.csv"], choice=b, pooler="mean", session=ss),
      "not a number"),
-    ("eval-one-pair", lambda s, b, ss, f: evaluate.evaluate(s, evaluate.UPLOAD, f["onepair.csv"], b, "mean", ss),
+    ("eval-one-pair", lambda s, b, ss, f: evaluate.evaluate(s, set_choice=evaluate.UPLOAD, upload=f["onepair.csv"], choice=b, pooler="mean", session=ss),
      "needs at least 2"),
-    ("eval-binary", lambda s, b, ss, f: evaluate.evaluate(s, evaluate.UPLOAD, f["binary.txt"], b, "mean", ss),
+    ("eval-binary", lambda s, b, ss, f: evaluate.evaluate(s, set_choice=evaluate.UPLOAD, upload=f["binary.txt"], choice=b, pooler="mean", session=ss),
      "not a text file"),
     # --- Inside SimCSE: dropout twins and the loss panel (every field bounded by simcse_core.limits)
-    ("twins-8-lines-of-1mb", lambda s, b, ss, f: inside.show_twins(s, "\n".join(["x" * 1_000_000] * 8), 0.1, b,
-                                                                   "mean", ss), r"^The Sentences box has 8,000,007"),
-    ("twins-long-line", lambda s, b, ss, f: inside.show_twins(s, "a cat\n" + "y" * 1001, 0.1, b, "mean", ss),
+    ("twins-8-lines-of-1mb", lambda s, b, ss, f: inside.show_twins(s, text="\n".join(["x" * 1_000_000] * 8), dropout=0.1, choice=b, pooler="mean", session=ss),
+     r"^The Sentences box has 8,000,007"),
+    ("twins-long-line", lambda s, b, ss, f: inside.show_twins(s, text="a cat\n" + "y" * 1001, dropout=0.1, choice=b, pooler="mean", session=ss),
      "line 2: a sentence has more than 1,000"),
-    ("twins-nine", lambda s, b, ss, f: inside.show_twins(s, "\n".join(["a cat"] * 9), 0.1, b, "mean", ss),
+    ("twins-nine", lambda s, b, ss, f: inside.show_twins(s, text="\n".join(["a cat"] * 9), dropout=0.1, choice=b, pooler="mean", session=ss),
      "needs 1 to 8 lines"),
-    ("twins-number", lambda s, b, ss, f: inside.show_twins(s, 42, 0.1, b, "mean", ss), "Sentences box must be text"),
-    ("twins-dropout-nan", lambda s, b, ss, f: inside.show_twins(s, "a cat", NAN, b, "mean", ss),
+    ("twins-number", lambda s, b, ss, f: inside.show_twins(s, text=42, dropout=0.1, choice=b, pooler="mean", session=ss), "Sentences box must be text"),
+    ("twins-dropout-nan", lambda s, b, ss, f: inside.show_twins(s, text="a cat", dropout=NAN, choice=b, pooler="mean", session=ss),
      "^Dropout rate: nan is not a number"),
-    ("twins-dropout-text", lambda s, b, ss, f: inside.show_twins(s, "a cat", "abc", b, "mean", ss),
+    ("twins-dropout-text", lambda s, b, ss, f: inside.show_twins(s, text="a cat", dropout="abc", choice=b, pooler="mean", session=ss),
      "^Dropout rate: enter a number"),
-    ("twins-dropout-none", lambda s, b, ss, f: inside.show_twins(s, "a cat", None, b, "mean", ss),
+    ("twins-dropout-none", lambda s, b, ss, f: inside.show_twins(s, text="a cat", dropout=None, choice=b, pooler="mean", session=ss),
      "^Dropout rate: enter a number"),
-    ("twins-dropout-list", lambda s, b, ss, f: inside.show_twins(s, "a cat", [0.1], b, "mean", ss),
+    ("twins-dropout-list", lambda s, b, ss, f: inside.show_twins(s, text="a cat", dropout=[0.1], choice=b, pooler="mean", session=ss),
      "^Dropout rate: enter a number"),
-    ("twins-model-number", lambda s, b, ss, f: inside.show_twins(s, "a cat", 0.1, 7, "mean", ss, "picked"),
+    ("twins-model-number", lambda s, b, ss, f: inside.show_twins(s, text="a cat", dropout=0.1, choice=7, pooler="mean", session=ss, start="picked"),
      "^Model: '7'"),
-    ("twins-start", lambda s, b, ss, f: inside.show_twins(s, "a cat", 0.1, b, "mean", ss, "elsewhere"),
+    ("twins-start", lambda s, b, ss, f: inside.show_twins(s, text="a cat", dropout=0.1, choice=b, pooler="mean", session=ss, start="elsewhere"),
      "^Start from: 'elsewhere' is not one of"),
-    ("loss-2-lines-of-500k", lambda s, b, ss, f: inside.encode_batch(s, "a" * 500_000 + "\n" + "b" * 500_000,
-                                                                     "unsup", 0.1, 0.05, 1, b, "mean", ss),
+    ("loss-2-lines-of-500k", lambda s, b, ss, f: inside.encode_batch(s, text="a" * 500_000 + "\n" + "b" * 500_000, mode="unsup", dropout=0.1, temperature=0.05, alpha=1, choice=b, pooler="mean", session=ss),
      "Batch box has 1,000,001 characters"),
-    ("loss-mode", lambda s, b, ss, f: inside.encode_batch(s, "a cat\na dog", "both", 0.1, 0.05, 1, b, "mean", ss),
+    ("loss-mode", lambda s, b, ss, f: inside.encode_batch(s, text="a cat\na dog", mode="both", dropout=0.1, temperature=0.05, alpha=1, choice=b, pooler="mean", session=ss),
      "^Batch mode: 'both' is not one of"),
-    ("loss-dropout-nan", lambda s, b, ss, f: inside.encode_batch(s, "a cat\na dog", "unsup", NAN, 0.05, 1, b, "mean",
-                                                                 ss), "^Dropout rate: nan"),
-    ("loss-temperature-inf", lambda s, b, ss, f: inside.encode_batch(s, "a cat\na dog", "unsup", 0.1, -INF, 1, b,
-                                                                     "mean", ss), "^Temperature τ: -inf"),
-    ("loss-alpha-text", lambda s, b, ss, f: inside.encode_batch(s, "a cat\na dog", "unsup", 0.1, 0.05, "abc", b,
-                                                                "mean", ss), r"^α \(hard negatives\): enter a number"),
-    ("rescore-none", lambda s, b, ss, f: inside.rescore(None, 1, ss), "Encode the batch|^Temperature τ: enter"),
+    ("loss-dropout-nan", lambda s, b, ss, f: inside.encode_batch(s, text="a cat\na dog", mode="unsup", dropout=NAN, temperature=0.05, alpha=1, choice=b, pooler="mean", session=ss),
+     "^Dropout rate: nan"),
+    ("loss-temperature-inf", lambda s, b, ss, f: inside.encode_batch(s, text="a cat\na dog", mode="unsup", dropout=0.1, temperature=-INF, alpha=1, choice=b, pooler="mean", session=ss),
+     "^Temperature τ: -inf"),
+    ("loss-alpha-text", lambda s, b, ss, f: inside.encode_batch(s, text="a cat\na dog", mode="unsup", dropout=0.1, temperature=0.05, alpha="abc", choice=b, pooler="mean", session=ss),
+     r"^α \(hard negatives\): enter a number"),
+    ("rescore-none", lambda s, b, ss, f: inside.rescore(temperature=None, alpha=1, session=ss), "Encode the batch|^Temperature τ: enter"),
     # --- Model picker and runs
     ("pick-folder", lambda s, b, ss, f: _pick(s, "/root", ss), "^Model: '/root' is not one of this app's models"),
     ("pick-hub-offline", lambda s, b, ss, f: _pick(s, "princeton-nlp/sup-simcse-bert-base-uncased", ss),
@@ -242,7 +242,7 @@ CASES: list[tuple[str, Case, str]] = [
 def _pick(studio: Studio, choice: str, session):
     from app import pick_model
 
-    return pick_model(studio, choice, "mean", session)
+    return pick_model(studio, choice=choice, pooler="mean", session=session)
 
 
 def test_the_table_is_big_enough() -> None:
@@ -264,8 +264,11 @@ def test_hostile_input_gets_a_message_and_the_app_keeps_working(studio: Studio, 
     if "model" not in case_id and "pick" not in case_id:
         assert "/tmp" not in shown and "/root" not in shown  # no server paths in messages about other fields
     # The follow-up requests of the same visitor still work, and their earlier corpus is intact.
-    assert similarity.score_pair(studio, "a cat eats fish", "the dog runs", base, "mean", session).startswith("## ")
-    table, *_ = retrieval.search(studio, "the man plays the guitar", 2, -1, base, "mean", session)
+    score = similarity.score_pair(studio, a="a cat eats fish", b="the dog runs", choice=base, pooler="mean",
+                                  session=session)["score"]
+    assert score.startswith("## ")
+    table = retrieval.search(studio, query="the man plays the guitar", top_k=2, threshold=-1, choice=base, pooler="mean",
+                             session=session)["results"]
     assert "the man plays the guitar" in list(table["Sentence"])
     assert session.training_idle.is_set()  # a refused run never blocks the next one
 
@@ -277,7 +280,7 @@ def test_an_internal_bug_is_logged_with_its_traceback_and_shown_as_an_apology_wi
 
     monkeypatch.setattr(studio, "baseline", broken)
     with pytest.raises(gr.Error) as raised:
-        similarity.score_pair(studio, "a cat", "a dog", studio.config.base_label, "mean", Session())
+        similarity.score_pair(studio, a="a cat", b="a dog", choice=studio.config.base_label, pooler="mean", session=Session())
     shown = raised.value.message
     error_id = __import__("re").search(r"error id ([0-9a-f]{8})", shown).group(1)
     assert "index 7" not in shown  # the internal detail stays in the log
@@ -432,9 +435,10 @@ SCRIPT = "<img src=x onerror=alert(1)>"
 def test_a_visitors_markup_is_escaped_in_messages_and_heatmap_labels(studio: Studio, server: str) -> None:
     base = studio.config.base_label
     with pytest.raises(gr.Error) as raised:
-        similarity.score_pair(studio, "a cat", "a dog", SCRIPT, "mean", Session())
+        similarity.score_pair(studio, a="a cat", b="a dog", choice=SCRIPT, pooler="mean", session=Session())
     assert "&lt;img src=x onerror=alert(1)&gt;" in raised.value.message and "<img" not in raised.value.message
-    figure = similarity.heatmap(studio, f"{SCRIPT}\na cat eats fish", base, "mean", Session())
+    figure = similarity.heatmap(studio, lines=f"{SCRIPT}\na cat eats fish", choice=base, pooler="mean",
+                                session=Session())["figure"]
     shown = [*figure.data[0].x, *figure.data[0].y, *(str(c) for c in figure.data[0].customdata.ravel())]
     assert any("&lt;img" in label for label in shown) and not any("<img" in label for label in shown)
     kind, answer = call_raw(server, "search", ["a cat", SCRIPT, -1, base, "mean"])  # a field check over HTTP

@@ -132,9 +132,10 @@ def test_next_brings_each_steps_button_into_view(browser: Any, server: Any, shot
                 click(page, action)
                 wait_for(page, lambda: text_of(page, "twins-summary"), lambda t: "twin cosine" in t, QUICK,
                          "the twins on a phone", server)
-                width = page.evaluate("() => document.querySelector('#twins-plot .js-plotly-plot')"
-                                      ".getBoundingClientRect().width")
-                assert width >= 600, f"the twins' two panels are squeezed into {width:.0f} px"
+                stacked = "() => { const gd = document.querySelector('#twins-plot .js-plotly-plot'); return " \
+                          "gd.layout.xaxis2.domain[0] === 0 && gd.getBoundingClientRect().right <= innerWidth; }"
+                wait_for(page, lambda: page.evaluate(stacked), bool, QUICK,
+                         "the twins' two panels stacked at the phone's width", server)
                 screenshot(page, shots, "phone-twins", settle_s=5)
     finally:
         context.close()

@@ -1,11 +1,11 @@
-"""Tests of the pure figure builders in ui/plots.py (no browser, no model)."""
+"""Tests of the pure figure builders in ui/present/plots.py (no browser, no model)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ui import plots
+from ui.present import plots
 
 
 def test_heatmap_hover_names_both_sentences() -> None:
@@ -98,3 +98,18 @@ def test_ablation_plane_names_the_vector_drawn_at_each_start_and_each_runs_paper
                       f"start: {START_MODEL}, raw [CLS] vector": (-1.2, 0.19)}
     names = [trace.name for trace in fig.data]
     assert "Table 6" in names[0] and "another pooler" in names[1]
+
+
+def test_sts_curve_fits_our_curve_and_points_to_a_reference_far_above() -> None:
+    """A live run at 30-50 beside the paper's 82.5: the curve keeps the chart's height (the paper's figure is an
+    arrow at the top edge, labelled); a reference within reach is a line inside the range."""
+    fig = plots.sts_curve([0, 10, 20], [30.0, 42.0, 50.0], "STS-B dev",
+                          [(82.5, "paper 82.5 (Table 3, unsup)"), (55.0, "prepared run 55.0")])
+    low, high = fig.layout.yaxis.range
+    assert low <= 30 and 55 <= high < 70  # the curve spans most of the height; 82.5 is not in range
+    texts = [a.text.replace("<br>   ", " ") for a in fig.layout.annotations]
+    assert any("↑ paper 82.5 (Table 3, unsup)" in t for t in texts)  # one box at the top edge
+    assert "prepared run 55.0" in texts and [s.y0 for s in fig.layout.shapes] == [55.0]
+    below = plots.sts_curve([0, 10], [60.0, 70.0], references=[(20.0, "raw 20.0")])
+    assert any("↓ raw 20.0" in a.text for a in below.layout.annotations)
+    assert below.layout.yaxis.range[0] > 40

@@ -12,11 +12,11 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from ui.errors import InputError, as_markdown_text, guarded
-from ui.people import People, new_person_id, valid_person_id
-from ui.server import client_address, distrust_proxy_headers
-from ui.session import FineTuneRecord, Session, close_session, start_browser_session
-from ui.training_queue import TrainingQueue
+from ui.serving.errors import InputError, as_markdown_text, guarded
+from ui.serving.people import People, new_person_id, valid_person_id
+from ui.serving.server import client_address, distrust_proxy_headers
+from ui.serving.session import FineTuneRecord, Session, close_session, start_browser_session
+from ui.serving.training_queue import TrainingQueue
 
 PROXY = "203.0.113.7"  # the address the school's proxy (or NAT) shows
 
@@ -125,7 +125,8 @@ def test_twelve_browsers_behind_one_address_all_get_a_run_or_a_place_in_line() -
 
 def test_the_address_backstop_and_person_limit_are_the_running_configs() -> None:
     from app import parse_args
-    from ui.studio import Studio, StudioConfig
+    from ui.serving.config import StudioConfig
+    from ui.serving.studio import Studio
 
     args = parse_args(["--trusted-proxy", "--runs-per-address", "25", "--runs-per-person", "3", "--kept-runs", "7"])
     assert (args.trusted_proxy, args.runs_per_address, args.runs_per_person, args.kept_runs) == (1, 25, 3, 7)
@@ -137,8 +138,8 @@ def test_the_address_backstop_and_person_limit_are_the_running_configs() -> None
 
 
 def test_a_page_load_makes_the_session_of_the_browsers_person() -> None:
-    from ui.session import session_state
-    from ui.studio import StudioConfig
+    from ui.serving.config import StudioConfig
+    from ui.serving.session import session_state
 
     people = People()
     with gr.Blocks() as demo:
@@ -155,10 +156,10 @@ def test_a_page_load_makes_the_session_of_the_browsers_person() -> None:
 
 # --- 3. memory comes back -------------------------------------------------------------------------------------
 def test_every_end_of_a_run_gives_memory_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    import ui.session
+    import ui.serving.session
 
     calls = []
-    monkeypatch.setattr(ui.session, "release_memory_soon", lambda: calls.append(time.monotonic()))
+    monkeypatch.setattr(ui.serving.session, "release_memory_soon", lambda: calls.append(time.monotonic()))
     session = Session(people=People())
     for _ in range(3):  # finished, stopped, failed: the lifecycle ends each through end_training
         session.begin_training()
@@ -176,7 +177,7 @@ def _rss_bytes() -> int:
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
 def test_release_memory_returns_freed_heap_to_the_system() -> None:
     """glibc keeps freed small allocations; one survivor in fifty pins the heap's top (no automatic trim)."""
-    from ui.memory import release_memory
+    from ui.serving.memory import release_memory
 
     try:
         ctypes.CDLL("libc.so.6").malloc_trim
@@ -195,11 +196,11 @@ def test_release_memory_returns_freed_heap_to_the_system() -> None:
 
 
 def test_release_memory_soon_runs_in_a_thread_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    import ui.memory
+    import ui.serving.memory
 
     ran = threading.Event()
-    monkeypatch.setattr(ui.memory, "release_memory", lambda: ran.set() or True)
-    timer = ui.memory.release_memory_soon(delay_s=0.01)
+    monkeypatch.setattr(ui.serving.memory, "release_memory", lambda: ran.set() or True)
+    timer = ui.serving.memory.release_memory_soon(delay_s=0.01)
     assert timer.daemon and ran.wait(5)
 
 
@@ -210,9 +211,9 @@ def _record(run_id: int) -> FineTuneRecord:
 
 def test_beyond_the_servers_cap_the_oldest_run_of_an_idle_session_goes_and_its_owner_is_told(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import ui.session
+    import ui.serving.session
 
-    monkeypatch.setattr(ui.session, "release_memory_soon", lambda: None)
+    monkeypatch.setattr(ui.serving.session, "release_memory_soon", lambda: None)
     people = People(max_kept_runs=3)
     idle, busy, newcomer = (Session(people=people) for _ in range(3))
     busy.add_run(_record(1), keep=3)  # the oldest, but its owner is training
@@ -255,11 +256,12 @@ def test_markup_for_markdown_shows_as_text() -> None:
 
 
 def test_the_data_summary_shows_an_uploaded_first_line_as_text(tmp_path: Path) -> None:
-    from ui import finetune, text
+    from ui.present import text
+    from ui.tabs import finetune
 
     upload = tmp_path / "evil.txt"
     upload.write_text("<img src=x onerror=alert(1)> first\nsecond line\nthird line\n", encoding="utf-8")
-    summary = finetune.describe_data(text.UPLOAD_TRAINING, str(upload))["data_info"]
+    summary = finetune.describe_data(choice=text.UPLOAD_TRAINING, upload=str(upload))["data_info"]
     assert "<img" not in summary and "&lt;img" in summary
 
 
@@ -268,7 +270,7 @@ def test_an_unknown_event_number_is_refused_with_a_message() -> None:
     from fastapi.testclient import TestClient
 
     from app import launch_limits
-    from ui.studio import StudioConfig
+    from ui.serving.config import StudioConfig
 
     with gr.Blocks() as demo:
         box = gr.Textbox()
@@ -292,7 +294,8 @@ def test_an_unknown_event_number_is_refused_with_a_message() -> None:
 # --- the limits through a real run's lifecycle (tiny model) --------------------------------------------------------
 @pytest.fixture
 def tiny_studio(tiny_model_dir: Path, tmp_path: Path):
-    from ui.studio import Studio, StudioConfig
+    from ui.serving.config import StudioConfig
+    from ui.serving.studio import Studio
 
     config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32", live_eval_pairs=24,
                           temp_root=str(tmp_path))
@@ -300,12 +303,13 @@ def tiny_studio(tiny_model_dir: Path, tmp_path: Path):
 
 
 def _finetune(studio, session: Session, client: str):
-    from ui import finetune, text
+    from ui.present import text
+    from ui.tabs import finetune
 
     form = finetune.FinetuneForm(data_choice=text.SAMPLE_UNSUP, upload=None, mode="unsup", steps=2, batch_size=8,
                                  lr=1e-3, temperature=0.05, dropout=0.1, pooler="mean", max_length=16, budget=60,
                                  picker=studio.config.base_label, start="picked")
-    return finetune.run_finetune(studio, form, session, client)
+    return finetune.run_finetune(studio, form=form, session=session, client=client)
 
 
 @pytest.mark.slow

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from ui.errors import InputError
-from ui.registry import ModelRegistry, canonical_model_name
-from ui.session import FineTuneRecord, IndexKey, ModelKey, Session, close_session
-from ui.studio import PREPARED_LABEL, RAW_LABEL, Studio, StudioConfig
-from ui.training_queue import QueueGroups, TrainingQueue
+from ui.serving.config import PREPARED_LABEL, RAW_LABEL, StudioConfig, canonical_model_name
+from ui.serving.errors import InputError
+from ui.serving.registry import ModelRegistry
+from ui.serving.session import FineTuneRecord, IndexKey, ModelKey, Session, close_session
+from ui.serving.studio import Studio
+from ui.serving.training_queue import QueueGroups, TrainingQueue
 
 
 class FakeEncoder:
@@ -204,6 +205,29 @@ def test_closing_a_session_stops_training_and_removes_everything(tmp_path: Path)
         session.folder(str(tmp_path))  # a run finishing after the visitor left writes nothing
 
 
+def test_the_base_models_map_of_the_bundled_corpus_is_made_once_for_every_visitor(tiny_model_dir: Path) -> None:
+    """Thirty visitors drawing the base model's map of the bundled corpus share one UMAP (the soak's slow map);
+    a map of a visitor's own corpus or run stays theirs."""
+    config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32")
+    studio = Studio(config)
+    studio.registry.get(config.model, "mean")
+    base = ModelKey(canonical_model_name(config.model), "mean")
+    made = []
+
+    def umap(tag: str):
+        return lambda: made.append(tag) or (tag,)
+
+    visitors = [Session() for _ in range(3)]
+    assert [studio.projection(s, (base, 0), umap("base")) for s in visitors] == [("base",)] * 3
+    assert made == ["base"]
+    own_corpus = [studio.projection(s, (base, 1), umap("own")) for s in visitors[:2]]
+    run = ModelKey(base.source, "mean", run_id=1)
+    own_run = [studio.projection(s, (base, run, 0), umap("run")) for s in visitors[:2]]
+    assert own_corpus == [("own",)] * 2 and own_run == [("run",)] * 2
+    assert made == ["base", "own", "own", "run", "run"]
+    assert studio.projection(visitors[0], (base, 1), umap("again")) == ("own",)  # the session's own cache
+
+
 def test_corpus_switch_keeps_indexes_consistent(tiny_model_dir: Path, tmp_path: Path) -> None:
     """Searches racing an upload see one corpus and its own index, never a mix."""
     config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32")
@@ -215,7 +239,8 @@ def test_corpus_switch_keeps_indexes_consistent(tiny_model_dir: Path, tmp_path: 
     for k in range(2):
         path = tmp_path / f"c{k}.txt"
         path.write_text("\n".join(f"sentence {k} number {i}" for i in range(5 + 10 * k)), encoding="utf-8")
-        from ui import retrieval, text
+        from ui.present import text
+        from ui.tabs import retrieval
 
         corpora.append(path)
     problems = []
@@ -239,12 +264,13 @@ def test_corpus_switch_keeps_indexes_consistent(tiny_model_dir: Path, tmp_path: 
 
 
 def _run(studio: Studio, session: Session, steps: int = 40, budget: float = 120, client: str = "local"):
-    from ui import finetune, text
+    from ui.present import text
+    from ui.tabs import finetune
 
     form = finetune.FinetuneForm(data_choice=text.SAMPLE_UNSUP, upload=None, mode="unsup", steps=steps, batch_size=8,
                                  lr=1e-3, temperature=0.05, dropout=0.1, pooler="mean", max_length=16, budget=budget,
                                  picker=studio.config.base_label, start="picked")  # the tiny model
-    return finetune.run_finetune(studio, form, session, client)
+    return finetune.run_finetune(studio, form=form, session=session, client=client)
 
 
 @pytest.fixture(scope="module")
@@ -347,7 +373,7 @@ def test_a_damaged_or_pickled_model_folder_is_refused_and_the_app_keeps_working(
 
     import gradio as gr
 
-    from ui import similarity
+    from ui.tabs import similarity
 
     folder = tmp_path / "visitor-model"
     shutil.copytree(tiny_model_dir, folder)
@@ -358,14 +384,16 @@ def test_a_damaged_or_pickled_model_folder_is_refused_and_the_app_keeps_working(
     config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="fp32", allow_local_models=True)
     studio = Studio(config)
     with pytest.raises(gr.Error, match=message):
-        similarity.score_pair(studio, "a cat", "a dog", str(folder), "mean", Session())
-    assert similarity.score_pair(studio, "a cat", "a dog", config.base_label, "mean", Session()).startswith("## ")
+        similarity.score_pair(studio, a="a cat", b="a dog", choice=str(folder), pooler="mean", session=Session())
+    shown = similarity.score_pair(studio, a="a cat", b="a dog", choice=config.base_label, pooler="mean",
+                                  session=Session())
+    assert shown["score"].startswith("## ")
 
 
 # --- fair per person, bounded in time (issue 19) ----------------------------------------------------------------
 def test_runs_count_per_address_across_sessions_and_presets_share_the_limit(tiny_studio: Studio,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from ui import inside
+    from ui.tabs import inside
 
     queue = tiny_studio.training_queue
     monkeypatch.setattr(queue, "max_per_client", 2)  # the backstop, lowered so three sessions reach it
@@ -381,9 +409,10 @@ def test_runs_count_per_address_across_sessions_and_presets_share_the_limit(tiny
                                            "Try again in about"):
             next(_run(tiny_studio, third, client="10.0.0.7"))  # a fresh session from the same address
         with pytest.raises(gr.Error, match="already has 2 runs"):
-            next(inside.run_preset(tiny_studio, "dropout-0", third, client="10.0.0.7"))  # presets count too
+            next(inside.run_preset(tiny_studio, key="dropout-0", session=third, client="10.0.0.7"))  # presets count too
         with pytest.raises(gr.Error, match="already have a run training"):
-            next(inside.run_preset(tiny_studio, "dropout-0", first, client="10.0.0.8"))  # one run per session
+            next(inside.run_preset(tiny_studio, key="dropout-0", session=first,
+                                   client="10.0.0.8"))  # one run per session
         assert "number 3" in next(_run(tiny_studio, third, client="10.0.0.8"))["status"]  # another address
     finally:
         for session in (first, second, third):
@@ -427,7 +456,8 @@ def test_a_run_whose_listener_is_gone_stops_and_frees_its_slot(tiny_studio: Stud
 
 def test_stop_answers_within_two_seconds_and_the_run_ends_after_its_step(tiny_studio: Studio,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from ui import finetune, runs
+    from ui.serving import runs
+    from ui.tabs import finetune
 
     real = runs.background_iter
 
@@ -444,7 +474,7 @@ def test_stop_answers_within_two_seconds_and_the_run_ends_after_its_step(tiny_st
     consumer = threading.Thread(target=lambda: rest.extend(updates))
     consumer.start()
     start = time.monotonic()
-    answer = finetune.stop_finetune(tiny_studio, session)
+    answer = finetune.stop_finetune(tiny_studio, session=session)
     assert time.monotonic() - start < 2.0
     assert "Stopping after this step" in answer["status"] or "Stopped" in answer["status"]
     consumer.join(30)
@@ -456,7 +486,9 @@ def test_the_slot_is_released_at_most_one_step_after_the_budget(tiny_studio: Stu
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import dataclasses
 
-    from ui import finetune, runs, text
+    from ui.present import text
+    from ui.serving import runs
+    from ui.tabs import finetune
 
     real = runs.background_iter
     step_s = 0.5
@@ -488,7 +520,7 @@ def test_the_slot_is_released_at_most_one_step_after_the_budget(tiny_studio: Stu
 
 
 def test_the_queue_estimates_from_measured_step_times(tiny_studio: Studio) -> None:
-    from ui import runs
+    from ui.serving import runs
 
     queue = TrainingQueue(slots=1, max_waiting=5)
     queue.join(300, "a", expected_s=20)  # a 300-s budget whose steps, measured here, take 20 s in all
@@ -566,7 +598,7 @@ def test_the_server_empties_its_cache_when_it_stops(tmp_path: Path, monkeypatch:
 def test_a_run_of_every_step_is_replayed_to_the_same_settings_without_the_queue(
         tiny_studio: Studio, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from simcse_core.model import catalogue
-    from ui import replays, runs
+    from ui.serving import replays, runs
 
     monkeypatch.setitem(catalogue.SHIPPED_MODELS, str(tiny_model_dir), tiny_model_dir)  # a catalogue model
     monkeypatch.setattr(replays, "REPLAY_S", 0.2)
@@ -592,7 +624,7 @@ def test_a_run_of_every_step_is_replayed_to_the_same_settings_without_the_queue(
 def test_a_stopped_or_budgeted_run_is_not_replayed(tiny_studio: Studio, tiny_model_dir: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from simcse_core.model import catalogue
-    from ui import replays
+    from ui.serving import replays
 
     monkeypatch.setitem(catalogue.SHIPPED_MODELS, str(tiny_model_dir), tiny_model_dir)
     monkeypatch.setattr(tiny_studio, "replays", replays.ReplayCache())

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from simcse_core.evaluation.sets import QUICK_EVAL_PAIRS, stsb_available
-from ui import evaluate, finetune, plots, similarity, text
-from ui.registry import ModelRegistry
-from ui.session import Session
-from ui.studio import Studio, StudioConfig
+from ui.present import plots, text
+from ui.serving.config import StudioConfig
+from ui.serving.registry import ModelRegistry
+from ui.serving.session import Session
+from ui.serving.studio import Studio
+from ui.tabs import evaluate, finetune, similarity
 
 pytestmark = pytest.mark.integration
 
@@ -27,36 +29,40 @@ def _score(out: str) -> float:
     return float(re.search(r"## (-?\d+\.\d+)", out).group(1))
 
 
+def _compare(studio: Studio, a: str, b: str, pooler: str = "mean") -> str:
+    """The Similarity tab's score for ``a`` and ``b`` with the base model."""
+    return similarity.score_pair(studio, a=a, b=b, choice=studio.config.base_label, pooler=pooler,
+                                 session=Session())["score"]
+
+
 def test_unknown_emoji_get_no_verdict_and_a_plain_warning(studio: Studio) -> None:
-    out = similarity.score_pair(studio, "🐶", "🍕", studio.config.base_label, "mean", Session())
+    out = _compare(studio, "🐶", "🍕")
     assert _score(out) > 0.99  # both read as [UNK]: the number itself is meaningless
     assert text.NO_VERDICT in out and "nearly identical" not in out and "very close" not in out
     assert "“🐶” and “🍕” are both unknown to this model" in out
 
 
 def test_mostly_unknown_chinese_gets_no_verdict(studio: Studio) -> None:
-    out = similarity.score_pair(studio, "我喜欢吃苹果", "今天天气很好", studio.config.base_label, "mean", Session())
+    out = _compare(studio, "我喜欢吃苹果", "今天天气很好")
     assert text.NO_VERDICT in out and "unknown to this model" in out
 
 
 def test_truncation_is_said_on_screen(studio: Studio) -> None:
     long = "Go! " * 240  # 960 characters (under the box's limit), 480 word pieces
-    out = similarity.score_pair(studio, long, "A short sentence.", studio.config.base_label, "mean", Session())
+    out = _compare(studio, long, "A short sentence.")
     assert re.search(r"Sentence A is longer than this model reads: 254 of its 480 word pieces were used", out)
 
 
 def test_whole_sentences_are_compared_not_their_first_32_tokens(studio: Studio) -> None:
     head = "the quick brown fox jumps over the lazy dog near the river bank while children play " * 2
-    out = similarity.score_pair(studio, head + "with a red ball.", head + "and stock prices crash on wall street.",
-                                studio.config.base_label, "mean", Session())
+    out = _compare(studio, head + "with a red ball.", head + "and stock prices crash on wall street.")
     assert _score(out) < 0.95 and "longer than this model reads" not in out
 
 
 @pytest.mark.slow
 def test_opposites_are_not_called_the_same_meaning(studio: Studio) -> None:
     for pooler in ("mean", "cls_before_pooler"):
-        out = similarity.score_pair(studio, "The movie was fantastic.", "The movie was terrible.",
-                                    studio.config.base_label, pooler, Session())
+        out = _compare(studio, "The movie was fantastic.", "The movie was terrible.", pooler)
         assert "same thing" not in out and "same meaning" not in out
         assert "opposites" in out  # the note on what cosine measures
     assert any(("not on the mat" in b) for _, b, _ in similarity.HARD_EXAMPLES)
@@ -64,8 +70,8 @@ def test_opposites_are_not_called_the_same_meaning(studio: Studio) -> None:
 
 def test_heatmap_blanks_sentences_the_model_cannot_read(studio: Studio) -> None:
     with pytest.warns(UserWarning, match="unknown to this model"):
-        fig = similarity.heatmap(studio, "🐶\n🍕\nA dog runs in the park.\nA puppy plays on the grass.",
-                                 studio.config.base_label, "mean", Session())
+        fig = similarity.heatmap(studio, lines="🐶\n🍕\nA dog runs in the park.\nA puppy plays on the grass.",
+                                 choice=studio.config.base_label, pooler="mean", session=Session())["figure"]
     z = np.asarray(fig.data[0].z, dtype=float)
     assert np.isnan(z[0]).all() and np.isnan(z[:, 1]).all() and np.isfinite(z[2:, 2:]).all()
     assert "unknown" in fig.data[0].y[0]
@@ -74,8 +80,7 @@ def test_heatmap_blanks_sentences_the_model_cannot_read(studio: Studio) -> None:
 @pytest.mark.slow
 def test_cls_scores_are_the_same_on_every_request(studio: Studio) -> None:
     a, b = "A man is playing a guitar.", "Someone plays an instrument."
-    first = similarity.score_pair(studio, a, b, studio.config.base_label, "cls", Session())
-    second = similarity.score_pair(studio, a, b, studio.config.base_label, "cls", Session())
+    first, second = _compare(studio, a, b, "cls"), _compare(studio, a, b, "cls")
     assert _score(first) == _score(second)
     assert studio.registry.get(studio.config.model, "cls").config.head == "checkpoint"
 
@@ -84,7 +89,8 @@ def test_cls_scores_are_the_same_on_every_request(studio: Studio) -> None:
 @pytest.mark.skipif(not stsb_available(), reason="STS-B not installed")
 def test_evaluate_defaults_to_a_quick_stated_sample_with_the_papers_figure(studio: Studio) -> None:
     assert evaluate.set_choices()[0] == evaluate.STSB_DEV_QUICK
-    table, _ = evaluate.evaluate(studio, evaluate.STSB_DEV_QUICK, None, studio.config.base_label, "mean", Session())
+    table = evaluate.evaluate(studio, set_choice=evaluate.STSB_DEV_QUICK, upload=None, choice=studio.config.base_label,
+                              pooler="mean", session=Session())["table"]
     assert table["Pairs"][0] == QUICK_EVAL_PAIRS and f"{QUICK_EVAL_PAIRS}-pair sample" in table["Evaluation set"][0]
     assert table["Paper, BERT-base (unsup / sup)"][0].startswith("82.5 / 86.2")
     assert "1,500" in evaluate.STSB_DEV  # the full set, one option away, with its expected time
@@ -95,7 +101,7 @@ def test_scored_pairs_upload_says_what_was_kept(tmp_path: Path) -> None:
     path = tmp_path / "scored.csv"
     path.write_text("sentence1,sentence2,score\nA man plays.,Someone plays.,4.6\nA dog runs.,Stocks fell.,0.2\n"
                     "A kid reads.,A child reads a book.,4.2\n", encoding="utf-8")
-    shown = finetune.describe_data(text.UPLOAD_TRAINING, str(path))
+    shown = finetune.describe_data(choice=text.UPLOAD_TRAINING, upload=str(path))
     assert shown["mode"] == "sup" and "2 of its 3 pairs were kept as positives" in shown["data_info"]
 
 
@@ -108,7 +114,7 @@ def test_live_curve_shows_the_papers_row_and_the_model_trained_at_scale() -> Non
                           base_name=lessons.START_MODEL)
     scored = finetune.scoring(job, "STS-B dev (300-pair sample)")
     fig = plots.sts_curve([0, 10], [30.0, 50.0], "STS-B dev (300-pair sample)", scored.references)
-    labels = [a.text or "" for a in fig.layout.annotations]
+    labels = [(a.text or "").replace("<br>   ", " ") for a in fig.layout.annotations]
     figure = finetune.paper_figure(lessons.LESSON_RUN, hard_negatives=False)
     assert figure.setting == "unsup" and figure.table in ("Table 6", "Table 3")  # the row of the lesson's pooler
     assert any(f"{figure.value:.1f}" in label and figure.table in label for label in labels)
@@ -140,10 +146,12 @@ def test_official_simcse_checkpoints_are_picked_with_their_own_pooler(studio: St
 
     monkeypatch.setattr(studio, "encoder_for", fake_encoder_for)
     monkeypatch.setattr(type(studio.config), "model_name", lambda self, choice: choice)  # as when online
-    shown = app.pick_model(studio, "princeton-nlp/unsup-simcse-bert-base-uncased", "mean", Session())
+    shown = app.pick_model(studio, choice="princeton-nlp/unsup-simcse-bert-base-uncased", pooler="mean",
+                           session=Session())
     assert asked == ["cls_before_pooler"] and shown["pooler"] == "cls_before_pooler"
     assert "trained with" in shown["status"]
-    shown = app.pick_model(studio, "princeton-nlp/sup-simcse-bert-base-uncased", "mean", Session())
+    shown = app.pick_model(studio, choice="princeton-nlp/sup-simcse-bert-base-uncased", pooler="mean",
+                           session=Session())
     assert asked[-1] == shown["pooler"] == "cls"
 
 
@@ -183,7 +191,7 @@ def test_a_run_is_named_by_its_label_wherever_it_is_drawn() -> None:
 
 
 def test_ablation_headline_claims_agreement_only_for_what_was_compared() -> None:
-    from ui import inside
+    from ui.tabs import inside
 
     notes = inside.notes_markdown([])
     assert "same way as the paper" not in notes and "Nothing is compared" in notes
@@ -207,7 +215,7 @@ def test_lesson_figures_are_formatted_from_the_measured_constants(monkeypatch) -
     from dataclasses import replace
 
     from simcse_core.teaching import lessons
-    from ui import lesson
+    from ui.tabs import lesson
 
     fake = replace(lessons.MEASURED, start_dev=12.3, after_dev=45.6, start_test=11.1, after_test=44.4,
                    start_anisotropy=0.91, after_anisotropy=0.27, train_s=58.0)
@@ -227,7 +235,7 @@ def test_no_caption_types_a_figure_of_the_lesson_run_or_the_model_trained_at_sca
                                              lessons.MEASURED.start_test, lessons.MEASURED.after_test) if value}
     figures |= {"79.7", "80.6", "84.4"}  # the old MiniLM-start figures
     root = Path(__file__).resolve().parents[1]
-    for module in ("ui/text.py", "ui/lesson.py", "ui/finetune.py", "ui/inside.py", "app.py"):
+    for module in ("ui/present/text.py", "ui/tabs/lesson.py", "ui/tabs/finetune.py", "ui/tabs/inside.py", "app.py"):
         source = (root / module).read_text(encoding="utf-8")
         typed = sorted(figure for figure in figures if re.search(rf"(?<![\d.]){re.escape(figure)}(?!\d)", source))
         assert not typed, (module, typed)
@@ -255,7 +263,8 @@ def _row(table, key: str):
 def test_table_d1_rows_say_their_inferred_supervised_setting_and_show_the_unsupervised_figure() -> None:
     from simcse_core.evaluation import paper
     from simcse_core.teaching import ablations, lessons
-    from ui import inside, runs
+    from ui.serving import runs
+    from ui.tabs import inside
 
     unsup = paper.TABLE6[lessons.TABLE6_ROW]["unsup"]  # the paper's unsupervised τ = 0.05 run through our pooler
     tau = ablations.get_preset("tau-0.05")
@@ -281,7 +290,8 @@ def test_table7_presets_say_they_train_on_hand_written_triplets_at_batch_32_not_
     from simcse_core.data import load_triplets
     from simcse_core.evaluation import paper
     from simcse_core.teaching import ablations
-    from ui import inside, runs
+    from ui.serving import runs
+    from ui.tabs import inside
 
     sup = ablations.get_preset("sup-alpha-1")
     count = len(load_triplets(ablations.SUP_TRIPLETS))
@@ -296,7 +306,7 @@ def test_table7_presets_say_they_train_on_hand_written_triplets_at_batch_32_not_
 
 def test_runs_through_another_pooler_than_the_rows_say_so() -> None:
     from simcse_core.teaching import ablations
-    from ui import inside
+    from ui.tabs import inside
 
     table = inside.paper_table([])
     assert "another pooler" in _row(table, "dropout-0")["Setting: paper · ours"]  # ours first-last, paper w/ MLP
@@ -308,7 +318,7 @@ def test_runs_through_another_pooler_than_the_rows_say_so() -> None:
 
 
 def test_ablation_notes_tell_agreements_and_disagreements_with_both_sides() -> None:
-    from ui import inside
+    from ui.tabs import inside
 
     results = [_result("dropout-0.1", 38.5), _result("dropout-0", 16.7), _result("dropout-fixed-0.1", 32.6)]
     notes = inside.notes_markdown(results)
@@ -326,7 +336,7 @@ def test_no_disagreement_is_claimed_when_the_best_row_differs() -> None:
     # Table 6's default here is the lesson's pooler (first-last): a row within a point of it in both (agreeing),
     # but ours ranks another row first.
     from simcse_core.evaluation import paper
-    from ui import inside
+    from ui.tabs import inside
 
     default, other = "pool-first-last", "pool-cls-mlp"
     gap = paper.TABLE6["First-last avg."]["unsup"].value - paper.TABLE6["[CLS] w/ MLP"]["unsup"].value
@@ -374,7 +384,7 @@ def test_the_tables_whose_best_row_differs_are_read_from_the_measured_results(tm
 def test_false_sentences_are_gone_from_the_screen_and_the_readme() -> None:
     from simcse_core.evaluation import paper
     from simcse_core.teaching import ablations
-    from ui import inside
+    from ui.tabs import inside
 
     assert f"({paper.NLI_PAIRS})" in paper.QUOTES["training_data"].text  # the stored figure, as printed
     assert "every 250 training steps" in paper.QUOTES["schedule"].text
@@ -396,7 +406,7 @@ def test_figure2_notes_read_the_direction_of_alignment_from_the_measurement(monk
     from dataclasses import replace
 
     from simcse_core.teaching import lessons
-    from ui import lesson
+    from ui.tabs import lesson
 
     rising = replace(lessons.MEASURED, start_alignment=0.19, after_alignment=0.63)
     monkeypatch.setattr(lessons, "MEASURED", rising)
@@ -411,7 +421,7 @@ def test_a_comparison_of_a_raw_start_run_says_the_run_is_weak_and_where_real_sea
     from types import SimpleNamespace
 
     from simcse_core.teaching import lessons
-    from ui import retrieval
+    from ui.tabs import retrieval
 
     encoder = SimpleNamespace(config=SimpleNamespace(pooler="mean"))
     run = SimpleNamespace(label="run 1", base_name=lessons.START_MODEL, base_pooler="mean", spearman_after=31.2,
@@ -425,6 +435,6 @@ def test_a_comparison_of_a_raw_start_run_says_the_run_is_weak_and_where_real_sea
 def test_an_uploaded_corpus_name_is_shown_as_text_in_retrieval_status():
     import inspect
 
-    from ui import retrieval
+    from ui.tabs import retrieval
 
     assert ".name}**" not in inspect.getsource(retrieval)

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.browser_helpers import serving
-from ui import text
-from ui.registry import ModelRegistry
-from ui.studio import Studio, StudioConfig
+from ui.present import text
+from ui.serving.config import StudioConfig
+from ui.serving.registry import ModelRegistry
+from ui.serving.studio import Studio
 
 SECRET = ["zebra violin secret one", "zebra violin secret two", "zebra violin secret three",
           "zebra violin secret four"]

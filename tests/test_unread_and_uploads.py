@@ -14,8 +14,9 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from ui.server import UploadQuota, expire_uploads
-from ui.studio import Studio, StudioConfig
+from ui.serving.config import StudioConfig
+from ui.serving.server import UploadQuota, expire_uploads
+from ui.serving.studio import Studio
 
 MB = 1_000_000
 
@@ -124,7 +125,7 @@ def test_uploads_expire_after_their_time_to_live(tmp_path: Path) -> None:
 def test_the_server_sweeps_uploads_older_than_their_time_to_live() -> None:
     from fastapi.testclient import TestClient
 
-    from ui.server import upload_sweeper
+    from ui.serving.server import upload_sweeper
 
     demo, app = _upload_app(StudioConfig(trusted_proxy=1))
     app.router.lifespan_context = gr.route_utils.create_lifespan_handler(upload_sweeper(0.5, every_s=0.2))
@@ -143,7 +144,7 @@ def test_a_reader_that_came_while_the_loop_was_held_up_is_not_cancelled() -> Non
     the timer runs first, the request is parsed after it. The reader still gets its results."""
     import asyncio
 
-    from ui.server import UnreadCallGuard
+    from ui.serving.server import UnreadCallGuard
 
     cancelled, answered = [], []
 
@@ -194,7 +195,7 @@ def server(studio: Studio):
 
 
 def _finetune_values(studio: Studio, steps: int, budget: float) -> list:
-    from ui import text
+    from ui.present import text
 
     return [text.SAMPLE_UNSUP, None, "unsup", steps, 8, 1e-3, 0.05, 0.1, "mean", 16, budget,
             studio.config.base_label, 1.0, "picked"]

@@ -346,3 +346,29 @@ def test_a_phone_shows_the_page_at_its_width(browser: Any, server: AppServer, sh
         context.close()
     assert all(width == PHONE["width"] for width in widths.values()), f"page wider than the phone: {widths}"
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], f"Next off screen: {box}"
+
+
+def test_a_phone_stacks_side_by_side_panels(browser: Any, server: AppServer, shots: Path) -> None:  # noqa: F811
+    """At 390x844 the dropout twins' two panels are drawn one above the other, each as wide as the figure, and the
+    figure fits the screen (ui.present.plots.stack_on_phone and the page's head script)."""
+    context = browser.new_context(viewport=PHONE)
+    context.set_default_timeout(PAGE_TIMEOUT * 1000)
+    page = context.new_page()
+    try:
+        open_app(page, server.url, PAGE_TIMEOUT)
+        open_panel(page, next(p for p in PANELS if p.tab_id == "inside-twins"))
+        page.locator("#twins-run").click()
+        page.wait_for_function("() => { const gd = document.querySelector('#twins-plot .js-plotly-plot');"
+                               " return gd && gd.layout && gd.layout.xaxis2 && gd.layout.xaxis2.domain[0] === 0; }",
+                               timeout=PAGE_TIMEOUT * 1000)
+        layout = page.evaluate("() => { const gd = document.querySelector('#twins-plot .js-plotly-plot');"
+                               " const box = gd.getBoundingClientRect();"
+                               " return {x1: gd.layout.xaxis.domain, x2: gd.layout.xaxis2.domain,"
+                               " y1: gd.layout.yaxis.domain, y2: gd.layout.yaxis2.domain, right: box.right,"
+                               " width: document.documentElement.scrollWidth}; }")
+        screenshot(page, shots, "phone-twins-stacked", settle_s=2)
+    finally:
+        context.close()
+    assert layout["x1"] == [0, 1] and layout["x2"] == [0, 1], layout
+    assert layout["y1"][0] > layout["y2"][1], layout  # the first panel above the second
+    assert layout["right"] <= PHONE["width"] and layout["width"] == PHONE["width"], layout

@@ -6,6 +6,7 @@ import functools
 import logging
 import math
 import time
+from typing import Any
 
 import gradio as gr
 import numpy as np
@@ -14,11 +15,12 @@ import plotly.graph_objects as go
 
 from simcse_core.evaluation.sets import QUICK_EVAL_PAIRS
 from simcse_core.teaching import table5
-from ui import plots, text
-from ui.components import SettingDropdown
-from ui.errors import InputError, check_choice, guarded
-from ui.session import Session
-from ui.studio import Studio, comparison_for
+from ui.present import plots, text
+from ui.present.components import SettingDropdown
+from ui.serving import forms
+from ui.serving.errors import InputError, check_choice, guarded
+from ui.serving.session import Session
+from ui.serving.studio import Studio, comparison_for
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +99,7 @@ def _fmt(value: float, digits: int) -> float | str:
 
 @guarded
 def evaluate(studio: Studio, set_choice: str, upload: str | None, choice: str, pooler: str,
-             session: Session, progress=gr.Progress()) -> tuple:
+             session: Session, progress=gr.Progress()) -> dict[str, Any]:
     """Handler: a metrics table for each model and a gold-vs-cosine scatter."""
     from simcse_core.evaluation.metrics import embedding_report
 
@@ -124,7 +126,12 @@ def evaluate(studio: Studio, set_choice: str, upload: str | None, choice: str, p
     if not pairs.is_benchmark:
         gr.Info(f"{pairs.name} is a small set made for demonstrations; its numbers are not comparable with "
                 "the paper's.")
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS), figure
+    return {"table": pd.DataFrame(rows, columns=TABLE_COLUMNS), "scatter": figure}
+
+
+def show_upload(set_choice: str) -> dict[str, Any]:
+    """Handler for the set's choice: the upload box is shown for an uploaded set only."""
+    return {"upload": gr.update(visible=set_choice == UPLOAD)}
 
 
 MINIATURE_COLUMNS = ["raw-bert read through", "Kind", "STS-B dev", "STS-B test", "Paper, BERT-base (Table 5 row)",
@@ -190,6 +197,9 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
         with gr.Column(scale=2):
             gr.Markdown(text.PAPER_REFERENCE, elem_id="eval-reference", container=True, padding=True)
     miniature_panel()
-    eval_set.change(lambda c: gr.update(visible=c == UPLOAD), eval_set, upload, queue=False, api_visibility="private")
-    inputs = [eval_set, upload, picker, pooler, session]
-    run.click(functools.partial(evaluate, studio), inputs, [table, scatter], api_name="evaluate", **studio.queues.heavy)
+    eval_set.change(**forms.wire(show_upload, {"set_choice": eval_set}, {"upload": upload}), queue=False,
+                    api_visibility="private")
+    # The /evaluate endpoint's parameters, in this order (the session is not one: gradio keeps it).
+    inputs = {"set_choice": eval_set, "upload": upload, "choice": picker, "pooler": pooler, "session": session}
+    run.click(**forms.wire(functools.partial(evaluate, studio), inputs, {"table": table, "scatter": scatter}),
+              api_name="evaluate", **studio.queues.heavy)

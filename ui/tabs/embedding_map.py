@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import Any
 
 import gradio as gr
 import numpy as np
 
-from ui import plots, text
-from ui.errors import guarded
-from ui.session import Session
-from ui.studio import Studio, comparison_for
+from ui.present import plots, text
+from ui.serving import forms
+from ui.serving.errors import guarded
+from ui.serving.session import Session
+from ui.serving.studio import Studio, comparison_for
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ def histogram(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @guarded
 def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session: Session,
-             progress=gr.Progress()) -> tuple:
+             progress=gr.Progress()) -> dict[str, Any]:
     """Handler: the before | after maps, the cosine histogram and the statistics."""
     from simcse_core.teaching.projection import project, project_pair
 
@@ -79,7 +81,7 @@ def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session
             progress(0.8, desc="Projecting with UMAP")
             return (project(before),)
 
-        (points,) = session.projection((model_key, corpus.key), umap)
+        (points,) = studio.projection(session, (model_key, corpus.key), umap)
         labels, label_kind = labels_for(corpus, before, idx)
         s_before = vector_stats(before)
         figure = plots.embedding_maps(points, None, sentences, labels,
@@ -87,7 +89,8 @@ def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session
         edges, h_before = histogram(before)
         notes.append(text.MAP_NO_FINETUNE)
         stats = stats_markdown([(encoder.description, s_before)], " ".join(notes))
-        return figure, plots.cosine_histograms(edges, h_before), stats, session
+        return {"figure": figure, "histogram": plots.cosine_histograms(edges, h_before), "stats": stats,
+                "session": session}
 
     run = pair.run
     corpus, base_index = studio.searchable(session, pair.base, run.base_key, progress)
@@ -100,7 +103,7 @@ def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session
         progress(0.8, desc="Projecting both with UMAP into one shared space")
         return project_pair(before, after)
 
-    points_before, points_after = session.projection((run.base_key, run.model_key, corpus.key), umap_pair)
+    points_before, points_after = studio.projection(session, (run.base_key, run.model_key, corpus.key), umap_pair)
     labels, label_kind = labels_for(corpus, after, idx)
     s_before, s_after = vector_stats(before), vector_stats(after)
     figure = plots.embedding_maps(points_before, points_after, sentences, labels, show_moves=bool(show_moves),
@@ -109,7 +112,8 @@ def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session
     _, h_after = histogram(after)  # same default bins, so the bars line up
     notes.append(f"Colour: {label_kind}. Before = {pair.base_label}; after = {pair.tuned_label}.")
     stats = stats_markdown([("Before", s_before), ("After", s_after)], " ".join(notes))
-    return figure, plots.cosine_histograms(edges, h_before, h_after), stats, session
+    return {"figure": figure, "histogram": plots.cosine_histograms(edges, h_before, h_after), "stats": stats,
+            "session": session}
 
 
 def _sample(studio: Studio, corpus) -> tuple[np.ndarray, list[str], list[str]]:
@@ -135,8 +139,9 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
                            elem_id="map-hist", show_label=False)
         with gr.Column(scale=2):
             stats = gr.Markdown(text.MAP_NO_FINETUNE, elem_id="map-stats", container=True, padding=True)
-    inputs = [moves, picker, pooler, session]
-    outputs = [figure, hist, stats, session]
-    fn = functools.partial(draw_map, studio)
-    run.click(fn, inputs, outputs, api_name="embedding_map", **studio.queues.heavy)
-    moves.change(fn, inputs, outputs, api_visibility="undocumented", **studio.queues.heavy)
+    # The /embedding_map endpoint's parameters and outputs, in these orders (the session is not a parameter).
+    drawn = forms.wire(functools.partial(draw_map, studio),
+                       {"show_moves": moves, "choice": picker, "pooler": pooler, "session": session},
+                       {"figure": figure, "histogram": hist, "stats": stats, "session": session})
+    run.click(**drawn, api_name="embedding_map", **studio.queues.heavy)
+    moves.change(**drawn, api_visibility="undocumented", **studio.queues.heavy)

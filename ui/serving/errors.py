@@ -18,7 +18,7 @@ from simcse_core.data import DataError
 from simcse_core.evaluation.sets import EvaluationDataUnavailable
 from simcse_core.limits import LIMITS, InputLimits
 from simcse_core.model.catalogue import ModelNotAvailableError
-from ui import text
+from ui.present import text
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def guarded(fn: Callable) -> Callable:
 
 def show_notices(*arguments: object) -> None:
     """Show, as warning toasts, the messages left for the visitor in a session among a handler's ``arguments``
-    (anything with ``take_notices``, i.e. a ``ui.session.Session``)."""
+    (anything with ``take_notices``, i.e. a ``ui.serving.session.Session``)."""
     for argument in arguments:
         take = getattr(type(argument), "take_notices", None)
         if take is not None:

@@ -384,8 +384,9 @@ class UnreadCallGuard:
     """ASGI middleware: a ``/call`` event whose results nobody opens within ``read_within_s`` seconds of its POST
     is cancelled, as gradio cancels the event of a browser tab that closes: it leaves gradio's queue, or, running,
     its generator is closed at its next update, so a run gives its place or training slot to the next in line
-    (ui.runs ends it there). A call that sent no session_hash has a session of its own, which ends too, as a closed
-    tab's does: the run keeps nothing. Its undelivered messages are dropped. A late GET gets HTTP 410 and a message.
+    (ui.serving.runs ends it there). A call that sent no session_hash has a session of its own, which ends too, as a
+    closed tab's does: the run keeps nothing. Its undelivered messages are dropped. A late GET gets HTTP 410 and a
+    message.
 
     Why here: gradio runs an event whether or not anyone reads it, pulling a generator's updates as fast as they
     come and keeping them for the reader that may come; only a reader that opened the stream and then left is
@@ -463,7 +464,7 @@ class UnreadCallGuard:
             logger.info("Cancelled /call event %s (%s): nobody opened its results within %.0f s", event_id,
                         getattr(event.fn, "api_name", "?"), self.read_within_s)
         if event_id in app.state_holder:  # the call's own session (it sent no session_hash): it ends, as a closed
-            # tab's does (ui.session.close_session): a run stops at its next step and keeps nothing
+            # tab's does (ui.serving.session.close_session): a run stops at its next step and keeps nothing
             await asyncio.to_thread(app.state_holder.delete_state, event_id)
         await queue.clean_events(event_id=event_id)  # out of the queue; a running one stops at its next update
         if event is not None:

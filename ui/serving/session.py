@@ -3,7 +3,7 @@
 A :class:`Session` lives in a ``gr.State`` made by :func:`session_state`: Gradio calls :func:`new_session` for each new
 visitor (on page load in a browser, where the browser's person id joins it; on the first request of an API
 client), and calls :func:`close_session` when the visitor closes the tab or, for an API client, ``session_ttl_s``
-after the last event that wrote the session. Every session of one server shares its :class:`ui.people.People`:
+after the last event that wrote the session. Every session of one server shares its :class:`ui.serving.people.People`:
 the runs each person has training or waiting, and the runs kept server-wide.
 
 Handlers change a session only through its methods, which hold its lock; a handler that changes it
@@ -22,18 +22,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 
 from simcse_core.limits import LIMITS
-from ui.errors import InputError
-from ui.memory import release_memory_soon
-from ui.people import People, new_person_id, valid_person_id
-from ui.server import folder_bytes, remove_cached_copy
-
-if TYPE_CHECKING:
-    from ui.studio import StudioConfig
+from ui.serving.config import StudioConfig
+from ui.serving.errors import InputError
+from ui.serving.memory import release_memory_soon
+from ui.serving.people import People, new_person_id, valid_person_id
+from ui.serving.server import folder_bytes, remove_cached_copy
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +44,7 @@ MAX_PRESETS_KEPT = 12  # preset results kept per visitor (the latest of each pre
 class ModelKey:
     """Which vectors: a base model (``run_id`` None) or a run of this session, and the pooler."""
 
-    source: str  # canonical base model name (see ui.registry.canonical_model_name)
+    source: str  # canonical base model name (see ui.serving.config.canonical_model_name)
     pooler: str
     run_id: int | None = None  # a fine-tuned run of the session; None for the shared base model
 
@@ -147,7 +145,7 @@ class Session:
     closed: bool = False  # set when the visitor left: nothing new is written for it
     person: str = field(default_factory=new_person_id)  # the browser's id (its tabs share it); else this session's
     people: People | None = None  # the server's shared counts (None: this session is not counted, e.g. in tests)
-    notices: list[str] = field(default_factory=list)  # messages for the visitor's next event (ui.errors.guarded)
+    notices: list[str] = field(default_factory=list)  # for the visitor's next event (errors.guarded)
     _admission: threading.Lock = field(default_factory=threading.Lock, repr=False)  # begin/end of a run
 
     def __post_init__(self) -> None:
@@ -268,7 +266,7 @@ class Session:
 
     # --- messages for the visitor's next event ---
     def notify(self, message: str) -> None:
-        """Leave ``message`` for the visitor (shown as a warning at their next event: ``ui.errors.guarded``)."""
+        """Leave ``message`` for the visitor (shown as a warning at their next event: ``ui.serving.errors.guarded``)."""
         with self._admission:  # a short lock: the server's cap notifies while other sessions hold theirs
             self.notices = [*self.notices[-4:], message]
 

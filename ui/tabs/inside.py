@@ -3,8 +3,8 @@
 Panels (inner tabs): dropout twins, inside the loss, ablations in miniature, the cone view, the glossary and
 exports. Every number comes from ``simcse_core`` (mechanisms, ablations, projection, metrics, export); the
 handlers validate, call the core and format. The visitor's panel data (the loss panel's vectors, preset runs,
-the latest preset model) live in their :class:`ui.session.Session`, with the rest of their data; a preset run
-is a :class:`ui.runs.PresetJob` of the run lifecycle the Fine-tune tab uses too.
+the latest preset model) live in their :class:`ui.serving.session.Session`, with the rest of their data; a preset run
+is a :class:`ui.serving.runs.PresetJob` of the run lifecycle the Fine-tune tab uses too.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import math
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -23,19 +23,22 @@ import pandas as pd
 
 from simcse_core.evaluation import paper
 from simcse_core.limits import LIMITS
+from simcse_core.paths import ASSETS_DIR
 from simcse_core.teaching import ablations, lessons
 from simcse_core.training.config import setting_spec
-from ui import browser, forms, glossary, plots, runs
-from ui.components import OptionalRadio
-from ui.errors import InputError, check_choice, check_lines, check_number, guarded, report_error
-from ui.server import client_address
-from ui.session import Session
-from ui.studio import START_CHOICES, START_RAW, Studio, check_start
-from ui.text import SCALE_NAME, model_shown, trained_at_scale
+from ui.present import browser, glossary, plots
+from ui.present.components import OptionalRadio
+from ui.present.text import SCALE_NAME, model_shown, trained_at_scale
+from ui.serving import forms, runs
+from ui.serving.config import START_CHOICES, START_RAW
+from ui.serving.errors import InputError, check_choice, check_lines, check_number, guarded, report_error
+from ui.serving.server import client_address
+from ui.serving.session import Session
+from ui.serving.studio import Studio, check_start
 
 logger = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ASSETS = ASSETS_DIR
 TWIN_SENTENCES = "A man is playing a guitar on the stage.\nThe stock market fell sharply today.\n" \
                  "My grandmother bakes fresh bread every Sunday morning."
 LOSS_SENTENCES = "\n".join([
@@ -94,7 +97,7 @@ def _start_shown(start: str | None, choice: str, encoder) -> str:
 
 @guarded
 def show_twins(studio: Studio, text: str, dropout: float, choice: str, pooler: str, session: Session,
-               start: str = START_RAW):
+               start: str = START_RAW) -> dict[str, Any]:
     """Handler: each sentence twice in training mode at ``dropout``, and the drift curve over 0-0.5.
 
     ``start``: "raw" (the raw model the lessons start from, the default) or "picked" (``choice`` and ``pooler``).
@@ -118,7 +121,7 @@ def show_twins(studio: Studio, text: str, dropout: float, choice: str, pooler: s
                f"one sentence differ (cosine below 1). In **evaluation mode** the two passes are {same}.{nearest}"
                f"\n\n**This small difference is the whole \"data augmentation\" of unsupervised SimCSE.** "
                f"Model: `{_start_shown(start, choice, encoder)}`.")
-    return summary, figure
+    return {"twin_summary": summary, "twin_plot": figure}
 
 
 # --- inside the loss ---
@@ -145,7 +148,8 @@ def sample_triplets(n: int = 8) -> str:
     return "\n".join(" | ".join(t) for t in load_triplets(ASSETS / "sample_sup.csv")[:n])
 
 
-def loss_outputs(session: Session, temperature: float, alpha: float) -> tuple:
+def loss_outputs(session: Session, temperature: float, alpha: float) -> dict[str, Any]:
+    """The loss panel's summary and figure for the session's encoded batch at ``temperature`` and ``alpha``."""
     from simcse_core.teaching.mechanisms import anatomy_of
     from simcse_core.training.losses import simcse_loss
 
@@ -171,21 +175,35 @@ def loss_outputs(session: Session, temperature: float, alpha: float) -> tuple:
                f"on their own positive. The batch loss is the mean of the row losses; `simcse_loss` on the same "
                f"vectors gives **{check:.4f}**. Move τ: small τ sharpens every row, τ = 1 flattens it towards "
                f"the chance level.")
-    return summary, figure
+    return {"loss_summary": summary, "loss_plot": figure}
+
+
+@dataclass(frozen=True)
+class LossForm:
+    """Encode the batch's inputs by name, in the order of the ``/inside_the_loss`` endpoint's parameters."""
+
+    text: str  # the batch: one sentence (unsup) or one "anchor | positive | hard negative" row (sup) per line
+    mode: str  # "unsup" or "sup" (MODES)
+    dropout: float  # the rate set under Dropout twins
+    temperature: float
+    alpha: float  # the hard negatives' weight
+    choice: str  # the model picked at the top, and its pooler: used when ``start`` is "picked"
+    pooler: str
+    start: str = START_RAW  # as in show_twins
 
 
 @guarded
-def encode_batch(studio: Studio, text: str, mode: str, dropout: float, temperature: float, alpha: float,
-                 choice: str, pooler: str, session: Session, start: str = START_RAW) -> tuple:
-    """Handler: encode the batch's two views in training mode and show the loss's insides (``start`` as in
-    :func:`show_twins`)."""
+def encode_batch(studio: Studio, session: Session, **form) -> dict[str, Any]:
+    """Handler: encode the batch's two views in training mode and show the loss's insides (``form``: the fields
+    of :class:`LossForm`)."""
     from simcse_core.teaching.mechanisms import dropout_views
 
-    batch = parse_batch(text, mode)
-    dropout = _setting(dropout, "dropout", "Dropout rate")
-    encoder = studio.start_encoder(start, choice, pooler, session)
+    form = LossForm(**form)
+    batch = parse_batch(form.text, form.mode)
+    dropout = _setting(form.dropout, "dropout", "Dropout rate")
+    encoder = studio.start_encoder(form.start, form.choice, form.pooler, session)
     session.set_loss_views(dropout_views(encoder, batch, dropout=float(dropout)))
-    return (*loss_outputs(session, temperature, alpha), session)
+    return {**loss_outputs(session, form.temperature, form.alpha), "session": session}
 
 
 @guarded
@@ -197,8 +215,7 @@ def rescore(temperature: float, alpha: float, session: Session) -> dict:
         alpha = _setting(alpha, "hard_negative_weight", "α (hard negatives)")
         return {"loss_summary": f"τ = {temperature:g}, α = {alpha:g} will be used: press **Encode the batch** to "
                                 "see the loss at these settings."}
-    summary, figure = loss_outputs(session, temperature, alpha)
-    return {"loss_summary": summary, "loss_plot": figure}
+    return loss_outputs(session, temperature, alpha)
 
 
 def example_batch(mode: str) -> str:
@@ -210,6 +227,11 @@ def text_of_new_batch(mode: str) -> str:
     kind = "sentences and their dropout twins" if mode == "unsup" else "anchor | positive | hard negative rows"
     return (f"The batch is now **{kind}**. Press **Encode the batch** to draw it; the figure below still shows "
             "the batch encoded before.")
+
+
+def new_batch(mode: str) -> dict[str, str]:
+    """Handler for the batch kind: its example batch, and the note that the figure is still the old batch's."""
+    return {"batch": example_batch(mode), "loss_summary": text_of_new_batch(mode)}
 
 
 # --- ablations ---
@@ -469,7 +491,8 @@ def cone_models(studio: Studio, session: Session, choice: str | None = None):
 
 
 @guarded
-def draw_cone(studio: Studio, session: Session, choice: str | None = None, progress=gr.Progress()):
+def draw_cone(studio: Studio, session: Session, choice: str | None = None,
+              progress=gr.Progress()) -> dict[str, Any]:
     """Handler: before | after as arrows on one linear basis, with the anisotropy of each (the picked run, else
     the latest run or preset)."""
     from simcse_core.evaluation.metrics import anisotropy
@@ -498,13 +521,13 @@ def draw_cone(studio: Studio, session: Session, choice: str | None = None, progr
                f"before, {view.captured[1]:.0%} after), so arrows that overlap may be far apart in full. UMAP, in "
                f"the Embedding map tab, keeps neighbours instead, which is why its before and after look "
                f"alike.</small>")
-    return caption, figure
+    return {"cone_caption": caption, "cone_plot": figure}
 
 
 # --- exports ---
 
 @guarded
-def export_projector(studio: Studio, session: Session, progress=gr.Progress()) -> tuple:
+def export_projector(studio: Studio, session: Session, progress=gr.Progress()) -> dict[str, Any]:
     """Handler: a zip of vectors.tsv + metadata.tsv (bundled corpus; base and trained model) for the Projector."""
     from simcse_core.interop.export import write_projector_files
 
@@ -529,13 +552,13 @@ def export_projector(studio: Studio, session: Session, progress=gr.Progress()) -
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.write(vec, vec.name)
         archive.write(met, met.name)
-    return (str(zip_path), f"{len(meta['sentence']):,} vectors ({', '.join(m for m, _ in models)}). Open "
-            "projector.tensorflow.org → Load → choose vectors.tsv, then metadata.tsv; colour by “topic” or "
-            "“model”.", session)
+    note = (f"{len(meta['sentence']):,} vectors ({', '.join(m for m, _ in models)}). Open projector.tensorflow.org "
+            "→ Load → choose vectors.tsv, then metadata.tsv; colour by “topic” or “model”.")
+    return {"projector_file": str(zip_path), "export_note": note, "session": session}
 
 
 @guarded
-def export_tables(studio: Studio, session: Session) -> tuple:
+def export_tables(studio: Studio, session: Session) -> dict[str, Any]:
     """Handler: CSVs of the preset results (evaluation figures) and of the latest run's history."""
     from simcse_core.interop.export import write_csv, write_run_history
 
@@ -546,7 +569,8 @@ def export_tables(studio: Studio, session: Session) -> tuple:
     table = write_csv(folder / "ablation-results.csv", [r.row() for r in results])
     latest = results[-1]
     history = write_run_history(folder / f"run-history-{latest.key}.csv", events[latest.key])
-    return str(table), str(history), f"Results of {len(results)} run(s); history of “{latest.label}”.", session
+    return {"results_file": str(table), "history_file": str(history), "session": session,
+            "export_note": f"Results of {len(results)} run(s); history of “{latest.label}”."}
 
 
 # --- layout ---
@@ -647,21 +671,23 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
           start_note, queue=False, api_visibility="private")
     # "Start from" is the last parameter of /dropout_twins and /inside_the_loss (added later: an API call that
     # leaves it out starts from the raw model).
-    twin_inputs = [twin_text, twin_rate, picker, pooler_picker, session, start]
-    twins_fn = functools.partial(show_twins, studio)
-    twin_run.click(twins_fn, twin_inputs, [twin_summary, twin_plot], api_name="dropout_twins", **encode)
+    twins = forms.wire(functools.partial(show_twins, studio),
+                       {"text": twin_text, "dropout": twin_rate, "choice": picker, "pooler": pooler_picker,
+                        "session": session, "start": start},
+                       {"twin_summary": twin_summary, "twin_plot": twin_plot})
+    twin_run.click(**twins, api_name="dropout_twins", **encode)
     # Dragging, or typing a value and pressing Enter, redraws (the newest value wins while one draw runs).
-    twin_rate.change(twins_fn, twin_inputs, [twin_summary, twin_plot], api_visibility="undocumented",
-                     trigger_mode="always_last", **encode)
+    twin_rate.change(**twins, api_visibility="undocumented", trigger_mode="always_last", **encode)
 
-    loss_inputs = [batch, mode, twin_rate, temperature, alpha, picker, pooler_picker, session, start]
-    loss_fn = functools.partial(encode_batch, studio)
-    loss_run.click(loss_fn, loss_inputs, [loss_summary, loss_plot, session], api_name="inside_the_loss", **encode)
-    gr.on([temperature.change, alpha.change], **forms.wire(rescore, {"temperature": temperature, "alpha": alpha,
-                                                                     "session": session},
-                                                           {"loss_summary": loss_summary, "loss_plot": loss_plot}),
+    loss_shown = {"loss_summary": loss_summary, "loss_plot": loss_plot}
+    loss_form = {"text": batch, "mode": mode, "dropout": twin_rate, "temperature": temperature, "alpha": alpha,
+                 "choice": picker, "pooler": pooler_picker, "session": session, "start": start}
+    loss_run.click(**forms.wire(functools.partial(encode_batch, studio), loss_form, {**loss_shown, "session": session}),
+                   api_name="inside_the_loss", **encode)
+    gr.on([temperature.change, alpha.change],
+          **forms.wire(rescore, {"temperature": temperature, "alpha": alpha, "session": session}, loss_shown),
           api_visibility="undocumented", queue=False)
-    mode.change(lambda m: (example_batch(m), text_of_new_batch(m)), mode, [batch, loss_summary], queue=False,
+    mode.change(**forms.wire(new_batch, {"mode": mode}, {"batch": batch, "loss_summary": loss_summary}), queue=False,
                 api_visibility="private")
 
     ablation_shown = {"status": preset_status, "plane": plane, "table": table, "notes": notes, "session": session}
@@ -674,10 +700,13 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     preset_stop.click(**forms.wire(stop_preset, {"session": session}, ablation_shown), api_name="stop_preset",
                       **encode)
 
-    cone_run.click(functools.partial(draw_cone, studio), [session, picker], [cone_caption, cone_plot],
-                   api_name="cone_view", **heavy)
-    projector_run.click(functools.partial(export_projector, studio), [session],
-                        [projector_file, export_note, session], api_name="export_projector", **heavy)
-    tables_run.click(functools.partial(export_tables, studio), [session],
-                     [results_file, history_file, export_note, session], api_name="export_tables", **encode)
+    cone_run.click(**forms.wire(functools.partial(draw_cone, studio), {"session": session, "choice": picker},
+                                {"cone_caption": cone_caption, "cone_plot": cone_plot}), api_name="cone_view", **heavy)
+    projector_run.click(**forms.wire(functools.partial(export_projector, studio), {"session": session},
+                                     {"projector_file": projector_file, "export_note": export_note,
+                                      "session": session}), api_name="export_projector", **heavy)
+    tables_run.click(**forms.wire(functools.partial(export_tables, studio), {"session": session},
+                                  {"results_file": results_file, "history_file": history_file,
+                                   "export_note": export_note, "session": session}), api_name="export_tables",
+                     **encode)
     return inner

@@ -1,7 +1,7 @@
 """Fine-tune tab: train a private copy of the model with SimCSE and stream its progress.
 
-The run's lifecycle (queue, train, re-measure, package, compact, keep) is :func:`ui.runs.run`; this tab checks
-the form, starts a :class:`ui.runs.FinetuneJob`, and renders each update: loss curve, alignment-uniformity
+The run's lifecycle (queue, train, re-measure, package, compact, keep) is :func:`ui.serving.runs.run`; this tab checks
+the form, starts a :class:`ui.serving.runs.FinetuneJob`, and renders each update: loss curve, alignment-uniformity
 trajectory, STS curve, status. Stop sets the session's stop flag and answers within seconds; the run ends
 after the current step; whatever was trained is re-measured and kept in the session under its name
 (``run 2 · unsup · 39 steps · STS 31.2→52.0``), with a zip of it and the corpus embeddings to download.
@@ -13,7 +13,6 @@ import functools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -21,20 +20,23 @@ import gradio as gr
 from simcse_core.evaluation import paper
 from simcse_core.evaluation.paper import PaperFigure
 from simcse_core.model.pooling import POOLERS
+from simcse_core.paths import ASSETS_DIR
 from simcse_core.teaching import lessons
 from simcse_core.training.config import setting_spec
 from simcse_core.training.train import LIVE_RUN, TrainConfig
-from ui import browser, forms, plots, runs, text
-from ui.components import OptionalRadio, SettingDropdown, SettingNumber, SettingRadio, SettingSlider
-from ui.errors import InputError, as_markdown_text, check_choice, check_number, guarded, report_error
-from ui.runs import RunHistory
-from ui.server import client_address
-from ui.session import FineTuneRecord, Session
-from ui.studio import START_CHOICES, START_PICKED, START_RAW, Studio, check_start
+from ui.present import browser, plots, text
+from ui.present.components import OptionalRadio, SettingDropdown, SettingNumber, SettingRadio, SettingSlider
+from ui.serving import forms, runs
+from ui.serving.config import START_CHOICES, START_PICKED, START_RAW
+from ui.serving.errors import InputError, as_markdown_text, check_choice, check_number, guarded, report_error
+from ui.serving.runs import RunHistory
+from ui.serving.server import client_address
+from ui.serving.session import FineTuneRecord, Session
+from ui.serving.studio import Studio, check_start
 
 logger = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ASSETS = ASSETS_DIR
 SAMPLE_FILES = {text.LESSON_DATA: lessons.LESSON_SENTENCES, text.SAMPLE_UNSUP: ASSETS / "sample_unsup.txt",
                 text.SAMPLE_SUP: ASSETS / "sample_sup.csv"}
 DATA_CHOICES = [text.LESSON_DATA, text.SAMPLE_UNSUP, text.SAMPLE_SUP, text.UPLOAD_TRAINING]
@@ -129,28 +131,26 @@ class Scoring:
 
 def scoring(job: runs.FinetuneJob, eval_name: str) -> Scoring:
     """The paper's figure in the run's setting and, for a run from the raw model, the model trained at scale —
-    when ours is measured on STS-B dev (a sample of it, or all of it: the labels say which)."""
+    when ours is measured on STS-B dev (a sample of it, or all of it: the note and the chart say which; the lines
+    are figures on the full dev set)."""
     if not eval_name.startswith("STS-B dev"):
         return Scoring()
     examples = job.data.examples
     figure = paper_figure(job.config, job.config.mode == "sup" and len(examples[0]) == 3)
     setting = "unsupervised" if figure.setting == "unsup" else "supervised"
-    ours = "a sample" if "sample" in eval_name else "the full set"
-    lines = [(figure.value, f"paper, {figure.table} “{figure.row}”: {figure.value:.1f} (full dev)")]
+    lines = [(figure.value, f"paper {figure.value:.1f}: {figure.table} “{figure.row}”")]
     note = (f"paper, BERT-base in the same setting ({setting}; {figure.table}, row “{figure.row}”): "
             f"{figure.value:.1f} on the full dev set")
     if job.base_name == lessons.START_MODEL:
         scale = lessons.TRAINED_AT_SCALE
-        lines.append((scale.stsb_dev, f"trained at scale: {text.SCALE_NAME} {scale.stsb_dev:.1f} (full dev; ours: "
-                                      f"{ours})"))
+        lines.append((scale.stsb_dev, f"{text.SCALE_NAME} {scale.stsb_dev:.1f} (trained at scale)"))
         note += f"; trained at scale: {text.trained_at_scale(short=True)}"
         prepared = lessons.PREPARED
         if lessons.same_recipe(job.config) and prepared.stsb_dev:
-            lines.append((prepared.stsb_dev, f"the same recipe, trained {prepared.train_min:.0f} min "
-                                             f"(`{prepared.model}`): {prepared.stsb_dev:.1f} (full dev)"))
+            lines.append((prepared.stsb_dev, f"same recipe, {prepared.train_min:.0f} min: {prepared.stsb_dev:.1f}"))
             note += (f"; the same recipe trained {prepared.train_min:.0f} minutes (`{prepared.model}`): "
                      f"{prepared.stsb_dev:.1f} on the full dev set")
-    return Scoring(tuple(lines), f" · {note} (ours on {eval_name})")
+    return Scoring(tuple(lines), f"Beside it: {note} (ours on {eval_name}).")
 
 
 def training_data(choice: str, upload: str | None, limits=None):
@@ -284,10 +284,12 @@ def status_line(event, history: RunHistory, running: bool, scored: Scoring = Sco
     line = " · ".join(parts)
     if history.spearman:
         first, last = history.spearman[0], history.spearman[-1]
-        line += (f"\n\nSTS Spearman on {history.eval_name}: **{first:.1f} → {last:.1f}** "
-                 f"({last - first:+.1f}, measured at step {history.eval_steps[-1]}){scored.note}")
+        line += (f" · STS Spearman on {history.eval_name}: **{first:.1f} → {last:.1f}** "
+                 f"({last - first:+.1f}, measured at step {history.eval_steps[-1]})")
     if history.losses:
         line += f" · loss {history.losses[-1]:.3f}"
+    if history.spearman and scored.note:  # its own paragraph: presenter mode hides it (the STS chart's lines)
+        line += f"\n\n{scored.note}"
     return line
 
 
@@ -298,8 +300,8 @@ def done_message(record: FineTuneRecord | None, reason: str, dropped: tuple[Fine
     gain = ""
     if record.spearman_before is not None and record.spearman_after is not None:
         gain = (f" STS Spearman on {record.eval_name}: **{record.spearman_before:.1f} → "
-                f"{record.spearman_after:.1f}** ({record.spearman_after - record.spearman_before:+.1f}"
-                f"{scored.note}).")
+                f"{record.spearman_after:.1f}** ({record.spearman_after - record.spearman_before:+.1f})."
+                + (f"\n\n{scored.note}" if scored.note else ""))
     notice = "".join(f"\n\nThe oldest run, **{old.label}**, was removed: a session keeps at most "
                      f"{cap} runs (delete runs you no longer need with **Delete run**)." for old in dropped)
     return (f"**{reason}** — {record.summary}.{gain}\n\nKept as **{record.label}** in the model picker at the "
@@ -378,7 +380,7 @@ def run_finetune(studio: Studio, form: FinetuneForm, session: Session, client: s
                  ) -> Iterator[dict[str, Any]]:
     """Handler (generator): check the form, wait for a training slot, train a copy of the model, show every step.
 
-    ``client``: the address the run counts against (ui.server.client_address)."""
+    ``client``: the address the run counts against (ui.serving.server.client_address)."""
     job = finetune_job(studio, form, session)
     for update in runs.run(studio, session, job, client):
         screen = shown(studio, session, update, job)
@@ -454,7 +456,7 @@ def start_changed(studio: Studio, start: str, picker: str, data_choice: str, ses
 
 def picked_changed(studio: Studio, start: str, picker: str, data_choice: str, session: Session) -> dict[str, Any]:
     """Handler for the picker: when the run starts from the picked model, its settings follow it (else nothing
-    changes: ``{}``, every output left as it is by :func:`ui.forms.wire`)."""
+    changes: ``{}``, every output left as it is by :func:`ui.serving.forms.wire`)."""
     if start != START_PICKED:
         return {}
     return start_changed(studio, start, picker, data_choice, session)
@@ -472,7 +474,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     """Lay out the tab (inside a ``gr.Tab``) and wire its events."""
     gr.Markdown(text.FINETUNE_INTRO, elem_id="ft-intro")
     with gr.Row():
-        with gr.Column(scale=2, min_width=360):
+        with gr.Column(scale=2, min_width=360, elem_id="ft-form"):
             start_from = OptionalRadio(START_CHOICES, value=START_RAW, label="Start from", elem_id="ft-start-from")
             start_note = gr.Markdown(describe_start(lessons.START_MODEL), elem_id="ft-start-note")
             data_choice = SettingRadio(DATA_CHOICES, value=text.LESSON_DATA, label="Training data",
@@ -506,16 +508,16 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
             with gr.Row():
                 start = gr.Button("Start fine-tuning", variant="primary", elem_id="ft-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="ft-stop", interactive=False)
-        with gr.Column(scale=3):
+        with gr.Column(scale=3, elem_id="ft-results"):
             status = gr.Markdown("Press **Start fine-tuning** to train a private copy of the model.",
                                  elem_id="ft-status", container=True, padding=True)
-            with gr.Row():
-                loss_plot = gr.Plot(plots.placeholder("The loss curve appears here.", 320),
+            with gr.Row(elem_id="ft-charts"):
+                loss_plot = gr.Plot(plots.placeholder("The loss curve appears here.", plots.CHART_HEIGHT),
                                     elem_id="ft-loss-plot", show_label=False)
-                sts_plot = gr.Plot(plots.placeholder("STS Spearman appears here.", 320),
+                sts_plot = gr.Plot(plots.placeholder("STS Spearman appears here.", plots.CHART_HEIGHT),
                                    elem_id="ft-sts-plot", show_label=False)
-            au_plot = gr.Plot(plots.placeholder("Alignment vs uniformity appears here.", 320),
-                              elem_id="ft-au-plot", show_label=False)
+                au_plot = gr.Plot(plots.placeholder("Alignment vs uniformity appears here.", plots.CHART_HEIGHT),
+                                  elem_id="ft-au-plot", show_label=False)  # its own line, but in presenter mode
             gr.Markdown(text.AU_NOTE, elem_id="ft-au-note")
             with gr.Row():
                 model_file = gr.File(label="Fine-tuned model (.zip for this app or SentenceTransformer)",

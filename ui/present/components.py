@@ -3,7 +3,7 @@
 Gradio's own components refuse an out-of-range or unlisted value (an API caller's) before the handler runs,
 with a message that names no field ("Value 5000 is greater than maximum value 2000."; "Value: 'x' is not in
 the list of choices: [...]"). These look and behave the same in the browser; their values reach the handler
-as sent, and the handler's checks (ui.errors.check_number, check_choice) name the field.
+as sent, and the handler's checks (ui.serving.errors.check_number, check_choice) name the field.
 
 Each class subclasses a gradio component directly and is marked ``is_template``: gradio then asks the browser for
 its direct base's template (``Block.get_block_name``), one the browser has. A class derived from one of these
@@ -56,7 +56,7 @@ class SettingRadio(gr.Radio):
 class OptionalRadio(gr.Radio):
     """Radio buttons checked by the handler (as :class:`SettingRadio`) and added to an endpoint after its first
     release: an API call that leaves the value out (an older client, sending the parameters it knew) is given
-    the component's initial value (:meth:`ui.forms.StudioBlocks.preprocess_data`)."""
+    the component's initial value (:meth:`ui.serving.forms.StudioBlocks.preprocess_data`)."""
 
     is_template = True
     preprocess = as_sent

@@ -6,17 +6,19 @@ import functools
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import pandas as pd
 
 from simcse_core.data import DataError, load_labelled_sentences
 from simcse_core.teaching import lessons
-from ui import forms, text
-from ui.components import SettingRadio, SettingSlider
-from ui.errors import InputError, as_markdown_text, check_choice, check_number, check_sentence, guarded, shorten
-from ui.session import Corpus, Session
-from ui.studio import Studio, comparison_for
+from ui.present import text
+from ui.present.components import SettingRadio, SettingSlider
+from ui.serving import forms
+from ui.serving.errors import InputError, as_markdown_text, check_choice, check_number, check_sentence, guarded, shorten
+from ui.serving.session import Corpus, Session
+from ui.serving.studio import Studio, comparison_for
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ def load_corpus(studio: Studio, choice: str, upload: str | None, session: Sessio
 
 @guarded
 def build_index(studio: Studio, corpus_choice: str, upload: str | None, choice: str, pooler: str,
-                session: Session, progress=gr.Progress()) -> tuple[str, Session]:
+                session: Session, progress=gr.Progress()) -> dict[str, Any]:
     """Handler: read the chosen corpus and build its index for the picked model."""
     corpus = load_corpus(studio, corpus_choice, upload, session)
     encoder = studio.encoder_for(choice, pooler, session)
@@ -60,7 +62,7 @@ def build_index(studio: Studio, corpus_choice: str, upload: str | None, choice: 
     seconds = time.perf_counter() - start
     status = (f"**Index ready** — {as_markdown_text(corpus.name)}, model `{text.model_shown(choice, encoder)}`, "
               f"search backend `{index.backend}` ({seconds:.1f} s). Type a query below.")
-    return status, session
+    return {"status": status, "session": session}
 
 
 def choose_corpus(studio: Studio, corpus_choice: str, upload: str | None, session: Session) -> dict:
@@ -116,11 +118,9 @@ def compare_table(base_hits, tuned_hits) -> pd.DataFrame:
 
 @guarded
 def search(studio: Studio, query: str, top_k: float, threshold: float, choice: str, pooler: str,
-           session: Session, progress=gr.Progress()) -> tuple:
-    """Handler: the top-k corpus sentences for a query; and base vs fine-tuned when a fine-tune exists.
-
-    Returns the results table, the comparison table, the status line, the comparison note and the session.
-    """
+           session: Session, progress=gr.Progress()) -> dict[str, Any]:
+    """Handler: the top-k corpus sentences for a query; and base vs fine-tuned when a fine-tune exists (the
+    results table, the comparison table and its note, the status line)."""
     query = check_sentence(query, "query", studio.config.max_sentence_chars)
     top_k = int(check_number(top_k, "Top-k", 1, MAX_TOP_K, whole=True))
     threshold = check_number(-1.0 if threshold is None else threshold, "Minimum score", -1.0, 1.0)
@@ -142,7 +142,8 @@ def search(studio: Studio, query: str, top_k: float, threshold: float, choice: s
             compare = compare_table(base_index.search(query, top_k=top_k, threshold=threshold)[0],
                                     tuned_index.search(query, top_k=top_k, threshold=threshold)[0])
             note = compare_note(pair, pooler, top_k)
-    return hits_table(hits, corpus), compare, status, note, session
+    return {"results": hits_table(hits, corpus), "compare": compare, "status": status, "compare_note": note,
+            "session": session}
 
 
 def compare_note(pair, picked_pooler: str, k: int) -> str:
@@ -196,14 +197,17 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
                                       {"corpus_choice": corpus_choice, "upload": upload, "session": session},
                                       {"upload": upload, "status": status, "session": session}),
                          api_visibility="private", **studio.queues.encode)
-    build_inputs = [corpus_choice, upload, picker, pooler, session]
-    build_fn = functools.partial(build_index, studio)
-    build_btn.click(build_fn, build_inputs, [status, session], api_name="build_index", **studio.queues.heavy)
-    upload.upload(build_fn, build_inputs, [status, session], api_visibility="undocumented", **studio.queues.heavy)
-    search_inputs = [query, top_k, threshold, picker, pooler, session]
-    search_fn = functools.partial(search, studio)
-    search_outputs = [results, compare, status, compare_note, session]
-    search_btn.click(search_fn, search_inputs, search_outputs, api_name="search", **studio.queues.encode)
-    query.submit(search_fn, search_inputs, search_outputs, api_visibility="undocumented", **studio.queues.encode)
-    examples.load_input_event.then(search_fn, search_inputs, search_outputs, api_visibility="undocumented",
-                                   **studio.queues.encode)
+    # The endpoints' parameters and outputs, in these orders (the session is not a parameter: gradio keeps it).
+    indexed = forms.wire(functools.partial(build_index, studio),
+                         {"corpus_choice": corpus_choice, "upload": upload, "choice": picker, "pooler": pooler,
+                          "session": session}, {"status": status, "session": session})
+    build_btn.click(**indexed, api_name="build_index", **studio.queues.heavy)
+    upload.upload(**indexed, api_visibility="undocumented", **studio.queues.heavy)
+    found = forms.wire(functools.partial(search, studio),
+                       {"query": query, "top_k": top_k, "threshold": threshold, "choice": picker, "pooler": pooler,
+                        "session": session},
+                       {"results": results, "compare": compare, "status": status, "compare_note": compare_note,
+                        "session": session})
+    search_btn.click(**found, api_name="search", **studio.queues.encode)
+    query.submit(**found, api_visibility="undocumented", **studio.queues.encode)
+    examples.load_input_event.then(**found, api_visibility="undocumented", **studio.queues.encode)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -53,6 +54,42 @@ def placeholder(message: str, height: int = 360) -> go.Figure:
     return fig
 
 
+PHONE_PANEL_HEIGHT = 340  # px of each panel when side-by-side panels are stacked on a phone
+
+
+def stack_on_phone(fig: go.Figure, titles: Sequence[str] = (), labels_inside: Sequence[str] = (),
+                   panel_height: int = PHONE_PANEL_HEIGHT) -> go.Figure:
+    """Note in ``fig.layout.meta["phone"]`` the layout of its side-by-side panels stacked one above the other:
+    the page's script (ui.present.browser.PHONE_PLOTS_HEAD) applies it where the screen is narrow, so a phone
+    reads each panel at its full width instead of scrolling sideways. ``titles``: the subplot titles (moved above
+    their panel, wrapped); ``labels_inside``: y axes whose long category labels are drawn inside the panel."""
+    axes = sorted(name for name in fig.layout.to_plotly_json() if name.startswith("xaxis"))
+    n = len(axes)
+    if n < 2:
+        return fig
+    gap = 0.3 / n  # room for the upper panel's axis title and the lower one's title
+    share = (1 - gap * (n - 1)) / n
+    phone: dict = {"height": n * panel_height + 160, "margin.l": 48, "margin.r": 12, "margin.b": 120,
+                   "legend.orientation": "h", "legend.y": -0.1, "legend.yanchor": "top", "legend.x": 0}
+    tops = []
+    for k, xaxis in enumerate(axes):
+        top = 1 - k * (share + gap)
+        tops.append(top)
+        phone[f"{xaxis}.domain"] = [0, 1]
+        phone[f"{xaxis.replace('x', 'y', 1)}.domain"] = [top - share, top]
+    for yaxis in labels_inside:
+        phone[f"{yaxis}.ticklabelposition"] = "inside top"
+    for index, annotation in enumerate(fig.layout.annotations):
+        if annotation.text in titles and annotation.yref == "paper":
+            k = list(titles).index(annotation.text)
+            if k < n:
+                phone.update({f"annotations[{index}].x": 0, f"annotations[{index}].xanchor": "left",
+                              f"annotations[{index}].y": tops[k], f"annotations[{index}].yanchor": "bottom",
+                              f"annotations[{index}].text": "<br>".join(textwrap.wrap(annotation.text, 30))})
+    fig.update_layout(meta={"phone": phone})
+    return fig
+
+
 def similarity_heatmap(
     sentences: Sequence[str], matrix: np.ndarray, title: str = "", unreadable: Sequence[bool] | None = None
 ) -> go.Figure:
@@ -98,8 +135,8 @@ def loss_curve(steps: Sequence[int], losses: Sequence[float], chance: float | No
     """Training loss per step; ``chance`` (ln of the candidates per anchor) draws where guessing sits."""
     fig = go.Figure(go.Scatter(x=list(steps), y=list(losses), mode="lines+markers", name="loss",
                                line=dict(color=AFTER_COLOR), marker=dict(size=4)))
-    fig.update_layout(**_LAYOUT, title="Training loss",
-                      height=320, xaxis_title="step", yaxis_title="loss (lower: twins found)")
+    fig.update_layout(**_LAYOUT, title="Training loss ↓",
+                      height=CHART_HEIGHT, xaxis_title="step", yaxis_title="loss (lower: twins found)")
     if chance is not None:
         fig.update_yaxes(range=[0, max([chance, *losses]) * 1.1])
     return add_chance_line(fig, chance)
@@ -133,33 +170,54 @@ def alignment_uniformity(
         fig.update_yaxes(range=[float(min(alignment)) - 0.1 * span, float(max(alignment)) + 0.2 * span])
     fig.add_annotation(text="↙ better", x=0.02, y=0.04, xref="paper", yref="paper", showarrow=False,
                        font=dict(color="#16a34a", size=13))
-    fig.update_layout(**_LAYOUT, height=340, title="Alignment vs uniformity over training (paper, Figure 2)",
+    fig.update_layout(**_LAYOUT, height=CHART_HEIGHT, title="Figure 2: alignment vs uniformity",
                       xaxis_title="uniformity (lower: more spread out)",
                       yaxis_title="alignment (lower: twins closer)")
     return fig
+
+
+CHART_HEIGHT = 300  # px of a live run's charts: three of them fit a 1280x720 screen in presenter mode
+REFERENCE_REACH = 12.0  # Spearman points: a reference line further than this from our curve is an edge arrow
 
 
 def sts_curve(
     steps: Sequence[int], spearman: Sequence[float], eval_name: str = "",
     references: Sequence[tuple[float, str]] = (),
 ) -> go.Figure:
-    """STS Spearman × 100 at each evaluation, with dashed reference lines ``(value, label)`` (e.g. the paper's)."""
+    """STS Spearman × 100 at each evaluation, with dashed reference lines ``(value, label)`` (e.g. the paper's).
+
+    The y-range fits our curve: a reference within reach of it (:data:`REFERENCE_REACH`) is a labelled line, one
+    far above or below is a labelled arrow at that edge, so a paper figure 30 points up does not flatten the curve.
+    """
     fig = go.Figure(go.Scatter(x=list(steps), y=list(spearman), mode="lines+markers+text",
                                text=_end_labels([f"{v:.1f}" for v in spearman]), textposition="top center",
-                               line=dict(color="#10b981"), marker=dict(size=8)))
-    fig.update_layout(**_LAYOUT, height=320, title="STS Spearman × 100 (higher: better)",
-                      xaxis_title=f"step · {eval_name}" if eval_name else "step", yaxis_title="Spearman × 100")
+                               line=dict(color="#10b981"), marker=dict(size=8), name="this run"))
+    title = "STS Spearman × 100 ↑"
+    where = f"step · ours: {eval_name}" if eval_name else "step"
+    fig.update_layout(**_LAYOUT, height=CHART_HEIGHT, title=title, yaxis_title="Spearman × 100",
+                      xaxis_title=where + ("<br>lines: the full dev set" if references else ""))
+    ours = [float(v) for v in spearman]
+    low, high = (min(ours), max(ours)) if ours else (0.0, 100.0)
+    near = [(v, label) for v, label in references if low - REFERENCE_REACH <= v <= high + REFERENCE_REACH]
+    values = [*ours, *(v for v, _ in near)] or [low, high]
+    low, high = min(values), max(values)
+    pad = max(1.0, 0.15 * (high - low))
+    fig.update_yaxes(range=[low - pad, high + 2 * pad])  # room above the top line for its label
     colors = (("#f59e0b", "#b45309"), ("#64748b", "#334155"))  # the paper's line, then the others
+    off = {True: [], False: []}  # references above / below the chart: one labelled box at that edge
     for k, (value, label) in enumerate(references):
         line, font = colors[min(k, len(colors) - 1)]
-        fig.add_hline(y=value, line=dict(color=line, dash="dash"), annotation_text=label,
-                      annotation_position="bottom right" if k == 0 else "top left",
-                      annotation_font=dict(size=11, color=font))
-    if len(spearman):
-        values = [*map(float, spearman), *(value for value, _ in references)]
-        low, high = min(values), max(values)
-        pad = max(1.0, 0.15 * (high - low))
-        fig.update_yaxes(range=[low - pad, high + pad])
+        if (value, label) in near:
+            fig.add_hline(y=value, line=dict(color=line, dash="dash"), annotation_text=label,
+                          annotation_position="bottom left", annotation_font=dict(size=11, color=font))
+        else:
+            off[value > high].append(f"<span style='color:{font}'>{'↑' if value > high else '↓'} "
+                                     + "<br>   ".join(textwrap.wrap(label, 34)) + "</span>")
+    for above, labels in off.items():
+        if labels:
+            fig.add_annotation(text="<br>".join(labels), xref="paper", yref="paper", x=0.99, xanchor="right",
+                               y=0.99 if above else 0.01, yanchor="top" if above else "bottom", showarrow=False,
+                               align="left", font=dict(size=11), bgcolor="rgba(255,255,255,0.85)")
     return fig
 
 
@@ -211,7 +269,7 @@ def embedding_maps(
     fig.update_layout(**_LAYOUT, height=560, legend=dict(title="topic", itemsizing="constant"))
     fig.update_xaxes(showticklabels=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, zeroline=False)
-    return fig
+    return stack_on_phone(fig, titles[: len(panels)])
 
 
 def cosine_histograms(
@@ -295,7 +353,7 @@ def dropout_twins_figure(sentences: Sequence[str], twin: Sequence[float], neares
     fig.update_yaxes(title_text="cosine of the twins", row=1, col=2)
     fig.update_layout(**_LAYOUT, height=380, barmode="group",
                       legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0))
-    return fig
+    return stack_on_phone(fig, [a.text for a in fig.layout.annotations[:2]], labels_inside=["yaxis"])
 
 
 def loss_anatomy_figure(anchors: Sequence[str], candidates: Sequence[str], cosines: np.ndarray,
@@ -340,7 +398,7 @@ def loss_anatomy_figure(anchors: Sequence[str], candidates: Sequence[str], cosin
     fig.update_xaxes(tickfont=dict(size=10), title_text="candidate", row=1, col=2)
     fig.update_xaxes(title_text="−log p(own positive)", range=[0, max(losses + [chance]) * 1.15], row=1, col=3)
     fig.update_layout(**{**_LAYOUT, "margin": dict(l=10, r=20, t=50, b=60)}, height=max(380, 110 + 30 * b))
-    return fig
+    return stack_on_phone(fig, [a.text for a in fig.layout.annotations[:3]], labels_inside=["yaxis", "yaxis2"])
 
 
 def ablation_plane(runs: Sequence[dict], title: str = "Your preset runs on the alignment–uniformity plane") \
@@ -427,4 +485,4 @@ def cone_figure(before: np.ndarray, after: np.ndarray, labels: Sequence[str], se
                          row=1, col=col, scaleanchor="x" if col == 1 else "x2", scaleratio=1)
     fig.update_yaxes(title_text="axis 2", row=1, col=1)
     fig.update_layout(**_LAYOUT, height=560, legend=dict(title="topic", itemsizing="constant", font=dict(size=12)))
-    return fig
+    return stack_on_phone(fig, titles)

@@ -1,10 +1,10 @@
 """Everyone on this server at once: how many runs each person has training or waiting, and how many runs all the
 sessions keep.
 
-A person is a browser: the random id it keeps (``gr.BrowserState``, see :func:`ui.session.session_state`) is the
+A person is a browser: the random id it keeps (``gr.BrowserState``, see :func:`ui.serving.session.session_state`) is the
 same in all its tabs and across reloads, and different for each student behind a school's shared address. So the
-run limit counts per person, and the per-address limit (``ui.training_queue``) is only a larger backstop against a
-script that forgets its id on purpose. An API client without a browser is a person per session.
+run limit counts per person, and the per-address limit (``ui.serving.training_queue``) is only a larger
+backstop against a script that forgets its id on purpose. An API client without a browser is a person per session.
 
 Kept runs hold memory (a model each) for as long as their tab stays open; the server keeps at most
 ``max_kept_runs`` of them, all sessions together, and drops the oldest run of an idle session first, with a
@@ -19,12 +19,21 @@ import threading
 import time
 import weakref
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from ui.errors import InputError
+from ui.serving.errors import InputError
 
-if TYPE_CHECKING:
-    from ui.session import FineTuneRecord, Session
+
+class Keeper(Protocol):
+    """What the cap on kept runs reads of a session (ui.serving.session.Session): its runs, and whether it trains."""
+
+    lock: Any
+    training_idle: threading.Event
+    runs: dict[int, Any]  # run id -> a kept run (its label, run_id and kept_at)
+
+    def delete_run(self, run_id: int) -> Any: ...
+
+    def notify(self, message: str) -> None: ...
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +65,7 @@ class People:
         self.max_kept_runs = max(1, max_kept_runs)
         self._lock = threading.Lock()
         self._active: Counter[str] = Counter()  # person -> runs training or waiting
-        self._keepers: weakref.WeakSet[Session] = weakref.WeakSet()  # sessions that kept a run
+        self._keepers: weakref.WeakSet[Keeper] = weakref.WeakSet()  # sessions that kept a run
 
     def __deepcopy__(self, memo: dict) -> People:
         # One per server: gradio deep-copies a gr.State's initial value (a function that knows this object).
@@ -87,7 +96,7 @@ class People:
             return self._active[person]
 
     # --- runs kept, server-wide ---
-    def kept(self, session: Session, record: FineTuneRecord) -> list[tuple[Session, FineTuneRecord]]:
+    def kept(self, session: Keeper, record: Any) -> list[tuple[Keeper, Any]]:
         """``session`` keeps ``record``: drop the oldest runs of idle sessions (then of any other) beyond
         ``max_kept_runs``, each with a notice to its owner; the (session, run) pairs dropped."""
         with self._lock:

@@ -9,10 +9,11 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from simcse_core.data import DataLimits, sentences_from_text
-from ui import forms, plots, text
-from ui.errors import InputError, check_sentence, clean_text, guarded
-from ui.session import Session
-from ui.studio import Studio
+from ui.present import plots, text
+from ui.serving import forms
+from ui.serving.errors import InputError, check_sentence, clean_text, guarded
+from ui.serving.session import Session
+from ui.serving.studio import Studio
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def format_score(score: float, baseline: float | None, model: str, reports: dict
 
 
 @guarded
-def score_pair(studio: Studio, a: str, b: str, choice: str, pooler: str, session: Session) -> str:
+def score_pair(studio: Studio, a: str, b: str, choice: str, pooler: str, session: Session) -> dict[str, str]:
     """Handler: cosine of two sentences, with its reading and what the model could not read."""
     limit = studio.config.max_sentence_chars
     a = check_sentence(a, "first sentence", limit)
@@ -105,7 +106,7 @@ def score_pair(studio: Studio, a: str, b: str, choice: str, pooler: str, session
     score = float(encoder.similarity([a], [b])[0, 0])
     reports = dict(zip(("Sentence A", "Sentence B"), encoder.token_report([a, b])))
     baseline = studio.baseline(studio.model_key(choice, pooler, session), encoder)
-    return format_score(score, baseline, text.model_shown(choice, encoder), reports)
+    return {"score": format_score(score, baseline, text.model_shown(choice, encoder), reports)}
 
 
 def pair_problems(studio: Studio, a: str, b: str, **_) -> dict[str, str]:
@@ -120,7 +121,7 @@ def pair_problems(studio: Studio, a: str, b: str, **_) -> dict[str, str]:
 
 
 @guarded
-def heatmap(studio: Studio, lines: str, choice: str, pooler: str, session: Session) -> go.Figure:
+def heatmap(studio: Studio, lines: str, choice: str, pooler: str, session: Session) -> dict[str, go.Figure]:
     """Handler: the cosine matrix of a list of sentences (one per line) as an interactive heatmap."""
     config = studio.config
     limits = DataLimits(max_rows=config.max_heatmap_sentences, max_chars=config.max_sentence_chars)
@@ -145,8 +146,9 @@ def heatmap(studio: Studio, lines: str, choice: str, pooler: str, session: Sessi
     notes = reading_warnings({f"Line {k + 1}": r for k, r in enumerate(reports)})
     if notes:
         gr.Warning(" ".join(notes[:4]) + (" …" if len(notes) > 4 else ""))
-    return plots.similarity_heatmap(sentences, matrix, title=f"Cosine similarity — {text.model_shown(choice, encoder)}",
-                                    unreadable=[r.mostly_unknown for r in reports])
+    title = f"Cosine similarity — {text.model_shown(choice, encoder)}"
+    return {"figure": plots.similarity_heatmap(sentences, matrix, title=title,
+                                               unreadable=[r.mostly_unknown for r in reports])}
 
 
 def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.State) -> None:
@@ -167,16 +169,16 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
     hard = gr.Examples([[x, y] for x, y, _ in HARD_EXAMPLES], inputs=[a, b], cache_examples=False,
                        example_labels=[label for _, _, label in HARD_EXAMPLES],
                        label="Hard cases: opposites, negation, swapped roles, unknown symbols (one click)")
-    pair_inputs = [a, b, picker, pooler, session]
-    pair_fn = functools.partial(score_pair, studio)
+    # The /similarity endpoint's parameters, in this order (the session is not one: gradio keeps it).
+    pair_inputs = {"a": a, "b": b, "choice": picker, "pooler": pooler, "session": session}
+    pair = forms.wire(functools.partial(score_pair, studio), pair_inputs, {"score": score})
     # A sentence that is empty or too long is marked on its own box; the last score stays on screen.
-    check = forms.validator(functools.partial(pair_problems, studio),
-                            {"a": a, "b": b, "choice": picker, "pooler": pooler, "session": session})
-    run.click(pair_fn, pair_inputs, score, api_name="similarity", validator=check, **studio.queues.encode)
-    a.submit(pair_fn, pair_inputs, score, api_visibility="undocumented", validator=check, **studio.queues.encode)
-    b.submit(pair_fn, pair_inputs, score, api_visibility="undocumented", validator=check, **studio.queues.encode)
-    examples.load_input_event.then(pair_fn, pair_inputs, score, api_visibility="undocumented", **studio.queues.encode)
-    hard.load_input_event.then(pair_fn, pair_inputs, score, api_visibility="undocumented", **studio.queues.encode)
+    check = forms.validator(functools.partial(pair_problems, studio), pair_inputs)
+    run.click(**pair, api_name="similarity", validator=check, **studio.queues.encode)
+    a.submit(**pair, api_visibility="undocumented", validator=check, **studio.queues.encode)
+    b.submit(**pair, api_visibility="undocumented", validator=check, **studio.queues.encode)
+    examples.load_input_event.then(**pair, api_visibility="undocumented", **studio.queues.encode)
+    hard.load_input_event.then(**pair, api_visibility="undocumented", **studio.queues.encode)
 
     gr.Markdown("### Compare a whole list")
     with gr.Row():
@@ -191,8 +193,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
         with gr.Column(scale=3):
             figure = gr.Plot(plots.placeholder("Press “Draw heatmap” to compare every pair."),
                              elem_id="sim-heatmap", show_label=False)
-    map_inputs = [lines, picker, pooler, session]
-    map_fn = functools.partial(heatmap, studio)
-    run_map.click(map_fn, map_inputs, figure, api_name="heatmap", **studio.queues.encode)
-    list_examples.load_input_event.then(map_fn, map_inputs, figure, api_visibility="undocumented",
-                                        **studio.queues.encode)
+    drawn = forms.wire(functools.partial(heatmap, studio),
+                       {"lines": lines, "choice": picker, "pooler": pooler, "session": session}, {"figure": figure})
+    run_map.click(**drawn, api_name="heatmap", **studio.queues.encode)
+    list_examples.load_input_event.then(**drawn, api_visibility="undocumented", **studio.queues.encode)

@@ -130,7 +130,7 @@ SIMILARITY_INTRO = (
     "higher = closer). Closeness here means *as this model sees it*: shared topic and wording count as much "
     "as meaning."
 )
-# Bands for the plain-language reading, on the *calibrated* score (see ui.similarity.calibrate). They describe
+# Bands for the plain-language reading, on the *calibrated* score (see ui.tabs.similarity.calibrate). They describe
 # what the number measures (closeness in this model's space), never a claim that the meanings are the same.
 SCORE_BANDS: tuple[tuple[float, str], ...] = (
     (0.85, "very close in this model's space (topic and wording nearly the same)"),
@@ -348,7 +348,7 @@ TABLE5_MINIATURE_INTRO = (
 
 
 def replay_started(title: str, origin: str, trained_at: str) -> str:
-    """The status of a run served as a replay (ui.replays): what it is and why, in one paragraph."""
+    """The status of a run served as a replay (ui.serving.replays): what it is and why, in one paragraph."""
     return (f"**{title}{origin} is a replay.** This server already trained these exact settings on the same data "
             f"(at {trained_at}); the same settings and seed always give the same weights, so you get that model "
             "and its real measured curve, drawn again in a few seconds, while the training slot stays free for "

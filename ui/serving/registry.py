@@ -10,29 +10,13 @@ import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from simcse_core.model.catalogue import PACKAGED_MODELS, SHIPPED_MODELS, ModelNotAvailableError
-from ui.errors import InputError, shorten
-
-if TYPE_CHECKING:
-    from ui.studio import StudioConfig
+from simcse_core.model.catalogue import ModelNotAvailableError
+from ui.serving.config import StudioConfig, canonical_model_name
+from ui.serving.errors import InputError, shorten
 
 logger = logging.getLogger(__name__)
-
-
-def looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or Path(name).expanduser().is_dir()
-
-
-def canonical_model_name(name: str) -> str:
-    """One spelling per model: a packaged or shipped short name, a resolved folder, or a hub id (the cache key)."""
-    name = name.strip()
-    if name in PACKAGED_MODELS or name in SHIPPED_MODELS:
-        return name
-    if looks_like_path(name):
-        return str(Path(name).expanduser().resolve())
-    return name
 
 
 class ModelRegistry:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from ui.errors import InputError
+from ui.serving.errors import InputError
 
 TRAIN_NICENESS = 10
 PACKAGING_S = 15.0  # least time a run holds its slot beyond its estimate (measuring before and after)
@@ -36,7 +36,7 @@ PACKAGING_S = 15.0  # least time a run holds its slot beyond its estimate (measu
 # every second, a training run one per step). Under gradio the consumer is gradio itself, which pulls a generator's
 # updates as fast as they come and buffers them for a reader who may never come: a closed tab is noticed by gradio
 # (its stream's disconnect cancels the event, closing the run at its next update), and a /call nobody reads by
-# ui.server.UnreadCallGuard, which cancels it the same way. This catches a consumer that stopped pulling.
+# ui.serving.server.UnreadCallGuard, which cancels it the same way. This catches a consumer that stopped pulling.
 LISTENER_TIMEOUT_S = 8.0
 
 
@@ -67,7 +67,7 @@ class Ticket:
 
     budget_s: float  # the run's time budget: the longest it holds a slot (plus PACKAGING_S)
     number: int
-    client: str = "local"  # the address the run counts against (ui.server.client_address)
+    client: str = "local"  # the address the run counts against (ui.serving.server.client_address)
     expected_s: float | None = None  # how long it is expected to hold the slot, from measured step times
     started_at: float | None = None  # monotonic time the run got its slot
     handed_at: float | None = None  # monotonic time of an update its listener has not taken yet (None: taken)
@@ -87,7 +87,7 @@ class TrainingQueue:
     A run hands its consumer an update at least every ``QUEUE_POLL_S`` while it waits and at every step while it
     trains (:meth:`handed`, :meth:`taken`); a run whose consumer has not taken an update for ``listener_timeout_s``
     loses its place or slot (see :data:`LISTENER_TIMEOUT_S`: under gradio, a gone reader is noticed by gradio and
-    ui.server instead, and the run is closed). Estimated start times assume every run ahead
+    ui.serving.server instead, and the run is closed). Estimated start times assume every run ahead
     holds its slot for its measured steps (at most its budget) plus the longest time recent runs held their
     slot beyond that (measuring before and after, packaging).
     """

@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from ui.errors import as_text, clean_text, shorten
+from ui.serving.errors import as_text, clean_text, shorten
 
 
 def wire(handler: Callable, inputs: Mapping[str, gr.components.Component],
@@ -23,11 +23,14 @@ def wire(handler: Callable, inputs: Mapping[str, gr.components.Component],
     """``fn``, ``inputs`` and ``outputs`` of an event (keyword arguments of ``.click`` and the like).
 
     ``handler`` takes the inputs by name and returns (or yields) ``{output name: value}`` for the outputs it
-    changes; the others stay as they are (``{}`` or None: nothing changes).
+    changes; the others stay as they are (``{}`` or None: nothing changes). A ``progress=gr.Progress()``
+    parameter is given gradio's progress bar, a ``request`` parameter gradio's request (who is calling).
     """
     names, targets = tuple(inputs), dict(outputs)
-    # A handler with a ``request`` parameter is given gradio's request (who is calling) as that argument.
-    wants_request = "request" in inspect.signature(handler).parameters
+    accepted = inspect.signature(handler).parameters
+    wants_request = "request" in accepted
+    progress = accepted["progress"].default if "progress" in accepted else None
+    tracks_progress = isinstance(progress, gr.Progress)
 
     def for_gradio(shown: Mapping[str, Any] | None) -> Any:
         # Every output, in order, gr.skip() for those ``shown`` leaves out. (Gradio reads a dict of components as
@@ -40,10 +43,13 @@ def wire(handler: Callable, inputs: Mapping[str, gr.components.Component],
         return values[0] if len(values) == 1 else values
 
     def arguments(values: tuple) -> dict[str, Any]:
+        # Gradio passes the inputs, then the progress bar and the request (the order of the signature below).
+        values, given = list(values), {}
         if wants_request:
-            *values, request = values
-            return {**dict(zip(names, values, strict=True)), "request": request}
-        return dict(zip(names, values, strict=True))
+            given["request"] = values.pop()
+        if tracks_progress:
+            given["progress"] = values.pop()
+        return {**dict(zip(names, values, strict=True)), **given}
 
     if inspect.isgeneratorfunction(handler):
         def fn(*values) -> Iterator[Any]:
@@ -55,8 +61,10 @@ def wire(handler: Callable, inputs: Mapping[str, gr.components.Component],
     fn.__name__ = getattr(handler, "__name__", getattr(getattr(handler, "func", None), "__name__", "handler"))
     # Gradio names an endpoint's parameters after the function's: the inputs' names.
     parameters = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names]
+    if tracks_progress:  # gradio gives a progress bar to a parameter whose default is a gr.Progress
+        parameters.append(inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=progress))
     if wants_request:  # gradio passes its Request to a parameter annotated so (last here, after the inputs)
-        parameters.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        parameters.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
                                             annotation=gr.Request))
         fn.__annotations__ = {"request": gr.Request}
     fn.__signature__ = inspect.Signature(parameters)
@@ -101,8 +109,8 @@ def field_names(block_fn) -> list[str]:
 
 def with_defaults(block_fn, inputs: list[Any]) -> list[Any]:
     """``inputs`` of a raw API call that left out its endpoint's last parameters, completed with their initial
-    values when every one left out is an :class:`ui.components.OptionalRadio` (else ``inputs`` unchanged)."""
-    from ui.components import OptionalRadio
+    values when every one left out is an :class:`ui.present.components.OptionalRadio` (else ``inputs`` unchanged)."""
+    from ui.present.components import OptionalRadio
 
     api = [block for block in block_fn.inputs if not getattr(block, "skip_api", False)]
     if len(inputs) >= len(api) or len(inputs) >= len(block_fn.inputs):
@@ -162,7 +170,7 @@ class StudioBlocks(gr.Blocks):
     wrong type, NaN or ±inf — with a message naming the field, for browsers, gradio_client and raw HTTP alike
     (gradio's own answer to these is an error without a message). Strings are cleaned of lone surrogates
     before any handler sees them. A call that leaves out parameters added later
-    (:class:`ui.components.OptionalRadio`) gets their initial values.
+    (:class:`ui.present.components.OptionalRadio`) gets their initial values.
     """
 
     def validate_inputs(self, block_fn, inputs: list[Any]) -> None:

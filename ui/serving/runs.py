@@ -3,7 +3,7 @@ compact, keep.
 
 :func:`run` takes a job — a fine-tune (:class:`FinetuneJob`) or an ablation preset (:class:`PresetJob`) — and
 yields small typed updates (:data:`RunUpdate`) that the tab renders; nothing here knows about Gradio. A run is
-admitted once per visitor, waits in the server's :class:`ui.training_queue.TrainingQueue`, trains a private
+admitted once per visitor, waits in the server's :class:`ui.serving.training_queue.TrainingQueue`, trains a private
 copy of a shared base model in a background thread at a lower CPU priority, and ends when its steps or time
 budget are spent, when the visitor presses Stop (``Session.stop_requested``), or when they leave.
 
@@ -32,11 +32,11 @@ import numpy as np
 
 from simcse_core.runtime import background_iter
 from simcse_core.training.train import LIVE_RUN_EVALUATIONS, EvaluationSchedule, TrainConfig, TrainEvent
-from ui.errors import InputError, as_gr_error
-from ui.replays import REPLAY_S, Replay, ReplayKey, data_fingerprint, now_label
-from ui.session import FineTuneRecord, PresetRun, Session
-from ui.studio import Studio
-from ui.training_queue import TRAIN_NICENESS
+from ui.serving.errors import InputError, as_gr_error
+from ui.serving.replays import REPLAY_S, Replay, ReplayKey, data_fingerprint, now_label
+from ui.serving.session import FineTuneRecord, PresetRun, Session
+from ui.serving.studio import Studio
+from ui.serving.training_queue import TRAIN_NICENESS
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class Started:
     title: str  # "run 2", or the preset's label
     eval_name: str  # the STS pairs measured during the run
     data: str  # what it trains on
-    replay_of: str | None = None  # a replay (ui.replays): when this server trained the run it replays
+    replay_of: str | None = None  # a replay (ui.serving.replays): when this server trained the run it replays
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class Progress:
     event: TrainEvent
     history: RunHistory
     new_evaluation: bool  # an evaluation came since the previous Progress
-    replayed: bool = False  # an event of a replayed run (ui.replays), drawn at its measured values
+    replayed: bool = False  # an event of a replayed run (ui.serving.replays), drawn at its measured values
 
 
 @dataclass(frozen=True)
@@ -448,7 +448,7 @@ def _train(studio: Studio, session: Session, job: Job, queue, ticket, admission:
 def _replay(studio: Studio, session: Session, job: FinetuneJob, replay: Replay, admission: Admission
             ) -> Iterator[RunUpdate]:
     """Serve a run of settings this server already trained to the end: its measured curve over about
-    :data:`ui.replays.REPLAY_S` seconds, then the same model kept in the session (shared, read-only)."""
+    :data:`ui.serving.replays.REPLAY_S` seconds, then the same model kept in the session (shared, read-only)."""
     run_id = session.new_run_id()
     history = job.history(replay.eval_name)
     yield Started(f"run {run_id}", replay.eval_name, replay.data, replay_of=replay.trained_at)

@@ -97,21 +97,33 @@ body.presenter #header p, body.presenter #how-it-works, body.presenter #ft-setti
 body.presenter #ft-intro, body.presenter #inside-start-note,
 body.presenter #ft-start-note, body.presenter #ft-start-from,
 body.presenter #ft-data-choice, body.presenter #inside-start { display: none !important; }
-body.presenter #header h1 { font-size: 1.6em; margin: 0; }
 body.presenter gradio-app, body.presenter .gradio-container {
   --text-sm: 15px; --text-md: 18px; --text-lg: 21px; --text-xl: 26px; --text-xxl: 30px;
   --block-label-text-size: 15px; --block-info-text-size: 15px; --button-large-text-size: 20px;
   --section-header-text-size: 18px; --input-text-size: 18px;
 }
 body.presenter .gradio-container { font-size: 18px; }
+/* Fine-tune: the loss and STS charts share a row, Figure 2 on the next line. In presenter mode the form (its
+   settings hidden) shrinks to its buttons, the status keeps its first paragraph (the comparison it adds is drawn
+   as the STS chart's lines), and the three charts share one row: all on a 1280x720 screen during a run. */
+#ft-charts { flex-wrap: wrap !important; }
+#ft-charts #ft-au-plot { flex: 1 1 100% !important; }
+/* gradio scopes every rule under .gradio-container .contain: this one must outweigh the scoped rule above */
+body.presenter .gradio-container .contain #ft-charts #ft-au-plot { flex: 1 1 0% !important; }
+body.presenter #header h1 { display: none; }
+body.presenter #ft-form { flex: 0 0 220px !important; min-width: 220px !important; }
+body.presenter #ft-form .row { flex-direction: column !important; }
+body.presenter #ft-status p:nth-of-type(n+2) { display: none; }
+body.presenter #model-picker .info-text, body.presenter #pooler-picker .info-text,
+body.presenter #model-status { display: none !important; }
 /* Plot text grows with the rest in presenter mode (plotly writes its sizes inline). */
 body.presenter .js-plotly-plot .xtick text, body.presenter .js-plotly-plot .ytick text,
 body.presenter .js-plotly-plot .legendtext { font-size: 15px !important; }
-body.presenter .js-plotly-plot .xtitle, body.presenter .js-plotly-plot .ytitle,
-body.presenter .js-plotly-plot .annotation-text { font-size: 17px !important; }
+body.presenter .js-plotly-plot .xtitle, body.presenter .js-plotly-plot .ytitle { font-size: 17px !important; }
 body.presenter .js-plotly-plot .gtitle { font-size: 21px !important; }
-/* On a phone, figures with panels side by side keep a readable width and scroll sideways inside their own box
-   (contain: the 720 px figure never widens the page). */
+/* On a phone, figures with panels side by side draw them one above the other (ui.present.plots.stack_on_phone)
+   at the screen's width; the similarity matrix keeps a readable width and scrolls sideways inside its own box
+   (contain: it never widens the page). */
 @media (max-width: 640px) {
   #lesson-bar { flex-direction: column !important; }
   #lesson-bar > * { width: 100% !important; min-width: 0 !important; flex: 1 1 auto !important; }
@@ -119,7 +131,7 @@ body.presenter .js-plotly-plot .gtitle { font-size: 21px !important; }
   #lesson-bar button { min-width: 0 !important; flex: 1 1 0 !important; }
   #twins-plot, #loss-plot, #cone-plot, #map-plot, #sim-heatmap, #ft-au-plot {
     overflow-x: auto; min-width: 0 !important; contain: inline-size; }
-  #twins-plot > div, #loss-plot > div, #cone-plot > div, #map-plot > div, #sim-heatmap > div { min-width: 720px; }
+  #sim-heatmap > div { min-width: 720px; }
 }
 """
 

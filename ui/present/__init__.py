@@ -1,0 +1,1 @@
+"""What the class sees: every sentence, plotly figures, glossary cards, input components, browser scripts."""
