@@ -87,6 +87,28 @@ def test_a_handler_is_given_gradios_progress_bar_and_request_by_name() -> None:
     assert isinstance(seen["progress"], gr.Progress) and seen["request"] == "the request"
 
 
+# --- a tab stands alone ------------------------------------------------------------------------------------------
+def test_no_tab_imports_another_tab() -> None:
+    """The modules of one tab (the package ``ui/tabs/inside/``) may import each other; a tab never imports another."""
+    import ast
+    from pathlib import Path
+
+    tabs = Path(ui.__file__).parent / "tabs"
+    for path in tabs.rglob("*.py"):
+        own = path.relative_to(tabs).parts[0].removesuffix(".py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "ui.tabs":
+                names = [f"ui.tabs.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith("ui.tabs.") or name.split(".")[2] == own, (str(path), name)
+
+
 # --- every control is drawn by a template the browser has -----------------------------------------------------
 def _template(cls: type[gr.components.Component]) -> str:
     """The frontend template gradio asks the browser for, for a component of class ``cls`` (gradio's own rule,

@@ -19,7 +19,8 @@ from ui.serving.config import StudioConfig
 from ui.serving.registry import ModelRegistry
 from ui.serving.session import FINETUNED_LABEL, Session
 from ui.serving.studio import Studio
-from ui.tabs import embedding_map, evaluate, finetune, inside, retrieval, similarity
+from ui.tabs import embedding_map, evaluate, finetune, retrieval, similarity
+from ui.tabs.inside import loss, twins
 
 NAN, INF = math.nan, math.inf
 SAMPLE = text.SAMPLE_UNSUP
@@ -201,36 +202,36 @@ CASES: list[tuple[str, Case, str]] = [
     ("eval-binary", lambda s, b, ss, f: evaluate.evaluate(s, set_choice=evaluate.UPLOAD, upload=f["binary.txt"], choice=b, pooler="mean", session=ss),
      "not a text file"),
     # --- Inside SimCSE: dropout twins and the loss panel (every field bounded by simcse_core.limits)
-    ("twins-8-lines-of-1mb", lambda s, b, ss, f: inside.show_twins(s, text="\n".join(["x" * 1_000_000] * 8), dropout=0.1, choice=b, pooler="mean", session=ss),
+    ("twins-8-lines-of-1mb", lambda s, b, ss, f: twins.show_twins(s, text="\n".join(["x" * 1_000_000] * 8), dropout=0.1, choice=b, pooler="mean", session=ss),
      r"^The Sentences box has 8,000,007"),
-    ("twins-long-line", lambda s, b, ss, f: inside.show_twins(s, text="a cat\n" + "y" * 1001, dropout=0.1, choice=b, pooler="mean", session=ss),
+    ("twins-long-line", lambda s, b, ss, f: twins.show_twins(s, text="a cat\n" + "y" * 1001, dropout=0.1, choice=b, pooler="mean", session=ss),
      "line 2: a sentence has more than 1,000"),
-    ("twins-nine", lambda s, b, ss, f: inside.show_twins(s, text="\n".join(["a cat"] * 9), dropout=0.1, choice=b, pooler="mean", session=ss),
+    ("twins-nine", lambda s, b, ss, f: twins.show_twins(s, text="\n".join(["a cat"] * 9), dropout=0.1, choice=b, pooler="mean", session=ss),
      "needs 1 to 8 lines"),
-    ("twins-number", lambda s, b, ss, f: inside.show_twins(s, text=42, dropout=0.1, choice=b, pooler="mean", session=ss), "Sentences box must be text"),
-    ("twins-dropout-nan", lambda s, b, ss, f: inside.show_twins(s, text="a cat", dropout=NAN, choice=b, pooler="mean", session=ss),
+    ("twins-number", lambda s, b, ss, f: twins.show_twins(s, text=42, dropout=0.1, choice=b, pooler="mean", session=ss), "Sentences box must be text"),
+    ("twins-dropout-nan", lambda s, b, ss, f: twins.show_twins(s, text="a cat", dropout=NAN, choice=b, pooler="mean", session=ss),
      "^Dropout rate: nan is not a number"),
-    ("twins-dropout-text", lambda s, b, ss, f: inside.show_twins(s, text="a cat", dropout="abc", choice=b, pooler="mean", session=ss),
+    ("twins-dropout-text", lambda s, b, ss, f: twins.show_twins(s, text="a cat", dropout="abc", choice=b, pooler="mean", session=ss),
      "^Dropout rate: enter a number"),
-    ("twins-dropout-none", lambda s, b, ss, f: inside.show_twins(s, text="a cat", dropout=None, choice=b, pooler="mean", session=ss),
+    ("twins-dropout-none", lambda s, b, ss, f: twins.show_twins(s, text="a cat", dropout=None, choice=b, pooler="mean", session=ss),
      "^Dropout rate: enter a number"),
-    ("twins-dropout-list", lambda s, b, ss, f: inside.show_twins(s, text="a cat", dropout=[0.1], choice=b, pooler="mean", session=ss),
+    ("twins-dropout-list", lambda s, b, ss, f: twins.show_twins(s, text="a cat", dropout=[0.1], choice=b, pooler="mean", session=ss),
      "^Dropout rate: enter a number"),
-    ("twins-model-number", lambda s, b, ss, f: inside.show_twins(s, text="a cat", dropout=0.1, choice=7, pooler="mean", session=ss, start="picked"),
+    ("twins-model-number", lambda s, b, ss, f: twins.show_twins(s, text="a cat", dropout=0.1, choice=7, pooler="mean", session=ss, start="picked"),
      "^Model: '7'"),
-    ("twins-start", lambda s, b, ss, f: inside.show_twins(s, text="a cat", dropout=0.1, choice=b, pooler="mean", session=ss, start="elsewhere"),
+    ("twins-start", lambda s, b, ss, f: twins.show_twins(s, text="a cat", dropout=0.1, choice=b, pooler="mean", session=ss, start="elsewhere"),
      "^Start from: 'elsewhere' is not one of"),
-    ("loss-2-lines-of-500k", lambda s, b, ss, f: inside.encode_batch(s, text="a" * 500_000 + "\n" + "b" * 500_000, mode="unsup", dropout=0.1, temperature=0.05, alpha=1, choice=b, pooler="mean", session=ss),
+    ("loss-2-lines-of-500k", lambda s, b, ss, f: loss.encode_batch(s, text="a" * 500_000 + "\n" + "b" * 500_000, mode="unsup", dropout=0.1, temperature=0.05, alpha=1, choice=b, pooler="mean", session=ss),
      "Batch box has 1,000,001 characters"),
-    ("loss-mode", lambda s, b, ss, f: inside.encode_batch(s, text="a cat\na dog", mode="both", dropout=0.1, temperature=0.05, alpha=1, choice=b, pooler="mean", session=ss),
+    ("loss-mode", lambda s, b, ss, f: loss.encode_batch(s, text="a cat\na dog", mode="both", dropout=0.1, temperature=0.05, alpha=1, choice=b, pooler="mean", session=ss),
      "^Batch mode: 'both' is not one of"),
-    ("loss-dropout-nan", lambda s, b, ss, f: inside.encode_batch(s, text="a cat\na dog", mode="unsup", dropout=NAN, temperature=0.05, alpha=1, choice=b, pooler="mean", session=ss),
+    ("loss-dropout-nan", lambda s, b, ss, f: loss.encode_batch(s, text="a cat\na dog", mode="unsup", dropout=NAN, temperature=0.05, alpha=1, choice=b, pooler="mean", session=ss),
      "^Dropout rate: nan"),
-    ("loss-temperature-inf", lambda s, b, ss, f: inside.encode_batch(s, text="a cat\na dog", mode="unsup", dropout=0.1, temperature=-INF, alpha=1, choice=b, pooler="mean", session=ss),
+    ("loss-temperature-inf", lambda s, b, ss, f: loss.encode_batch(s, text="a cat\na dog", mode="unsup", dropout=0.1, temperature=-INF, alpha=1, choice=b, pooler="mean", session=ss),
      "^Temperature τ: -inf"),
-    ("loss-alpha-text", lambda s, b, ss, f: inside.encode_batch(s, text="a cat\na dog", mode="unsup", dropout=0.1, temperature=0.05, alpha="abc", choice=b, pooler="mean", session=ss),
+    ("loss-alpha-text", lambda s, b, ss, f: loss.encode_batch(s, text="a cat\na dog", mode="unsup", dropout=0.1, temperature=0.05, alpha="abc", choice=b, pooler="mean", session=ss),
      r"^α \(hard negatives\): enter a number"),
-    ("rescore-none", lambda s, b, ss, f: inside.rescore(temperature=None, alpha=1, session=ss), "Encode the batch|^Temperature τ: enter"),
+    ("rescore-none", lambda s, b, ss, f: loss.rescore(temperature=None, alpha=1, session=ss), "Encode the batch|^Temperature τ: enter"),
     # --- Model picker and runs
     ("pick-folder", lambda s, b, ss, f: _pick(s, "/root", ss), "^Model: '/root' is not one of this app's models"),
     ("pick-hub-offline", lambda s, b, ss, f: _pick(s, "princeton-nlp/sup-simcse-bert-base-uncased", ss),

@@ -19,7 +19,8 @@ from ui.serving.config import START_PICKED, START_RAW, StudioConfig
 from ui.serving.registry import ModelRegistry
 from ui.serving.session import PresetRun, Session, close_session
 from ui.serving.studio import Studio
-from ui.tabs import inside, lesson
+from ui.tabs import lesson
+from ui.tabs.inside import cone, exports, inputs, loss, presets, twins
 
 NUMBER = re.compile(r"-?\d+\.\d+")
 
@@ -37,7 +38,7 @@ def _pickers(studio: Studio) -> dict:
 
 
 def test_twins_handler_reports_twins_below_one_and_identical_eval(studio):
-    shown = inside.show_twins(studio, text="a man plays a guitar\nthe dog runs", dropout=0.3, start=START_PICKED,
+    shown = twins.show_twins(studio, text="a man plays a guitar\nthe dog runs", dropout=0.3, start=START_PICKED,
                               **_pickers(studio))
     summary, figure = shown["twin_summary"], shown["twin_plot"]
     mean_twin = float(NUMBER.findall(summary)[1])  # "Dropout 0.30: twin cosine 0.xxxx"
@@ -46,21 +47,21 @@ def test_twins_handler_reports_twins_below_one_and_identical_eval(studio):
 
 
 def test_loss_handler_equals_simcse_loss_and_rescoring_needs_no_encoding(studio):
-    shown = inside.encode_batch(studio, text=inside.LOSS_SENTENCES, mode="unsup", dropout=0.1, temperature=0.05,
+    shown = loss.encode_batch(studio, text=loss.LOSS_SENTENCES, mode="unsup", dropout=0.1, temperature=0.05,
                                 alpha=1.0, start=START_PICKED, **_pickers(studio))
     summary, state = shown["loss_summary"], shown["session"]
     views = state.loss_views
     shown = float(re.search(r"Batch loss (\d+\.\d+)", summary).group(1))
     assert shown == pytest.approx(float(simcse_loss(views.z1, views.z2, temperature=0.05)), abs=1e-4)
     assert f"ln(8) = {math.log(8):.2f}" in summary
-    flat = inside.rescore(temperature=1.0, alpha=1.0, session=state)["loss_summary"]
+    flat = loss.rescore(temperature=1.0, alpha=1.0, session=state)["loss_summary"]
     assert state.loss_views is views  # the same vectors, re-scored
     high = float(re.search(r"Batch loss (\d+\.\d+)", flat).group(1))
     assert high == pytest.approx(float(simcse_loss(views.z1, views.z2, temperature=1.0)), abs=1e-4)
 
 
 def test_supervised_batch_shows_the_hard_negative_block(studio):
-    shown = inside.encode_batch(studio, text=inside.sample_triplets(4), mode="sup", dropout=0.1, temperature=0.05,
+    shown = loss.encode_batch(studio, text=loss.sample_triplets(4), mode="sup", dropout=0.1, temperature=0.05,
                                 alpha=0.5, start=START_PICKED, **_pickers(studio))
     figure, state = shown["loss_plot"], shown["session"]
     assert state.loss_views.hard is not None and len(figure.data[0].x) == 8  # 4 positives + 4 hard negatives
@@ -71,7 +72,7 @@ def test_supervised_batch_shows_the_hard_negative_block(studio):
 ])
 def test_loss_handler_refuses_bad_batches_by_name(studio, text, mode, message):
     with pytest.raises(gr.Error, match=message):
-        inside.encode_batch(studio, text=text, mode=mode, dropout=0.1, temperature=0.05, alpha=1.0, **_pickers(studio))
+        loss.encode_batch(studio, text=text, mode=mode, dropout=0.1, temperature=0.05, alpha=1.0, **_pickers(studio))
 
 
 @pytest.mark.slow
@@ -83,31 +84,31 @@ def test_a_preset_run_is_overlaid_compared_with_the_paper_and_exported(studio, m
     monkeypatch.setattr(ablations, "get_preset", short)
     state = Session()
     for key in ("dropout-0.1", "dropout-0"):
-        updates = list(inside.run_preset(studio, key=key, session=state))
+        updates = list(presets.run_preset(studio, key=key, session=state))
         assert updates[-1]["session"] is state and "paper" in updates[-1]["status"]
     results, events = state.presets()
     assert [r.key for r in results] == ["dropout-0.1", "dropout-0"]
     # Kept events hold no snapshot: a snapshot holds the run's optimizer (moments and fp32 parameters).
     assert all(event.snapshot is None for kept in events.values() for event in kept)
-    shown = inside.ablation_outputs(state)
+    shown = presets.ablation_outputs(state)
     figure, table, notes = shown["plane"], shown["table"], shown["notes"]
     assert len([t for t in figure.data if t.mode == "lines+markers"]) == 2  # both runs on one plane
     assert table.loc[table["Row"] == "dropout 0", "Paper STS-B dev"].item().startswith("71.1 ")
     assert "Why:" in notes and ablations.MINIATURE_CAVEAT in notes
-    drawn = inside.draw_cone(studio, session=state)
-    caption, cone = drawn["cone_caption"], drawn["cone_plot"]
+    drawn = cone.draw_cone(studio, session=state)
+    caption, arrows_plot = drawn["cone_caption"], drawn["cone_plot"]
     assert studio.registry.is_loaded(ablations.START_MODEL)  # the preset trained a copy of the raw model
     assert f"`{ablations.START_MODEL}" in caption  # drawn against the raw model it started from
     assert "preset “dropout 0”" in caption and re.search(r"\d\.\d\d before → -?\d\.\d\d after", caption)
-    arrows = [a for a in cone.layout.annotations if a.showarrow]
-    assert len(arrows) == 2 * 12 * inside.CONE_PER_TOPIC  # one arrow per sentence on each panel
-    exported = inside.export_tables(studio, session=state)
+    arrows = [a for a in arrows_plot.layout.annotations if a.showarrow]
+    assert len(arrows) == 2 * 12 * cone.CONE_PER_TOPIC  # one arrow per sentence on each panel
+    exported = exports.export_tables(studio, session=state)
     results, history = exported["results_file"], exported["history_file"]
     with open(results, encoding="utf-8") as f:
         assert [row["preset"] for row in csv.DictReader(f)] == ["dropout-0.1", "dropout-0"]
     with open(history, encoding="utf-8") as f:
         assert [row["step"] for row in csv.DictReader(f)] == ["0", "1", "2"]
-    archive = inside.export_projector(studio, session=state)["projector_file"]
+    archive = exports.export_projector(studio, session=state)["projector_file"]
     with zipfile.ZipFile(archive) as z:
         assert sorted(z.namelist()) == ["metadata.tsv", "vectors.tsv"]
         rows = z.read("metadata.tsv").decode().splitlines()
@@ -120,7 +121,7 @@ def test_a_preset_run_is_overlaid_compared_with_the_paper_and_exported(studio, m
 
 def test_cone_without_a_trained_model_says_what_to_do(studio):
     with pytest.raises(gr.Error, match="one-minute fine-tune"):
-        inside.draw_cone(studio, session=Session())
+        cone.draw_cone(studio, session=Session())
 
 
 def test_lesson_steps_move_within_bounds_and_open_their_tab():
@@ -138,7 +139,7 @@ def test_a_preset_waits_in_the_fine_tunes_training_queue(studio):
     assert studio.training_queue.wait(holder, timeout=1)
     session = Session()
     try:
-        updates = inside.run_preset(studio, key=ablations.PRESETS[0].key, session=session)
+        updates = presets.run_preset(studio, key=ablations.PRESETS[0].key, session=session)
         first = next(updates)
         assert "waiting for a training slot" in first["status"] and "number 1 in line" in first["status"]
         session.stop_requested.set()  # the visitor leaves: the preset leaves the queue, nothing trains
@@ -154,18 +155,18 @@ def test_a_preset_waits_in_the_fine_tunes_training_queue(studio):
 
 
 def test_the_twins_and_the_loss_start_from_the_raw_model_unless_the_visitor_switches(studio):
-    summary = inside.show_twins(studio, text="a man plays a guitar", dropout=0.1, **_pickers(studio))["twin_summary"]
+    summary = twins.show_twins(studio, text="a man plays a guitar", dropout=0.1, **_pickers(studio))["twin_summary"]
     assert f"Model: `{lessons.START_MODEL}" in summary  # the default start, whatever the global picker says
     raw = studio.registry.get(lessons.START_MODEL, lessons.START_POOLER)
     assert studio.start_encoder(None, studio.config.base_label, "mean", Session()) is raw  # an old API call
     assert studio.start_encoder(START_RAW, studio.config.base_label, "mean", Session()) is raw
     picked = studio.start_encoder(START_PICKED, studio.config.base_label, "mean", Session())
     assert picked is studio.registry.get(studio.config.model, "mean")
-    assert "You switched" not in inside.describe_start(START_RAW, studio.config.base_label, "mean")
-    note = inside.describe_start(START_PICKED, studio.config.base_label, "mean")
+    assert "You switched" not in inputs.describe_start(START_RAW, studio.config.base_label, "mean")
+    note = inputs.describe_start(START_PICKED, studio.config.base_label, "mean")
     assert "You switched" in note and studio.config.base_label in note and lessons.START_MODEL in note
     with pytest.raises(gr.Error, match="Start from"):
-        inside.show_twins(studio, text="a cat", dropout=0.1, start="elsewhere", **_pickers(studio))
+        twins.show_twins(studio, text="a cat", dropout=0.1, start="elsewhere", **_pickers(studio))
 
 
 class _Marker:
@@ -188,7 +189,7 @@ def test_presets_always_start_from_the_raw_model(studio, monkeypatch):
     assert (training.base.name, training.base.pooler) == (ablations.START_MODEL, ablations.START_POOLER)
     session = Session()  # the cone's "before" of a preset run is the raw model too
     session.preset_run = PresetRun(encoder=_Marker("trained", "x"), label="preset “dropout 0”")
-    before, after, _ = inside.cone_models(studio, session, studio.config.base_label)
+    before, after, _ = cone.cone_models(studio, session, studio.config.base_label)
     assert (before.name, before.pooler) == (ablations.START_MODEL, ablations.START_POOLER)
 
 
@@ -198,13 +199,13 @@ def test_ablation_headline_shows_the_model_trained_at_scale():
     result = SimpleNamespace(key="dropout-0.1", group="dropout", label="dropout 0.1", paper_stsb_dev=82.5,
                              before={"spearman": 30.0}, after={"spearman": 50.0}, gain=20.0, steps=10,
                              history=({"uniformity": -1, "alignment": 0.5},), eval_name="STS-B dev")
-    notes = inside.notes_markdown([result])
+    notes = presets.notes_markdown([result])
     assert f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}" in notes and "Trained at scale" in notes
-    table = inside.paper_table([result])
-    shown = table.loc[table["Row"] == ablations.PRESETS_BY_KEY["dropout-0.1"].label, inside.SCALE_COLUMN]
+    table = presets.paper_table([result])
+    shown = table.loc[table["Row"] == ablations.PRESETS_BY_KEY["dropout-0.1"].label, presets.SCALE_COLUMN]
     assert shown.item() == f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}"
 
 
 def test_moving_tau_before_encoding_says_what_to_press_and_changes_nothing_else():
-    shown = inside.rescore(temperature=0.1, alpha=1.0, session=Session())
+    shown = loss.rescore(temperature=0.1, alpha=1.0, session=Session())
     assert set(shown) == {"loss_summary"} and "Encode the batch" in shown["loss_summary"]

@@ -109,7 +109,7 @@ def test_sts_curve_fits_our_curve_and_points_to_a_reference_far_above() -> None:
     assert low <= 30 and 55 <= high < 70  # the curve spans most of the height; 82.5 is not in range
     texts = [a.text.replace("<br>   ", " ") for a in fig.layout.annotations]
     assert any("↑ paper 82.5 (Table 3, unsup)" in t for t in texts)  # one box at the top edge
-    assert "prepared run 55.0" in texts and [s.y0 for s in fig.layout.shapes] == [55.0]
+    assert "prepared run 55.0 (full dev)" in texts and [s.y0 for s in fig.layout.shapes] == [55.0]
     below = plots.sts_curve([0, 10], [60.0, 70.0], references=[(20.0, "raw 20.0")])
     assert any("↓ raw 20.0" in a.text for a in below.layout.annotations)
     assert below.layout.yaxis.range[0] > 40

@@ -393,7 +393,7 @@ def test_a_damaged_or_pickled_model_folder_is_refused_and_the_app_keeps_working(
 # --- fair per person, bounded in time (issue 19) ----------------------------------------------------------------
 def test_runs_count_per_address_across_sessions_and_presets_share_the_limit(tiny_studio: Studio,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from ui.tabs import inside
+    from ui.tabs.inside import presets
 
     queue = tiny_studio.training_queue
     monkeypatch.setattr(queue, "max_per_client", 2)  # the backstop, lowered so three sessions reach it
@@ -409,10 +409,11 @@ def test_runs_count_per_address_across_sessions_and_presets_share_the_limit(tiny
                                            "Try again in about"):
             next(_run(tiny_studio, third, client="10.0.0.7"))  # a fresh session from the same address
         with pytest.raises(gr.Error, match="already has 2 runs"):
-            next(inside.run_preset(tiny_studio, key="dropout-0", session=third, client="10.0.0.7"))  # presets count too
+            next(presets.run_preset(tiny_studio, key="dropout-0", session=third,
+                                    client="10.0.0.7"))  # presets count too
         with pytest.raises(gr.Error, match="already have a run training"):
-            next(inside.run_preset(tiny_studio, key="dropout-0", session=first,
-                                   client="10.0.0.8"))  # one run per session
+            next(presets.run_preset(tiny_studio, key="dropout-0", session=first,
+                                    client="10.0.0.8"))  # one run per session
         assert "number 3" in next(_run(tiny_studio, third, client="10.0.0.8"))["status"]  # another address
     finally:
         for session in (first, second, third):

@@ -191,9 +191,9 @@ def test_a_run_is_named_by_its_label_wherever_it_is_drawn() -> None:
 
 
 def test_ablation_headline_claims_agreement_only_for_what_was_compared() -> None:
-    from ui.tabs import inside
+    from ui.tabs.inside import presets
 
-    notes = inside.notes_markdown([])
+    notes = presets.notes_markdown([])
     assert "same way as the paper" not in notes and "Nothing is compared" in notes
 
 
@@ -235,7 +235,9 @@ def test_no_caption_types_a_figure_of_the_lesson_run_or_the_model_trained_at_sca
                                              lessons.MEASURED.start_test, lessons.MEASURED.after_test) if value}
     figures |= {"79.7", "80.6", "84.4"}  # the old MiniLM-start figures
     root = Path(__file__).resolve().parents[1]
-    for module in ("ui/present/text.py", "ui/tabs/lesson.py", "ui/tabs/finetune.py", "ui/tabs/inside.py", "app.py"):
+    modules = ["ui/present/text.py", "ui/tabs/lesson.py", "ui/tabs/finetune.py", "app.py",
+               *(str(path.relative_to(root)) for path in sorted((root / "ui/tabs/inside").glob("*.py")))]
+    for module in modules:
         source = (root / module).read_text(encoding="utf-8")
         typed = sorted(figure for figure in figures if re.search(rf"(?<![\d.]){re.escape(figure)}(?!\d)", source))
         assert not typed, (module, typed)
@@ -264,25 +266,25 @@ def test_table_d1_rows_say_their_inferred_supervised_setting_and_show_the_unsupe
     from simcse_core.evaluation import paper
     from simcse_core.teaching import ablations, lessons
     from ui.serving import runs
-    from ui.tabs import inside
+    from ui.tabs.inside import presets
 
     unsup = paper.TABLE6[lessons.TABLE6_ROW]["unsup"]  # the paper's unsupervised τ = 0.05 run through our pooler
     tau = ablations.get_preset("tau-0.05")
     assert not tau.same_setting and tau.counterpart == unsup
     assert ablations.get_preset("tau-1").counterpart is None  # the paper gives no unsupervised τ = 1 figure
     results = [_result("tau-0.05", 38.5), _result("tau-1", 19.4)]
-    table = inside.paper_table(results)
+    table = presets.paper_table(results)
     for key in ("tau-0.05", "tau-1"):
         setting = _row(table, key)["Setting: paper · ours"]
         assert "paper: supervised (inferred" in setting and "ours: unsupervised" in setting
         assert "another setting" in setting
     assert f"{unsup.value:.1f} ({unsup.table} “{unsup.row}”)" in _row(table, "tau-0.05")["Paper STS-B dev"]
-    legend = plots.ablation_plane(inside.plane_runs(results)).data[0].name
+    legend = plots.ablation_plane(presets.plane_runs(results)).data[0].name
     assert "Table D.1" in legend and "supervised (inferred)" in legend and f"{unsup.value:.1f}" in legend
-    shown = inside.preset_shown(Session(), tau, runs.Finished("Done", results[0], (), None))["status"]
+    shown = presets.preset_shown(Session(), tau, runs.Finished("Done", results[0], (), None))["status"]
     assert "Table D.1 “τ = 0.05”" in shown and "supervised (inferred" in shown and f"{unsup.value:.1f}" in shown
     assert "⚠ Another setting: the paper's row is supervised, ours unsupervised; another pooler" in shown
-    notes = inside.notes_markdown(results)
+    notes = presets.notes_markdown(results)
     assert "Table D.1's setting" in notes and ablations.TEMPERATURE_NOTE in notes
 
 
@@ -291,42 +293,42 @@ def test_table7_presets_say_they_train_on_hand_written_triplets_at_batch_32_not_
     from simcse_core.evaluation import paper
     from simcse_core.teaching import ablations
     from ui.serving import runs
-    from ui.tabs import inside
+    from ui.tabs.inside import presets
 
     sup = ablations.get_preset("sup-alpha-1")
     count = len(load_triplets(ablations.SUP_TRIPLETS))
     ours = ablations.our_setting(sup)
     assert f"{count} hand-written triplets at batch {sup.config.batch_size} (not NLI data)" in ours
     assert f"SNLI+MNLI ({paper.NLI_PAIRS} pairs)" in ablations.paper_setting(sup)
-    started = inside.preset_shown(Session(), sup, runs.Started(sup.label, "STS-B dev", sup.paper_source))["status"]
+    started = presets.preset_shown(Session(), sup, runs.Started(sup.label, "STS-B dev", sup.paper_source))["status"]
     assert ours in started and "Table 7" in started
-    assert "hand-written" in _row(inside.paper_table([]), "sup-alpha-1")["Setting: paper · ours"]
+    assert "hand-written" in _row(presets.paper_table([]), "sup-alpha-1")["Setting: paper · ours"]
     assert "Hand-written" in text.SAMPLE_SUP and "NLI triplets" not in text.SAMPLE_SUP
 
 
 def test_runs_through_another_pooler_than_the_rows_say_so() -> None:
     from simcse_core.teaching import ablations
-    from ui.tabs import inside
+    from ui.tabs.inside import presets
 
-    table = inside.paper_table([])
+    table = presets.paper_table([])
     assert "another pooler" in _row(table, "dropout-0")["Setting: paper · ours"]  # ours first-last, paper w/ MLP
     assert "another pooler" in _row(table, "sup-alpha-1")["Setting: paper · ours"]
     for key in ("pool-cls", "pool-cls-mlp", "pool-cls-mlp-train", "pool-first-last"):
         assert ablations.get_preset(key).same_pooler and "⚠" not in _row(table, key)["Setting: paper · ours"]
     assert "Another pooler: the paper's row reads [CLS] w/ MLP (train), ours First-last avg." in \
-        inside.differences_said(ablations.get_preset("dropout-0"))
+        presets.differences_said(ablations.get_preset("dropout-0"))
 
 
 def test_ablation_notes_tell_agreements_and_disagreements_with_both_sides() -> None:
-    from ui.tabs import inside
+    from ui.tabs.inside import presets
 
     results = [_result("dropout-0.1", 38.5), _result("dropout-0", 16.7), _result("dropout-fixed-0.1", 32.6)]
-    notes = inside.notes_markdown(results)
+    notes = presets.notes_markdown(results)
     assert "✓ agrees: dropout 0 against dropout 0.1 (default): the paper's row is 11.4 points below it (71.1 vs " \
            "82.5); ours 21.8 points below (16.7 vs 38.5): same direction." in notes
     assert "✗ differs: fixed mask 0.1 against dropout 0.1 (default): the paper's row is 38.9 points below it " \
            "(43.6 vs 82.5); ours 5.9 points below (32.6 vs 38.5): much smaller here." in notes
-    fixed = _row(inside.paper_table(results), "dropout-fixed-0.1")
+    fixed = _row(presets.paper_table(results), "dropout-fixed-0.1")
     assert fixed["Ours: start → end"] == "22.7 → 32.6"  # no "(+9.9)" that reads as "the fixed mask helps"
     assert fixed["Row against its table's default: paper · ours"].startswith(
         "paper 38.9 points below, ours 5.9 points below")
@@ -336,7 +338,7 @@ def test_no_disagreement_is_claimed_when_the_best_row_differs() -> None:
     # Table 6's default here is the lesson's pooler (first-last): a row within a point of it in both (agreeing),
     # but ours ranks another row first.
     from simcse_core.evaluation import paper
-    from ui.tabs import inside
+    from ui.tabs.inside import presets
 
     default, other = "pool-first-last", "pool-cls-mlp"
     gap = paper.TABLE6["First-last avg."]["unsup"].value - paper.TABLE6["[CLS] w/ MLP"]["unsup"].value
@@ -344,10 +346,10 @@ def test_no_disagreement_is_claimed_when_the_best_row_differs() -> None:
     paper_best_is_default = gap > 0
     lower, higher = (38.0, 38.5) if paper_best_is_default else (38.5, 38.0)
     results = [_result(default, 38.5), _result(other, 38.0 if not paper_best_is_default else 38.9)]
-    notes = inside.notes_markdown(results)
+    notes = presets.notes_markdown(results)
     assert "No disagreement" not in notes and "agrees with the paper on all" not in notes
     assert "**not the same row**" in notes
-    same = inside.notes_markdown([_result(default, higher), _result(other, lower)])
+    same = presets.notes_markdown([_result(default, higher), _result(other, lower)])
     assert "agrees with the paper on all 1 row(s)" in same and "(the same row)" in same
 
 
@@ -384,16 +386,16 @@ def test_the_tables_whose_best_row_differs_are_read_from_the_measured_results(tm
 def test_false_sentences_are_gone_from_the_screen_and_the_readme() -> None:
     from simcse_core.evaluation import paper
     from simcse_core.teaching import ablations
-    from ui.tabs import inside
+    from ui.tabs.inside import presets
 
     assert f"({paper.NLI_PAIRS})" in paper.QUOTES["training_data"].text  # the stored figure, as printed
     assert "every 250 training steps" in paper.QUOTES["schedule"].text
-    for shown in (text.HOW_IT_WORKS, text.PAPER_REFERENCE, text.TIP_STEPS, inside.PAPER_NOTE):
+    for shown in (text.HOW_IT_WORKS, text.PAPER_REFERENCE, text.TIP_STEPS, presets.PAPER_NOTE):
         assert "275k NLI triplets" not in shown and paper.NLI_PAIRS in shown
     assert "official SimCSE scripts" in text.TIP_MAXLEN and "Paper: 32" not in text.TIP_MAXLEN
     assert "| Max length | 32 tokens |" not in text.HOW_IT_WORKS and "every 250 steps" in text.HOW_IT_WORKS
     assert "hour" not in ablations.MINIATURE_CAVEAT and "one training run" not in paper.__doc__
-    assert "before training" not in inside.START_NOTE  # a first-last row is scored through first-last from step 0
+    assert "before training" not in presets.START_NOTE  # a first-last row is scored through first-last from step 0
     readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
     for false in ("the four poolers are within 1.4 points", "lesson's sentences with the lesson run's settings;",
                   "the paper's 275k NLI triplets", "STS-B dev evaluated every 125 steps, the best",

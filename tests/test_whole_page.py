@@ -372,3 +372,29 @@ def test_a_phone_stacks_side_by_side_panels(browser: Any, server: AppServer, sho
     assert layout["x1"] == [0, 1] and layout["x2"] == [0, 1], layout
     assert layout["y1"][0] > layout["y2"][1], layout  # the first panel above the second
     assert layout["right"] <= PHONE["width"] and layout["width"] == PHONE["width"], layout
+
+
+def test_presenter_mode_shows_the_three_live_charts_whole_at_1280x720(browser: Any, server: AppServer,  # noqa: F811
+                                                                      shots: Path) -> None:  # noqa: F811
+    """During a run in presenter mode the loss, STS and Figure 2 charts are on screen, whole, without scrolling."""
+    context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(PAGE_TIMEOUT * 1000)
+    page = context.new_page()
+    try:
+        open_app(page, server.url, PAGE_TIMEOUT)
+        page.locator("#presenter-mode input").check()
+        page.wait_for_function("() => document.body.classList.contains('presenter')")
+        open_tab(page, "tab-finetune", "tab-finetune", label="Fine-tune")
+        page.locator("#ft-start").click()
+        page.wait_for_function("() => /Training|Replaying|Finished|Done/.test("
+                               "document.querySelector('#ft-status').innerText)", timeout=PAGE_TIMEOUT * 1000)
+        page.evaluate("() => window.scrollTo(0, 0)")
+        charts = ("ft-loss-plot", "ft-sts-plot", "ft-au-plot")
+        boxes = {name: page.locator(f"#{name}").bounding_box() for name in charts}
+        screenshot(page, shots, "presenter-live-run", settle_s=1)
+        page.locator("#ft-stop").click()
+    finally:
+        context.close()
+    for name, box in boxes.items():
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= DESKTOP["height"], (name, box)
+        assert box["x"] >= 0 and box["x"] + box["width"] <= DESKTOP["width"], (name, box)

@@ -171,12 +171,12 @@ def alignment_uniformity(
     fig.add_annotation(text="↙ better", x=0.02, y=0.04, xref="paper", yref="paper", showarrow=False,
                        font=dict(color="#16a34a", size=13))
     fig.update_layout(**_LAYOUT, height=CHART_HEIGHT, title="Figure 2: alignment vs uniformity",
-                      xaxis_title="uniformity (lower: more spread out)",
+                      xaxis_title="uniformity (lower: spread out)",
                       yaxis_title="alignment (lower: twins closer)")
     return fig
 
 
-CHART_HEIGHT = 300  # px of a live run's charts: three of them fit a 1280x720 screen in presenter mode
+CHART_HEIGHT = 270  # px of a live run's charts: three of them fit a 1280x720 screen in presenter mode
 REFERENCE_REACH = 12.0  # Spearman points: a reference line further than this from our curve is an edge arrow
 
 
@@ -193,9 +193,8 @@ def sts_curve(
                                text=_end_labels([f"{v:.1f}" for v in spearman]), textposition="top center",
                                line=dict(color="#10b981"), marker=dict(size=8), name="this run"))
     title = "STS Spearman × 100 ↑"
-    where = f"step · ours: {eval_name}" if eval_name else "step"
     fig.update_layout(**_LAYOUT, height=CHART_HEIGHT, title=title, yaxis_title="Spearman × 100",
-                      xaxis_title=where + ("<br>lines: the full dev set" if references else ""))
+                      xaxis_title=f"step · ours: {eval_name}" if eval_name else "step")
     ours = [float(v) for v in spearman]
     low, high = (min(ours), max(ours)) if ours else (0.0, 100.0)
     near = [(v, label) for v, label in references if low - REFERENCE_REACH <= v <= high + REFERENCE_REACH]
@@ -208,14 +207,15 @@ def sts_curve(
     for k, (value, label) in enumerate(references):
         line, font = colors[min(k, len(colors) - 1)]
         if (value, label) in near:
-            fig.add_hline(y=value, line=dict(color=line, dash="dash"), annotation_text=label,
-                          annotation_position="bottom left", annotation_font=dict(size=11, color=font))
+            fig.add_hline(y=value, line=dict(color=line, dash="dash"), annotation_text=label + " (full dev)",
+                          annotation_position="bottom right", annotation_font=dict(size=11, color=font))
         else:
             off[value > high].append(f"<span style='color:{font}'>{'↑' if value > high else '↓'} "
                                      + "<br>   ".join(textwrap.wrap(label, 34)) + "</span>")
     for above, labels in off.items():
         if labels:
-            fig.add_annotation(text="<br>".join(labels), xref="paper", yref="paper", x=0.99, xanchor="right",
+            fig.add_annotation(text="<br>".join(["on the full dev set:", *labels]), xref="paper", yref="paper",
+                               x=0.01, xanchor="left",
                                y=0.99 if above else 0.01, yanchor="top" if above else "bottom", showarrow=False,
                                align="left", font=dict(size=11), bgcolor="rgba(255,255,255,0.85)")
     return fig

@@ -262,9 +262,9 @@ def figures(history: RunHistory, new_evaluation: bool = True, scored: Scoring = 
     other visitors.
     """
     shown = {"loss_plot": plots.loss_curve(history.steps, history.losses, history.chance) if history.steps
-             else plots.placeholder("The loss appears after the first step.", height=320)}
+             else plots.placeholder("The loss appears after the first step.", height=plots.CHART_HEIGHT)}
     if new_evaluation:
-        waiting = plots.placeholder("Measuring the starting point…", height=320)
+        waiting = plots.placeholder("Measuring the starting point…", height=plots.CHART_HEIGHT)
         shown["au_plot"] = plots.alignment_uniformity(history.eval_steps, history.uniformity, history.alignment) \
             if history.eval_steps else waiting
         shown["sts_plot"] = plots.sts_curve(history.eval_steps, history.spearman, history.eval_name,
