@@ -298,7 +298,9 @@ def launch_limits(config: StudioConfig, demo: gr.Blocks | None = None) -> dict:
     life, unknown events, unread /call events, served folders, error details."""
     from starlette.middleware import Middleware
 
-    from ui.serving.server import BodySizeLimit, UnknownEventGuard, UnreadCallGuard, UploadQuota, upload_sweeper
+    from ui.serving.calls import UnreadCallGuard
+    from ui.serving.server import BodySizeLimit, UnknownEventGuard
+    from ui.serving.uploads import UploadQuota, upload_sweeper
 
     # Gradio refuses a bigger upload while it streams in (HTTP 413), before anything is stored: the same number
     # of bytes the app's file readers accept. Uploads count against their address (HTTP 429 beyond its share)

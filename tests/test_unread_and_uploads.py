@@ -15,8 +15,8 @@ import gradio as gr
 import pytest
 
 from ui.serving.config import StudioConfig
-from ui.serving.server import UploadQuota, expire_uploads
 from ui.serving.studio import Studio
+from ui.serving.uploads import UploadQuota, expire_uploads
 
 MB = 1_000_000
 
@@ -125,7 +125,7 @@ def test_uploads_expire_after_their_time_to_live(tmp_path: Path) -> None:
 def test_the_server_sweeps_uploads_older_than_their_time_to_live() -> None:
     from fastapi.testclient import TestClient
 
-    from ui.serving.server import upload_sweeper
+    from ui.serving.uploads import upload_sweeper
 
     demo, app = _upload_app(StudioConfig(trusted_proxy=1))
     app.router.lifespan_context = gr.route_utils.create_lifespan_handler(upload_sweeper(0.5, every_s=0.2))
@@ -144,7 +144,7 @@ def test_a_reader_that_came_while_the_loop_was_held_up_is_not_cancelled() -> Non
     the timer runs first, the request is parsed after it. The reader still gets its results."""
     import asyncio
 
-    from ui.serving.server import UnreadCallGuard
+    from ui.serving.calls import UnreadCallGuard
 
     cancelled, answered = [], []
 

@@ -69,14 +69,14 @@ class StudioConfig:
     max_kept_runs: int = 40
     # Uploads (gradio's /upload: no session, no person yet) count against their address: at most this many bytes in
     # any upload_window_s (HTTP 429 beyond, naming the limit); enough for a class's training files behind one NAT,
-    # not for a script filling the disk (ui.serving.server.UploadQuota).
+    # not for a script filling the disk (ui.serving.uploads.UploadQuota).
     upload_bytes_per_address: int = 100_000_000
     upload_window_s: float = 600.0
     # An upload is deleted this long after it arrived (gradio's own cache age is session_ttl_s); upload it again
-    # to use it later (ui.serving.server.upload_sweeper).
+    # to use it later (ui.serving.uploads.upload_sweeper).
     upload_ttl_s: float = 900.0
     # A /call event whose results (GET /call/<api>/<event_id>) nobody opens this soon after its POST is cancelled:
-    # its queue place or training slot goes to the next in line (ui.serving.server.UnreadCallGuard).
+    # its queue place or training slot goes to the next in line (ui.serving.calls.UnreadCallGuard).
     call_read_within_s: float = 5.0
 
     @property

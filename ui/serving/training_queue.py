@@ -36,7 +36,7 @@ PACKAGING_S = 15.0  # least time a run holds its slot beyond its estimate (measu
 # every second, a training run one per step). Under gradio the consumer is gradio itself, which pulls a generator's
 # updates as fast as they come and buffers them for a reader who may never come: a closed tab is noticed by gradio
 # (its stream's disconnect cancels the event, closing the run at its next update), and a /call nobody reads by
-# ui.serving.server.UnreadCallGuard, which cancels it the same way. This catches a consumer that stopped pulling.
+# ui.serving.calls.UnreadCallGuard, which cancels it the same way. This catches a consumer that stopped pulling.
 LISTENER_TIMEOUT_S = 8.0
 
 
