@@ -460,14 +460,14 @@ def test_stop_answers_within_two_seconds_and_the_run_ends_after_its_step(tiny_st
     from ui.serving import runs
     from ui.tabs import finetune
 
-    real = runs.background_iter
+    real = runs.lifecycle.background_iter
 
     def slow_steps(items, **kwargs):  # a busy server: every step takes 1 s
         for item in real(items, **kwargs):
             time.sleep(1.0)
             yield item
 
-    monkeypatch.setattr(runs, "background_iter", slow_steps)
+    monkeypatch.setattr(runs.lifecycle, "background_iter", slow_steps)
     session = Session()
     updates = _run(tiny_studio, session, steps=50)
     _until_step(updates, 1)
@@ -491,7 +491,7 @@ def test_the_slot_is_released_at_most_one_step_after_the_budget(tiny_studio: Stu
     from ui.serving import runs
     from ui.tabs import finetune
 
-    real = runs.background_iter
+    real = runs.lifecycle.background_iter
     step_s = 0.5
 
     def slow_steps(items, **kwargs):  # the trainer's own clock sees fast steps; the slot's clock does not
@@ -499,7 +499,7 @@ def test_the_slot_is_released_at_most_one_step_after_the_budget(tiny_studio: Stu
             time.sleep(step_s)
             yield item
 
-    monkeypatch.setattr(runs, "background_iter", slow_steps)
+    monkeypatch.setattr(runs.lifecycle, "background_iter", slow_steps)
     queue, released = tiny_studio.training_queue, []
     leave = queue.leave
 
@@ -521,13 +521,14 @@ def test_the_slot_is_released_at_most_one_step_after_the_budget(tiny_studio: Stu
 
 
 def test_the_queue_estimates_from_measured_step_times(tiny_studio: Studio) -> None:
+    from simcse_core.training.train import TrainConfig
     from ui.serving import runs
 
     queue = TrainingQueue(slots=1, max_waiting=5)
     queue.join(300, "a", expected_s=20)  # a 300-s budget whose steps, measured here, take 20 s in all
     waiting = queue.join(300, "b", expected_s=20)
     assert queue.estimated_wait(waiting) == pytest.approx(20 + queue.overhead_s, abs=1)
-    config = runs.TrainConfig(steps=100, batch_size=16, time_budget_s=300)
+    config = TrainConfig(steps=100, batch_size=16, time_budget_s=300)
     tiny_studio.seconds_per_example = 0.01  # measured by the runs before
     assert runs.expected_seconds(tiny_studio, config, examples=1000) == pytest.approx(100 * 16 * 0.01)
 
@@ -603,7 +604,7 @@ def test_a_run_of_every_step_is_replayed_to_the_same_settings_without_the_queue(
 
     monkeypatch.setitem(catalogue.SHIPPED_MODELS, str(tiny_model_dir), tiny_model_dir)  # a catalogue model
     monkeypatch.setattr(replays, "REPLAY_S", 0.2)
-    monkeypatch.setattr(runs, "REPLAY_S", 0.2)
+    monkeypatch.setattr(runs.lifecycle, "REPLAY_S", 0.2)
     monkeypatch.setattr(tiny_studio, "replays", replays.ReplayCache())
     first, second, third = Session(), Session(), Session()
     trained = list(_run(tiny_studio, first, steps=6))
