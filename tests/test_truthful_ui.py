@@ -174,10 +174,31 @@ def test_evaluations_follow_this_runs_measured_progress_not_an_estimate() -> Non
 def test_finetune_sliders_read_the_core_settings() -> None:
     from simcse_core.training.config import setting_spec
 
+    config = StudioConfig()
     for name in ("lr", "temperature", "dropout", "hard_negative_weight"):
         spec = setting_spec(name)
-        assert finetune.setting_range(name) == (spec.low, spec.high)
-    assert finetune.setting_range("batch_size")[1] < setting_spec("batch_size").high  # the app's narrower cap
+        assert config.setting_range(name) == (spec.low, spec.high)
+    assert config.setting_range("batch_size")[1] < setting_spec("batch_size").high  # the app's narrower cap
+    assert config.setting_range("steps") == (1, config.max_steps)
+    assert config.setting_range("time_budget_s") == (10.0, config.max_time_budget_s)
+
+
+def test_one_checker_the_cores_then_the_apps_range_each_message_naming_the_field() -> None:
+    """The UI checks a training setting through the core's check_setting (its kinds and canonical form), then the
+    app's narrower cap; a SettingError that reaches a handler is the visitor's mistake, not an apology."""
+    from simcse_core.training.config import SettingError
+    from ui.serving.errors import InputError, as_gr_error, check_training_setting
+
+    config = StudioConfig()
+    assert check_training_setting(64.0, "batch_size", "Batch size", config.setting_range("batch_size")) == 64
+    assert check_training_setting("avg_first_last", "pooler", "Pooler") == "avg_first_last"
+    with pytest.raises(InputError, match=r"^Batch size: 6.5 is not a whole number"):
+        check_training_setting(6.5, "batch_size", "Batch size")
+    with pytest.raises(InputError, match=r"^Batch size: 512 is outside the allowed range 2 to 256"):
+        check_training_setting(512, "batch_size", "Batch size", config.setting_range("batch_size"))
+    with pytest.raises(InputError, match=r"^Pooler: "):
+        check_training_setting("bogus", "pooler", "Pooler")
+    assert "error id" not in as_gr_error(SettingError({"dropout": "dropout must be ..."})).message
 
 
 def test_a_run_is_named_by_its_label_wherever_it_is_drawn() -> None:

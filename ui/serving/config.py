@@ -78,6 +78,24 @@ class StudioConfig:
     # A /call event whose results (GET /call/<api>/<event_id>) nobody opens this soon after its POST is cancelled:
     # its queue place or training slot goes to the next in line (ui.serving.calls.UnreadCallGuard).
     call_read_within_s: float = 5.0
+    # Training settings this app narrows from the core's ranges (simcse_core.training.config.setting_spec) to what
+    # a shared 2-core server trains in minutes: (low, high), None keeping the core's. max_steps and
+    # max_time_budget_s above cap steps and time_budget_s.
+    setting_caps: tuple[tuple[str, float | None, float | None], ...] = (
+        ("batch_size", None, 256), ("max_length", 8, 128), ("time_budget_s", 10.0, None))
+
+    def setting_range(self, name: str) -> tuple[float, float]:
+        """The values a visitor may give the training setting ``name``: the core's range, narrowed by this app."""
+        from simcse_core.training.config import setting_spec
+
+        spec = setting_spec(name)
+        caps = {setting: (low, high) for setting, low, high in self.setting_caps}
+        caps["steps"] = (None, self.max_steps)
+        caps["time_budget_s"] = (caps.get("time_budget_s", (None, None))[0], self.max_time_budget_s)
+        low_cap, high_cap = caps.get(name, (None, None))
+        low = spec.low if low_cap is None else max(spec.low, low_cap)
+        high = spec.high if high_cap is None else min(spec.high, high_cap)
+        return low, high
 
     @property
     def base_label(self) -> str:

@@ -11,6 +11,7 @@ import logging
 import math
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import gradio as gr
 
@@ -18,6 +19,7 @@ from simcse_core.data import DataError
 from simcse_core.evaluation.sets import EvaluationDataUnavailable
 from simcse_core.limits import LIMITS, InputLimits
 from simcse_core.model.catalogue import ModelNotAvailableError
+from simcse_core.training.config import SettingError, check_setting, setting_spec
 from ui.present import text
 
 logger = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ class InputError(ValueError):
 
 # The project's own exception types whose message is written for the visitor. Anything else is a bug: it is
 # logged with its traceback and the visitor sees a short apology with an id to quote.
-USER_ERRORS = (InputError, DataError, ModelNotAvailableError, EvaluationDataUnavailable)
+USER_ERRORS = (InputError, DataError, ModelNotAvailableError, EvaluationDataUnavailable, SettingError)
 
 
 def as_gr_error(err: BaseException, where: str = "a handler") -> gr.Error:
@@ -168,6 +170,27 @@ def check_number(value: object, field_name: str, low: float, high: float, *, who
     if whole and number != int(number):
         raise InputError(f"{field_name}: {number:g} is not a whole number.")
     return number
+
+
+def check_training_setting(value: object, name: str, field_name: str,
+                           allowed: tuple[float, float] | None = None) -> Any:
+    """The training setting ``name`` checked by the core (its kind, range and canonical form: 64.0 → 64), then
+    against ``allowed``, the app's narrower range (StudioConfig.setting_range). InputError naming the field and
+    what it may be: the app's range for a number, the core's choices for a choice."""
+    spec = setting_spec(name)
+    number = spec.kind in ("int", "float")
+    low, high = allowed or (spec.low, spec.high)
+    try:
+        value = check_setting(name, value)
+    except SettingError as err:
+        if number and not isinstance(value, bool):
+            check_number(value, field_name, low, high, whole=spec.kind == "int")
+        if spec.kind == "choice":
+            check_choice(value, field_name, spec.choices)
+        raise InputError(f"{field_name}: {err.problems[name].removeprefix(name + ' ')}") from None
+    if number and value is not None:
+        check_number(value, field_name, low, high)
+    return value
 
 
 def check_choice(value: object, field_name: str, allowed: list[str] | tuple[str, ...]) -> str:

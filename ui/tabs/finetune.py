@@ -19,7 +19,6 @@ import gradio as gr
 
 from simcse_core.evaluation import paper
 from simcse_core.evaluation.paper import PaperFigure
-from simcse_core.model.pooling import POOLERS
 from simcse_core.paths import ASSETS_DIR
 from simcse_core.teaching import lessons
 from simcse_core.training.config import setting_spec
@@ -27,8 +26,8 @@ from simcse_core.training.train import LIVE_RUN, TrainConfig
 from ui.present import browser, plots, text
 from ui.present.components import OptionalRadio, SettingDropdown, SettingNumber, SettingRadio, SettingSlider
 from ui.serving import forms, runs
-from ui.serving.config import START_CHOICES, START_PICKED, START_RAW
-from ui.serving.errors import InputError, as_markdown_text, check_choice, check_number, guarded, report_error
+from ui.serving.config import START_CHOICES, START_PICKED, START_RAW, StudioConfig
+from ui.serving.errors import InputError, as_markdown_text, check_choice, check_training_setting, guarded, report_error
 from ui.serving.runs import RunHistory
 from ui.serving.server import client_address
 from ui.serving.session import FineTuneRecord, Session
@@ -50,24 +49,6 @@ LESSON_DEFAULTS = replace(lessons.LESSON_RUN,
 DEFAULTS = LIVE_RUN
 SETTING_FIELDS = ("steps", "time_budget_s", "batch_size", "lr", "temperature", "dropout", "pooler", "max_length",
                   "hard_negative_weight")  # the form's settings that follow the start
-# Each setting's range comes from the core (simcse_core.training.config.setting_spec); this app narrows a few
-# to what a shared 2-core server can train in minutes. Only these narrowings are written here.
-APP_LIMITS: dict[str, tuple[float | None, float | None]] = {
-    "batch_size": (None, 256),
-    "max_length": (8, 128),
-    "time_budget_s": (10.0, None),  # the top is StudioConfig.max_time_budget_s
-}
-
-
-def setting_range(name: str, high: float | None = None) -> tuple[float, float]:
-    """The range the form allows for the TrainConfig setting ``name``: the core's, narrowed by this app."""
-    spec = setting_spec(name)
-    low_cap, high_cap = APP_LIMITS.get(name, (None, None))
-    low = spec.low if low_cap is None else max(spec.low, low_cap)
-    top = min(x for x in (spec.high, high_cap, high) if x is not None)
-    return low, top
-
-
 @dataclass(frozen=True)
 class FinetuneForm:
     """The Start button's inputs by name, in the order of the ``/finetune`` endpoint's parameters."""
@@ -175,21 +156,19 @@ def _setting_checks(studio: Studio) -> dict[str, Callable]:
     """One check per setting of the form (keyed by its name); each message names its field."""
     config = studio.config
 
-    def number(setting: str, label: str, high: float | None = None) -> Callable:
-        low, top = setting_range(setting, high)
-        whole = setting_spec(setting).kind == "int"
-        return lambda v: (int if whole else float)(check_number(v, label, low, top, whole=whole))
+    def number(setting: str, label: str) -> Callable:
+        return lambda v: check_training_setting(v, setting, label, config.setting_range(setting))
 
     return {
-        "mode": lambda v: check_choice(v, "Mode", [value for _, value in MODES]),
-        "steps": number("steps", "Steps", config.max_steps),
+        "mode": lambda v: check_training_setting(v, "mode", "Mode"),
+        "steps": number("steps", "Steps"),
         "batch_size": number("batch_size", "Batch size"),
         "lr": number("lr", "Learning rate"),
         "temperature": number("temperature", "Temperature τ"),
         "dropout": number("dropout", "Dropout"),
-        "pooler": lambda v: check_choice(v, "Pooler", tuple(POOLERS)),
+        "pooler": lambda v: check_training_setting(v, "pooler", "Pooler"),
         "max_length": number("max_length", "Max length"),
-        "budget": number("time_budget_s", "Time budget (seconds)", config.max_time_budget_s),
+        "budget": number("time_budget_s", "Time budget (seconds)"),
         "hard_negative_weight": number("hard_negative_weight", "Hard-negative weight α"),
         "start": check_start,
     }
@@ -462,10 +441,10 @@ def picked_changed(studio: Studio, start: str, picker: str, data_choice: str, se
     return start_changed(studio, start, picker, data_choice, session)
 
 
-def setting_slider(name: str, label: str, info: str, elem_id: str, high: float | None = None,
+def setting_slider(config: StudioConfig, name: str, label: str, info: str, elem_id: str,
                    step: float | None = None) -> SettingSlider:
     """A slider of the TrainConfig setting ``name``: the lesson run's value, the core's range (narrowed by the app)."""
-    low, top = setting_range(name, high)
+    low, top = config.setting_range(name)
     return SettingSlider(low, top, value=getattr(LESSON_DEFAULTS, name), step=step or setting_spec(name).step or 0.01,
                          label=label, info=info, elem_id=elem_id)
 
@@ -485,24 +464,25 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                               elem_id="ft-settings"):
                 mode = SettingRadio(MODES, value="unsup", label="Mode", info=text.TIP_MODE, elem_id="ft-mode")
                 with gr.Row():
-                    steps = setting_slider("steps", "Steps", text.TIP_STEPS, "ft-steps", studio.config.max_steps)
-                    budget = setting_slider("time_budget_s", "Time budget (seconds)", text.TIP_BUDGET, "ft-budget",
-                                            studio.config.max_time_budget_s, step=5)
+                    steps = setting_slider(studio.config, "steps", "Steps", text.TIP_STEPS, "ft-steps")
+                    budget = setting_slider(studio.config, "time_budget_s", "Time budget (seconds)",
+                                            text.TIP_BUDGET, "ft-budget", step=5)
                 with gr.Row():
-                    batch = setting_slider("batch_size", "Batch size", text.TIP_BATCH, "ft-batch")
-                    lr_low, lr_high = setting_range("lr")
+                    batch = setting_slider(studio.config, "batch_size", "Batch size", text.TIP_BATCH, "ft-batch")
+                    lr_low, lr_high = studio.config.setting_range("lr")
                     lr = SettingNumber(value=LESSON_DEFAULTS.lr, label="Learning rate", info=text.TIP_LR,
                                        elem_id="ft-lr", minimum=lr_low, maximum=lr_high)
                 with gr.Row():
-                    temperature = setting_slider("temperature", "Temperature τ", text.TIP_TEMPERATURE,
-                                                 "ft-temperature")
-                    dropout = setting_slider("dropout", "Dropout", text.TIP_DROPOUT, "ft-dropout")
+                    temperature = setting_slider(studio.config, "temperature", "Temperature τ",
+                                                 text.TIP_TEMPERATURE, "ft-temperature")
+                    dropout = setting_slider(studio.config, "dropout", "Dropout", text.TIP_DROPOUT, "ft-dropout")
                 with gr.Row():
                     pooler = SettingDropdown(text.pooler_choices(), value=LESSON_DEFAULTS.pooler, label="Pooler",
                                          info=text.TIP_POOLER, elem_id="ft-pooler")
-                    max_length = setting_slider("max_length", "Max length", text.TIP_MAXLEN, "ft-maxlen")
+                    max_length = setting_slider(studio.config, "max_length", "Max length", text.TIP_MAXLEN,
+                                                "ft-maxlen")
                 hard_negative_weight = setting_slider(
-                    "hard_negative_weight", "Hard-negative weight α",
+                    studio.config, "hard_negative_weight", "Hard-negative weight α",
                     "Supervised triplets only: weight of each anchor's own contradiction. Paper: 1 (Table 7).",
                     "ft-alpha")
             with gr.Row():

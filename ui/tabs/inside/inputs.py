@@ -7,7 +7,7 @@ from simcse_core.teaching import ablations, lessons
 from simcse_core.training.config import setting_spec
 from ui.present.text import model_shown
 from ui.serving.config import START_CHOICES, START_RAW
-from ui.serving.errors import check_number
+from ui.serving.errors import check_training_setting
 from ui.serving.studio import check_start
 
 
@@ -18,8 +18,8 @@ def setting_range(name: str) -> tuple[float, float]:
 
 
 def check_setting(value: object, name: str, field: str) -> float:
-    """``value`` checked against the core's range of the training setting ``name`` (InputError naming ``field``)."""
-    return check_number(value, field, *setting_range(name))
+    """``value`` checked by the core as the training setting ``name`` (InputError naming ``field``)."""
+    return check_training_setting(value, name, field)
 
 
 def describe_start(start: str | None, choice: str | None, pooler: str | None) -> str:
