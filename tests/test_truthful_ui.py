@@ -226,7 +226,7 @@ def test_blanked_heatmap_cells_show_no_nan() -> None:
 def test_hard_cases_have_distinct_labels_and_no_time_promises() -> None:
     labels = [label for _, _, label in similarity.HARD_EXAMPLES]
     assert len(labels) == len(set(labels))
-    assert "few seconds" not in evaluate.STSB_DEV_QUICK and "Seconds (measured here)" in evaluate.TABLE_COLUMNS
+    assert "few seconds" not in evaluate.STSB_DEV_QUICK and "Time to score (s, this server)" in evaluate.TABLE_COLUMNS
 
 
 # --- issue 20: every figure of the lesson run is formatted from the core, never typed ---------------------------
@@ -461,3 +461,13 @@ def test_an_uploaded_corpus_name_is_shown_as_text_in_retrieval_status():
     from ui.tabs import retrieval
 
     assert ".name}**" not in inspect.getsource(retrieval)
+
+
+@pytest.mark.parametrize(("twin", "nearest", "said"), [(0.88, 0.81, "0.07 lower"), (0.96, 0.82, "0.14 lower"),
+                                                       (0.80, 0.85, "as alike as the twin, or more")])
+def test_the_twins_gap_is_told_with_its_size(twin: float, nearest: float, said: str) -> None:
+    """0.88 against 0.81 is not "much further away": both numbers and the gap are on screen."""
+    sentence = text.twin_gap(twin, nearest)
+    assert said in sentence and f"{twin:.2f}" in sentence and f"{nearest:.2f}" in sentence
+    assert "much further" not in sentence
+

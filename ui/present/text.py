@@ -364,3 +364,16 @@ def raw_start_search_note(run) -> str:
             f"short run{after}: both columns' hits are poor, and what to look at is how the ranking moved. For "
             f"real search, pick the base model at the top — {scale.label.partition(' (')[0]}, STS-B test "
             f"{scale.stsb_test:.1f} — which this tab then searches with.")
+
+
+def twin_gap(twin: float, nearest: float) -> str:
+    """The twins panel's comparison of a sentence's twin with its closest *other* sentence, both told with their
+    numbers (mean cosines), so "less alike" is never said of 0.88 against 0.81 without the size of the gap."""
+    gap = twin - nearest
+    if gap > 0:
+        return (f"The closest *other* sentence is less alike than the twin: mean cosine {nearest:.2f} against "
+                f"{twin:.2f}, {gap:.2f} lower. That is what the loss asks of every sentence — its twin closer than "
+                "any other sentence in the batch — and training widens the gap.")
+    return (f"The closest *other* sentence is as alike as the twin, or more: mean cosine {nearest:.2f} against "
+            f"{twin:.2f}. For this model a twin cannot yet be told from another sentence; that is what training "
+            "changes.")

@@ -30,7 +30,7 @@ STSB_TEST = "STS-B test — all 1,379 pairs (about 20–60 s per model; the pape
 DEMO = f"Demo pairs ({text.DEMO_SET_NOTE})"
 UPLOAD = text.EVAL_UPLOAD
 TABLE_COLUMNS = ["Model", "Evaluation set", "Pairs", "Spearman × 100 ↑", "Paper, BERT-base (unsup / sup)",
-                 "Alignment ↓", "Uniformity ↓", "Anisotropy ↓", "Seconds (measured here)"]
+                 "Alignment ↓", "Uniformity ↓", "Anisotropy ↓", "Time to score (s, this server)"]
 SCATTER_PAIRS = 400  # the scatter shows a fixed sample (the table uses every pair)
 
 
@@ -117,7 +117,7 @@ def evaluate(studio: Studio, set_choice: str, upload: str | None, choice: str, p
         moved(0, 1)
         start = time.perf_counter()
         report = embedding_report(encoder, pairs, progress=moved)
-        rows.append([label, set_label(pairs), len(pairs), _fmt(report["spearman"], 2), paper_figure(set_choice),
+        rows.append([label, set_label(pairs), len(pairs), _fmt(report["spearman"], 1), paper_figure(set_choice),
                      *(_fmt(report[name], 3) for name in ("alignment", "uniformity", "anisotropy")),
                      round(time.perf_counter() - start, 1)])
         progress((k + 0.8) / len(models), desc=f"Scatter of {label}")

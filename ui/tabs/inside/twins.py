@@ -8,6 +8,7 @@ import numpy as np
 
 from simcse_core.limits import LIMITS
 from ui.present import plots
+from ui.present.text import twin_gap
 from ui.serving.config import START_RAW
 from ui.serving.errors import check_lines, guarded
 from ui.serving.session import Session
@@ -38,8 +39,7 @@ def show_twins(studio: Studio, text: str, dropout: float, choice: str, pooler: s
     same = "identical, bit for bit" if twins.eval_identical else f"cosine {min(twins.eval_cosines):.6f}"
     nearest = ""
     if twins.nearest_other is not None:
-        nearest = (f" The closest *other* sentence is much further away (mean cosine "
-                   f"{np.mean(twins.nearest_other):.2f}), so a twin is easy to find: that is what the loss asks.")
+        nearest = " " + twin_gap(twins.mean_twin_cosine, float(np.mean(twins.nearest_other)))
     summary = (f"### Dropout {twins.dropout:.2f}: twin cosine {twins.mean_twin_cosine:.4f} on average\n"
                f"In **training mode** each pass switches off different random units, so the two vectors of "
                f"one sentence differ (cosine below 1). In **evaluation mode** the two passes are {same}.{nearest}"
