@@ -256,8 +256,9 @@ def test_no_caption_types_a_figure_of_the_lesson_run_or_the_model_trained_at_sca
                                              lessons.MEASURED.start_test, lessons.MEASURED.after_test) if value}
     figures |= {"79.7", "80.6", "84.4"}  # the old MiniLM-start figures
     root = Path(__file__).resolve().parents[1]
-    modules = ["ui/present/text.py", "ui/tabs/lesson.py", "ui/tabs/finetune.py", "app.py",
-               *(str(path.relative_to(root)) for path in sorted((root / "ui/tabs/inside").glob("*.py")))]
+    modules = ["ui/present/text.py", "ui/tabs/lesson.py", "app.py",
+               *(str(path.relative_to(root)) for tab in ("inside", "finetune")
+                 for path in sorted((root / "ui/tabs" / tab).glob("*.py")))]
     for module in modules:
         source = (root / module).read_text(encoding="utf-8")
         typed = sorted(figure for figure in figures if re.search(rf"(?<![\d.]){re.escape(figure)}(?!\d)", source))

@@ -17,8 +17,6 @@ from typing import Any
 
 import gradio as gr
 
-from simcse_core.evaluation import paper
-from simcse_core.evaluation.paper import PaperFigure
 from simcse_core.paths import ASSETS_DIR
 from simcse_core.teaching import lessons
 from simcse_core.training.config import setting_spec
@@ -28,10 +26,15 @@ from ui.present.components import OptionalRadio, SettingDropdown, SettingNumber,
 from ui.serving import forms, runs
 from ui.serving.config import START_CHOICES, START_PICKED, START_RAW, StudioConfig
 from ui.serving.errors import InputError, as_markdown_text, check_choice, check_training_setting, guarded, report_error
-from ui.serving.runs import RunHistory
 from ui.serving.server import client_address
-from ui.serving.session import FineTuneRecord, Session
+from ui.serving.session import Session
 from ui.serving.studio import Studio, check_start
+from ui.tabs.finetune.scoring import Scoring, paper_figure, scoring
+from ui.tabs.finetune.shown import done_message, figures, finished, shown, status_line
+
+__all__ = ["DATA_CHOICES", "FinetuneForm", "Scoring", "build", "describe_data", "done_message", "figures",
+           "finetune_job", "finished", "form_problems", "paper_figure", "picked_changed", "run_finetune", "scoring",
+           "shown", "start_changed", "status_line", "stop_finetune", "training_data"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,57 +84,6 @@ def start_model(studio: Studio, start: str | None, picker: str | None, session: 
 def start_defaults(base_name: str) -> TrainConfig:
     """The settings a run from ``base_name`` starts with: the lesson's from the raw model, else the live run's."""
     return LESSON_DEFAULTS if base_name == lessons.START_MODEL else DEFAULTS
-
-
-# --- what a score is shown beside ---------------------------------------------------------------------------------
-# Table 6's rows by our pooler (and, for [CLS], whether its MLP is used in training only).
-TABLE6_ROWS = {("cls", True): "[CLS] w/ MLP (train)", ("cls", False): "[CLS] w/ MLP",
-               ("cls_before_pooler", True): "[CLS] w/o MLP", ("cls_before_pooler", False): "[CLS] w/o MLP",
-               ("avg_first_last", True): "First-last avg.", ("avg_first_last", False): "First-last avg."}
-
-
-def paper_figure(config: TrainConfig, hard_negatives: bool) -> PaperFigure:
-    """The paper's STS-B dev figure in the run's setting: Table 6's row of its pooler (unsupervised, or
-    supervised with hard negatives), else the setting's default row (Table 3 p = 0.1; Table 7 α = 1); supervised
-    pairs without hard negatives: Table 7's "N/A"."""
-    row = TABLE6_ROWS.get((config.pooler, config.resolved_mlp_only_train))
-    if config.mode == "unsup":
-        return paper.TABLE6[row]["unsup"] if row else paper.TABLE3["p = 0.1"]
-    if not hard_negatives:
-        return paper.TABLE7["N/A (no hard negative)"]
-    return paper.TABLE6[row]["sup"] if row else paper.TABLE7["Contradiction, α = 1.0"]
-
-
-@dataclass(frozen=True)
-class Scoring:
-    """What a run's STS score is shown beside: dashed lines on its chart, and a note for its status."""
-
-    references: tuple[tuple[float, str], ...] = ()  # (value, label) lines on the STS chart
-    note: str = ""  # after the score in the status
-
-
-def scoring(job: runs.FinetuneJob, eval_name: str) -> Scoring:
-    """The paper's figure in the run's setting and, for a run from the raw model, the model trained at scale —
-    when ours is measured on STS-B dev (a sample of it, or all of it: the note and the chart say which; the lines
-    are figures on the full dev set)."""
-    if not eval_name.startswith("STS-B dev"):
-        return Scoring()
-    examples = job.data.examples
-    figure = paper_figure(job.config, job.config.mode == "sup" and len(examples[0]) == 3)
-    setting = "unsupervised" if figure.setting == "unsup" else "supervised"
-    lines = [(figure.value, f"paper {figure.value:.1f}: {figure.table} “{figure.row}”")]
-    note = (f"paper, BERT-base in the same setting ({setting}; {figure.table}, row “{figure.row}”): "
-            f"{figure.value:.1f} on the full dev set")
-    if job.base_name == lessons.START_MODEL:
-        scale = lessons.TRAINED_AT_SCALE
-        lines.append((scale.stsb_dev, f"{text.SCALE_NAME} {scale.stsb_dev:.1f} (trained at scale)"))
-        note += f"; trained at scale: {text.trained_at_scale(short=True)}"
-        prepared = lessons.PREPARED
-        if lessons.same_recipe(job.config) and prepared.stsb_dev:
-            lines.append((prepared.stsb_dev, f"same recipe, {prepared.train_min:.0f} min: {prepared.stsb_dev:.1f}"))
-            note += (f"; the same recipe trained {prepared.train_min:.0f} minutes (`{prepared.model}`): "
-                     f"{prepared.stsb_dev:.1f} on the full dev set")
-    return Scoring(tuple(lines), f"Beside it: {note} (ours on {eval_name}).")
 
 
 def training_data(choice: str, upload: str | None, limits=None):
@@ -231,126 +183,6 @@ def finetune_job(studio: Studio, form: FinetuneForm, session: Session) -> runs.F
     config = TrainConfig(**settings)
     return runs.FinetuneJob(data=data, config=config, base_name=base_name,
                             base_pooler=inference_pooler(config, settings["pooler"]))
-
-
-# --- what the tab shows -------------------------------------------------------------------------------------------
-def figures(history: RunHistory, new_evaluation: bool = True, scored: Scoring = Scoring()) -> dict[str, Any]:
-    """The loss figure, and the alignment-uniformity and STS figures when an evaluation came since the last.
-
-    Building a figure costs about 12 ms of Python here; the streaming loop leaves the CPU to training and to
-    other visitors.
-    """
-    shown = {"loss_plot": plots.loss_curve(history.steps, history.losses, history.chance) if history.steps
-             else plots.placeholder("The loss appears after the first step.", height=plots.CHART_HEIGHT)}
-    if new_evaluation:
-        waiting = plots.placeholder("Measuring the starting point…", height=plots.CHART_HEIGHT)
-        shown["au_plot"] = plots.alignment_uniformity(history.eval_steps, history.uniformity, history.alignment) \
-            if history.eval_steps else waiting
-        shown["sts_plot"] = plots.sts_curve(history.eval_steps, history.spearman, history.eval_name,
-                                            scored.references) if history.eval_steps else waiting
-    return shown
-
-
-def status_line(event, history: RunHistory, running: bool, scored: Scoring = Scoring(), replayed: bool = False
-                ) -> str:
-    """The status markdown: steps done, time left, Spearman before → now (a replay says so, with the times it
-    measured when it trained)."""
-    doing = "Replaying…" if replayed else "Training…"
-    parts = [f"**{doing if running else 'Finished'}** step {event.step} / {event.total_steps}",
-             f"{event.elapsed_s:.0f} s {'elapsed when it trained' if replayed else 'elapsed'}"]
-    if running and event.remaining_s is not None and not replayed:
-        parts.append(f"about {event.remaining_s:.0f} s left")
-    line = " · ".join(parts)
-    if history.spearman:
-        first, last = history.spearman[0], history.spearman[-1]
-        line += (f" · STS Spearman on {history.eval_name}: **{first:.1f} → {last:.1f}** "
-                 f"({last - first:+.1f}, measured at step {history.eval_steps[-1]})")
-    if history.losses:
-        line += f" · loss {history.losses[-1]:.3f}"
-    if history.spearman and scored.note:  # its own paragraph: presenter mode hides it (the STS chart's lines)
-        line += f"\n\n{scored.note}"
-    return line
-
-
-def done_message(record: FineTuneRecord | None, reason: str, dropped: tuple[FineTuneRecord, ...] = (),
-                 cap: int = 0, scored: Scoring = Scoring()) -> str:
-    if record is None:
-        return f"{reason} before the first step finished; nothing was trained."
-    gain = ""
-    if record.spearman_before is not None and record.spearman_after is not None:
-        gain = (f" STS Spearman on {record.eval_name}: **{record.spearman_before:.1f} → "
-                f"{record.spearman_after:.1f}** ({record.spearman_after - record.spearman_before:+.1f})."
-                + (f"\n\n{scored.note}" if scored.note else ""))
-    notice = "".join(f"\n\nThe oldest run, **{old.label}**, was removed: a session keeps at most "
-                     f"{cap} runs (delete runs you no longer need with **Delete run**)." for old in dropped)
-    return (f"**{reason}** — {record.summary}.{gain}\n\nKept as **{record.label}** in the model picker at the "
-            "top. **The tabs still use the model you picked**; to use this run in every tab, pick it there. "
-            "Retrieval, Embedding map, Evaluate and the cone compare your latest run with its starting model "
-            "either way. Earlier runs stay in the picker until you delete them. The shared model was not "
-            f"changed.{notice}\n\n⚠️ {text.RUNS_LIVE_IN_THIS_TAB}")
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
-
-
-def _buttons(running: bool) -> dict[str, Any]:
-    return {"start": gr.update(interactive=not running), "stop": gr.update(interactive=running)}
-
-
-def finished(studio: Studio, session: Session, message: str, record: FineTuneRecord | None) -> dict[str, Any]:
-    """What the tab shows after a run: the message, the downloads, the picker with the run selected."""
-    shown = {"status": message, "session": session, **_buttons(running=False)}
-    if record is None:
-        return {**shown, "model_file": None, "emb_file": None}
-    # The run joins the picker's choices; which model every tab uses stays the visitor's choice.
-    return {**shown, "model_file": record.model_zip, "emb_file": record.embeddings_npy,
-            "picker": gr.update(choices=studio.config.model_choices(session.run_labels()))}
-
-
-def shown(studio: Studio, session: Session, update: runs.RunUpdate, job: runs.FinetuneJob | None = None
-          ) -> dict[str, Any] | None:
-    """What the tab shows for one update of ``job``'s run (None: nothing changes on screen)."""
-    scored = Scoring()
-    if job is not None and isinstance(update, runs.Started | runs.Progress | runs.Remeasured | runs.Finished):
-        eval_name = update.eval_name if isinstance(update, runs.Started) else update.history.eval_name
-        scored = scoring(job, eval_name)
-    match update:
-        case runs.Waiting(position, eta_s, training, waiting):
-            status = (f"**Waiting for a training slot**: you are **number {position}** in line ({training} "
-                      f"run{'s' if training != 1 else ''} training, {waiting} waiting). Estimated start: within "
-                      f"**{_duration(eta_s)}** (if every run ahead uses its whole time budget). Press **Stop** to "
-                      "leave the queue; the other tabs work meanwhile.")
-            return {"status": status, "session": session, **_buttons(running=True)}
-        case runs.LeftQueue(kept):
-            earlier = f" Your earlier runs are kept: {', '.join(kept)}." if kept else ""
-            return {"status": f"You left the training queue. Nothing was trained.{earlier}", "session": session,
-                    **_buttons(running=False)}
-        case runs.Started(title, eval_name, data, replay_of):
-            origin = f" from `{job.base_name}`" if job is not None else ""
-            if replay_of is not None:
-                return {"status": text.replay_started(title, origin, replay_of), **figures(RunHistory(eval_name)),
-                        "session": session, **_buttons(running=True)}
-            return {"status": f"**Starting {title}{origin}…** measuring the model before training on {eval_name} "
-                              f"({data}).",
-                    **figures(RunHistory(eval_name)), "session": session, **_buttons(running=True)}
-        case runs.Progress(event, history, new_evaluation, replayed):
-            return {"status": status_line(event, history, running=not event.done, scored=scored, replayed=replayed),
-                    **figures(history, new_evaluation, scored), "session": session}
-        case runs.Problem(error, where):
-            report_error(error, where)
-            return None
-        case runs.Remeasured(step, history):
-            return {"status": f"Re-measured the model kept at step {step} on {history.eval_name}.",
-                    **figures(history, scored=scored), "session": session}
-        case runs.Packaging(record):
-            return {"status": f"**Packaging** the model and the corpus embeddings for download… ({record.summary})",
-                    "session": session}
-        case runs.Finished(reason, record, dropped, _):
-            return finished(studio, session, done_message(record, reason, dropped, studio.config.max_runs, scored),
-                            record)
-    raise TypeError(f"unknown run update {update!r}")
 
 
 # --- handlers ---------------------------------------------------------------------------------------------------
