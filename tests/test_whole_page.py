@@ -350,7 +350,7 @@ def test_a_phone_shows_the_page_at_its_width(browser: Any, server: AppServer, sh
 
 def test_a_phone_stacks_side_by_side_panels(browser: Any, server: AppServer, shots: Path) -> None:  # noqa: F811
     """At 390x844 the dropout twins' two panels are drawn one above the other, each as wide as the figure, and the
-    figure fits the screen (ui.present.plots.stack_on_phone and the page's head script)."""
+    figure fits the screen (ui.present.phone.stack_on_phone and the page's head script)."""
     context = browser.new_context(viewport=PHONE)
     context.set_default_timeout(PAGE_TIMEOUT * 1000)
     page = context.new_page()

@@ -13,7 +13,7 @@ WARN_BEFORE_LEAVING = """() => {
   return [];
 }"""
 
-# A figure with side-by-side panels carries its stacked layout in layout.meta.phone (ui.present.plots.stack_on_phone):
+# A figure with side-by-side panels carries its stacked layout in layout.meta.phone (ui.present.phone.stack_on_phone):
 # on a narrow screen this applies it after every draw of the figure (gradio redraws with Plotly.react, which brings
 # back the side-by-side layout), once per figure.
 PHONE_WIDTH_PX = 640

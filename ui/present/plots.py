@@ -12,6 +12,8 @@ import plotly.io as pio
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from ui.present.phone import stack_on_phone
+
 BEFORE_COLOR = "#94a3b8"  # slate: the base model
 AFTER_COLOR = "#4f46e5"  # indigo: the fine-tuned model
 PALETTE = tuple(qualitative.Dark24)  # 24 clearly different colours for topic labels
@@ -26,14 +28,7 @@ _LAYOUT = dict(template=_TEMPLATE, margin=dict(l=55, r=20, t=80, b=45), font=dic
 
 def wrap(sentence: str, width: int = 60, max_lines: int = 4) -> str:
     """HTML-escaped sentence broken into lines of about ``width`` characters, for hover labels."""
-    words, lines, line = html.escape(sentence).split(), [], ""
-    for word in words:
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    lines.append(line)
+    lines = textwrap.wrap(html.escape(sentence), width, break_long_words=False, break_on_hyphens=False) or [""]
     if len(lines) > max_lines:
         lines = lines[:max_lines]
         lines[-1] += " …"
@@ -51,42 +46,6 @@ def placeholder(message: str, height: int = 360) -> go.Figure:
     fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
                        font=dict(size=15, color="#64748b"))
     fig.update_layout(**_LAYOUT, height=height, xaxis=dict(visible=False), yaxis=dict(visible=False))
-    return fig
-
-
-PHONE_PANEL_HEIGHT = 340  # px of each panel when side-by-side panels are stacked on a phone
-
-
-def stack_on_phone(fig: go.Figure, titles: Sequence[str] = (), labels_inside: Sequence[str] = (),
-                   panel_height: int = PHONE_PANEL_HEIGHT) -> go.Figure:
-    """Note in ``fig.layout.meta["phone"]`` the layout of its side-by-side panels stacked one above the other:
-    the page's script (ui.present.browser.PHONE_PLOTS_HEAD) applies it where the screen is narrow, so a phone
-    reads each panel at its full width instead of scrolling sideways. ``titles``: the subplot titles (moved above
-    their panel, wrapped); ``labels_inside``: y axes whose long category labels are drawn inside the panel."""
-    axes = sorted(name for name in fig.layout.to_plotly_json() if name.startswith("xaxis"))
-    n = len(axes)
-    if n < 2:
-        return fig
-    gap = 0.3 / n  # room for the upper panel's axis title and the lower one's title
-    share = (1 - gap * (n - 1)) / n
-    phone: dict = {"height": n * panel_height + 160, "margin.l": 48, "margin.r": 12, "margin.b": 120,
-                   "legend.orientation": "h", "legend.y": -0.1, "legend.yanchor": "top", "legend.x": 0}
-    tops = []
-    for k, xaxis in enumerate(axes):
-        top = 1 - k * (share + gap)
-        tops.append(top)
-        phone[f"{xaxis}.domain"] = [0, 1]
-        phone[f"{xaxis.replace('x', 'y', 1)}.domain"] = [top - share, top]
-    for yaxis in labels_inside:
-        phone[f"{yaxis}.ticklabelposition"] = "inside top"
-    for index, annotation in enumerate(fig.layout.annotations):
-        if annotation.text in titles and annotation.yref == "paper":
-            k = list(titles).index(annotation.text)
-            if k < n:
-                phone.update({f"annotations[{index}].x": 0, f"annotations[{index}].xanchor": "left",
-                              f"annotations[{index}].y": tops[k], f"annotations[{index}].yanchor": "bottom",
-                              f"annotations[{index}].text": "<br>".join(textwrap.wrap(annotation.text, 30))})
-    fig.update_layout(meta={"phone": phone})
     return fig
 
 

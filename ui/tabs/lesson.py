@@ -121,7 +121,7 @@ body.presenter .js-plotly-plot .xtick text, body.presenter .js-plotly-plot .ytic
 body.presenter .js-plotly-plot .legendtext { font-size: 15px !important; }
 body.presenter .js-plotly-plot .xtitle, body.presenter .js-plotly-plot .ytitle { font-size: 17px !important; }
 body.presenter .js-plotly-plot .gtitle { font-size: 21px !important; }
-/* On a phone, figures with panels side by side draw them one above the other (ui.present.plots.stack_on_phone)
+/* On a phone, figures with panels side by side draw them one above the other (ui.present.phone.stack_on_phone)
    at the screen's width; the similarity matrix keeps a readable width and scrolls sideways inside its own box
    (contain: it never widens the page). */
 @media (max-width: 640px) {
