@@ -101,6 +101,12 @@ def delete_run(studio: Studio, choice: str, session: Session) -> dict:
             "delete": gr.update(visible=False), "session": session}
 
 
+@guarded
+def page_loaded(studio: Studio, session: Session) -> dict:
+    """After a page load: the picker lists the runs a reload brought back (its notice says so)."""
+    return {"picker": studio.picker_update(session)} if session.runs else {}
+
+
 def picker_info(config: StudioConfig) -> str:
     """The picker's help line: what it lists, and why hub models are missing offline."""
     if config.allow_local_models:
@@ -162,6 +168,8 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
             with gr.Tab("Evaluate", id="tab-evaluate", elem_id="tab-evaluate"):
                 evaluate.build(studio, picker, pooler, session)
         lesson.wire(lesson_bar, tabs, inside_panels)
+        session.loaded.then(**forms.wire(functools.partial(page_loaded, studio), {"session": session},
+                                         {"picker": picker}), queue=False, api_visibility="private")
         # The /pick_model endpoint's parameters and outputs, in these orders (the session is not a parameter).
         picked = picker.input(**forms.wire(functools.partial(pick_model, studio),
                                            {"choice": picker, "pooler": pooler, "session": session},

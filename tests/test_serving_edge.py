@@ -336,3 +336,55 @@ def test_a_persons_third_tab_is_refused_and_a_classmate_on_the_same_address_wait
     for updates in waiting:
         list(updates)  # each leaves the line at its next poll
     assert people.active(person) == 0 and people.active(classmate.person) == 0 and queue.counts() == (0, 0)
+
+
+# --- 6. runs survive a reload ---------------------------------------------------------------------------------
+def _session_with_a_run(people: People, tmp_path: Path, person: str | None = None) -> Session:
+    session, _ = start_browser_session(people, person)
+    session.workdir = tmp_path / f"session-{session.person[:6]}"
+    session.workdir.mkdir()
+    (session.workdir / "run1.zip").write_bytes(b"zip")
+    session.run_count = 1
+    session.runs[1] = FineTuneRecord(1, object(), "raw-bert", "avg_first_last", "4 steps", steps=4,
+                                     model_zip=str(session.workdir / "run1.zip"))
+    return session
+
+
+def test_a_reload_brings_the_runs_back_and_a_tab_nobody_reopens_lets_them_go(tmp_path: Path) -> None:
+    """Closing (or reloading) a tab parks its kept runs for its person: the browser's next page load takes them
+    back, with their downloads, and the picker lists them; another person never sees them; unclaimed, they go after
+    park_s with their folder."""
+    people = People(park_s=30)
+    before = _session_with_a_run(people, tmp_path)
+    close_session(before)  # gradio's delete_callback: the tab was reloaded
+    assert not before.runs and people.kept_count() == 1
+    stranger, _ = start_browser_session(people, None)
+    assert not stranger.runs
+    after, stored = start_browser_session(people, before.person)  # the same browser's new page
+    assert stored == before.person and [r.label for r in after.runs.values()] == ["run 1 · unsup · 4 steps"]
+    assert after.run_count == 1 and Path(after.runs[1].model_zip).read_bytes() == b"zip"
+    assert after.workdir == tmp_path / f"session-{before.person[:6]}"
+    assert any("back" in notice for notice in after.take_notices())
+    assert people.claim(before.person) is None  # claimed once
+
+    people = People(park_s=0.2)
+    gone = _session_with_a_run(people, tmp_path)
+    folder = gone.workdir
+    close_session(gone)
+    time.sleep(0.6)
+    assert not folder.exists() and people.kept_count() == 0
+    assert not start_browser_session(people, gone.person)[0].runs
+
+
+def test_after_a_page_load_the_picker_lists_the_runs_a_reload_brought_back(tmp_path: Path) -> None:
+    from app import page_loaded
+    from ui.serving.config import StudioConfig
+    from ui.serving.studio import Studio
+
+    studio = Studio(StudioConfig(park_runs_s=30))
+    before = _session_with_a_run(studio.people, tmp_path)
+    close_session(before)
+    after, _ = start_browser_session(studio.people, before.person)
+    choices = [c[0] if isinstance(c, tuple) else c for c in page_loaded(studio, session=after)["picker"]["choices"]]
+    assert "run 1 · unsup · 4 steps" in choices
+    assert page_loaded(studio, session=Session()) == {}  # nothing came back: the picker stays as it is

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 # A visitor's runs live in their server session, which ends when the page is closed or reloaded. Once they have
 # started a run, leaving the page asks first (browsers show their own wording, so the page says the rest: see
-# ui.present.text.RUNS_LIVE_IN_THIS_TAB).
+# ui.present.text.runs_live_in_this_tab).
 WARN_BEFORE_LEAVING = """() => {
   if (!window.__simcseWarnBeforeLeaving) {
     window.__simcseWarnBeforeLeaving = true;

@@ -331,8 +331,11 @@ def length_limit(max_chars: int, what: str = "Up to") -> str:
     return f"{what}: up to {max_chars:,} characters; longer text is refused, not cut."
 
 
-RUNS_LIVE_IN_THIS_TAB = ("Your runs live in this browser tab: **reloading or closing the page deletes them** (the "
-                         "browser asks first). Download a run below to keep it.")
+def runs_live_in_this_tab(park_s: float) -> str:
+    """Where a visitor's runs live, and how long they outlast a reload or a closed tab."""
+    return (f"Your runs live on this server for this browser: after a reload or a closed tab they wait "
+            f"**{park_s / 60:.0f} minutes** for you to open the page again, then they are deleted (the browser asks "
+            "before you leave). Download a run below to keep it.")
 
 # --- Table 5 in miniature (Evaluate) -----------------------------------------------------------------------
 

@@ -67,6 +67,9 @@ class StudioConfig:
     # Fine-tuned runs kept in memory by all sessions together (about 50-150 MB each); beyond it the oldest run of
     # an idle session is dropped, and its owner told (ui.serving.people).
     max_kept_runs: int = 40
+    # A closed or reloaded tab's kept runs wait this long for the same browser to open the page again (they come
+    # back in its new tab), then go (ui.serving.people.People.park).
+    park_runs_s: float = 600.0
     # Uploads (gradio's /upload: no session, no person yet) count against their address: at most this many bytes in
     # any upload_window_s (HTTP 429 beyond, naming the limit); enough for a class's training files behind one NAT,
     # not for a script filling the disk (ui.serving.uploads.UploadQuota).

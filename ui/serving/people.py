@@ -19,6 +19,9 @@ import threading
 import time
 import weakref
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from ui.serving.errors import InputError
@@ -53,6 +56,17 @@ def valid_person_id(value: object) -> str | None:
     return None
 
 
+@dataclass
+class Parked:
+    """A closed tab's kept runs, held for its person while they reload (``People.park``)."""
+
+    runs: dict[int, Any]  # run id -> FineTuneRecord
+    run_count: int  # the session's run counter (new runs get later ids)
+    workdir: Path | None  # the session's folder: the runs' downloads
+    release: Callable[[Parked], None]  # what frees it if nobody claims it (its folder and memory)
+    until: float  # time.monotonic() after which it is released
+
+
 class People:
     """Server-wide counts shared by every session, behind one lock of their own.
 
@@ -60,9 +74,11 @@ class People:
     ``max_kept_runs``: fine-tuned runs kept by all sessions together.
     """
 
-    def __init__(self, max_runs_per_person: int = 2, max_kept_runs: int = 40) -> None:
+    def __init__(self, max_runs_per_person: int = 2, max_kept_runs: int = 40, park_s: float = 600.0) -> None:
         self.max_runs_per_person = max(1, max_runs_per_person)
         self.max_kept_runs = max(1, max_kept_runs)
+        self.park_s = park_s  # how long a closed tab's runs wait for its person to come back (a reload)
+        self._parked: dict[str, Parked] = {}  # person -> their closed tab's runs
         self._lock = threading.Lock()
         self._active: Counter[str] = Counter()  # person -> runs training or waiting
         self._keepers: weakref.WeakSet[Keeper] = weakref.WeakSet()  # sessions that kept a run
@@ -120,8 +136,49 @@ class People:
             dropped.append((owner, run))
         return dropped
 
+    # --- a reload: a closed tab's runs wait for their person ---
+    def park(self, person: str, runs: dict[int, Any], run_count: int, workdir: Path | None,
+             release: Callable[[Parked], None]) -> Parked:
+        """Hold a closed tab's ``runs`` (and its folder) for ``person`` for ``park_s`` seconds: a reload claims
+        them (:meth:`claim`); else ``release`` frees them. A person's earlier parked runs are released (their
+        latest tab's runs are the ones a reload brings back)."""
+        parked = Parked(dict(runs), run_count, workdir, release, time.monotonic() + self.park_s)
+        with self._lock:
+            earlier = self._parked.pop(person, None)
+            self._parked[person] = parked
+        if earlier is not None:
+            earlier.release(earlier)
+        timer = threading.Timer(self.park_s, self._expire, (person, parked))
+        timer.daemon = True
+        timer.start()
+        logger.info("Holding %d run(s) of a closed tab for %.0f s (a reload brings them back)", len(runs),
+                    self.park_s)
+        return parked
+
+    def claim(self, person: str) -> Parked | None:
+        """The runs ``person``'s closed tab left, if they are still held (a reload's new session takes them)."""
+        with self._lock:
+            parked = self._parked.pop(person, None)
+        if parked is not None and time.monotonic() > parked.until:
+            parked.release(parked)
+            return None
+        return parked
+
+    def _expire(self, person: str, parked: Parked) -> None:
+        with self._lock:
+            if self._parked.get(person) is not parked:
+                return  # claimed, or replaced by a later tab's runs (released then)
+            del self._parked[person]
+        parked.release(parked)
+
+    def adopted(self, session: Keeper) -> None:
+        """``session`` took over kept runs (a reload): it counts among the sessions that keep runs."""
+        with self._lock:
+            self._keepers.add(session)
+
     def kept_count(self) -> int:
-        """Runs kept by all sessions."""
+        """Runs kept by all sessions, and those held for a reload."""
         with self._lock:
             sessions = list(self._keepers)
-        return sum(len(s.runs) for s in sessions)
+            parked = sum(len(p.runs) for p in self._parked.values())
+        return sum(len(s.runs) for s in sessions) + parked

@@ -30,7 +30,7 @@ from simcse_core.limits import LIMITS
 from ui.serving.config import StudioConfig
 from ui.serving.errors import InputError
 from ui.serving.memory import release_memory_soon
-from ui.serving.people import People, new_person_id, valid_person_id
+from ui.serving.people import Parked, People, new_person_id, valid_person_id
 from ui.serving.server import folder_bytes, remove_cached_copy
 
 logger = logging.getLogger(__name__)
@@ -265,6 +265,20 @@ class Session:
             return list(self.preset_results), dict(self.preset_events)
 
     # --- messages for the visitor's next event ---
+    def adopt(self, parked: Parked) -> None:
+        """Take the runs a closed tab of this person left (a reload), with the folder of their downloads."""
+        with self.lock:
+            self.runs = {**parked.runs, **self.runs}
+            self.run_count = max(self.run_count, parked.run_count)
+            if self.workdir is None:
+                self.workdir = parked.workdir
+            elif parked.workdir is not None:
+                remove_folder(parked.workdir)
+        if self.people is not None:
+            self.people.adopted(self)
+        labels = ", ".join(f"**{run.label}**" for run in parked.runs.values())
+        self.notify(f"Your runs from before the reload are back: {labels}. They are in the model picker.")
+
     def notify(self, message: str) -> None:
         """Leave ``message`` for the visitor (shown as a warning at their next event: ``ui.serving.errors.guarded``)."""
         with self._admission:  # a short lock: the server's cap notifies while other sessions hold theirs
@@ -329,22 +343,39 @@ def _mentions_run(key: tuple, run_id: int) -> bool:
 
 
 def close_session(session: Session) -> None:
-    """``gr.State`` delete_callback: stop training, drop models, indexes and maps, remove the session's files."""
+    """``gr.State`` delete_callback: stop training, drop models, indexes and maps; the kept runs (and the folder with
+    their downloads) wait ``People.park_s`` for the person to reload the page, else they go too."""
     session.stop_requested.set()
     with session.lock:
         session.closed = True
         workdir, session.workdir = session.workdir, None
+        runs, session.runs = dict(session.runs), {}
         session.indexes.clear()
         session.projections.clear()
-        session.runs.clear()
         session.loss_views, session.preset_run = None, None
         session.preset_results, session.preset_events = [], {}
-    if workdir is not None:
-        for path in [p for p in workdir.rglob("*") if p.is_file()]:  # downloads gradio copied into its cache
-            remove_cached_copy(path)
-        shutil.rmtree(workdir, ignore_errors=True)
-        logger.info("Removed session folder %s", workdir)
+    if runs and session.people is not None:
+        session.people.park(session.person, runs, session.run_count, workdir, release_parked)
+    else:
+        remove_folder(workdir)
     release_memory_soon()
+
+
+def release_parked(parked: Parked) -> None:
+    """Runs nobody came back for: their models, and the folder of their downloads."""
+    parked.runs.clear()
+    remove_folder(parked.workdir)
+    release_memory_soon()
+
+
+def remove_folder(workdir: Path | None) -> None:
+    """Remove a session's folder, and gradio's cached copies of the downloads in it."""
+    if workdir is None:
+        return
+    for path in [p for p in workdir.rglob("*") if p.is_file()]:  # downloads gradio copied into its cache
+        remove_cached_copy(path)
+    shutil.rmtree(workdir, ignore_errors=True)
+    logger.info("Removed session folder %s", workdir)
 
 
 PERSON_KEY = "simcse-studio-person"  # the browser's localStorage key of its person id
@@ -360,6 +391,9 @@ def start_browser_session(people: People | None, stored: object) -> tuple[Sessio
     """Page load: the browser's session, as the person its stored id names (a new id if it has none or a
     forged one); the id goes back to the browser to keep."""
     session = new_session(people, stored if isinstance(stored, str) else None)
+    parked = None if people is None else people.claim(session.person)
+    if parked is not None:
+        session.adopt(parked)
     return session, session.person
 
 
@@ -376,6 +410,7 @@ def session_state(config: StudioConfig, demo: gr.Blocks, people: People | None =
                      delete_callback=close_session)
     state.load_event_to_attach = None  # gradio's own load event would be a public API endpoint: ours is private
     browser = gr.BrowserState(None, storage_key=PERSON_KEY)
-    demo.load(functools.partial(start_browser_session, people), browser, [state, browser],
-              api_visibility="private")
+    # the event's dependency, for what follows a page load (the picker lists runs a reload brought back)
+    state.loaded = demo.load(functools.partial(start_browser_session, people), browser, [state, browser],
+                             api_visibility="private")
     return state

@@ -47,7 +47,8 @@ class Studio:
         self.training_queue = TrainingQueue(config.training_slots, config.max_training_queue,
                                             config.max_runs_per_address)
         self.queues = QueueGroups.of(config.training_slots, config.max_training_queue)
-        self.people = People(config.max_runs_per_person, config.max_kept_runs)  # every session counts in it
+        # every session counts in it
+        self.people = People(config.max_runs_per_person, config.max_kept_runs, config.park_runs_s)
         self.replays = ReplayCache()  # finished runs served again to identical requests (ui.serving.replays)
         self._lock = threading.Lock()
         self._bundled: Corpus | None = None
