@@ -179,6 +179,11 @@ RETRIEVAL_INTRO = (
 BUNDLED_CORPUS = "Bundled corpus"
 UPLOAD_CORPUS = "Upload my own (.txt, .csv, .tsv, .jsonl)"
 COMPARE_HINT = "Fine-tune a model in the **Fine-tune** tab to compare base and fine-tuned results here."
+# Shown before the first search or map of a page: true whether or not the visitor has a run yet.
+COMPARE_WHEN_RUN = ("Each search compares the picked model with your latest run, once you have one (**Fine-tune** "
+                    "tab): its hits appear side by side here.")
+MAP_BEFORE_DRAWING = ("Press **Draw the map**: the picked model's map, or — once you have a run (**Fine-tune** tab) — "
+                      "before and after your latest run, in one shared space.")
 
 # --- Fine-tune --------------------------------------------------------------------------------------------
 

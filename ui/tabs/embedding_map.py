@@ -138,7 +138,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
             hist = gr.Plot(plots.placeholder("The histogram of pairwise cosines appears here.", 320),
                            elem_id="map-hist", show_label=False)
         with gr.Column(scale=2):
-            stats = gr.Markdown(text.MAP_NO_FINETUNE, elem_id="map-stats", container=True, padding=True)
+            stats = gr.Markdown(text.MAP_BEFORE_DRAWING, elem_id="map-stats", container=True, padding=True)
     # The /embedding_map endpoint's parameters and outputs, in these orders (the session is not a parameter).
     drawn = forms.wire(functools.partial(draw_map, studio),
                        {"show_moves": moves, "choice": picker, "pooler": pooler, "session": session},

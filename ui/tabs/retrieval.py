@@ -188,7 +188,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler: gr.Dropdown, session: gr.
     results = gr.Dataframe(pd.DataFrame(columns=RESULT_COLUMNS), label="Results (picked model)",
                            elem_id="ret-results", interactive=False, wrap=True,
                            column_widths=["8%", "10%", "62%", "20%"])
-    compare_note = gr.Markdown(text.COMPARE_HINT)
+    compare_note = gr.Markdown(text.COMPARE_WHEN_RUN)
     compare = gr.Dataframe(pd.DataFrame(columns=COMPARE_COLUMNS), label="Base vs fine-tuned",
                            elem_id="ret-compare", interactive=False, wrap=True,
                            column_widths=["7%", "10%", "33%", "10%", "32%", "8%"])
