@@ -30,8 +30,10 @@ class Step:
 def _fine_tune_step() -> str:
     """The fine-tune step's text: what to look for, with the lesson run's measured figures (never typed here)."""
     m, scale = lessons.MEASURED, lessons.TRAINED_AT_SCALE
-    measured = (f" Here it went {m.start_dev:.1f} → {m.after_dev:.1f} on STS-B dev, the cone's mean cosine "
-                f"{m.start_anisotropy:.2f} → {m.after_anisotropy:.2f}." if m.start_dev or m.after_dev else "")
+    measured = (f" On the project's machine the lesson run went {m.start_dev:.1f} → {m.after_dev:.1f} on STS-B dev, "
+                f"and the mean cosine of two STS-B dev sentences {m.start_anisotropy:.2f} → "
+                f"{m.after_anisotropy:.2f} (the cone measures your own run on corpus sentences)."
+                if m.start_dev or m.after_dev else "")
     alignment = ("alignment rises here, unlike BERT-base's in the paper" if m.after_alignment > m.start_alignment
                  else "alignment holds, as BERT-base's does in the paper")
     return (f"Press **Start fine-tuning** (from {lessons.START_MODEL}). Its vectors start near-useless and crowded "

@@ -67,9 +67,12 @@ def draw_cone(studio: Studio, session: Session, choice: str | None = None,
                                (f"Before — mean cosine of two sentences {a_before:.2f}",
                                 f"After — mean cosine {a_after:.2f}"))
     caption = (f"### Mean cosine of two sentences: {a_before:.2f} before → {a_after:.2f} after\n"
-               f"**Before** (`{before_model.description}`) and **after** ({name}): {len(shown)} sentences of "
-               f"{len(set(labels))} topics as arrows from the centre, on two axes shared by both panels; axis 1 is "
-               f"the direction all sentences share. A narrow fan of long arrows is the cone: any two sentences look "
+               f"Measured on {len(sentences)} sentences of the bundled corpus ({CONE_STATS_PER_TOPIC} a topic) "
+               f"with {name}; the lesson bar's figures are the lesson run's, on STS-B dev sentences, so the two "
+               f"differ.\n\n"
+               f"**Before** (`{before_model.description}`) and **after** ({name}): {len(shown)} of those "
+               f"sentences, {len(set(labels))} topics, as arrows from the centre, on two axes shared by both "
+               f"panels; axis 1 is the direction all sentences share. A narrow fan of long arrows is the cone: any two sentences look "
                f"alike.\n\n<small>A plain linear projection of the unit vectors (no UMAP). It keeps each arrow's "
                f"direction and length within these two axes, on the same axes before and after; it drops the other "
                f"{before.shape[1] - 2} directions (the axes keep {view.captured[0]:.0%} of the squared length "
