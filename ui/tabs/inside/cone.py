@@ -73,10 +73,10 @@ def draw_cone(studio: Studio, session: Session, choice: str | None = None,
                f"**Before** (`{before_model.description}`) and **after** ({name}): {len(shown)} of those "
                f"sentences, {len(set(labels))} topics, as arrows from the centre, on two axes shared by both "
                f"panels; axis 1 is the direction all sentences share. A narrow fan of long arrows is the cone: any "
-               f"two sentences look alike.\n\n<small>A plain linear projection of the unit vectors (no UMAP). It keeps each arrow's "
-               f"direction and length within these two axes, on the same axes before and after; it drops the other "
-               f"{before.shape[1] - 2} directions (the axes keep {view.captured[0]:.0%} of the squared length "
-               f"before, {view.captured[1]:.0%} after), so arrows that overlap may be far apart in full. UMAP, in "
-               f"the Embedding map tab, keeps neighbours instead, which is why its before and after look "
-               f"alike.</small>")
+               f"two sentences look alike.\n\n<small>A plain linear projection of the unit vectors (no UMAP). It "
+               f"keeps each arrow's direction and length within these two axes, on the same axes before and after; "
+               f"it drops the other {before.shape[1] - 2} directions (the axes keep {view.captured[0]:.0%} of the "
+               f"squared length before, {view.captured[1]:.0%} after), so arrows that overlap may be far apart in "
+               f"full. UMAP, in the Embedding map tab, keeps neighbours instead, which is why its before and after "
+               f"look alike.</small>")
     return {"cone_caption": caption, "cone_plot": figure}
