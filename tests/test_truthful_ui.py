@@ -405,6 +405,37 @@ def test_the_tables_whose_best_row_differs_are_read_from_the_measured_results(tm
     assert ablations.measured_results("pooler", tmp_path) == []
 
 
+def test_measured_ablations_compare_the_seeds_means_and_say_their_spread(tmp_path, monkeypatch) -> None:
+    """Three seeds a row: the comparison uses their means; a difference within the seeds' spread is said so (the
+    paper's large drop then 'much smaller here'), never called noise from one seed; the table shows mean ± SD."""
+    import json
+
+    from simcse_core.teaching import ablations
+    from ui.tabs.inside import presets
+
+    def row(key: str, seeds: list[float]) -> dict:
+        mean = sum(seeds) / len(seeds)
+        sd = (sum((x - mean) ** 2 for x in seeds) / (len(seeds) - 1)) ** 0.5
+        return {**_result(key, seeds[0]).row(), "steps": 400, "train_s": 60.0, "ours_after": mean, "seeds": 3,
+                "ours_after_sd": sd, "ours_after_seeds": seeds}
+
+    rows = [row("dropout-0.1", [56.9, 56.2, 57.6]), row("dropout-0", [56.9, 58.1, 56.0]),
+            row("dropout-0.5", [43.6, 43.9, 43.6])]
+    stored = {"rows": rows, "model_sha256": ablations.start_model_fingerprint()}
+    (tmp_path / "ablations_dropout.json").write_text(json.dumps(stored), encoding="utf-8")
+    results = ablations.measured_results("dropout", tmp_path)
+    assert [round(r.final, 2) for r in results] == [56.9, 57.0, 43.7] and results[1].final_said.endswith("(3 seeds)")
+    said = {c.row: c for c in ablations.comparisons(results)}
+    assert said["dropout 0"].how == "much smaller here" and "the seeds spread it ±" in said["dropout 0"].sentence()
+    assert said["dropout 0.5"].how == "same direction"
+    monkeypatch.setattr(ablations, "MEASURED_DIR", tmp_path)
+    monkeypatch.setattr(ablations, "measured_results",
+                        lambda group, directory=tmp_path: results if group == "dropout" else [])
+    table = presets.paper_table([])
+    shown = dict(zip(table["Row"], table[presets.MEASURED_COLUMN], strict=True))
+    assert shown["dropout 0"] == results[1].final_said and "not measured" in shown["τ 0.05 (default)"]
+
+
 def test_false_sentences_are_gone_from_the_screen_and_the_readme() -> None:
     from simcse_core.evaluation import paper
     from simcse_core.teaching import ablations

@@ -70,6 +70,7 @@ SUP_TRIPLETS = ASSETS_DIR / "sample_sup.csv"  # hand-written (anchor, entailment
 # chance (the seeds' spread is measured by ``bench/ablations.py --seeds N``, not assumed here).
 NOISE_POINTS = 1.0
 UNRESOLVED = "ours under a point (one seed: unresolved)"
+SEEDS_SPREAD = "ours within the seeds' spread"
 LARGE_POINTS = 3.0  # a difference this large is an effect, in the paper or in ours
 
 _D1_TAU = paper.TABLE_D1["τ = 0.05"]
@@ -83,7 +84,8 @@ MINIATURE_CAVEAT = (
     f"here) instead of the paper's epoch of 10⁶ sentences ({10 ** 6 // paper.TABLE_A1_BERT_BASE['unsup'][0]:,} "
     f"steps at batch {paper.TABLE_A1_BERT_BASE['unsup'][0]}), with one seed. Its figures sit far below "
     "BERT-base's; compare the order of the rows and the size of the drops, not the levels. Differences under "
-    f"{NOISE_POINTS:g} point are not resolved by one seed (the seeds' spread is not measured for these rows).")
+    f"{NOISE_POINTS:g} point are not resolved by one seed (the seeds' spread is not measured for your runs); the "
+    "table's last column has the project's own runs of each row with several seeds, their mean and spread.")
 
 
 def paper_pooler(config: TrainConfig) -> str:
@@ -345,6 +347,21 @@ class AblationResult:
     steps: int  # optimizer steps made
     train_s: float  # seconds in training steps (evaluations excluded)
     history: tuple[dict[str, float], ...]  # one dict per evaluation: step, spearman, alignment, uniformity, ...
+    seeds: int = 1  # runs averaged in ``final`` (the history is the first seed's)
+    final_mean: float | None = None  # mean final Spearman x100 over the seeds (None: one run, its last evaluation)
+    final_sd: float | None = None  # their standard deviation
+
+    @property
+    def final(self) -> float:
+        """The final Spearman x100: the seeds' mean when several seeds were run, else the last evaluation's."""
+        return self.after["spearman"] if self.final_mean is None else self.final_mean
+
+    @property
+    def final_said(self) -> str:
+        """``final`` in words for tables: "57.0 ± 1.1 (3 seeds)" or "57.0"."""
+        if self.seeds > 1 and self.final_sd is not None:
+            return f"{self.final:.1f} ± {self.final_sd:.1f} ({self.seeds} seeds)"
+        return f"{self.final:.1f}"
 
     @property
     def before(self) -> dict[str, float]:
@@ -396,10 +413,10 @@ def agreement(results: Sequence[AblationResult]) -> dict[str, object]:
     if not results:
         raise ValueError("No results to compare.")
     paper_best = max(results, key=lambda r: r.paper_stsb_dev)
-    ours_best = max(results, key=lambda r: r.after["spearman"])
+    ours_best = max(results, key=lambda r: r.final)
     rho = math.nan
     if len(results) >= 3:
-        rho = float(spearmanr([r.paper_stsb_dev for r in results], [r.after["spearman"] for r in results])[0])
+        rho = float(spearmanr([r.paper_stsb_dev for r in results], [r.final for r in results])[0])
     return {"paper_best": paper_best.label, "ours_best": ours_best.label, "same_best": paper_best is ours_best,
             "rank_correlation": rho}
 
@@ -422,8 +439,9 @@ class Comparison:
     default: str  # the label of its table's default preset
     paper_row: float  # the paper's figures
     paper_default: float
-    ours_row: float  # our final Spearman x100
+    ours_row: float  # our final Spearman x100 (the seeds' mean when several were run)
     ours_default: float
+    spread: float | None = None  # the seeds' spread of ours_diff (both rows' SDs combined); None: one seed
 
     @property
     def paper_diff(self) -> float:
@@ -437,6 +455,8 @@ class Comparison:
     def how(self) -> str:
         """How ours compares with the paper's difference, in words."""
         paper_diff, ours_diff = self.paper_diff, self.ours_diff
+        if self.spread is not None and abs(ours_diff) <= self.spread:  # measured: within the seeds' spread
+            return "much smaller here" if abs(paper_diff) >= LARGE_POINTS else SEEDS_SPREAD
         if paper_diff * ours_diff < 0 and abs(ours_diff) > NOISE_POINTS:
             return "opposite direction"
         if abs(paper_diff) >= LARGE_POINTS and (abs(ours_diff) <= NOISE_POINTS or abs(ours_diff) < abs(paper_diff) / 4):
@@ -463,7 +483,8 @@ class Comparison:
         return (f"{self.row} against {self.default}: the paper's row is {paper_said} "
                 f"{'with ' if paper_said == 'level' else ''}it ({self.paper_row:.1f} vs {self.paper_default:.1f}); "
                 f"ours {ours_said} "
-                f"({self.ours_row:.1f} vs {self.ours_default:.1f}): {self.how}.")
+                f"({self.ours_row:.1f} vs {self.ours_default:.1f}"
+                f"{'' if self.spread is None else f'; the seeds spread it ±{self.spread:.1f}'}): {self.how}.")
 
 
 def points_said(diff: float) -> str:
@@ -483,8 +504,11 @@ def comparisons(results: Sequence[AblationResult]) -> list[Comparison]:
         result, default = by_key.get(preset.key), by_key.get(default_key)
         if result is None or default is None or preset.key == default_key:
             continue
+        spread = None
+        if result.final_sd is not None and default.final_sd is not None:
+            spread = math.hypot(result.final_sd, default.final_sd)
         out.append(Comparison(GROUP_TABLES[preset.group], result.label, default.label, result.paper_stsb_dev,
-                              default.paper_stsb_dev, result.after["spearman"], default.after["spearman"]))
+                              default.paper_stsb_dev, result.final, default.final, spread))
     return out
 
 
@@ -519,7 +543,9 @@ def measured_results(group: AblationGroup, directory: Path = MEASURED_DIR) -> li
                            row["eval_set"], int(row["steps"]), float(row["train_s"]),
                            tuple(histories.get(row["preset"]) or ({"step": 0.0, "spearman": row["ours_before"]},
                                                                   {"step": float(row["steps"]),
-                                                                   "spearman": row["ours_after"]})))
+                                                                   "spearman": row["ours_after"]})),
+                           int(row.get("seeds", 1)), row["ours_after"] if row.get("seeds", 1) > 1 else None,
+                           row.get("ours_after_sd"))
             for row in stored.get("rows", []) if row.get("group") == group]
 
 

@@ -29,8 +29,9 @@ START_NOTE = (f"Ours: every preset trains a private copy of `{ablations.START_MO
               "the top, and scores it through its row's pooler from the start (the setting column names it; the "
               "plane labels each start point).")
 SCALE_COLUMN = f"Trained at scale ({SCALE_NAME}, full dev)"
+MEASURED_COLUMN = "Measured on the project's machine (full dev, seeds' mean ± SD)"
 TABLE_COLUMNS = ("Table", "Row", "Setting: paper · ours", "Paper STS-B dev", "Ours: start → end",
-                 "Row against its table's default: paper · ours", "Steps", SCALE_COLUMN)
+                 "Row against its table's default: paper · ours", "Steps", SCALE_COLUMN, MEASURED_COLUMN)
 VERDICT_WORDS = {"agrees": "✓ agrees", "differs": "✗ differs", "unclear": "· too small to tell"}
 
 
@@ -84,6 +85,7 @@ def paper_table(results: list) -> pd.DataFrame:
     set against its table's default in the paper and in ours."""
     ours = {r.key: r for r in results}
     compared = {c.row: c for c in ablations.comparisons(results)}
+    measured = {r.key: r for group in ablations.GROUPS for r in ablations.measured_results(group)}
     rows = []
     for preset in ablations.PRESETS:
         result = ours.get(preset.key)
@@ -95,6 +97,7 @@ def paper_table(results: list) -> pd.DataFrame:
             _against_default(preset, result, compared.get(preset.label)),
             "" if result is None else result.steps,
             "" if result is None else f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}",
+            measured[preset.key].final_said if preset.key in measured else "not measured for this raw model yet",
         ), strict=True)))
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
