@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     setup(args)
 
     from simcse_core.evaluation.sets import default_eval_pairs
-    from simcse_core.model.encoder import load_encoder
+    from simcse_core.model.loading import load_encoder
     from simcse_core.teaching import ablations
 
     groups = [g.strip() for g in args.only.split(",")] if args.only else list(ablations.GROUPS)

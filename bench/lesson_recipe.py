@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from simcse_core.evaluation.metrics import embedding_report
     from simcse_core.evaluation.sets import load_stsb
-    from simcse_core.model.encoder import load_encoder
+    from simcse_core.model.loading import load_encoder
     from simcse_core.teaching import lessons, table5
     from simcse_core.training.train import train
 

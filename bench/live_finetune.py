@@ -32,7 +32,7 @@ from bench.common import Target  # noqa: E402
 from simcse_core.data import load_sentences  # noqa: E402
 from simcse_core.evaluation.metrics import sts_spearman  # noqa: E402
 from simcse_core.evaluation.sets import QUICK_EVAL_PAIRS, default_eval_pairs, load_demo_pairs, load_stsb  # noqa: E402
-from simcse_core.model.encoder import load_encoder  # noqa: E402
+from simcse_core.model.loading import load_encoder  # noqa: E402
 from simcse_core.runtime import machine_facts  # noqa: E402
 from simcse_core.training import train as train_module  # noqa: E402
 from simcse_core.training.train import LIVE_RUN, LIVE_RUN_EVALUATIONS, train  # noqa: E402

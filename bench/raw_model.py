@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from simcse_core.evaluation.sets import load_stsb
     from simcse_core.model.catalogue import DEFAULT_MODEL, PREPARED_MODEL, ModelNotAvailableError
-    from simcse_core.model.encoder import load_encoder
+    from simcse_core.model.loading import load_encoder
     from simcse_core.teaching import baselines, lessons, table5
     from simcse_core.teaching.prepared import PREPARED_RUN
     from simcse_core.training.train import train

@@ -1,8 +1,9 @@
-"""Memory per visitor: server RSS with 1, 10 and 30 sessions each holding a fine-tuned copy of the bundled model.
+"""Memory per visitor: server RSS with 1, 10 and 30 sessions each holding a fine-tuned copy of a model.
 
-In one process, as the app does: the shared base encoder (all-MiniLM-L6-v2, [CLS] state, precision auto) is
-loaded once; each "session" takes ``Encoder.copy()`` and fine-tunes it with ``simcse_core.training.train`` (a short run:
-``--steps`` steps of batch ``--batch-size`` on STS-B train sentences), then keeps the copy. The trainer's
+In one process, as the app does: the shared base encoder (``--model``: all-MiniLM-L6-v2 by default, [CLS] state,
+precision auto; ``raw-bert``, the lessons' start, through the lesson's pooler) is loaded once; each "session"
+takes ``Encoder.copy()`` and fine-tunes it with ``simcse_core.training.train`` (a short run: ``--steps`` steps
+of batch ``--batch-size`` on STS-B train sentences), then keeps the copy. The trainer's
 optimizer state and gradients live only while it runs (AdamW state is local to the run; gradients are set to
 None at the end), so what a session keeps is the copy's weights; the app then keeps them as
 ``Encoder.compact(base)`` leaves them (bf16, what inference reads, with the word-embedding rows training did not
@@ -31,7 +32,11 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / MB
 
 
-def measure(keep: str, checkpoints: list[int], steps: int, batch_size: int, threads: int | None) -> dict[str, Any]:
+TARGET_MB = {"minilm": 150, "raw-bert": 50}  # per kept run (issue 26)
+
+
+def measure(keep: str, checkpoints: list[int], steps: int, batch_size: int, threads: int | None,
+            model: str = "minilm") -> dict[str, Any]:
     """In a fresh process: RSS rows of ``checkpoints[-1]`` sessions each keeping a fine-tuned copy as ``keep``."""
     import torch
 
@@ -41,7 +46,10 @@ def measure(keep: str, checkpoints: list[int], steps: int, batch_size: int, thre
     if threads:
         torch.set_num_threads(threads)
     sentences = load_stsb_split("train").sentences()[:512]
-    base = load_encoder("minilm", pooler="cls_before_pooler", device="cpu")
+    from simcse_core.teaching import lessons
+
+    pooler = lessons.START_POOLER if model == lessons.START_MODEL else "cls_before_pooler"
+    base = load_encoder(model, pooler=pooler, device="cpu")
     base.encode(sentences[:64])  # the server has answered a request before anyone trains
     start = _rss_mb()
     config = TrainConfig(steps=steps, batch_size=batch_size, eval_every=0)
@@ -71,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     # 8 x 64 = the 512 sentences once, as the app's run covers its 400 sample sentences (the rows it changes)
     parser.add_argument("--steps", type=int, default=8, help="fine-tuning steps per session")
     parser.add_argument("--batch-size", type=int, default=64, help="fine-tuning batch size per session")
+    parser.add_argument("--model", default="minilm", choices=sorted(TARGET_MB), help="the base model of the runs")
     args = parser.parse_args(argv)
     setup(args)
     checkpoints = sorted({int(n) for n in args.sessions.split(",")})
@@ -80,14 +89,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")  # each way in a fresh process: freed memory is not reused
     for keep in ("compact", "fp32"):
         with context.Pool(1) as pool:
-            runs[keep] = pool.apply(measure, (keep, checkpoints, args.steps, args.batch_size, args.threads))
+            runs[keep] = pool.apply(measure, (keep, checkpoints, args.steps, args.batch_size, args.threads,
+                                              args.model))
         kept = runs[keep]["rows"]
         first, last = kept[0], kept[-1]
         per_session[keep] = ((last["rss_mb"] - first["rss_mb"]) / max(1, last["sessions"] - first["sessions"])
                              if len(kept) > 1 else last["mb_per_session"])
         rows += kept
-    targets = [Target("server RSS per session holding a fine-tuned copy of minilm (MB)", per_session["compact"],
-                      150, higher_is_better=False, unit=" MB"),
+    targets = [Target(f"server RSS per session holding a fine-tuned copy of {args.model} (MB)",
+                      per_session["compact"], TARGET_MB[args.model], higher_is_better=False, unit=" MB"),
                Target("per-session memory, kept as trained (fp32) / compact", per_session["fp32"]
                       / max(per_session["compact"], 1e-9), 1.5, unit="x")]
     notes = [f"base process after loading and one encode: {runs['compact']['base_mb']:.0f} MB RSS; the model's "
@@ -96,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
              f"each session: Encoder.copy() + {args.steps} unsup steps of batch {args.batch_size}; per-session "
              "figure = RSS growth between the first and last checkpoint / sessions added; each way in its own "
              "process."]
-    return report(NAME, args, rows, targets=targets, notes=notes,
+    name = NAME if args.model == "minilm" else f"{NAME}_{args.model}"
+    return report(name, args, rows, targets=targets, notes=notes,
                   extra={"weights_mb": runs["compact"]["weights_mb"], "mb_per_session": per_session})
 
 

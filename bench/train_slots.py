@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup(args)
     from simcse_core.data import load_labelled_sentences
-    from simcse_core.model.encoder import load_encoder
+    from simcse_core.model.loading import load_encoder
     from simcse_core.paths import ASSETS_DIR
 
     repeats = args.repeats or (1 if args.quick else 2)

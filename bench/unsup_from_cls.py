@@ -29,7 +29,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 from simcse_core.evaluation.sets import load_stsb, stsb_train_sentences  # noqa: E402
-from simcse_core.model.encoder import load_encoder  # noqa: E402
+from simcse_core.model.loading import load_encoder  # noqa: E402
 from simcse_core.runtime import machine_facts  # noqa: E402
 from simcse_core.training.train import TrainConfig, train  # noqa: E402
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from simcse_core.model.catalogue import DEFAULT_MODEL, ModelNotAvailableError
-from simcse_core.model.encoder import Encoder, EncoderConfig, load_encoder
+from simcse_core.model.encoder import Encoder, EncoderConfig
+from simcse_core.model.loading import load_encoder
 from simcse_core.model.pooling import POOLERS
 from simcse_core.training.train import TrainConfig, TrainEvent, train
 

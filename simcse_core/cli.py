@@ -263,7 +263,7 @@ def _configure_logging(verbose: bool) -> None:
 
 def _load(args: argparse.Namespace):
     from simcse_core.interop.interchange import official_pooler
-    from simcse_core.model.encoder import load_encoder
+    from simcse_core.model.loading import load_encoder
     from simcse_core.training.distributed import process_device
 
     pooler = args.pooler or official_pooler(args.model)  # an official SimCSE checkpoint: its own pooler

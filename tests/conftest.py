@@ -59,7 +59,7 @@ def tiny_model_copy(tiny_model_dir: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def tiny_encoder(tiny_model_dir: Path):
     """A fresh fp32 encoder on the tiny model, mean pooling, on the CPU."""
-    from simcse_core.model.encoder import load_encoder
+    from simcse_core.model.loading import load_encoder
 
     return load_encoder(tiny_model_dir, pooler="mean", device="cpu", precision="fp32")
 
@@ -67,7 +67,7 @@ def tiny_encoder(tiny_model_dir: Path):
 @pytest.fixture(scope="session")
 def minilm():
     """The real bundled all-MiniLM-L6-v2 (loaded once; tests must not train it: use .copy())."""
-    from simcse_core.model.encoder import load_encoder
+    from simcse_core.model.loading import load_encoder
 
     return load_encoder("minilm", pooler="mean", device="cpu", precision="fp32")
 

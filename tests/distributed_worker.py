@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from simcse_core.cli import main
-from simcse_core.model.encoder import load_encoder
+from simcse_core.model.loading import load_encoder
 from simcse_core.training import distributed
 from simcse_core.training.train import TrainConfig, _Embedder, _prepare_encoder, _step
 

@@ -208,7 +208,7 @@ def test_finetune_streams_and_keeps_the_shared_model(studio: Studio, tuned) -> N
 
 
 def test_finetune_downloads_load_back(studio: Studio, tuned, tmp_path: Path) -> None:
-    from simcse_core.model.encoder import load_encoder
+    from simcse_core.model.loading import load_encoder
 
     session, updates, _ = tuned
     record = session.finetuned
@@ -224,7 +224,7 @@ def test_finetune_downloads_load_back(studio: Studio, tuned, tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_kept_run_is_compact_and_its_download_keeps_the_float32_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from simcse_core.model.encoder import load_encoder
+    from simcse_core.model.loading import load_encoder
 
     (tmp_path / "sessions").mkdir()
     config = StudioConfig(model=str(tiny_model_dir), device="cpu", precision="bf16", live_eval_pairs=24,

@@ -12,7 +12,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from simcse_core.cli import main
-from simcse_core.model.encoder import load_encoder
+from simcse_core.model.loading import load_encoder
 
 REPO = Path(__file__).resolve().parents[1]
 SENTENCES = [

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from simcse_core.model.compact import SharedRowsEmbedding, materialize, share_unchanged_rows
-from simcse_core.model.encoder import load_encoder
+from simcse_core.model.loading import load_encoder
 from simcse_core.training.train import TrainConfig, train
 
 SENTENCES = ["a man plays the guitar", "the dog runs in the park", "she reads a book", "the stock market fell"]

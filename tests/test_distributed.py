@@ -13,7 +13,7 @@ import torch
 from distributed_worker import CASES, SENTENCES, step_gradients
 
 from simcse_core.cli import main
-from simcse_core.model.encoder import load_encoder
+from simcse_core.model.loading import load_encoder
 from simcse_core.training import distributed
 
 pytestmark = pytest.mark.slow  # each test starts processes (about 25 s on 2 cores)

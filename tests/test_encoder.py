@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from simcse_core.model.catalogue import ModelNotAvailableError, packaged_model_dir
-from simcse_core.model.encoder import load_encoder
+from simcse_core.model.loading import load_encoder
 
 SENTENCES = [
     "a man plays the guitar",

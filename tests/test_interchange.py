@@ -13,7 +13,7 @@ import torch
 
 from simcse_core.cli import main
 from simcse_core.interop.interchange import export_simcse, load_official, official_pooler, official_tool_pooler
-from simcse_core.model.encoder import load_encoder
+from simcse_core.model.loading import load_encoder
 from simcse_core.training.train import TrainConfig, train
 
 SENTENCES = [

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from simcse_core.model.catalogue import ModelNotAvailableError, packaged_model_dir, resolve_model
-from simcse_core.model.encoder import load_encoder
+from simcse_core.model.loading import load_encoder
 from simcse_core.runtime import resolve_precision
 
 

@@ -55,7 +55,7 @@ def test_unknown_pooler_is_refused() -> None:
 @pytest.mark.parametrize("name", POOLERS)
 def test_encode_alone_equals_encode_in_a_padded_batch(tiny_model_dir, name: str) -> None:
     """A short sentence gets the same vector alone and padded next to a long one."""
-    from simcse_core.model.encoder import load_encoder
+    from simcse_core.model.loading import load_encoder
 
     encoder = load_encoder(tiny_model_dir, pooler=name, device="cpu", precision="fp32")
     short, long = "a dog runs", "the man plays the guitar in the park with the big red dog"

@@ -208,7 +208,7 @@ def test_dictionary_and_fortune_readers_strip_markup(tmp_path):
 
 
 def test_ship_encoder_writes_bf16_shards_that_load_back_in_fp32(tiny_encoder, tmp_path):
-    from simcse_core.model.encoder import load_encoder
+    from simcse_core.model.loading import load_encoder
     from simcse_core.teaching.prepared import ship_encoder
 
     files = ship_encoder(tiny_encoder, tmp_path / "shipped", max_shard_mb=9)

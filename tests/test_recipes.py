@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from simcse_core.cli import main
-from simcse_core.model.encoder import load_encoder
+from simcse_core.model.loading import load_encoder
 from simcse_core.training.checkpoint import CHECKPOINT_DIR, check_same_run, load_checkpoint, save_checkpoint
 from simcse_core.training.recipes import RECIPES, get_recipe, recipe_data
 from simcse_core.training.train import TrainConfig, train

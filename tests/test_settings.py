@@ -64,8 +64,11 @@ def test_set_dropout_sets_every_module_and_the_config_and_checks_the_rate(tiny_e
     assert set_dropout(model, 0.3) == 0.3
     assert {m.p for m in model.modules() if isinstance(m, nn.Dropout)} == {0.3}
     assert model.config.hidden_dropout_prob == model.config.attention_probs_dropout_prob == 0.3
-    with pytest.raises(SettingError, match="dropout"):
+    with pytest.raises(ValueError, match="dropout must be a number between 0 and 0.5"):
         set_dropout(model, 0.95)
+    from simcse_core.model.dropout import DROPOUT_RANGE
+
+    assert (setting_spec("dropout").low, setting_spec("dropout").high) == DROPOUT_RANGE  # one source
 
 
 def test_the_command_line_states_each_settings_default_and_range():

@@ -12,7 +12,7 @@ from scipy.stats import spearmanr
 from simcse_core.cli import main
 from simcse_core.evaluation import sts_suite
 from simcse_core.evaluation.sets import EvaluationDataUnavailable
-from simcse_core.model.encoder import load_encoder
+from simcse_core.model.loading import load_encoder
 
 WORDS = "man woman dog cat plays runs eats reads guitar piano park food book car road river".split()
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from simcse_core.evaluation.sets import ScoredPairs
-from simcse_core.model.encoder import load_encoder
+from simcse_core.model.loading import load_encoder
 from simcse_core.training.train import TrainConfig, TrainEvent, _batch_indices, lr_factor, train
 
 SENTENCES = [

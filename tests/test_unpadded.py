@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from simcse_core.model.encoder import Encoder, EncoderConfig, load_encoder
+from simcse_core.model.encoder import Encoder, EncoderConfig
+from simcse_core.model.loading import load_encoder
 from simcse_core.model.pooling import POOLERS, Pooler
 from simcse_core.model.unpadded import pooled_forward, unsupported_reason
 from simcse_core.training.losses import simcse_loss

@@ -11,7 +11,7 @@ pooler layer (dense + tanh on [CLS]) holds the training MLP head. So
 - ``load_encoder(folder)`` reads it back with the pooler it was trained with.
 
 Import: the official ``princeton-nlp/*-simcse-*`` checkpoints keep their MLP in BERT's pooler layer, which
-:func:`simcse_core.model.encoder.load_encoder` reads as the ``cls`` head. :func:`official_pooler` picks the pooler
+:func:`simcse_core.model.loading.load_encoder` reads as the ``cls`` head. :func:`official_pooler` picks the pooler
 they were trained with, by the official tool's rule: ``cls_before_pooler`` for unsupervised models (their
 name says "unsup"), ``cls`` (with that head) for the others.
 """
@@ -60,12 +60,12 @@ def official_pooler(name_or_path: str | os.PathLike[str]) -> PoolerName | None:
 def load_official(name_or_path: str | os.PathLike[str], **kwargs) -> Encoder:
     """Load an official ``princeton-nlp/*-simcse-*`` checkpoint with the pooler it was trained with.
 
-    ``kwargs`` go to :func:`simcse_core.model.encoder.load_encoder` (device, precision, ...).
+    ``kwargs`` go to :func:`simcse_core.model.loading.load_encoder` (device, precision, ...).
 
     Raises:
         ValueError: the name is not one of an official SimCSE checkpoint.
     """
-    from simcse_core.model.encoder import load_encoder
+    from simcse_core.model.loading import load_encoder
 
     pooler = official_pooler(name_or_path)
     if pooler is None:

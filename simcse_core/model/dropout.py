@@ -1,10 +1,16 @@
-"""The dropout rate of a transformer, set in one place: its dropout modules and its config's dropout fields."""
+"""The dropout rate of a transformer, set in one place: its dropout modules and its config's dropout fields.
+
+:data:`DROPOUT_RANGE` is the rates this project allows (TrainConfig's ``dropout`` setting reads it); at 0.5
+unsupervised SimCSE already collapses (the paper's Table 3).
+"""
 
 from __future__ import annotations
 
+import numbers
+
 from torch import nn
 
-from simcse_core.training.config import check_setting
+DROPOUT_RANGE = (0.0, 0.5)
 
 
 def set_dropout(model: nn.Module, rate: float) -> float:
@@ -16,9 +22,12 @@ def set_dropout(model: nn.Module, rate: float) -> float:
     carry the rate.
 
     Raises:
-        SettingError: ``rate`` is outside TrainConfig's dropout range (``setting_spec("dropout")``).
+        ValueError: ``rate`` is not a number in :data:`DROPOUT_RANGE`.
     """
-    rate = check_setting("dropout", rate)
+    low, high = DROPOUT_RANGE
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not low <= float(rate) <= high:
+        raise ValueError(f"dropout must be a number between {low:g} and {high:g}, got {rate!r}.")
+    rate = float(rate)
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.p = rate

@@ -34,7 +34,7 @@ MAX_SHARD_MB = 9
 def prepare(out_dir: Path = PREPARED_DIR, say: Callable[[str], None] = logger.info) -> dict:
     """Train the prepared run from the raw model and ship it to ``out_dir``; returns what it measured."""
     from simcse_core.evaluation.sets import default_eval_pairs
-    from simcse_core.model.encoder import load_encoder
+    from simcse_core.model.loading import load_encoder
     from simcse_core.training.train import train
 
     encoder = load_encoder(lessons.START_MODEL, pooler=lessons.START_POOLER)

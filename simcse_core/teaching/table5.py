@@ -64,7 +64,7 @@ def paper_stsb_test(row: str | None) -> float | None:
 def training_free_rows(model: str, dev: ScoredPairs | None, test: ScoredPairs,
                        whitening_sentences: Sequence[str]) -> list[Table5Row]:
     """The raw model's five training-free readings (whitening fitted on ``whitening_sentences``)."""
-    from simcse_core.model.encoder import load_encoder
+    from simcse_core.model.loading import load_encoder
 
     first_last = load_encoder(model, pooler="avg_first_last")
     whitening = baselines.fit_whitening(first_last.encode(list(whitening_sentences)))

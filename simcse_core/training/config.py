@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
+from simcse_core.model.dropout import DROPOUT_RANGE
 from simcse_core.model.pooling import POOLERS, PoolerName, check_pooler
 
 TrainMode = Literal["unsup", "sup"]
@@ -58,7 +59,7 @@ class TrainConfig:
     # τ: cosine similarities are divided by it; sentence-transformers' MultipleNegativesRankingLoss scale = 1/τ.
     temperature: float = _number(0.05, 0.001, 1.0, "temperature τ of the contrastive loss: cosines are divided by "
                                  "it (paper: 0.05, a scale of 1/τ = 20)", step=0.001)
-    dropout: float = _number(0.1, 0.0, 0.5, "dropout probability of the transformer, the only augmentation of "
+    dropout: float = _number(0.1, *DROPOUT_RANGE, "dropout probability of the transformer, the only augmentation of "
                              "unsupervised SimCSE (paper: 0.1)", step=0.05)
     fixed_dropout_mask: bool = _flag(False, "unsup only: both views share ONE dropout mask (paper Table 3, "
                                      "'fixed 0.1')")

@@ -72,7 +72,7 @@ class ModelRegistry:
             logger.info("Dropped model %s from memory (at most %d kept)", victim, self.config.max_models)
 
     def _load(self, name: str, pooler: str):
-        from simcse_core.model.encoder import load_encoder
+        from simcse_core.model.loading import load_encoder
 
         folder = Path(name)
         if name != self._pinned and folder.is_absolute() and not any(folder.glob("*.safetensors")):
