@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from simcse_core.cli import main
 from simcse_core.pretraining.corpus import CorpusError, evaluation_sentences, is_clean, normalise
-from simcse_core.pretraining.mlm import PretrainConfig, PretrainError, mask_tokens, pretrain
+from simcse_core.pretraining.mlm import PretrainConfig, PretrainError, PretrainRun, mask_tokens, pretrain
 
 TINY = dict(layers=1, hidden=16, heads=2, intermediate=24, max_length=16, batch_size=4, lr=1e-3, warmup=2,
             steps=6, seed=3)
@@ -32,8 +32,8 @@ def corpus(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _run(corpus, out: Path, tokenizer: Path, stop_after: int | None = None, **changes) -> None:
-    events = pretrain(*corpus, out, PretrainConfig(**{**TINY, **changes}), tokenizer_source=str(tokenizer),
-                      report_every=1, eval_every=3)
+    events = pretrain(*corpus, out, PretrainConfig(**{**TINY, **changes}),
+                      PretrainRun(tokenizer_source=str(tokenizer), report_every=1, eval_every=3))
     for event in itertools.islice(events, stop_after):
         assert event.loss > 0
     events.close()  # a consumer that stops early: the generator checkpoints on the way out
@@ -101,7 +101,7 @@ def test_bad_corpus_is_refused_with_the_file_named(tmp_path, tiny_model_dir, con
     bad = tmp_path / "bad.txt"
     bad.write_bytes(content)
     with pytest.raises(PretrainError, match=message) as err:
-        next(pretrain(bad, bad, tmp_path / "out", PretrainConfig(**TINY), tokenizer_source=str(tiny_model_dir)))
+        next(pretrain(bad, bad, tmp_path / "out", PretrainConfig(**TINY), PretrainRun(str(tiny_model_dir))))
     assert "bad.txt" in str(err.value)
 
 
@@ -114,7 +114,7 @@ def test_resume_folder_of_another_config_is_refused(corpus, tmp_path, tiny_model
 def test_a_size_that_does_not_fit_in_memory_is_refused_before_starting(corpus, tmp_path, tiny_model_dir):
     huge = dict(TINY, layers=12, hidden=768, heads=12, intermediate=3072, max_length=512, batch_size=4096)
     with pytest.raises(PretrainError, match="GiB"):
-        next(pretrain(*corpus, tmp_path / "out", PretrainConfig(**huge), tokenizer_source=str(tiny_model_dir)))
+        next(pretrain(*corpus, tmp_path / "out", PretrainConfig(**huge), PretrainRun(str(tiny_model_dir))))
     assert not (tmp_path / "out").exists()
 
 
@@ -151,8 +151,8 @@ def test_corpus_cleaning_and_the_evaluation_check(tmp_path):
 
 
 def test_stop_at_step_reproduces_a_run_stopped_there(corpus, tmp_path, tiny_model_dir):
-    events = pretrain(*corpus, tmp_path / "a", PretrainConfig(**TINY), tokenizer_source=str(tiny_model_dir),
-                      report_every=1, eval_every=100, stop_at_step=4)
+    events = pretrain(*corpus, tmp_path / "a", PretrainConfig(**TINY),
+                      PretrainRun(str(tiny_model_dir), report_every=1, eval_every=100, stop_at_step=4))
     assert [e.step for e in events] == [1, 2, 3, 4]
     _run(corpus, tmp_path / "b", tiny_model_dir, stop_after=4)
     a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
@@ -170,16 +170,16 @@ def test_init_from_starts_from_those_weights_and_refuses_another_size(corpus, tm
     _run(corpus, tmp_path / "first", tiny_model_dir, stop_after=6)
     start = _weights(tmp_path / "first")
     events = pretrain(*corpus, tmp_path / "next", PretrainConfig(**{**TINY, "lr": 1e-6}),
-                      tokenizer_source=str(tiny_model_dir), init_from=tmp_path / "first" / "model", stop_at_step=1)
+                      PretrainRun(str(tiny_model_dir), init_from=tmp_path / "first" / "model", stop_at_step=1))
     list(events)
     continued = _weights(tmp_path / "next")
     assert all(torch.allclose(start[k], continued[k], atol=1e-4) for k in start if "embeddings" in k)
     with pytest.raises(PretrainError, match="another size or vocabulary"):
         next(pretrain(*corpus, tmp_path / "other", PretrainConfig(**{**TINY, "hidden": 32, "heads": 2}),
-                      tokenizer_source=str(tiny_model_dir), init_from=tmp_path / "first" / "model"))
+                      PretrainRun(str(tiny_model_dir), init_from=tmp_path / "first" / "model")))
     with pytest.raises(PretrainError, match="init-from"):  # resuming it without its starting weights
         next(pretrain(*corpus, tmp_path / "next", PretrainConfig(**{**TINY, "lr": 1e-6}),
-                      tokenizer_source=str(tiny_model_dir)))
+                      PretrainRun(str(tiny_model_dir))))
 
 
 def test_bf16_precision_trains_and_an_unknown_precision_names_the_field(corpus, tmp_path, tiny_model_dir):

@@ -1,6 +1,7 @@
 """``python -m simcse_core corpus`` and ``python -m simcse_core pretrain``: making the raw language model.
 
-The options of ``pretrain`` are :class:`PretrainConfig`'s fields, with its defaults, ranges and help.
+The options of ``pretrain`` are :class:`PretrainConfig`'s fields (what it trains, with defaults, ranges and
+help) and :class:`PretrainRun`'s (how the sitting runs).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from pathlib import Path
 
 from simcse_core.paths import ASSETS_DIR
 from simcse_core.pretraining.corpus import CorpusSplit
-from simcse_core.pretraining.mlm import PretrainConfig
+from simcse_core.pretraining.mlm import PretrainConfig, PretrainRun
+
+RUN_FLAG_TYPES = {"tokenizer_source": str, "time_budget": float, "stop_at_step": int, "checkpoint_every": float,
+                  "report_every": int, "eval_every": int, "init_from": Path}  # PretrainRun's fields on the command line
 
 
 def add_parsers(commands) -> None:
@@ -43,17 +47,15 @@ def add_parsers(commands) -> None:
     pretrain.add_argument("--corpus", required=True, type=Path, help="training text, one sentence a line")
     pretrain.add_argument("--heldout", required=True, type=Path, help="held-out text for MLM accuracy")
     pretrain.add_argument("--out", required=True, type=Path, help="folder for checkpoints and the model")
-    pretrain.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds")
-    pretrain.add_argument("--stop-at-step", type=int, default=None,
-                          help="stop after this step (the schedule still follows --steps): reproduces a stopped run")
-    pretrain.add_argument("--checkpoint-every", type=float, default=900.0, help="seconds between checkpoints")
-    pretrain.add_argument("--eval-every", type=int, default=1000, help="steps between held-out evaluations")
-    pretrain.add_argument("--no-resume", action="store_true", help="start again even if --out has a run")
     pretrain.add_argument("--ship-to", type=Path, default=None,
                           help="at the end, write the model for the repository here (bf16, shards of at most 9 MB)")
-    pretrain.add_argument("--init-from", type=Path, default=None,
-                          help="continue from this saved masked LM's weights (same size and vocabulary) with a "
-                               "fresh optimiser and schedule, e.g. models/raw-bert")
+    for f in fields(PretrainRun):  # how the sitting runs: flags from PretrainRun's fields
+        if f.name == "resume":
+            pretrain.add_argument("--no-resume", dest="resume", action="store_false",
+                                  help="start again even if --out has a run")
+            continue
+        pretrain.add_argument(f"--{f.name.replace('_', '-')}", type=RUN_FLAG_TYPES[f.name], default=f.default,
+                              help=f"{f.metadata['help']} (default: %(default)s)")
     for f in fields(PretrainConfig):
         flag = f"--{f.name.replace('_', '-')}"
         if "choices" in f.metadata:
@@ -79,9 +81,8 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     from simcse_core.pretraining.mlm import pretrain
 
     config = PretrainConfig(**{f.name: getattr(args, f.name) for f in fields(PretrainConfig)})
-    for event in pretrain(args.corpus, args.heldout, args.out, config, time_budget=args.time_budget,
-                          checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-                          resume=not args.no_resume, stop_at_step=args.stop_at_step, init_from=args.init_from):
+    run = PretrainRun(**{f.name: getattr(args, f.name) for f in fields(PretrainRun)})
+    for event in pretrain(args.corpus, args.heldout, args.out, config, run):
         accuracy = "" if event.heldout_accuracy is None else f"  held-out MLM accuracy {event.heldout_accuracy:.3f}"
         print(f"step {event.step:>6}  epoch {event.epoch}  loss {event.loss:.3f}  "
               f"{event.tokens_per_second:,.0f} tokens/s  {event.tokens_seen:,} tokens  "

@@ -82,6 +82,25 @@ class PretrainConfig:
 
 
 @dataclass(frozen=True)
+class PretrainRun:
+    """How one sitting of pretraining runs (not what it trains: that is :class:`PretrainConfig`)."""
+
+    tokenizer_source: str | None = field(default=None, metadata={
+        "help": "the word-piece vocabulary's folder (default: the packaged all-MiniLM-L6-v2's)"})
+    time_budget: float | None = field(default=None, metadata={
+        "help": "stop after this many seconds (this sitting and those it resumed together)"})
+    stop_at_step: int | None = field(default=None, metadata={
+        "help": "stop after this step (the schedule still follows --steps: a stopped run reproduces exactly)"})
+    checkpoint_every: float = field(default=900.0, metadata={"help": "seconds between checkpoints"})
+    report_every: int = field(default=50, metadata={"help": "steps between progress reports"})
+    eval_every: int = field(default=1000, metadata={"help": "steps between held-out evaluations"})
+    resume: bool = field(default=True, metadata={"help": "continue the run --out holds, if any"})
+    init_from: Path | None = field(default=None, metadata={
+        "help": "start from these saved weights (a BertForMaskedLM folder of the same size and vocabulary) "
+                "with a fresh optimiser and schedule"})
+
+
+@dataclass(frozen=True)
 class PretrainEvent:
     """One progress report."""
 
@@ -218,18 +237,16 @@ def heldout_accuracy(model, batches: _Batches, config: PretrainConfig, mask_id: 
 
 
 def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig = PretrainConfig(),
-             tokenizer_source: str | None = None, time_budget: float | None = None,
-             checkpoint_every: float = 900.0, report_every: int = 50, eval_every: int = 1000,
-             resume: bool = True, stop_at_step: int | None = None, init_from: Path | None = None
-             ) -> Iterator[PretrainEvent]:
-    """Pretrain, yielding progress; checkpoints to ``out_dir`` every ``checkpoint_every`` seconds and at the end.
+             run: PretrainRun = PretrainRun()) -> Iterator[PretrainEvent]:
+    """Pretrain, yielding progress; checkpoints to ``out_dir`` every ``run.checkpoint_every`` seconds (between
+    steps) and at the end.
 
-    ``init_from`` (a saved ``BertForMaskedLM`` folder of the same size and vocabulary, e.g. ``models/raw-bert``)
+    ``run.init_from`` (a saved ``BertForMaskedLM`` folder of the same size and vocabulary, e.g. ``models/raw-bert``)
     continues pretraining from those weights with a fresh optimiser and schedule, instead of random weights.
     A resumed run must have the same settings, the same corpus file (its SHA-256), the same vocabulary and the
     same ``init_from``; anything else is refused with a message naming what changed.
 
-    ``time_budget`` (seconds, this run and the runs it resumed together) or ``stop_at_step`` ends training
+    ``run.time_budget`` (seconds, this run and the runs it resumed together) or ``run.stop_at_step`` ends training
     early; the learning rate schedule follows ``config.steps`` either way, so stopping never changes which
     weights a step makes (``stop_at_step`` reproduces a stopped run exactly).
     """
@@ -238,7 +255,7 @@ def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig 
     from simcse_core.model.catalogue import packaged_model_dir
 
     torch.manual_seed(config.seed)
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source or str(packaged_model_dir()))
+    tokenizer = AutoTokenizer.from_pretrained(run.tokenizer_source or str(packaged_model_dir()))
     vocab_size = len(tokenizer)
     needed, available = estimate_memory_bytes(config, vocab_size), _available_memory()
     if available is not None and needed > available:
@@ -250,39 +267,19 @@ def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig 
     mask_id = tokenizer.mask_token_id
 
     model = BertForMaskedLM(config.bert_config(vocab_size))
-    if init_from is not None:
-        _load_start(model, init_from)
+    if run.init_from is not None:
+        _load_start(model, run.init_from)
     model.train()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "LayerNorm" not in n]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "LayerNorm" in n]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(
-        (s + 1) / max(config.warmup, 1), max(0.0, (config.steps - s) / max(config.steps - config.warmup, 1))))
+    optimizer, schedule = _optimiser(model, config)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    step, tokens_seen, resumed_elapsed = 0, 0, 0.0
     state_path = out_dir / CHECKPOINT_NAME
     inputs = {"corpus_sha256": _sha256(corpus.read_bytes()),
               "vocabulary_sha256": _sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()),
-              "init_from": None if init_from is None else str(Path(init_from).resolve())}
-    if resume and state_path.is_file():
-        saved_config = json.loads((out_dir / CONFIG_NAME).read_text()) if (out_dir / CONFIG_NAME).is_file() else {}
-        if saved_config != asdict(config):
-            differ = sorted(k for k in asdict(config) if saved_config.get(k) != asdict(config)[k])
-            raise PretrainError(f"{out_dir} holds a run with other settings ({', '.join(differ)}); "
-                                "use another folder or the same settings.")
-        saved_inputs = json.loads((out_dir / INPUTS_NAME).read_text()) if (out_dir / INPUTS_NAME).is_file() else {}
-        changed = [_INPUT_NAMES[k] for k in inputs if saved_inputs.get(k, inputs[k]) != inputs[k]]
-        if changed:
-            raise PretrainError(f"{out_dir} holds a run on another {' and another '.join(changed)}; resuming it "
-                                "would mix two runs: use another folder, or the run's own inputs.")
-        state = torch.load(state_path, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        step, tokens_seen, resumed_elapsed = state["step"], state["tokens_seen"], state["elapsed"]
-        logger.info("Resumed %s at step %d", out_dir, step)
+              "init_from": None if run.init_from is None else str(Path(run.init_from).resolve())}
+    step, tokens_seen, resumed_elapsed = 0, 0, 0.0
+    if run.resume and state_path.is_file():
+        step, tokens_seen, resumed_elapsed = _resume(out_dir, config, inputs, model, optimizer, schedule)
     (out_dir / CONFIG_NAME).write_text(json.dumps(asdict(config), indent=2) + "\n")
     (out_dir / INPUTS_NAME).write_text(json.dumps(inputs, indent=2) + "\n")
     run_start = time.perf_counter()
@@ -304,8 +301,8 @@ def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig 
     last_save = time.perf_counter()
     window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
     try:
-        last_step = config.steps if stop_at_step is None else min(config.steps, stop_at_step)
-        while step < last_step and (time_budget is None or elapsed() < time_budget):
+        last_step = config.steps if run.stop_at_step is None else min(config.steps, run.stop_at_step)
+        while step < last_step and (run.time_budget is None or elapsed() < run.time_budget):
             epoch, position = divmod(step, per_epoch)
             if epoch not in epochs:
                 epochs = {epoch: train_batches.epoch(epoch)}
@@ -324,8 +321,8 @@ def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig 
             tokens_seen += int(attention.sum())
             window_loss, window_steps = window_loss + loss.item(), window_steps + 1
             window_tokens += int(attention.sum())
-            evaluate = step % eval_every == 0 or step == config.steps
-            if evaluate or step % report_every == 0:
+            evaluate = step % run.eval_every == 0 or step == config.steps
+            if evaluate or step % run.report_every == 0:
                 rate = window_tokens / max(time.perf_counter() - window_start, 1e-9)
                 accuracy = heldout_accuracy(model, held_batches, config, mask_id, vocab_size,
                                             special_ids) if evaluate else None
@@ -334,11 +331,44 @@ def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig 
                 window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
             if step % 100 == 0:
                 _return_freed_memory()
-            if time.perf_counter() - last_save >= checkpoint_every:
+            if time.perf_counter() - last_save >= run.checkpoint_every:
                 save()
                 last_save = time.perf_counter()
     finally:
         save()
+
+
+def _optimiser(model, config: PretrainConfig):
+    """AdamW (no weight decay on biases and LayerNorm) and its schedule: linear warm-up, then linear decay to 0."""
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "LayerNorm" not in n]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "LayerNorm" in n]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(
+        (s + 1) / max(config.warmup, 1), max(0.0, (config.steps - s) / max(config.steps - config.warmup, 1))))
+    return optimizer, schedule
+
+
+def _resume(out_dir: Path, config: PretrainConfig, inputs: dict, model, optimizer, schedule
+            ) -> tuple[int, int, float]:
+    """Load the checkpoint ``out_dir`` holds (step, word pieces seen, seconds so far), after refusing one made
+    with other settings or inputs (corpus, vocabulary, starting weights), naming what changed."""
+    saved_config = json.loads((out_dir / CONFIG_NAME).read_text()) if (out_dir / CONFIG_NAME).is_file() else {}
+    if saved_config != asdict(config):
+        differ = sorted(k for k in asdict(config) if saved_config.get(k) != asdict(config)[k])
+        raise PretrainError(f"{out_dir} holds a run with other settings ({', '.join(differ)}); "
+                            "use another folder or the same settings.")
+    saved_inputs = json.loads((out_dir / INPUTS_NAME).read_text()) if (out_dir / INPUTS_NAME).is_file() else {}
+    changed = [_INPUT_NAMES[k] for k in inputs if saved_inputs.get(k, inputs[k]) != inputs[k]]
+    if changed:
+        raise PretrainError(f"{out_dir} holds a run on another {' and another '.join(changed)}; resuming it "
+                            "would mix two runs: use another folder, or the run's own inputs.")
+    state = torch.load(out_dir / CHECKPOINT_NAME, weights_only=False)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    logger.info("Resumed %s at step %d", out_dir, state["step"])
+    return state["step"], state["tokens_seen"], state["elapsed"]
 
 
 def _return_freed_memory() -> None:
