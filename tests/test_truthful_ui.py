@@ -503,3 +503,12 @@ def test_the_twins_gap_is_told_with_its_size(twin: float, nearest: float, said: 
     assert said in sentence and f"{twin:.2f}" in sentence and f"{nearest:.2f}" in sentence
     assert "much further" not in sentence
 
+
+
+def test_the_lesson_says_what_evaluate_scores() -> None:
+    """Evaluate scores a run beside the model it started from (ui.tabs.evaluate.models_to_evaluate), not beside
+    the model picked at the top: the lesson's words say so."""
+    from ui.tabs import lesson
+
+    said = next(step.say for step in lesson.STEPS if step.tab == "tab-evaluate")
+    assert "beside the model it started from" in said and "score the model picked at the top and" not in said

@@ -60,8 +60,8 @@ STEPS: tuple[Step, ...] = (
          "sentence points the same way. After: shorter arrows in a wider fan (they now point into other "
          "directions too): the cone opens."),
     Step("Evaluation", "tab-evaluate", None, 3,
-         "Press **Evaluate** to score the model picked at the top and your fine-tuned run (from "
-         f"{lessons.START_MODEL}) on STS-B. Then compare them in the Embedding map and Retrieval tabs, or try a "
+         "Press **Evaluate** to score your fine-tuned run beside the model it started from "
+         f"({lessons.START_MODEL}) on STS-B (with no run yet, the model picked at the top). Then compare them in the Embedding map and Retrieval tabs, or try a "
          "preset in Inside SimCSE → Ablations (every preset starts from the raw model)."),
 )
 
