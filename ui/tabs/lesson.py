@@ -61,8 +61,9 @@ STEPS: tuple[Step, ...] = (
          "directions too): the cone opens."),
     Step("Evaluation", "tab-evaluate", None, 3,
          "Press **Evaluate** to score your fine-tuned run beside the model it started from "
-         f"({lessons.START_MODEL}) on STS-B (with no run yet, the model picked at the top). Then compare them in the Embedding map and Retrieval tabs, or try a "
-         "preset in Inside SimCSE → Ablations (every preset starts from the raw model)."),
+         f"({lessons.START_MODEL}) on STS-B (with no run yet, the model picked at the top). Then compare them in "
+         "the Embedding map and Retrieval tabs, or try a preset in Inside SimCSE → Ablations (every preset starts "
+         "from the raw model)."),
 )
 
 # The main button of each step, by the panel it is on (inner panel, else outer tab): Next scrolls to it, so the
