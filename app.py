@@ -154,7 +154,7 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
                 delete = gr.Button("Delete run", size="sm", variant="secondary", visible=False,
                                    elem_id="delete-run")
         lesson_bar = lesson.build()
-        with gr.Tabs() as tabs:
+        with gr.Tabs(overflow_behavior="wrap") as tabs:  # a phone shows every tab's name, not a "…" menu
             with gr.Tab("Similarity", id="tab-similarity", elem_id="tab-similarity"):
                 similarity.build(studio, picker, pooler, session)
             with gr.Tab("Inside SimCSE", id="tab-inside", elem_id="tab-inside"):

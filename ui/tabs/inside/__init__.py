@@ -35,7 +35,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                               elem_id="inside-start", scale=2)
         start_note = gr.Markdown(describe_start(START_RAW, studio.config.base_label, studio.config.default_pooler),
                                  elem_id="inside-start-note")
-    with gr.Tabs(elem_id="inside-tabs") as inner:
+    with gr.Tabs(elem_id="inside-tabs", overflow_behavior="wrap") as inner:
         with gr.Tab("Dropout twins", id="inside-twins", elem_id="inside-twins"):
             with gr.Row(equal_height=False):
                 twin_text = gr.Textbox(TWIN_SENTENCES, label="One to eight sentences, one per line", lines=3,
