@@ -125,6 +125,11 @@ def describe_choice(choice: str, pooler: str) -> str:
     return f"**{choice}**, `{pooler}` pooler (lessons start from `{lessons.START_MODEL}`)."
 
 
+def choice_shown(choice: str, pooler: str) -> dict:
+    """Handler: the line under the pickers follows them (programmatic changes too)."""
+    return {"status": describe_choice(choice, pooler)}
+
+
 def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blocks:
     """Build the app. ``model`` (else $SIMCSE_MODEL, else the bundled model) is the base model offered first.
 
@@ -188,8 +193,9 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
 
         demo.unload(on_unload)
         # Programmatic changes too (a finished fine-tune selects its model): keep the line under the pickers true.
-        gr.on([picker.change, pooler.change], describe_choice, [picker, pooler], model_status, queue=False,
-              api_visibility="private")
+        gr.on([picker.change, pooler.change], **forms.wire(choice_shown, {"choice": picker, "pooler": pooler},
+                                                           {"status": model_status}),
+              queue=False, api_visibility="private")
     return demo
 
 

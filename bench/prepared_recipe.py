@@ -29,7 +29,10 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `simcse_core`
 
 from bench.common import make_parser, report, setup  # noqa: E402
 
-CANDIDATES: tuple[tuple[str, float], ...] = (("lesson", 1e-3), ("lesson", 3e-4), ("corpus", 1e-3), ("corpus", 3e-4))
+# (data, learning rate, batch size)
+CANDIDATES: tuple[tuple[str, float, int], ...] = (
+    ("lesson", 1e-3, 64), ("lesson", 3e-4, 64), ("corpus", 1e-3, 64), ("corpus", 3e-4, 64),
+    ("lesson", 2e-3, 64), ("lesson", 1e-3, 128))
 
 
 def corpus_sample(corpus_dir: Path, size: int, seed: int = 0) -> list[str]:
@@ -44,7 +47,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--corpus-dir", type=Path, required=True, help="the built corpus (holds pretrain.txt)")
     parser.add_argument("--steps", type=int, default=1500, help="steps per candidate")
     parser.add_argument("--sample", type=int, default=320_000, help="corpus sentences drawn for 'corpus'")
-    parser.add_argument("--only", default=None, help="run only candidates whose 'data,lr' contains this")
+    parser.add_argument("--only", default=None, help="run only these candidates: 'data,lr,batch;...'")
+    parser.add_argument("--name", default="prepared_recipe", help="the result's name in bench/results/")
     args = parser.parse_args(argv)
     setup(args)
 
@@ -58,24 +62,24 @@ def main(argv: list[str] | None = None) -> dict:
     data = {"lesson": list(lessons.lesson_sentences()), "corpus": corpus_sample(args.corpus_dir, args.sample)}
     steps = max(2, args.steps // 10) if args.quick else args.steps
     rows = []
-    for source, lr in CANDIDATES:
-        if args.only and args.only not in f"{source},{lr:g}":
+    for source, lr, batch in CANDIDATES:
+        if args.only and f"{source},{lr:g},{batch}" not in args.only.split(";"):
             continue
         encoder = load_encoder(lessons.START_MODEL, pooler=lessons.START_POOLER)
-        config = replace(lessons.LESSON_RUN, steps=steps, lr=lr, eval_every=0)
+        config = replace(lessons.LESSON_RUN, steps=steps, lr=lr, batch_size=batch, eval_every=0)
         last = None
         for last in train(encoder, data[source], config):
             pass
         on_dev, on_test = embedding_report(encoder, dev), embedding_report(encoder, test)
-        rows.append({"data": source, "sentences": len(data[source]), "lr": lr, "steps": last.step,
+        rows.append({"data": source, "sentences": len(data[source]), "lr": lr, "batch": batch, "steps": last.step,
                      "train_s": round(last.train_s, 1), "stsb_dev": round(on_dev["spearman"], 2),
                      "stsb_test": round(on_test["spearman"], 2), "anisotropy": round(on_dev["anisotropy"], 3)})
         print(rows[-1], flush=True)
     chosen = max(rows, key=lambda r: r["stsb_dev"])
     notes = [f"chosen on STS-B dev: {chosen['data']}, lr {chosen['lr']:g} (dev {chosen['stsb_dev']}, "
              f"test {chosen['stsb_test']})", f"{steps} steps a candidate, one seed (42)"]
-    columns = ["data", "sentences", "lr", "steps", "train_s", "stsb_dev", "stsb_test", "anisotropy"]
-    return report("prepared_recipe", args, rows, notes=notes, columns=columns, extra={"chosen": chosen})
+    columns = ["data", "sentences", "lr", "batch", "steps", "train_s", "stsb_dev", "stsb_test", "anisotropy"]
+    return report(args.name, args, rows, notes=notes, columns=columns, extra={"chosen": chosen})
 
 
 if __name__ == "__main__":

@@ -125,12 +125,12 @@ def test_cone_without_a_trained_model_says_what_to_do(studio):
 
 
 def test_lesson_steps_move_within_bounds_and_open_their_tab():
-    index, text, outer, inner, back, ahead = lesson.go(0, 1)
-    assert index == 1 and "Dropout twins" in text and outer.selected == "tab-inside"
-    assert inner.selected == "inside-twins" and back["interactive"] and ahead["interactive"]
-    last = lesson.go(len(lesson.STEPS) - 1, 1)
-    assert last[0] == len(lesson.STEPS) - 1 and not last[5]["interactive"]
-    assert lesson.go(0, -1)[0] == 0
+    shown = lesson.go(index=0, delta=1)
+    assert shown["index"] == 1 and "Dropout twins" in shown["text"] and shown["tabs"].selected == "tab-inside"
+    assert shown["inner"].selected == "inside-twins" and shown["back"]["interactive"] and shown["next"]["interactive"]
+    last = lesson.go(index=len(lesson.STEPS) - 1, delta=1)
+    assert last["index"] == len(lesson.STEPS) - 1 and not last["next"]["interactive"] and "inner" not in last
+    assert lesson.go(index=0, delta=-1)["index"] == 0
     assert [s.minutes for s in lesson.STEPS] and 15 <= sum(s.minutes for s in lesson.STEPS) + 3 <= 25
 
 

@@ -9,11 +9,13 @@ step is above the fold at 1280x720.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import gradio as gr
 
 from simcse_core.teaching import lessons
+from ui.serving import forms
 
 
 @dataclass(frozen=True)
@@ -148,13 +150,13 @@ def step_markdown(index: int) -> str:
             f"{step.say}")
 
 
-def go(index: int, delta: int) -> tuple:
-    """Handler: move ``delta`` steps (clamped) and open that step's tab and panel."""
+def go(index: int, delta: int) -> dict:
+    """Handler: move ``delta`` steps (clamped) and open that step's tab and panel (and its Inside panel, if any)."""
     index = max(0, min(len(STEPS) - 1, int(index or 0) + delta))
     step = STEPS[index]
-    inner = gr.Tabs(selected=step.inner) if step.inner else gr.skip()
-    return (index, step_markdown(index), gr.Tabs(selected=step.tab), inner,
-            gr.update(interactive=index > 0), gr.update(interactive=index < len(STEPS) - 1))
+    shown = {"index": index, "text": step_markdown(index), "tabs": gr.Tabs(selected=step.tab),
+             "back": gr.update(interactive=index > 0), "next": gr.update(interactive=index < len(STEPS) - 1)}
+    return shown | ({"inner": gr.Tabs(selected=step.inner)} if step.inner else {})
 
 
 def build() -> dict:
@@ -180,8 +182,10 @@ def scroll_js() -> str:
 
 def wire(bar: dict, tabs: gr.Tabs, inner: gr.Tabs) -> None:
     """Connect the lesson bar to the outer tabs and the Inside SimCSE panels."""
-    outputs = [bar["index"], bar["text"], tabs, inner, bar["back"], bar["next"]]
+    outputs = {"index": bar["index"], "text": bar["text"], "tabs": tabs, "inner": inner, "back": bar["back"],
+               "next": bar["next"]}
     for button, delta in ((bar["next"], 1), (bar["back"], -1)):
-        button.click(lambda i, d=delta: go(i, d), bar["index"], outputs, queue=False, api_visibility="private"
+        button.click(**forms.wire(functools.partial(go, delta=delta), {"index": bar["index"]}, outputs),
+                     queue=False, api_visibility="private"
                      ).then(None, bar["text"], None, js=scroll_js(), queue=False, api_visibility="private")
     bar["presenter"].change(None, bar["presenter"], None, js=PRESENTER_JS, queue=False, api_visibility="private")

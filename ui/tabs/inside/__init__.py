@@ -22,7 +22,7 @@ from ui.serving.config import START_CHOICES, START_RAW
 from ui.serving.studio import Studio
 from ui.tabs.inside.cone import draw_cone
 from ui.tabs.inside.exports import export_projector, export_tables
-from ui.tabs.inside.inputs import describe_start, setting_range
+from ui.tabs.inside.inputs import describe_start, setting_range, start_shown_note
 from ui.tabs.inside.loss import LOSS_SENTENCES, MODES, encode_batch, new_batch, rescore
 from ui.tabs.inside.presets import PRESET_CHOICES, clear_runs, notes_markdown, paper_table, preset_event, stop_preset
 from ui.tabs.inside.twins import TWIN_SENTENCES, show_twins
@@ -120,8 +120,9 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                 history_file = gr.File(label="Run history", interactive=False, elem_id="export-history")
 
     encode, heavy = studio.queues.encode, studio.queues.heavy
-    gr.on([start.change, picker.change, pooler_picker.change], describe_start, [start, picker, pooler_picker],
-          start_note, queue=False, api_visibility="private")
+    gr.on([start.change, picker.change, pooler_picker.change],
+          **forms.wire(start_shown_note, {"start": start, "choice": picker, "pooler": pooler_picker},
+                       {"note": start_note}), queue=False, api_visibility="private")
     # "Start from" is the last parameter of /dropout_twins and /inside_the_loss (added later: an API call that
     # leaves it out starts from the raw model).
     twins = forms.wire(functools.partial(show_twins, studio),

@@ -36,3 +36,8 @@ def describe_start(start: str | None, choice: str | None, pooler: str | None) ->
 
 def start_shown(start: str | None, choice: str, encoder) -> str:
     return encoder.description if check_start(start) == START_RAW else model_shown(choice, encoder)
+
+
+def start_shown_note(start: str | None, choice: str | None, pooler: str | None) -> dict:
+    """Handler: the line under "Start from" follows it and the pickers."""
+    return {"note": describe_start(start, choice, pooler)}
