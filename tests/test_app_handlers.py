@@ -487,3 +487,13 @@ def test_a_raw_start_is_scored_beside_the_paper_in_its_setting_and_the_model_tra
     sup_scored = finetune.scoring(finetune.finetune_job(studio, sup, Session()), "STS-B dev")
     assert sup_scored.references[0][0] == paper.TABLE6["[CLS] w/ MLP"]["sup"].value
     assert finetune.scoring(finetune.finetune_job(studio, form, Session()), "Demo pairs") == finetune.Scoring()
+
+
+def test_a_training_file_that_cannot_be_used_stays_marked(studio: Studio, tmp_path: Path) -> None:
+    """The upload's validator message can be dismissed; the line under the form keeps saying the file is unusable
+    (and never shows an earlier file's summary for it)."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("foo,bar,baz\nthe cat,a dog,a bird\n", encoding="utf-8")  # a header this reader does not know
+    marked = finetune.mark_bad_file(studio, choice=text.UPLOAD_TRAINING, upload=str(bad))
+    assert marked["data_info"].startswith("⚠️ **This file cannot be used:**") and "header" in marked["data_info"]
+    assert finetune.mark_bad_file(studio, choice=text.SAMPLE_UNSUP, upload=None) == {}

@@ -170,6 +170,17 @@ def data_problems(studio: Studio, choice: str | None, upload: str | None, mode: 
     return {}
 
 
+def mark_bad_file(studio: Studio, choice: str | None, upload: str | None) -> dict[str, Any]:
+    """Handler, beside the upload's validator: a file that cannot be used stays marked under the form (the
+    validator's message can be dismissed; the summary of an earlier file must not stand for this one)."""
+    problems = data_problems(studio, choice, upload)
+    if not problems:
+        return {}
+    problem = next(iter(problems.values()))
+    return {"data_info": f"⚠️ **This file cannot be used:** {as_markdown_text(problem)} Upload another file or "
+                         "choose other data."}
+
+
 def finetune_job(studio: Studio, form: FinetuneForm, session: Session) -> runs.FinetuneJob:
     """The job a valid form describes (InputError naming the first wrong field)."""
     from simcse_core.training.train import inference_pooler
@@ -343,6 +354,8 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
     upload.upload(**forms.wire(describe_data, data_fields, data_shown), api_name="check_training_file",
                   validator=forms.validator(lambda choice, upload: data_problems(studio, choice, upload),
                                             data_fields), **studio.queues.encode)
+    upload.upload(**forms.wire(functools.partial(mark_bad_file, studio), data_fields, {"data_info": data_info}),
+                  queue=False, api_visibility="private")
     # A new start brings its settings (and default data); the picker matters when the run starts from it.
     settings_shown = {"steps": steps, "budget": budget, "batch_size": batch, "lr": lr, "temperature": temperature,
                       "dropout": dropout, "pooler": pooler, "max_length": max_length,
