@@ -398,3 +398,24 @@ def test_presenter_mode_shows_the_three_live_charts_whole_at_1280x720(browser: A
     for name, box in boxes.items():
         assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= DESKTOP["height"], (name, box)
         assert box["x"] >= 0 and box["x"] + box["width"] <= DESKTOP["width"], (name, box)
+
+
+def test_a_phone_shows_the_whole_similarity_matrix(browser: Any, server: AppServer, shots: Path) -> None:  # noqa: F811
+    """At 390x844 the heatmap's rows and columns are numbered instead of named, and the matrix fits the screen."""
+    context = browser.new_context(viewport=PHONE)
+    context.set_default_timeout(PAGE_TIMEOUT * 1000)
+    page = context.new_page()
+    try:
+        open_app(page, server.url, PAGE_TIMEOUT)
+        page.locator("#sim-heatmap-run").click()
+        numbered = ("() => { const gd = document.querySelector('#sim-heatmap .js-plotly-plot');"
+                    " return gd && gd.layout && gd.layout.xaxis && gd.layout.xaxis.ticktext"
+                    " && gd.layout.xaxis.ticktext[0] === '1'; }")
+        page.wait_for_function(numbered, timeout=PAGE_TIMEOUT * 1000)
+        right = page.evaluate("() => document.querySelector('#sim-heatmap .js-plotly-plot')"
+                              ".getBoundingClientRect().right")
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        screenshot(page, shots, "phone-heatmap-numbered", settle_s=2)
+    finally:
+        context.close()
+    assert right <= PHONE["width"] and width == PHONE["width"], (right, width)

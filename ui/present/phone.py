@@ -43,3 +43,15 @@ def stack_on_phone(fig: go.Figure, titles: Sequence[str] = (), labels_inside: Se
                               f"annotations[{index}].text": "<br>".join(textwrap.wrap(annotation.text, 30))})
     fig.update_layout(meta={"phone": phone})
     return fig
+
+
+def numbered_on_phone(fig: go.Figure, labels: Sequence[str]) -> go.Figure:
+    """Note in ``fig.layout.meta["phone"]`` a matrix's layout for a phone: its rows and columns named by number
+    ("1", "2", … as the sentences are numbered) instead of by their text, so the whole matrix fits the screen
+    (hovering a cell still shows both sentences)."""
+    numbers = [str(k + 1) for k in range(len(labels))]
+    fig.update_layout(meta={"phone": {
+        "xaxis.tickvals": list(labels), "xaxis.ticktext": numbers, "xaxis.tickangle": 0,
+        "yaxis.tickvals": list(labels), "yaxis.ticktext": numbers,
+        "margin.l": 36, "margin.r": 8, "height": 160 + 26 * len(labels)}})
+    return fig

@@ -12,7 +12,7 @@ import plotly.io as pio
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from ui.present.phone import stack_on_phone
+from ui.present.phone import numbered_on_phone, stack_on_phone
 
 BEFORE_COLOR = "#94a3b8"  # slate: the base model
 AFTER_COLOR = "#4f46e5"  # indigo: the fine-tuned model
@@ -87,7 +87,7 @@ def similarity_heatmap(
     fig.update_layout(**_LAYOUT, title=title, height=max(420, min(900, 120 + 28 * n)))
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(tickangle=-40)
-    return fig
+    return numbered_on_phone(fig, labels)
 
 
 def loss_curve(steps: Sequence[int], losses: Sequence[float], chance: float | None = None) -> go.Figure:

@@ -127,8 +127,8 @@ body.presenter .js-plotly-plot .legendtext { font-size: 15px !important; }
 body.presenter .js-plotly-plot .xtitle, body.presenter .js-plotly-plot .ytitle { font-size: 17px !important; }
 body.presenter .js-plotly-plot .gtitle { font-size: 21px !important; }
 /* On a phone, figures with panels side by side draw them one above the other (ui.present.phone.stack_on_phone)
-   at the screen's width; the similarity matrix keeps a readable width and scrolls sideways inside its own box
-   (contain: it never widens the page). */
+   and the similarity matrix names its rows by number (numbered_on_phone), both at the screen's width; a figure
+   is contained in its box (it never widens the page). */
 @media (max-width: 640px) {
   #lesson-bar { flex-direction: column !important; }
   #lesson-bar > * { width: 100% !important; min-width: 0 !important; flex: 1 1 auto !important; }
@@ -136,7 +136,6 @@ body.presenter .js-plotly-plot .gtitle { font-size: 21px !important; }
   #lesson-bar button { min-width: 0 !important; flex: 1 1 0 !important; }
   #twins-plot, #loss-plot, #cone-plot, #map-plot, #sim-heatmap, #ft-au-plot {
     overflow-x: auto; min-width: 0 !important; contain: inline-size; }
-  #sim-heatmap > div { min-width: 720px; }
 }
 """
 
