@@ -367,6 +367,13 @@ def test_a_reload_brings_the_runs_back_and_a_tab_nobody_reopens_lets_them_go(tmp
     assert any("back" in notice for notice in after.take_notices())
     assert people.claim(before.person) is None  # claimed once
 
+    api = Session(people=people)  # an API client's session (no page load): it cannot reload, its runs go at once
+    api.workdir = tmp_path / "api"
+    api.workdir.mkdir()
+    api.runs[1] = FineTuneRecord(1, object(), "raw-bert", "avg_first_last", "4 steps", steps=4)
+    close_session(api)
+    assert not api.workdir and not (tmp_path / "api").exists() and people.claim(api.person) is None
+
     people = People(park_s=0.2)
     gone = _session_with_a_run(people, tmp_path)
     folder = gone.workdir

@@ -144,6 +144,7 @@ class Session:
     workdir: Path | None = None
     closed: bool = False  # set when the visitor left: nothing new is written for it
     person: str = field(default_factory=new_person_id)  # the browser's id (its tabs share it); else this session's
+    browser: bool = False  # a browser's page (made on page load): its runs can come back after a reload
     people: People | None = None  # the server's shared counts (None: this session is not counted, e.g. in tests)
     notices: list[str] = field(default_factory=list)  # for the visitor's next event (errors.guarded)
     _admission: threading.Lock = field(default_factory=threading.Lock, repr=False)  # begin/end of a run
@@ -354,7 +355,7 @@ def close_session(session: Session) -> None:
         session.projections.clear()
         session.loss_views, session.preset_run = None, None
         session.preset_results, session.preset_events = [], {}
-    if runs and session.people is not None:
+    if runs and session.browser and session.people is not None:  # an API client cannot reload: nothing to wait for
         session.people.park(session.person, runs, session.run_count, workdir, release_parked)
     else:
         remove_folder(workdir)
@@ -391,6 +392,7 @@ def start_browser_session(people: People | None, stored: object) -> tuple[Sessio
     """Page load: the browser's session, as the person its stored id names (a new id if it has none or a
     forged one); the id goes back to the browser to keep."""
     session = new_session(people, stored if isinstance(stored, str) else None)
+    session.browser = True
     parked = None if people is None else people.claim(session.person)
     if parked is not None:
         session.adopt(parked)
