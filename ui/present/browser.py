@@ -34,6 +34,11 @@ PHONE_PLOTS_HEAD = """<script>
     gd.on('plotly_afterplot', () => fit(gd));
     fit(gd);
   });
-  new MutationObserver(hook).observe(document.documentElement, {childList: true, subtree: true});
+  let queued = false;  // at most once a frame: a live run changes the page many times a second
+  new MutationObserver(() => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => { queued = false; hook(); });
+  }).observe(document.documentElement, {childList: true, subtree: true});
 })();
 </script>""".replace("PHONE_WIDTH_PX", str(PHONE_WIDTH_PX))

@@ -149,12 +149,9 @@ class Studio:
 
                     return SearchIndex.build(encoder, corpus.sentences, progress=report)
 
-                index = self._shared_index(key, build) if shared else build()
+                index = self._shared(key, build) if shared else build()
                 session.indexes[key] = index
             return corpus, index
-
-    def _shared_index(self, key: IndexKey, build: Callable[[], Any]):
-        return self._shared(key, build)
 
     def _shared(self, key: tuple, build: Callable[[], Any]):
         """The thing made by ``build`` under ``key`` (a base model's index or map of the bundled corpus: the same

@@ -4,6 +4,7 @@ alignment-uniformity plane and set against the paper's row, each row against its
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -80,12 +81,24 @@ def _against_default(preset, result, comparison) -> str:
             f"({comparison.how})")
 
 
+def measured_runs() -> dict:
+    """The project's stored measurement of each preset (key -> AblationResult), read again only when the files
+    in bench/results change: the table is drawn at every update of a preset run."""
+    stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in ablations.MEASURED_DIR.glob("ablations_*.json")))
+    return _measured_runs(ablations.MEASURED_DIR, stamp)
+
+
+@functools.lru_cache(maxsize=2)
+def _measured_runs(directory, stamp: tuple) -> dict:
+    return {r.key: r for group in ablations.GROUPS for r in ablations.measured_results(group, directory)}
+
+
 def paper_table(results: list) -> pd.DataFrame:
     """Every preset with the paper's row, its setting beside ours, and our run where this visitor ran it; each row
     set against its table's default in the paper and in ours."""
     ours = {r.key: r for r in results}
     compared = {c.row: c for c in ablations.comparisons(results)}
-    measured = {r.key: r for group in ablations.GROUPS for r in ablations.measured_results(group)}
+    measured = measured_runs()
     rows = []
     for preset in ablations.PRESETS:
         result = ours.get(preset.key)
