@@ -1,17 +1,20 @@
-"""Choosing the lesson's recipe by measurement: pooler (Table 6's rows) and learning rate, from the raw model.
+"""Choosing the lesson's recipe by measurement: pooler (Table 6's rows), learning rate and batch, from the raw model.
 
-Each candidate is the lesson run (the paper's unsupervised setting: batch 64, τ 0.05, dropout 0.1, training
-length 32, on the 20,000 lesson sentences, seed 42) with one pooler and one learning rate, for the lesson's
-steps. It is scored on the full STS-B dev and test sets, and its gain is measured against the raw model's
-*best* training-free reading without whitening ([CLS], mean or first-last average: the one a class would pick
-instead) and against whitening, not against the reading the run starts from. The recipe is chosen on STS-B dev
-(as the paper selects on STS-B dev); STS-B test is reported, never used to choose.
+Each candidate is the lesson run (the paper's unsupervised setting: τ 0.05, dropout 0.1, training length 32, on the
+20,000 lesson sentences, seed 42) with one pooler, learning rate and batch (the paper's grid: 64, 128, 256, 512),
+for the lesson's steps — or, with ``--same-examples``, for as many examples as the lesson run sees. It is scored on
+the full STS-B dev and test sets, and its gain is measured against the raw model's *best* training-free reading
+without whitening ([CLS], mean or first-last average: the one a class would pick instead) and against whitening,
+not against the reading the run starts from. The recipe is chosen on STS-B dev (as the paper selects on STS-B dev);
+STS-B test is reported, never used to choose.
 
     python bench/lesson_recipe.py                # the candidates below, one seed each
     python bench/lesson_recipe.py --seeds 3      # and more seeds
     python bench/lesson_recipe.py --quick        # a tenth of the steps
+    python bench/lesson_recipe.py --same-examples --name lesson_recipe_batch \
+        --only "avg_first_last,0.001,64;avg_first_last,0.001,128;avg_first_last,0.001,256;avg_first_last,0.002,256"
 
-Writes ``bench/results/lesson_recipe.json``.
+Writes ``bench/results/lesson_recipe.json`` (or ``--name``).
 """
 
 from __future__ import annotations
@@ -25,21 +28,41 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `simcse_core`
 
 from bench.common import Target, make_parser, report, setup  # noqa: E402
 
-# (Table 6 row, pooler, MLP in training only, learning rate)
-CANDIDATES: tuple[tuple[str, str, bool, float], ...] = (
-    ("[CLS] w/o MLP", "cls_before_pooler", False, 3e-3),
-    ("[CLS] w/ MLP (train)", "cls", True, 3e-3),
-    ("mean (not a Table 6 row)", "mean", False, 1e-3),
-    ("First-last avg.", "avg_first_last", False, 1e-3),
-    ("First-last avg.", "avg_first_last", False, 3e-3),
-    ("First-last avg.", "avg_first_last", False, 3e-4),
+# (Table 6 row, pooler, MLP in training only, learning rate, batch)
+CANDIDATES: tuple[tuple[str, str, bool, float, int], ...] = (
+    ("[CLS] w/o MLP", "cls_before_pooler", False, 3e-3, 64),
+    ("[CLS] w/ MLP (train)", "cls", True, 3e-3, 64),
+    ("mean (not a Table 6 row)", "mean", False, 1e-3, 64),
+    ("First-last avg.", "avg_first_last", False, 1e-3, 64),
+    ("First-last avg.", "avg_first_last", False, 3e-3, 64),
+    ("First-last avg.", "avg_first_last", False, 3e-4, 64),
+    ("First-last avg.", "avg_first_last", False, 1e-3, 128),
+    ("First-last avg.", "avg_first_last", False, 2e-3, 128),
+    ("First-last avg.", "avg_first_last", False, 1e-3, 256),
+    ("First-last avg.", "avg_first_last", False, 2e-3, 256),
 )
+
+
+def _chosen(only: str | None) -> tuple[tuple[str, str, bool, float, int], ...]:
+    """The candidates ``--only`` names ('pooler,lr,batch;...'), or all of them."""
+    if not only:
+        return CANDIDATES
+    wanted = {tuple(part.split(",")) for part in only.split(";")}
+    picked = tuple(c for c in CANDIDATES if (c[1], f"{c[3]:g}", str(c[4])) in wanted)
+    if not picked:
+        raise SystemExit(f"--only: no candidate matches {only!r} "
+                         "(write pooler,lr,batch; e.g. avg_first_last,0.001,128)")
+    return picked
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = make_parser(__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=1, help="seeds per candidate (42, 43, ...)")
     parser.add_argument("--steps", type=int, default=None, help="steps per run (default: the lesson's)")
+    parser.add_argument("--same-examples", action="store_true",
+                        help="each candidate sees as many examples as the lesson run (steps x batch), not its steps")
+    parser.add_argument("--only", default=None, help="candidates to run, 'pooler,lr,batch;...'")
+    parser.add_argument("--name", default="lesson_recipe", help="result file name under bench/results/")
     args = parser.parse_args(argv)
     setup(args)
 
@@ -60,16 +83,18 @@ def main(argv: list[str] | None = None) -> dict:
     steps = args.steps or lessons.LESSON_STEPS
     if args.quick:
         steps = max(2, steps // 10)
-    for row_name, pooler, mlp_only_train, lr in CANDIDATES:
+    for row_name, pooler, mlp_only_train, lr, batch in _chosen(args.only):
+        run_steps = steps * lessons.LESSON_BATCH // batch if args.same_examples else steps
         for seed in range(42, 42 + args.seeds):
             encoder = load_encoder(lessons.START_MODEL, pooler="cls_before_pooler")
-            config = replace(lessons.LESSON_RUN, steps=steps, lr=lr, pooler=pooler, mlp_only_train=mlp_only_train,
-                             seed=seed, eval_every=0)
+            config = replace(lessons.LESSON_RUN, steps=run_steps, lr=lr, batch_size=batch, pooler=pooler,
+                             mlp_only_train=mlp_only_train, seed=seed, eval_every=0)
             last = None
             for last in train(encoder, sentences, config):
                 pass
             on_dev, on_test = embedding_report(encoder, dev), embedding_report(encoder, test)
-            rows.append({"recipe": f"{row_name}, lr {lr:g}", "kind": "SimCSE", "pooler": pooler, "lr": lr,
+            rows.append({"recipe": f"{row_name}, lr {lr:g}, batch {batch}", "kind": "SimCSE", "pooler": pooler,
+                         "lr": lr, "batch": batch,
                          "seed": seed, "steps": last.step, "train_s": round(last.train_s, 1),
                          "stsb_dev": round(on_dev["spearman"], 2), "stsb_test": round(on_test["spearman"], 2),
                          "anisotropy": round(on_dev["anisotropy"], 3),
@@ -83,11 +108,12 @@ def main(argv: list[str] | None = None) -> dict:
     notes = [f"best unwhitened training-free reading (chosen on dev): {best_dev.label}, dev {best_dev.stsb_dev}, "
              f"test {best_dev.stsb_test}; whitened first-last: dev {whitened.stsb_dev}, test {whitened.stsb_test}",
              f"chosen on STS-B dev: {chosen['recipe']} (dev {chosen['stsb_dev']}, test {chosen['stsb_test']})",
-             f"{steps} steps a run, batch {lessons.LESSON_RUN.batch_size}, τ {lessons.LESSON_RUN.temperature}, "
+             (f"each run sees {steps * lessons.LESSON_BATCH:,} examples (steps x batch)" if args.same_examples
+              else f"{steps} steps a run") + f", τ {lessons.LESSON_RUN.temperature}, "
              f"dropout {lessons.LESSON_RUN.dropout}, training length {lessons.LESSON_RUN.max_length}"]
     columns = ["recipe", "kind", "seed", "steps", "train_s", "stsb_dev", "stsb_test", "anisotropy",
                "gain_test_vs_best_unwhitened", "gain_test_vs_whitened"]
-    return report("lesson_recipe", args, rows, targets=targets, notes=notes, columns=columns,
+    return report(args.name, args, rows, targets=targets, notes=notes, columns=columns,
                   extra={"chosen": chosen})
 
 

@@ -1,9 +1,9 @@
-"""Choosing the prepared run's data and learning rate by measurement, on STS-B dev.
+"""Choosing the prepared run's data, learning rate and batch by measurement, on STS-B dev.
 
 The prepared run is the lesson's recipe trained longer (``simcse_core.teaching.prepared``). With the 20,000 lesson
 sentences its STS-B dev score stops rising after about 1,000 steps (16 passes over the same sentences), below
-whitening's. Each candidate here is the lesson's recipe (pooler, batch 64, τ 0.05, dropout 0.1, training length
-32, seed 42) from the raw model with one data source and one learning rate, for ``--steps`` steps:
+whitening's. Each candidate here is the lesson's recipe (pooler, τ 0.05, dropout 0.1, training length 32, seed
+42) from the raw model with one data source, learning rate and batch, for ``--steps`` steps:
 
 - ``lesson``: the 20,000 lesson sentences;
 - ``corpus``: ``--sample`` sentences drawn (seed 0) from the pretraining corpus's ``pretrain.txt`` (built by

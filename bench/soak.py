@@ -6,7 +6,8 @@ the answer) and mixing similarity (45 %), search (30 %), heatmaps (15 %) and emb
 minute, ``--burst`` of them press Start on a short fine-tune within the same second, and ``--runs-per-trainer``
 runs each over the soak. It reports requests, errors, p50/p95 per endpoint, each run's wait in the training
 queue (and the estimate the app showed), and the server's resident memory every 5 s, during the soak and
-for ``--idle-s`` after the visitors have left (their sessions end when their connections close).
+for ``--idle-s`` after the visitors have left. Each visitor holds the page's heartbeat open as a browser tab
+does (:class:`OpenTab`) and closes it when it leaves, so the server ends its session as on a closed tab.
 
     python -m bench.soak                      # 30 visitors, 10 minutes (the issue's classroom)
     python -m bench.soak --preset school      # the same class behind one school address (one NAT)
@@ -145,12 +146,48 @@ def connect(url: str, log: Log, attempts: int = 5, address: str | None = None):
     return None
 
 
+class OpenTab:
+    """The heartbeat stream a browser tab holds open (``/gradio_api/heartbeat/<session>``): when it closes,
+    gradio runs the page's unload event for that session, as when a student closes the tab. A gradio_client
+    session opens none, so without it a visitor's session would outlive the soak (for the app's API-session
+    time to live)."""
+
+    def __init__(self, url: str, session_hash: str, headers: dict | None) -> None:
+        self._url = f"{url}gradio_api/heartbeat/{session_hash}"
+        self._headers = headers
+        self._response = None
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._hold, daemon=True)
+        self._thread.start()
+
+    def _hold(self) -> None:
+        import httpx
+
+        try:
+            with httpx.Client(timeout=httpx.Timeout(10.0, read=None)) as http, \
+                    http.stream("GET", self._url, headers=self._headers) as response:
+                self._response = response
+                for _ in response.iter_lines():
+                    if self._closed.is_set():
+                        return
+        except (httpx.HTTPError, RuntimeError):  # closed from close(), or the server went away
+            return
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._response is not None:
+            self._response.close()
+        self._thread.join(timeout=5)
+
+
 def visitor(k: int, url: str, log: Log, deadline: float, burst_at: float | None, barrier: threading.Barrier | None,
             runs: int, budget_s: float, shared: bool = False) -> None:
     rng = random.Random(k)
-    client = connect(url, log, address=visitor_address(k, shared))
+    address = visitor_address(k, shared)
+    client = connect(url, log, address=address)
     if client is None:
         return
+    tab = OpenTab(url, client.session_hash, {"X-Forwarded-For": address})
     runs_left = runs
     try:
         while time.monotonic() < deadline:
@@ -178,6 +215,7 @@ def visitor(k: int, url: str, log: Log, deadline: float, burst_at: float | None,
                 timed(log, "embedding_map", lambda: client.predict(False, BASE, "mean", api_name="/embedding_map"))
             time.sleep(rng.uniform(1.0, 4.0))
     finally:
+        tab.close()
         try:
             client.close()
         except Exception:  # noqa: BLE001 - older clients have no close()

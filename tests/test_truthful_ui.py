@@ -92,7 +92,9 @@ def test_evaluate_defaults_to_a_quick_stated_sample_with_the_papers_figure(studi
     table = evaluate.evaluate(studio, set_choice=evaluate.STSB_DEV_QUICK, upload=None, choice=studio.config.base_label,
                               pooler="mean", session=Session())["table"]
     assert table["Pairs"][0] == QUICK_EVAL_PAIRS and f"{QUICK_EVAL_PAIRS}-pair sample" in table["Evaluation set"][0]
-    assert table["Paper, BERT-base (unsup / sup)"][0].startswith("82.5 / 86.2")
+    cell = table["Paper, BERT-base (unsup / sup)"][0]
+    assert cell.startswith("82.5 unsup") and "86.2 sup" in cell
+    assert "[CLS] w/ MLP (train)" in cell and "Table 7" in cell  # each figure's pooler and table
     assert "1,500" in evaluate.STSB_DEV  # the full set, one option away, with its expected time
     assert "s per model" in evaluate.STSB_DEV
 
@@ -108,15 +110,16 @@ def test_scored_pairs_upload_says_what_was_kept(tmp_path: Path) -> None:
 def test_live_curve_shows_the_papers_row_and_the_model_trained_at_scale() -> None:
     from types import SimpleNamespace
 
-    from simcse_core.teaching import lessons
+    from simcse_core.teaching import lessons, paper_rows
 
-    job = SimpleNamespace(data=SimpleNamespace(examples=["a sentence"]), config=lessons.LESSON_RUN,
-                          base_name=lessons.START_MODEL)
+    job = SimpleNamespace(data=SimpleNamespace(examples=["a sentence"], summary=lambda: "1 sentence"),
+                          config=lessons.LESSON_RUN,
+                          base_name=lessons.START_MODEL, base_pooler=lessons.START_POOLER)
     scored = finetune.scoring(job, "STS-B dev (300-pair sample)")
     fig = plots.sts_curve([0, 10], [30.0, 50.0], "STS-B dev (300-pair sample)", scored.references)
     labels = [(a.text or "").replace("<br>   ", " ") for a in fig.layout.annotations]
-    figure = finetune.paper_figure(lessons.LESSON_RUN, hard_negatives=False)
-    assert figure.setting == "unsup" and figure.table in ("Table 6", "Table 3")  # the row of the lesson's pooler
+    figure = paper_rows.match(lessons.LESSON_RUN).figure
+    assert figure.setting == "unsup" and figure.table == "Table 6"  # the row of the lesson's pooler
     assert any(f"{figure.value:.1f}" in label and figure.table in label for label in labels)
     assert any(f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}" in label and "trained at scale" in label for label in labels)
     assert finetune.scoring(job, "Demo pairs").references == ()
@@ -125,7 +128,7 @@ def test_live_curve_shows_the_papers_row_and_the_model_trained_at_scale() -> Non
 def test_texts_no_longer_claim_what_is_false() -> None:
     assert "Section 5 diagnostics" not in text.EVAL_INTRO
     assert "`mean` [`avg`]" in text.HOW_IT_WORKS  # the official pooler name beside ours
-    assert "sup" in text.TIP_STEPS and "15.6k" in text.TIP_STEPS
+    assert "sup" in text.TIP_STEPS and "15,625" in text.TIP_STEPS
     assert "76.85" in text.PAPER_REFERENCE and "81.57" in text.PAPER_REFERENCE and "SICK-R" in text.PAPER_REFERENCE
     assert text.trained_at_scale() in text.FINETUNE_INTRO and text.lesson_run_measured() in text.FINETUNE_INTRO
     from simcse_core.evaluation.paper import QUOTES

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "minilm"  # for real use: Similarity and Retrieval
 RAW_MODEL = "raw-bert"  # where lessons start: a language model that never learned sentence meaning
-PREPARED_MODEL = "raw-bert-simcse"  # the lesson's recipe from raw-bert, trained ~12 minutes (teaching/prepared.py)
+PREPARED_MODEL = "raw-bert-simcse"  # the lesson's recipe from raw-bert, trained ~15 minutes (teaching/prepared.py)
 
 # Short names a user can type; each maps to where its weights come from.
 PACKAGED_MODELS: dict[str, str] = {

@@ -26,7 +26,7 @@ from simcse_core.teaching import lessons
 logger = logging.getLogger(__name__)
 
 PREPARED_DIR = SHIPPED_MODELS[PREPARED_MODEL]
-PREPARED_STEPS = 5_000  # about 12 minutes of training steps on two idle cores (see MODEL.md)
+PREPARED_STEPS = 4_000  # about 14 minutes of training steps on two idle cores (see MODEL.md)
 PREPARED_RUN = replace(lessons.LESSON_RUN, steps=PREPARED_STEPS, eval_every=500)
 MAX_SHARD_MB = 9
 

@@ -6,7 +6,7 @@ from simcse_core.evaluation import paper
 from simcse_core.evaluation.paper import NLI_PAIRS, OFFICIAL_POOLER_NAMES, QUOTES, STSB_DEV, table5_markdown
 from simcse_core.model.catalogue import MODEL_DESCRIPTIONS
 from simcse_core.model.pooling import POOLER_HELP
-from simcse_core.teaching import ablations, lessons
+from simcse_core.teaching import ablations, lessons, paper_rows
 
 TITLE = "SimCSE Studio"
 
@@ -36,8 +36,9 @@ $$\ell_i = -\log \frac{e^{\mathrm{sim}(h_i,\,h_i^+)/\tau}}{\sum_{j=1}^{N}
 
 **Why it works**: the numerator pulls positives together (*alignment*, lower is better); the denominator
 pushes all sentences apart (*uniformity*, lower is better). Both are defined in the paper's background section
-(Section 2, after Wang & Isola 2020) and plotted in its Figures 2 and 3. Pre-trained encoders squeeze every
-sentence into a narrow cone (*anisotropy*, the paper's Section 5: any two sentences look similar); in the paper,
+(Section 2, after Wang & Isola 2020) and plotted in its Figures 2 and 3. Pre-trained language models such as
+BERT-base (the paper's Section 5) and our raw-bert (mean cosine RAW_CONE) squeeze every sentence into a narrow
+cone (*anisotropy*: any two sentences look similar); in the paper,
 SimCSE spreads them out while keeping paraphrases close. MINIATURE_DIRECTION Watch both numbers move in the
 **Fine-tune** and **Embedding map** tabs.
 
@@ -50,16 +51,16 @@ POOLER_TABLE
 
 | Setting | Unsupervised | Supervised |
 |---|---|---|
-| Training data | 10⁶ Wikipedia sentences | SNLI + MNLI: NLI_PAIRS pairs (§6.1; the official file: 275k triplets) |
+| Training data | 10⁶ Wikipedia sentences | SNLI + MNLI: NLI_PAIRS pairs (§6.1; the official file: NLI_FILE triplets) |
 | Batch size (Table A.1) | UNSUP_BATCH | SUP_BATCH |
 | Learning rate (Table A.1) | UNSUP_LR | SUP_LR |
-| Temperature τ | 0.05 (the official scripts) | 0.05 (Table D.1's best) |
+| Temperature τ | 0.05 (the official scripts) | 0.05 (Table D.1's best; D.1 states no setting) |
 | Dropout | 0.1 (the model's own) | 0.1 |
 | Max length | 32 tokens (the official scripts; the paper's text gives none) | 32 tokens (the same) |
 | Evaluation | STS-B dev every 250 steps, the best kept (Appendix A; the official scripts: every 125) | the same |
 | Pooler | [CLS] + MLP in training only | [CLS] + MLP |
 | Training length | 1 epoch | 3 epochs |
-| STS-B test (Spearman × 100) | 76.85 | 84.25 |
+| STS-B test (Spearman × 100, Table 5) | UNSUP_TEST | SUP_TEST |
 """
 
 
@@ -91,10 +92,14 @@ def miniature_direction() -> str:
 
 
 HOW_IT_WORKS = (HOW_IT_WORKS.replace("POOLER_TABLE", _pooler_table()).replace("NLI_PAIRS", NLI_PAIRS)
+                .replace("NLI_FILE", f"{paper_rows.OFFICIAL_NLI_TRIPLETS:,}")
                 .replace("UNSUP_BATCH", str(paper.TABLE_A1_BERT_BASE["unsup"][0]))
                 .replace("SUP_BATCH", str(paper.TABLE_A1_BERT_BASE["sup"][0]))
                 .replace("UNSUP_LR", f"{paper.TABLE_A1_BERT_BASE['unsup'][1]:g}".replace("e-0", "e-"))
                 .replace("SUP_LR", f"{paper.TABLE_A1_BERT_BASE['sup'][1]:g}".replace("e-0", "e-"))
+                .replace("UNSUP_TEST", f"{paper.STSB_TEST['unsup']:.2f}")
+                .replace("SUP_TEST", f"{paper.STSB_TEST['sup']:.2f}")
+                .replace("RAW_CONE", f"{lessons.MEASURED.start_anisotropy:.2f}")
                 .replace("MINIATURE_DIRECTION", miniature_direction()))
 
 LATEX_DELIMITERS = [
@@ -110,7 +115,7 @@ POOLER_PICKER_INFO = "How the token vectors become one sentence vector (explaine
 
 # Short dropdown labels (the full descriptions are simcse_core.model.pooling.POOLER_HELP).
 POOLER_LABELS = {
-    "cls": "cls — [CLS] + MLP head (paper)",
+    "cls": "cls — [CLS] + MLP head (the paper's default)",
     "cls_before_pooler": "cls_before_pooler — raw [CLS]",
     "mean": "mean — average of token vectors",
     "avg_first_last": "avg_first_last — first + last layer",
@@ -247,11 +252,15 @@ SAMPLE_SUP = "Hand-written triplets (supervised; not the paper's NLI data)"
 UPLOAD_TRAINING = "Upload my own"
 TIP_MODE = ("Unsupervised: one sentence per example, dropout makes the positive. Supervised: pairs "
             "(anchor, positive) or triplets with a hard negative. Set from your data.")
-TIP_STEPS = ("Optimizer updates; the time budget may end the run first. Paper: ~15.6k unsup (one epoch of 10⁶ "
-             "sentences at batch 64); ~1.6k sup (3 epochs of the official file's 275k triplets at batch 512; the "
-             f"paper counts {NLI_PAIRS} NLI pairs).")
-TIP_BATCH = "The rest of the batch are the negatives. Paper: 64 unsup, 512 sup."
-TIP_LR = "AdamW peak rate, decaying to 0. Paper: 3e-5 unsup, 5e-5 sup."
+_A1 = paper.TABLE_A1_BERT_BASE
+TIP_STEPS = (f"Optimizer updates; the time budget may end the run first. Paper (BERT-base): "
+             f"{paper_rows.PAPER_LENGTH['unsup']} of 10⁶ sentences at batch {_A1['unsup'][0]} (unsup); "
+             f"{paper_rows.PAPER_LENGTH['sup']} at batch {_A1['sup'][0]} (sup; the paper counts {NLI_PAIRS} "
+             "NLI pairs).")
+TIP_BATCH = (f"The rest of the batch are the negatives. Paper (Table A.1, BERT-base): {_A1['unsup'][0]} unsup, "
+             f"{_A1['sup'][0]} sup, from a grid of 64-512 chosen on STS-B dev.")
+TIP_LR = (f"AdamW peak rate, decaying to 0. Paper (Table A.1, BERT-base): {paper_rows.fmt(_A1['unsup'][1])} unsup, "
+          f"{paper_rows.fmt(_A1['sup'][1])} sup.")
 TIP_TEMPERATURE = "τ in the loss; smaller sharpens the softmax. Paper: 0.05 (a scale of 1/τ = 20)."
 TIP_DROPOUT = ("Makes the two views differ. Paper (Table 3, unsupervised, STS-B dev): 0.1 → "
                f"{paper.TABLE3['p = 0.1'].value:.1f}; no dropout → {paper.TABLE3['p = 0.0'].value:.1f}; the same "
@@ -305,8 +314,9 @@ BERT-base, the "all" setting):
 
 {table5_markdown()}
 
-On the STS-B *development* set the paper reports {STSB_DEV["unsup"]} (unsupervised, Table 3) and
-{STSB_DEV["sup"]} (supervised with hard negatives, Table 6). The other STS sets are not shipped offline;
+On the STS-B *development* set the paper reports {STSB_DEV["unsup"]} (unsupervised, [CLS] w/ MLP (train),
+dropout 0.1: Tables 3 and 6) and {STSB_DEV["sup"]} (supervised, [CLS] w/ MLP, contradiction hard negatives at
+α = 1: Table 7, also Table 6), both BERT-base. The other STS sets are not shipped offline;
 `python -m simcse_core eval` reads them when online.
 
 What differs here: the lessons' runs start from {MODEL_DESCRIPTIONS[lessons.START_MODEL]} — far smaller than
@@ -346,7 +356,8 @@ def runs_live_in_this_tab(park_s: float) -> str:
 
 TABLE5_MINIATURE_INTRO = (
     "The paper's Table 5 puts unsupervised SimCSE above every training-free reading of BERT-base (STS-B test: "
-    "first-last average, whitening, SimCSE — the figures are in the table's last column). Here the same readings "
+    "first-last average, whitening, SimCSE — the paper's figures are in the column “Paper, BERT-base (Table 5 "
+    "row)”). Here the same readings "
     "of `raw-bert` — no training at all — sit beside the lesson's one-minute run and the prepared run (the same "
     "recipe, trained longer), all scored on the full STS-B sets by `python bench/raw_model.py` on the project's "
     "2-core machine. Our model is far smaller than BERT-base and saw far less text, so the sizes differ; the "

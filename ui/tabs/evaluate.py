@@ -46,9 +46,11 @@ def paper_figure(choice: str) -> str:
     from simcse_core.evaluation import paper
 
     if choice in (STSB_DEV_QUICK, STSB_DEV):
-        return f"{paper.STSB_DEV['unsup']} / {paper.STSB_DEV['sup']} (Tables 3, 6)"
+        return (f"{paper.STSB_DEV['unsup']} unsup ([CLS] w/ MLP (train), p 0.1: Tables 3, 6) / "
+                f"{paper.STSB_DEV['sup']} sup ([CLS] w/ MLP, hard negatives α 1: Table 7), BERT-base")
     if choice == STSB_TEST:
-        return f"{paper.STSB_TEST['unsup']} / {paper.STSB_TEST['sup']} (Table 5)"
+        return (f"{paper.STSB_TEST['unsup']} unsup / {paper.STSB_TEST['sup']} sup (Table 5, SimCSE-BERT-base, "
+                "the §6.3 default poolers)")
     return "—"
 
 

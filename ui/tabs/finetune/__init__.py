@@ -29,11 +29,11 @@ from ui.serving.errors import InputError, as_markdown_text, check_choice, check_
 from ui.serving.server import client_address
 from ui.serving.session import Session
 from ui.serving.studio import Studio, check_start
-from ui.tabs.finetune.scoring import Scoring, paper_figure, scoring
+from ui.tabs.finetune.scoring import Scoring, scoring
 from ui.tabs.finetune.shown import done_message, figures, finished, shown, status_line
 
 __all__ = ["DATA_CHOICES", "FinetuneForm", "Scoring", "build", "describe_data", "done_message", "figures",
-           "finetune_job", "finished", "form_problems", "paper_figure", "picked_changed", "run_finetune", "scoring",
+           "finetune_job", "finished", "form_problems", "picked_changed", "run_finetune", "scoring",
            "shown", "start_changed", "status_line", "stop_finetune", "training_data"]
 
 logger = logging.getLogger(__name__)
@@ -47,8 +47,7 @@ MODES = [("Unsupervised (sentences)", "unsup"), ("Supervised (pairs or triplets)
 # What a run starts with, by where it starts. From the raw model: the lesson's run (lessons.LESSON_RUN, the
 # paper's unsupervised setting with the learning rate measured for its size), as long as the live run. From
 # any other model (all-MiniLM-L6-v2, already trained for similarity): training.train.LIVE_RUN.
-LESSON_DEFAULTS = replace(lessons.LESSON_RUN,
-                          time_budget_s=lessons.LESSON_RUN.time_budget_s or LIVE_RUN.time_budget_s)
+LESSON_DEFAULTS = replace(lessons.LESSON_RUN, time_budget_s=lessons.LESSON_BUDGET_S)
 DEFAULTS = LIVE_RUN
 SETTING_FIELDS = ("steps", "time_budget_s", "batch_size", "lr", "temperature", "dropout", "pooler", "max_length",
                   "hard_negative_weight")  # the form's settings that follow the start
@@ -303,7 +302,7 @@ def build(studio: Studio, picker: gr.Dropdown, pooler_picker: gr.Dropdown, sessi
                                        elem_id="ft-data-choice")
             upload = gr.File(label="Your training file", elem_id="ft-upload", visible=False)
             data_info = gr.Markdown("")
-            with gr.Accordion("Settings (the paper's, about a minute long; they follow “Start from”)", open=True,
+            with gr.Accordion("Settings (about a minute of training; they follow “Start from”)", open=True,
                               elem_id="ft-settings"):
                 mode = SettingRadio(MODES, value="unsup", label="Mode", info=text.TIP_MODE, elem_id="ft-mode")
                 with gr.Row():
