@@ -34,7 +34,7 @@ from ui.serving.errors import guarded
 from ui.serving.memory import release_memory_soon
 from ui.serving.registry import ModelRegistry
 from ui.serving.server import distrust_proxy_headers
-from ui.serving.session import Session, session_state
+from ui.serving.session import Session, end_session, session_state
 from ui.serving.studio import Studio
 from ui.tabs import embedding_map, evaluate, finetune, inside, lesson, retrieval, similarity
 
@@ -114,12 +114,6 @@ def picker_info(config: StudioConfig) -> str:
     return "Used by the tabs outside the lessons; your runs appear here." + config.picker_note()
 
 
-def end_session(demo: gr.Blocks, session_hash: str | None) -> None:
-    """The visitor closed or reloaded the tab: drop their session's state now (runs the delete_callback)."""
-    if session_hash:
-        demo.state_holder.delete_state(session_hash)
-
-
 def describe_choice(choice: str, pooler: str) -> str:
     """The line under the pickers: which model and pooler the tabs use."""
     return f"**{choice}**, `{pooler}` pooler (lessons start from `{lessons.START_MODEL}`)."
@@ -189,7 +183,7 @@ def build_demo(model: str | None = None, studio: Studio | None = None) -> gr.Blo
                                   deleted), api_name="delete_run", **studio.queues.encode)
         # A closed tab ends its session now (gradio would keep a closed session's state for an hour).
         def on_unload(request: gr.Request) -> None:
-            end_session(demo, request.session_hash)
+            end_session(demo.state_holder, request.session_hash)
 
         demo.unload(on_unload)
         # Programmatic changes too (a finished fine-tune selects its model): keep the line under the pickers true.

@@ -636,3 +636,31 @@ def test_a_stopped_or_budgeted_run_is_not_replayed(tiny_studio: Studio, tiny_mod
         if "Training" in update.get("status", ""):
             session.stop_requested.set()
     assert len(tiny_studio.replays) == 0
+
+
+def test_a_tab_closed_while_its_last_request_writes_state_still_ends_its_session() -> None:
+    """gradio's delete_state raised "dictionary changed size during iteration" when a request of the session wrote
+    its state during the walk (seen in the soak); the session then stayed for gradio's hour."""
+    from ui.serving.session import end_session
+
+    class RacingHolder:
+        calls = 0
+        deleted = False
+
+        def delete_state(self, session_hash: str) -> None:
+            self.calls += 1
+            if self.calls == 1:
+                raise RuntimeError("dictionary changed size during iteration")
+            self.deleted = True
+
+    holder = RacingHolder()
+    end_session(holder, "abc")
+    assert holder.deleted and holder.calls == 2
+
+
+def test_closing_a_session_twice_is_safe() -> None:
+    session = Session()
+    session.runs = {1: object()}
+    close_session(session)
+    close_session(session)  # a retried delete_state runs the callback again
+    assert session.closed and session.runs == {}

@@ -362,6 +362,25 @@ def close_session(session: Session) -> None:
     release_memory_soon()
 
 
+def end_session(state_holder, session_hash: str | None, attempts: int = 5) -> None:
+    """The visitor closed or reloaded the tab: drop their session's state now (runs the delete_callback).
+
+    gradio's ``StateHolder.delete_state`` walks the session's state while a request of the same session may still
+    be writing it (its last event finishing as the tab closes): the walk then raises "dictionary changed size
+    during iteration" and the state would stay for gradio's hour. It is tried again; :func:`close_session` is
+    safe to run twice."""
+    if not session_hash:
+        return
+    for attempt in range(attempts):
+        try:
+            state_holder.delete_state(session_hash)
+            return
+        except RuntimeError as err:  # the session's state changed during the walk
+            logger.info("Ending session %s: %s (attempt %d of %d)", session_hash, err, attempt + 1, attempts)
+            time.sleep(0.05 * (attempt + 1))
+    logger.warning("Session %s could not be ended now; gradio drops its state later", session_hash)
+
+
 def release_parked(parked: Parked) -> None:
     """Runs nobody came back for: their models, and the folder of their downloads."""
     parked.runs.clear()
