@@ -387,9 +387,12 @@ def test_evaluate_and_how_it_works_say_where_the_miniature_can_differ(monkeypatc
     said = text.miniature_direction()
     assert said in text.PAPER_REFERENCE and said in text.HOW_IT_WORKS and "can differ" in said
     monkeypatch.setattr(lessons, "MEASURED", replace(lessons.MEASURED, start_alignment=0.11, after_alignment=0.55))
-    monkeypatch.setattr(ablations, "tables_whose_best_row_differs", lambda: ["Table 1", "Table 7"])
+    monkeypatch.setattr(ablations, "best_rows", lambda: {"differs": ["Table 1", "Table 7"], "same": ["Table D.1"],
+                                                         "tied": ["Table 3"]})
     said = text.miniature_direction()
     assert "alignment rises (0.11 → 0.55)" in said and "Table 1 and Table 7" in said
+    assert "the best row of Table D.1 is the paper's" in said  # agreements are told too
+    assert "in Table 3 our best row and the paper's are within the seeds' spread" in said
 
 
 def test_the_tables_whose_best_row_differs_are_read_from_the_measured_results(tmp_path) -> None:
@@ -515,3 +518,22 @@ def test_the_lesson_says_what_evaluate_scores() -> None:
 
     said = next(step.say for step in lesson.STEPS if step.tab == "tab-evaluate")
     assert "beside the model it started from" in said and "score the model picked at the top and" not in said
+
+
+def test_a_best_row_within_the_seeds_spread_of_the_papers_best_is_called_tied_not_different() -> None:
+    """Table 3: ours at p 0.05 (58.2 ± 1.2) above p 0.1 (56.9 ± 0.9) was told as 'the best row is not the
+    paper's'; the seeds cannot tell them apart."""
+    from dataclasses import replace
+
+    from simcse_core.teaching import ablations
+
+    def seeded(key: str, mean: float, sd: float):
+        return replace(_result(key, mean), seeds=3, final_mean=mean, final_sd=sd)
+
+    tied = ablations.agreement([seeded("dropout-0.1", 56.9, 0.9), seeded("dropout-0.05", 58.2, 1.2),
+                                seeded("dropout-0.5", 43.7, 1.0)])
+    assert not tied["same_best"] and tied["best_tied"]
+    apart = ablations.agreement([seeded("dropout-0.1", 50.0, 0.5), seeded("dropout-0.05", 58.2, 0.5)])
+    assert not apart["same_best"] and not apart["best_tied"]
+    one_seed = ablations.agreement([_result("dropout-0.1", 56.9), _result("dropout-0.05", 57.2)])
+    assert not one_seed["best_tied"]  # one seed measures no spread: nothing is called tied

@@ -19,7 +19,8 @@ POOLERS: tuple[str, ...] = get_args(PoolerName)
 DEFAULT_POOLER: PoolerName = "mean"
 
 POOLER_HELP: dict[str, str] = {
-    "cls": "[CLS] vector through an MLP head (dense + tanh), as in the paper",
+    "cls": ("[CLS] vector through an MLP head (dense + tanh): the paper's supervised default (unsupervised: the "
+            "MLP in training only)"),
     "cls_before_pooler": "the raw [CLS] vector, no MLP",
     "mean": "average of the last layer's token vectors (padding excluded)",
     "avg_first_last": "average of the first and last layers' token vectors",

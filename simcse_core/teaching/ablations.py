@@ -78,16 +78,17 @@ LARGE_POINTS = 3.0  # a difference this large is an effect, in the paper or in o
 _D1_TAU = paper.TABLE_D1["τ = 0.05"]
 TEMPERATURE_NOTE = (
     f"Table D.1 does not say whether it is supervised or unsupervised; its τ = 0.05 figure ({_D1_TAU.value:.1f}) "
-    "is the supervised model's, so its level is not ours: our τ runs are unsupervised. Compare the shape (which "
-    "τ is best, how far τ = 1 falls), not the numbers.")
+    "equals the supervised model's (Table 7, α = 1), so we read it as supervised and its level is not ours: our τ "
+    "runs are unsupervised. Compare the shape (which τ is best, how far τ = 1 falls), not the numbers.")
 MINIATURE_CAVEAT = (
     "Our miniature starts, like the paper, from a language model that never learned sentence meaning, but a "
     f"small one (4 layers, 128 wide, pretrained on 2 CPU cores) trained for {UNSUP.steps} steps (about a minute "
     f"here) instead of the paper's epoch of 10⁶ sentences ({10 ** 6 // paper.TABLE_A1_BERT_BASE['unsup'][0]:,} "
     f"steps at batch {paper.TABLE_A1_BERT_BASE['unsup'][0]}), with one seed. Its figures sit far below "
-    "BERT-base's; compare the order of the rows and the size of the drops, not the levels. Differences under "
-    f"{NOISE_POINTS:g} point are not resolved by one seed (the seeds' spread is not measured for your runs); the "
-    "table's last column has the project's own runs of each row with several seeds, their mean and spread.")
+    "BERT-base's; compare the order of the rows and the size of the drops, not the levels. One seed cannot tell a "
+    "difference smaller than the seeds' spread from chance, and your runs have one seed: the table's last column "
+    "has the project's own runs of each row with several seeds, their mean and spread (SD), which says how large "
+    "that spread is for each row.")
 
 
 def paper_pooler(config: TrainConfig) -> str:
@@ -407,8 +408,9 @@ def summarize(preset: AblationPreset, events: Sequence[TrainEvent], eval_name: s
 def agreement(results: Sequence[AblationResult]) -> dict[str, object]:
     """Whether our runs of one group rank the settings as the paper does.
 
-    Returns the paper's best setting, ours, and the Spearman rank correlation between the paper's figures and
-    our final Spearman (NaN with fewer than three runs).
+    Returns the paper's best setting, ours, whether they are the same row or (``best_tied``) different rows within
+    the seeds' spread of each other (both measured with several seeds), and the Spearman rank correlation between
+    the paper's figures and our final Spearman (NaN with fewer than three runs).
     """
     from scipy.stats import spearmanr
 
@@ -419,8 +421,11 @@ def agreement(results: Sequence[AblationResult]) -> dict[str, object]:
     rho = math.nan
     if len(results) >= 3:
         rho = float(spearmanr([r.paper_stsb_dev for r in results], [r.final for r in results])[0])
+    # Our run of the paper's best row within the seeds' spread of our best: the best row is tied, not different.
+    tied = (paper_best is not ours_best and paper_best.final_sd is not None and ours_best.final_sd is not None
+            and ours_best.final - paper_best.final <= math.hypot(paper_best.final_sd, ours_best.final_sd))
     return {"paper_best": paper_best.label, "ours_best": ours_best.label, "same_best": paper_best is ours_best,
-            "rank_correlation": rho}
+            "best_tied": tied, "rank_correlation": rho}
 
 
 # Each table's row in the setting the other tables run at (Table 6: the lesson's pooler).
@@ -564,14 +569,22 @@ def start_model_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def tables_whose_best_row_differs(directory: Path = MEASURED_DIR) -> list[str]:
-    """The tables whose best row in the benchmark's runs is not the paper's best (e.g. ["Table 1", "Table 7"])."""
-    out = []
+def best_rows(directory: Path = MEASURED_DIR) -> dict[str, list[str]]:
+    """The measured tables by how their best row compares with the paper's: "same", "tied" (another row, within
+    the seeds' spread of ours for the paper's best) and "differs" (e.g. {"differs": ["Table 6", "Table 7"], ...})."""
+    out: dict[str, list[str]] = {"same": [], "tied": [], "differs": []}
     for group in GROUPS:
         results = measured_results(group, directory)
-        if len(results) > 1 and not agreement(results)["same_best"]:
-            out.append(GROUP_TABLES[group])
+        if len(results) > 1:
+            verdict = agreement(results)
+            kind = "same" if verdict["same_best"] else "tied" if verdict["best_tied"] else "differs"
+            out[kind].append(GROUP_TABLES[group])
     return out
+
+
+def tables_whose_best_row_differs(directory: Path = MEASURED_DIR) -> list[str]:
+    """The tables whose best row in the benchmark's runs is not the paper's best beyond the seeds' spread."""
+    return best_rows(directory)["differs"]
 
 
 def unequal_lengths(results: Sequence[AblationResult]) -> str | None:

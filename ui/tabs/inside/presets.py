@@ -148,7 +148,8 @@ def plane_runs(results: list) -> list[dict]:
 
 
 def _best_said(verdict: dict) -> str:
-    same = "the same row" if verdict["same_best"] else "**not the same row**"
+    same = ("the same row" if verdict["same_best"] else "different rows within the seeds' spread"
+            if verdict.get("best_tied") else "**not the same row**")
     rho = verdict["rank_correlation"]
     order = "" if math.isnan(rho) else f"; rank correlation of the rows, ours against the paper's: {rho:.2f}"
     return f"best row: the paper's {verdict['paper_best']}, ours {verdict['ours_best']} ({same}){order}"
@@ -161,7 +162,8 @@ def notes_markdown(results: list) -> str:
         for table in dict.fromkeys(c.table for c in compared):
             items = [c for c in compared if c.table == table]
             verdict = ablations.agreement([r for r in results if ablations.GROUP_TABLES[r.group] == table])
-            all_agree &= bool(verdict["same_best"]) and all(c.verdict == "agrees" for c in items)
+            all_agree &= bool(verdict["same_best"] or verdict.get("best_tied")) and all(
+                c.verdict == "agrees" for c in items)
             lines = "\n".join(f"- {VERDICT_WORDS[c.verdict]}: {c.sentence()}" for c in items)
             sections.append(f"**{table}** · {_best_said(verdict)}\n{lines}")
         counts = {v: sum(c.verdict == v for c in compared) for v in VERDICT_WORDS}
