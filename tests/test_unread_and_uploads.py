@@ -1,5 +1,6 @@
 """Every input bounded (issue 26, item 4): anonymous uploads count against their address and expire soon; a /call
-run nobody reads gives back its training slot within 10 s, while a client that reads still trains to the end.
+run nobody reads (by /call or /queue/join) gives back its training slot within 10 s, while a client that reads
+still trains to the end.
 
 The upload tests run gradio's own routes in-process on a tiny Blocks (no model); the /call tests launch the real
 app on 127.0.0.1 with a tiny random model.
@@ -273,3 +274,54 @@ def test_a_call_read_a_little_late_and_a_gradio_client_call_train_to_the_end(ser
     outputs = client.predict(*_finetune_values(studio, steps=3, budget=90), api_name="/finetune")
     assert "**Done**" in outputs[0], outputs[0]
     assert studio.training_queue.counts() == (0, 0)
+
+
+def _join(url: str, api: str, values: list, session_hash: str) -> str:
+    """Queue ``api`` as a browser does (POST /queue/join, the state slots left empty), without reading it."""
+    import httpx
+
+    config = httpx.get(f"{url}/config", timeout=30).json()
+    kinds = {c["id"]: c["type"] for c in config["components"]}
+    dependency = next(d for d in config["dependencies"] if d.get("api_name") == api)
+    given = iter(values)
+    data = [None if kinds[i] == "state" else next(given) for i in dependency["inputs"]]
+    joined = httpx.post(f"{url}/gradio_api/queue/join", timeout=30,
+                        json={"data": data, "fn_index": dependency["id"], "session_hash": session_hash})
+    assert joined.status_code == 200, joined.text
+    return joined.json()["event_id"]
+
+
+@pytest.mark.slow
+def test_a_queue_join_nobody_reads_gives_back_its_slot_within_10_s(server: str, studio: Studio) -> None:
+    """The queue protocol (the browser's) had the /call hole: a join whose session opens no /queue/data stream
+    kept the training slot for the run's whole budget."""
+    queue = studio.training_queue
+    assert _wait_for(lambda: queue.counts() == (0, 0), 30) is not None
+    posted = time.monotonic()
+    _join(server, "finetune", _finetune_values(studio, steps=2000, budget=60), "never-reads")
+    assert _wait_for(lambda: queue.counts() == (1, 0), 5) is not None  # it trains: the slot is held
+    freed = _wait_for(lambda: queue.counts() == (0, 0), 15)
+    held = time.monotonic() - posted
+    assert freed is not None and held <= 10, f"slot held {held:.1f} s"
+
+
+@pytest.mark.slow
+def test_a_queue_join_read_from_its_sessions_stream_trains_to_the_end(server: str, studio: Studio) -> None:
+    import httpx
+
+    assert _wait_for(lambda: studio.training_queue.counts() == (0, 0), 30) is not None
+    session = "reads-its-stream"
+    _join(server, "finetune", _finetune_values(studio, steps=3, budget=90), session)
+    time.sleep(2)  # opened late, but within the 5 s: read
+    done = None
+    with httpx.stream("GET", f"{server}/gradio_api/queue/data", params={"session_hash": session},
+                      timeout=120) as stream:
+        assert stream.status_code == 200
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                message = json.loads(line.split(":", 1)[1])
+                if message.get("msg") == "process_completed":
+                    done = message
+                    break
+    assert done is not None and done.get("success"), done
+    assert "**Done**" in done["output"]["data"][0], done["output"]["data"][0]
