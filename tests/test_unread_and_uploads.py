@@ -1,4 +1,4 @@
-"""Every input bounded (issue 26, item 4): anonymous uploads count against their address and expire soon; a /call
+"""Every input bounded (issue 26, item 4): anonymous uploads count against their address and expire soon; a
 run nobody reads (by /call or /queue/join) gives back its training slot within 10 s, while a client that reads
 still trains to the end.
 
