@@ -50,8 +50,15 @@ def numbered_on_phone(fig: go.Figure, labels: Sequence[str]) -> go.Figure:
     ("1", "2", … as the sentences are numbered) instead of by their text, so the whole matrix fits the screen
     (hovering a cell still shows both sentences)."""
     numbers = [str(k + 1) for k in range(len(labels))]
-    fig.update_layout(meta={"phone": {
-        "xaxis.tickvals": list(labels), "xaxis.ticktext": numbers, "xaxis.tickangle": 0,
-        "yaxis.tickvals": list(labels), "yaxis.ticktext": numbers,
-        "margin.l": 36, "margin.r": 8, "height": 160 + 26 * len(labels)}})
+    phone = {"xaxis.tickvals": list(labels), "xaxis.ticktext": numbers, "xaxis.tickangle": 0,
+             "yaxis.tickvals": list(labels), "yaxis.ticktext": numbers,
+             "margin.l": 36, "margin.r": 8, "margin.b": 90, "height": 230 + 26 * len(labels),
+             # the colour bar under the matrix, across it, instead of a third of the width beside it
+             "coloraxis.colorbar.orientation": "h", "coloraxis.colorbar.x": 0.5, "coloraxis.colorbar.xanchor": "center",
+             "coloraxis.colorbar.y": -0.08, "coloraxis.colorbar.yanchor": "top", "coloraxis.colorbar.thickness": 12,
+             "coloraxis.colorbar.title.side": "top"}
+    title = fig.layout.title.text
+    if title:  # wrapped inside the screen's width
+        phone["title.text"] = "<br>".join(textwrap.wrap(title, 34))
+    fig.update_layout(meta={"phone": phone})
     return fig

@@ -75,16 +75,17 @@ def similarity_heatmap(
         for j in range(n):
             custom[i, j] = (wrapped[i], wrapped[j])
     fig = go.Figure(go.Heatmap(
-        z=matrix, x=labels, y=labels, customdata=custom, colorscale="Blues",
-        zmin=min(0.0, float(np.nanmin(matrix))) if np.isfinite(matrix).any() else 0.0, zmax=1.0,
-        colorbar=dict(title="cosine"),
+        z=matrix, x=labels, y=labels, customdata=custom, coloraxis="coloraxis",
         # blanked cells (unreadable sentences) show nothing, not "NaN"
         text=[[f"{v:.2f}" if np.isfinite(v) else "" for v in row] for row in matrix],
         texttemplate="%{text}" if n <= 12 else None,
         hovertemplate="<b>%{customdata[0]}</b><br>vs<br><b>%{customdata[1]}</b><br>cosine = %{z:.3f}"
                       "<extra></extra>",
     ))
-    fig.update_layout(**_LAYOUT, title=title, height=max(420, min(900, 120 + 28 * n)))
+    # The colour scale in the layout (coloraxis), so a phone can lay its bar under the matrix (numbered_on_phone).
+    fig.update_layout(**_LAYOUT, title=title, height=max(420, min(900, 120 + 28 * n)),
+                      coloraxis=dict(colorscale="Blues", cmax=1.0, colorbar=dict(title="cosine"),
+                                     cmin=min(0.0, float(np.nanmin(matrix))) if np.isfinite(matrix).any() else 0.0))
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(tickangle=-40)
     return numbered_on_phone(fig, labels)
