@@ -316,6 +316,17 @@ def test_embedding_map_after_finetune_has_both_panels(studio: Studio, base_choic
     moves = next(t for t in fig.data if t.name == "movement")
     assert len(moves.x) == 3 * len(CORPUS)
     assert len(hist.data) == 2 and "Before" in stats and "After" in stats
+    assert "still weak" not in stats  # a run from a model trained for similarity
+
+
+def test_embedding_map_of_a_raw_start_run_says_it_is_still_weak(studio: Studio, base_choice: str, tuned,
+                                                                  monkeypatch) -> None:
+    session, _, _ = tuned
+    run = next(iter(session.runs.values()))
+    monkeypatch.setattr(lessons, "START_MODEL", run.base_name)  # the tiny model plays the raw model
+    stats = embedding_map.draw_map(studio, show_moves=False, choice=base_choice, pooler="mean",
+                                   session=session)["stats"]
+    assert "still weak" in stats and "weak guide to meaning" in stats and "pick the base model" in stats
 
 
 def test_evaluate_returns_a_table(studio: Studio, base_choice: str, tuned) -> None:

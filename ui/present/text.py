@@ -396,6 +396,17 @@ def raw_start_search_note(run) -> str:
             f"{scale.stsb_test:.1f} — which this tab then searches with.")
 
 
+def raw_start_map_note(run) -> str:
+    """Why a run from the raw model still maps poorly, and where a model for real use is (Embedding map)."""
+    scale = lessons.TRAINED_AT_SCALE
+    after = (f" (STS Spearman {run.spearman_after:.1f} on {run.eval_name})" if run.spearman_after is not None
+             else "")
+    return (f"⚠️ This run started from `{lessons.START_MODEL}`, a raw language model, and is still weak after a "
+            f"short run{after}, so its after-map is a weak guide to meaning: look at how the cloud spread out (the "
+            f"cosine histogram moves left), not at clean clusters. For a map of meaning, pick the base model at the "
+            f"top — {scale.label.partition(' (')[0]}, STS-B test {scale.stsb_test:.1f}.")
+
+
 def twin_gap(twin: float, nearest: float) -> str:
     """The twins panel's comparison of a sentence's twin with its closest *other* sentence, both told with their
     numbers (mean cosines), so "less alike" is never said of 0.88 against 0.81 without the size of the gap."""

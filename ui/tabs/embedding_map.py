@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from simcse_core.teaching import lessons
 from ui.present import plots, text
 from ui.serving import forms
 from ui.serving.errors import guarded
@@ -112,6 +113,8 @@ def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session
     _, h_after = histogram(after)  # same default bins, so the bars line up
     notes.append(f"Colour: {label_kind}. Before = {pair.base_label}; after = {pair.tuned_label}.")
     stats = stats_markdown([("Before", s_before), ("After", s_after)], " ".join(notes))
+    if run.base_name == lessons.START_MODEL:
+        stats += "\n\n" + text.raw_start_map_note(run)
     return {"figure": figure, "histogram": plots.cosine_histograms(edges, h_before, h_after), "stats": stats,
             "session": session}
 
