@@ -13,7 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from simcse_core.evaluation import paper
-from simcse_core.teaching import ablations, lessons
+from simcse_core.teaching import ablations, lessons, paper_rows
 from ui.present import plots
 from ui.present.text import SCALE_NAME, trained_at_scale
 from ui.serving import runs
@@ -25,7 +25,7 @@ from ui.serving.studio import Studio
 PRESET_CHOICES = [(f"{p.paper_source} · {p.label}", p.key) for p in ablations.PRESETS]
 PAPER_NOTE = ("Paper figures: STS-B development set, BERT-base trained for one epoch on 10⁶ Wikipedia sentences "
               f"(unsupervised) or three on SNLI+MNLI, {paper.NLI_PAIRS} pairs in the paper's count (supervised; the "
-              "official training file has 275k triplets).")
+              f"official training file has {paper_rows.OFFICIAL_NLI_TRIPLETS:,} triplets).")
 START_NOTE = (f"Ours: every preset trains a private copy of `{ablations.START_MODEL}`, whatever model is picked at "
               "the top, and scores it through its row's pooler from the start (the setting column names it; the "
               "plane labels each start point).")
