@@ -91,7 +91,7 @@ def match(config: TrainConfig, hard_negatives: bool = False, pooler: str | None 
     if len(changed) > 1:
         return PaperMatch(None, tuple(differs), "it changes " + " and ".join(said for _, said in changed)
                           + " at once; each table of the paper varies one setting")
-    found = _row(config, setting, changed, ours_row, default_row, hard_negatives)
+    found = _row(config, setting, changed, ours, default_row)
     if found.figure is None:
         return replace(found, differs=(*found.differs, *differs))
     if ours_row != found.figure.pooler:  # a row measured through another pooler than ours
@@ -99,13 +99,14 @@ def match(config: TrainConfig, hard_negatives: bool = False, pooler: str | None 
     return replace(found, differs=(*found.differs, *differs))
 
 
-def _row(config: TrainConfig, setting: str, changed: list[tuple[str, str]], ours_row: str | None,
-         default_row: str, hard_negatives: bool) -> PaperMatch:
+def _row(config: TrainConfig, setting: str, changed: list[tuple[str, str]], ours: tuple[str | None, bool],
+         default_row: str) -> PaperMatch:
     """The row for at most one changed setting; ``differs`` holds only what the row itself adds."""
+    ours_row = TABLE6_ROWS.get(ours)
     if not changed:  # the pooler alone, or nothing: Table 6 (unsup) or Table 7's default row (sup)
         if ours_row is None:
-            return PaperMatch(None, why_none=f"{_pooler_said((config.pooler, False))}: Table 6 has rows for [CLS] "
-                                             "(with or without the MLP) and the first-last average only")
+            return PaperMatch(None, why_none=f"{_pooler_said(ours)}: Table 6 has rows for [CLS] (with or without "
+                                             "the MLP) and the first-last average only")
         if setting == "sup" and ours_row == default_row:
             return PaperMatch(paper.TABLE7["Contradiction, α = 1.0"])
         return PaperMatch(paper.TABLE6[ours_row][setting])
