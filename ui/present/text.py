@@ -250,7 +250,7 @@ FINETUNE_INTRO = (
     "paper starts, from a language model that never learned sentence meaning — "
     f"{MODEL_DESCRIPTIONS[lessons.START_MODEL]} — with the lesson's settings ({settings_said(lessons.LESSON_RUN)}), "
     f"on the lesson's sentences (no STS data). {lessons.RECIPE_WHY} Its vectors start "
-    "near-useless for similarity and crowded into a narrow cone (anisotropy); dropout alone — each sentence twice — "
+    "weak for similarity and crowded into a narrow cone (anisotropy); dropout alone — each sentence twice — "
     f"spreads them out and raises the STS score. {lesson_run_measured()} For scale: {trained_at_scale()}\n\n"
     "**Start from** switches to the model picked at the top (all-MiniLM-L6-v2 by default, already trained for "
     "similarity, so there SimCSE polishes rather than teaches), and the settings switch to that start's defaults. "

@@ -38,7 +38,7 @@ def _fine_tune_step() -> str:
                 if m.start_dev or m.after_dev else "")
     alignment = ("alignment rises here, unlike BERT-base's in the paper" if m.after_alignment > m.start_alignment
                  else "alignment holds, as BERT-base's does in the paper")
-    return (f"Press **Start fine-tuning** (from {lessons.START_MODEL}). Its vectors start near-useless and crowded "
+    return (f"Press **Start fine-tuning** (from {lessons.START_MODEL}). Its vectors start weak and crowded "
             f"into a cone; dropout alone makes them better: watch STS Spearman rise and the point move left "
             f"(uniformity) on Figure 2; {alignment}.{measured} For scale, all-MiniLM-L6-v2, trained at scale, "
             f"reads {scale.stsb_dev:.1f} on the full STS-B dev set ({scale.pooler} pooler).")
