@@ -230,6 +230,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs-per-trainer", type=int, default=2)
     parser.add_argument("--budget-s", type=float, default=20.0, help="time budget of each fine-tune")
     parser.add_argument("--idle-s", type=float, default=120.0, help="memory watched after the visitors leave")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="classes one after the other on the same server, each followed by --idle-s without "
+                             "visitors: growth from one empty room to the next is what a class leaves behind")
     parser.add_argument("--shared-address", action="store_true", help="every visitor behind one address (a NAT)")
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
                         help="visitors, minutes and address sharing of a named soak (flags given override nothing)")
@@ -270,25 +273,28 @@ def main(argv: list[str] | None = None) -> None:
         warm = Client(url, verbose=False)
         warm.predict("a", "b", BASE, "mean", api_name="/similarity")
         warm.predict(QUERIES[0], 5, -1, BASE, "mean", api_name="/search")
-        phase["name"] = "visitors"
-        start = time.monotonic()
-        deadline = start + args.minutes * 60
-        burst_at = start + min(60.0, args.minutes * 60 / 4)
-        barrier = threading.Barrier(args.burst) if args.burst else None
-        threads = [threading.Thread(target=visitor, args=(k, url, log, deadline,
-                                                          burst_at if k < args.burst else None,
-                                                          barrier if k < args.burst else None,
-                                                          args.runs_per_trainer, args.budget_s,
-                                                          args.shared_address), daemon=True)
-                   for k in range(args.visitors)]
-        for thread in threads:  # visitors arrive over about 15 s, as a class opening the link
-            thread.start()
-            time.sleep(0.5)
-        for thread in threads:
-            thread.join(timeout=max(1.0, deadline - time.monotonic()) + 900)
-        soak_s = time.monotonic() - start
-        phase["name"] = "after visitors left"
-        time.sleep(args.idle_s)
+        soak_s = 0.0
+        for class_k in range(args.rounds):  # each round a new class on the same server, then the room empty
+            phase["name"] = "visitors" if class_k == 0 else f"visitors, class {class_k + 1}"
+            start = time.monotonic()
+            deadline = start + args.minutes * 60
+            burst_at = start + min(60.0, args.minutes * 60 / 4)
+            barrier = threading.Barrier(args.burst) if args.burst else None
+            first = class_k * args.visitors  # new people each class
+            threads = [threading.Thread(target=visitor, args=(first + k, url, log, deadline,
+                                                              burst_at if k < args.burst else None,
+                                                              barrier if k < args.burst else None,
+                                                              args.runs_per_trainer, args.budget_s,
+                                                              args.shared_address), daemon=True)
+                       for k in range(args.visitors)]
+            for thread in threads:  # visitors arrive over about 15 s, as a class opening the link
+                thread.start()
+                time.sleep(0.5)
+            for thread in threads:
+                thread.join(timeout=max(1.0, deadline - time.monotonic()) + 900)
+            soak_s += time.monotonic() - start
+            phase["name"] = "after visitors left" if class_k == 0 else f"after class {class_k + 1} left"
+            time.sleep(args.idle_s)
     finally:
         stop_sampling.set()
         proc.terminate()
@@ -307,14 +313,14 @@ def main(argv: list[str] | None = None) -> None:
                      "p99_s": round(percentile(times, 99), 3) if times else None})
     total = sum(r["requests"] for r in rows)
     errors = sum(r["errors"] for r in rows)
-    during = [m for _, m, p in rss if p == "visitors"]
+    during = [m for _, m, p in rss if p.startswith("visitors")]
     after = [m for _, m, p in rss if p == "after visitors left"]
     waits = [r["queue_wait_s"] for r in log.runs if r["queue_wait_s"] is not None]
     notes = [f"{args.visitors} visitors for {soak_s / 60:.1f} min: {total} requests "
              f"({total / soak_s:.1f}/s), {errors} errors.",
              f"Server RSS: {during[0] if during else float('nan'):.0f} MiB at the start of the soak, peak "
              f"{max(during, default=float('nan')):.0f} MiB, {after[-1] if after else float('nan'):.0f} MiB after "
-             f"{args.idle_s:.0f} s without visitors.",
+             f"{args.idle_s:.0f} s without visitors (the first class).",
              f"Fine-tunes: {len(log.runs)}; wait in the training queue p50 "
              f"{statistics.median(waits) if waits else float('nan'):.0f} s, max {max(waits, default=0):.0f} s."]
     by_endpoint = {r["endpoint"]: r for r in rows}
@@ -332,10 +338,19 @@ def main(argv: list[str] | None = None) -> None:
     if during and after:
         targets.append(Target(f"RSS {args.idle_s:.0f} s after the visitors left, above the soak's start",
                               after[-1] - during[0], 200, higher_is_better=False, unit=" MiB"))
-    extra = {"preset": args.preset, "shared_address": args.shared_address, "rss_mib": rss, "runs": log.runs,
+    rooms = [[m for _, m, p in rss if p == f"after class {k + 1} left"] for k in range(1, args.rounds)]
+    if after and all(rooms):
+        empty = [after[-1], *(room[-1] for room in rooms)]
+        notes.append("RSS with the room empty after each class: " + " → ".join(f"{m:.0f}" for m in empty) + " MiB")
+        targets.append(Target(f"RSS growth from one empty room to the next, per class ({args.rounds} classes)",
+                              (empty[-1] - empty[0]) / (len(empty) - 1), 200, higher_is_better=False, unit=" MiB"))
+    extra = {"preset": args.preset, "rounds": args.rounds, "shared_address": args.shared_address, "rss_mib": rss,
+             "runs": log.runs,
              "error_samples": {k: v[:5] for k, v in log.errors.items()},
              "soak_s": round(soak_s, 1), "server_log": log_file.name}
-    report(f"{NAME}_{args.preset}" if args.preset else NAME, args, rows, targets=targets, extra=extra, notes=notes)
+    name = f"{NAME}_{args.preset}" if args.preset else NAME
+    report(f"{name}_{args.rounds}_classes" if args.rounds > 1 else name, args, rows, targets=targets, extra=extra,
+           notes=notes)
 
 
 if __name__ == "__main__":

@@ -392,6 +392,7 @@ def test_evaluate_and_how_it_works_say_where_the_miniature_can_differ(monkeypatc
     said = text.miniature_direction()
     assert "alignment rises (0.11 → 0.55)" in said and "Table 1 and Table 7" in said
     assert "the best row of Table D.1 is the paper's" in said  # agreements are told too
+    assert "the best rows of Table 1 and Table 7 (the ablations" in said and "are not the paper's" in said
     assert "in Table 3 our best row and the paper's are within the seeds' spread" in said
 
 

@@ -88,11 +88,14 @@ def miniature_direction() -> str:
                     "BERT-base's stays steady (Figure 2)")
     best = ablations.best_rows()
     if best["differs"]:
-        said.append(f"the best row of {_and(best['differs'])} (the ablations in miniature, measured with several "
-                    "seeds) is not the paper's")
+        many = len(best["differs"]) > 1
+        said.append(f"the best row{'s' if many else ''} of {_and(best['differs'])} (the ablations in miniature, "
+                    f"measured with several seeds) {'are' if many else 'is'} not the paper's")
     agree = []
     if best["same"]:
-        agree.append(f"the best row of {_and(best['same'])} is the paper's")
+        many = len(best["same"]) > 1
+        agree.append(f"the best row{'s' if many else ''} of {_and(best['same'])} {'are' if many else 'is'} the "
+                     "paper's")
     if best["tied"]:
         agree.append(f"in {_and(best['tied'])} our best row and the paper's are within the seeds' spread")
     found = f": {'; '.join(said)}" if said else ""
