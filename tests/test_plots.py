@@ -23,11 +23,11 @@ def test_heatmap_hover_names_both_sentences() -> None:
         plots.similarity_heatmap(sentences, matrix[:2, :2])
 
 
-def test_a_phone_lays_the_heatmaps_colour_bar_under_it_and_wraps_its_title() -> None:
-    fig = plots.similarity_heatmap(["a", "b"], np.eye(2), title="Cosine similarity of every pair, all-MiniLM-L6-v2")
+def test_a_phone_drops_the_heatmaps_colour_bar_and_wraps_its_title() -> None:
+    fig = plots.similarity_heatmap(["a", "b"], np.eye(2), title="Cosine similarity — minilm [mean]")
     phone = fig.layout.meta["phone"]
-    assert fig.data[0].coloraxis == "coloraxis"  # the bar is the layout's, so the page's relayout can move it
-    assert phone["coloraxis.colorbar.orientation"] == "h" and phone["coloraxis.colorbar.yanchor"] == "top"
+    assert fig.data[0].coloraxis == "coloraxis"  # the bar is the layout's, so the page's relayout can hide it
+    assert phone["coloraxis.showscale"] is False and fig.layout.coloraxis.showscale is not False  # kept on desktop
     assert "<br>" in phone["title.text"]
 
 

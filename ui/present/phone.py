@@ -52,13 +52,12 @@ def numbered_on_phone(fig: go.Figure, labels: Sequence[str]) -> go.Figure:
     numbers = [str(k + 1) for k in range(len(labels))]
     phone = {"xaxis.tickvals": list(labels), "xaxis.ticktext": numbers, "xaxis.tickangle": 0,
              "yaxis.tickvals": list(labels), "yaxis.ticktext": numbers,
-             "margin.l": 36, "margin.r": 8, "margin.b": 90, "height": 230 + 26 * len(labels),
-             # the colour bar under the matrix, across it, instead of a third of the width beside it
-             "coloraxis.colorbar.orientation": "h", "coloraxis.colorbar.x": 0.5, "coloraxis.colorbar.xanchor": "center",
-             "coloraxis.colorbar.y": -0.08, "coloraxis.colorbar.yanchor": "top", "coloraxis.colorbar.thickness": 12,
-             "coloraxis.colorbar.title.side": "top"}
+             "margin.l": 36, "margin.r": 8, "height": 180 + 26 * len(labels),
+             # no colour bar: beside the matrix it took a third of the screen's width, and the cells print their
+             # cosines (hovering a cell gives it where they do not); a relayout that moves it leaves ghosts
+             "coloraxis.showscale": False}
     title = fig.layout.title.text
     if title:  # wrapped inside the screen's width
-        phone["title.text"] = "<br>".join(textwrap.wrap(title, 34))
+        phone["title.text"] = "<br>".join(textwrap.wrap(title, 26))
     fig.update_layout(meta={"phone": phone})
     return fig

@@ -82,7 +82,7 @@ def similarity_heatmap(
         hovertemplate="<b>%{customdata[0]}</b><br>vs<br><b>%{customdata[1]}</b><br>cosine = %{z:.3f}"
                       "<extra></extra>",
     ))
-    # The colour scale in the layout (coloraxis), so a phone can lay its bar under the matrix (numbered_on_phone).
+    # The colour scale in the layout (coloraxis), so a phone's relayout can hide its bar (numbered_on_phone).
     fig.update_layout(**_LAYOUT, title=title, height=max(420, min(900, 120 + 28 * n)),
                       coloraxis=dict(colorscale="Blues", cmax=1.0, colorbar=dict(title="cosine"),
                                      cmin=min(0.0, float(np.nanmin(matrix))) if np.isfinite(matrix).any() else 0.0))
