@@ -38,6 +38,8 @@ CANDIDATES: tuple[tuple[str, str, bool, float, int], ...] = (
     ("First-last avg.", "avg_first_last", False, 3e-4, 64),
     ("First-last avg.", "avg_first_last", False, 1e-3, 128),
     ("First-last avg.", "avg_first_last", False, 2e-3, 128),
+    ("First-last avg.", "avg_first_last", False, 5e-4, 128),
+    ("First-last avg.", "avg_first_last", False, 1.5e-3, 128),
     ("First-last avg.", "avg_first_last", False, 1e-3, 256),
     ("First-last avg.", "avg_first_last", False, 2e-3, 256),
 )
