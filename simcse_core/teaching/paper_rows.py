@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from simcse_core.evaluation import paper
 from simcse_core.evaluation.paper import PaperFigure
-from simcse_core.training.config import TrainConfig
+from simcse_core.training.config import TrainConfig, setting_default
 from simcse_core.training.recipes import RECIPES
 
 # Table 6's rows by our pooler and whether its MLP is used in training only.
@@ -23,9 +23,10 @@ TABLE6_ROWS = {("cls", True): "[CLS] w/ MLP (train)", ("cls", False): "[CLS] w/ 
                ("cls_before_pooler", True): "[CLS] w/o MLP", ("cls_before_pooler", False): "[CLS] w/o MLP",
                ("avg_first_last", True): "First-last avg.", ("avg_first_last", False): "First-last avg."}
 DEFAULT_POOLER = {"unsup": ("cls", True), "sup": ("cls", False)}  # §6.3
-PAPER_DROPOUT = 0.1
-PAPER_TEMPERATURE = 0.05
-PAPER_MAX_LENGTH = 32  # the official scripts' --max_seq_length
+# TrainConfig's defaults are the paper's settings (max length: the official scripts' --max_seq_length).
+PAPER_DROPOUT = setting_default("dropout")
+PAPER_TEMPERATURE = setting_default("temperature")
+PAPER_MAX_LENGTH = setting_default("max_length")
 PAPER_ALPHA = 1.0  # Table 7's best row, the supervised default
 # The paper's runs (§6.1, Appendix A): one epoch of 10^6 Wikipedia sentences; three epochs of SNLI + MNLI (its
 # 314k pairs; the official file, which the step count reads, has 275,601 triplets).

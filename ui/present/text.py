@@ -108,8 +108,8 @@ HOW_IT_WORKS = (HOW_IT_WORKS.replace("POOLER_TABLE", _pooler_table()).replace("N
                 .replace("NLI_FILE", f"{paper_rows.OFFICIAL_NLI_TRIPLETS:,}")
                 .replace("UNSUP_BATCH", str(paper.TABLE_A1_BERT_BASE["unsup"][0]))
                 .replace("SUP_BATCH", str(paper.TABLE_A1_BERT_BASE["sup"][0]))
-                .replace("UNSUP_LR", f"{paper.TABLE_A1_BERT_BASE['unsup'][1]:g}".replace("e-0", "e-"))
-                .replace("SUP_LR", f"{paper.TABLE_A1_BERT_BASE['sup'][1]:g}".replace("e-0", "e-"))
+                .replace("UNSUP_LR", paper_rows.fmt(paper.TABLE_A1_BERT_BASE["unsup"][1]))
+                .replace("SUP_LR", paper_rows.fmt(paper.TABLE_A1_BERT_BASE["sup"][1]))
                 .replace("UNSUP_TEST", f"{paper.STSB_TEST['unsup']:.2f}")
                 .replace("SUP_TEST", f"{paper.STSB_TEST['sup']:.2f}")
                 .replace("RAW_CONE", f"{lessons.MEASURED.start_anisotropy:.2f}")
@@ -388,26 +388,31 @@ def replay_started(title: str, origin: str, trained_at: str) -> str:
             "runs with other settings. Change any setting to train a run of your own.")
 
 
-def raw_start_search_note(run) -> str:
-    """Why a run from the raw model still searches poorly, and where real search is (Retrieval, Embedding map)."""
-    scale = lessons.TRAINED_AT_SCALE
+def _raw_start_weak(run) -> str:
+    """The opening both raw-start notes share: where the run started, and its STS figure when measured."""
     after = (f" (STS Spearman {run.spearman_after:.1f} on {run.eval_name})" if run.spearman_after is not None
              else "")
     return (f"⚠️ This run started from `{lessons.START_MODEL}`, a raw language model, and is still weak after a "
-            f"short run{after}: both columns' hits are poor, and what to look at is how the ranking moved. For "
-            f"real search, pick the base model at the top — {scale.label.partition(' (')[0]}, STS-B test "
-            f"{scale.stsb_test:.1f} — which this tab then searches with.")
+            f"short run{after}")
+
+
+def _base_model_said() -> str:
+    scale = lessons.TRAINED_AT_SCALE
+    return f"{scale.label.partition(' (')[0]}, STS-B test {scale.stsb_test:.1f}"
+
+
+def raw_start_search_note(run) -> str:
+    """Why a run from the raw model still searches poorly, and where real search is (Retrieval)."""
+    return (f"{_raw_start_weak(run)}: both columns' hits are poor, and what to look at is how the ranking moved. "
+            f"For real search, pick the base model at the top — {_base_model_said()} — which this tab then searches "
+            "with.")
 
 
 def raw_start_map_note(run) -> str:
     """Why a run from the raw model still maps poorly, and where a model for real use is (Embedding map)."""
-    scale = lessons.TRAINED_AT_SCALE
-    after = (f" (STS Spearman {run.spearman_after:.1f} on {run.eval_name})" if run.spearman_after is not None
-             else "")
-    return (f"⚠️ This run started from `{lessons.START_MODEL}`, a raw language model, and is still weak after a "
-            f"short run{after}, so its after-map is a weak guide to meaning: look at how the cloud spread out (the "
-            f"cosine histogram moves left), not at clean clusters. For a map of meaning, pick the base model at the "
-            f"top — {scale.label.partition(' (')[0]}, STS-B test {scale.stsb_test:.1f}.")
+    return (f"{_raw_start_weak(run)}, so its after-map is a weak guide to meaning: look at how the cloud spread out "
+            "(the cosine histogram moves left), not at clean clusters. For a map of meaning, pick the base model at "
+            f"the top — {_base_model_said()}.")
 
 
 def twin_gap(twin: float, nearest: float) -> str:
