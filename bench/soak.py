@@ -222,6 +222,14 @@ def visitor(k: int, url: str, log: Log, deadline: float, burst_at: float | None,
             pass
 
 
+def empty_rooms(rss: list[tuple[float, float, str]], rounds: int) -> list[float]:
+    """The server's RSS (MiB) at the end of each class's empty room, for the classes whose room was sampled: a
+    growth per class needs at least two."""
+    phases = ["after visitors left", *(f"after class {k + 1} left" for k in range(1, rounds))]
+    rooms = [[m for _, m, p in rss if p == phase] for phase in phases]
+    return [room[-1] for room in rooms if room]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = make_parser(__doc__.splitlines()[0])
     parser.add_argument("--visitors", type=int, default=30)
@@ -338,9 +346,8 @@ def main(argv: list[str] | None = None) -> None:
     if during and after:
         targets.append(Target(f"RSS {args.idle_s:.0f} s after the visitors left, above the soak's start",
                               after[-1] - during[0], 200, higher_is_better=False, unit=" MiB"))
-    rooms = [[m for _, m, p in rss if p == f"after class {k + 1} left"] for k in range(1, args.rounds)]
-    if after and all(rooms):
-        empty = [after[-1], *(room[-1] for room in rooms)]
+    empty = empty_rooms(rss, args.rounds)
+    if len(empty) > 1:
         notes.append("RSS with the room empty after each class: " + " → ".join(f"{m:.0f}" for m in empty) + " MiB")
         targets.append(Target(f"RSS growth from one empty room to the next, per class ({args.rounds} classes)",
                               (empty[-1] - empty[0]) / (len(empty) - 1), 200, higher_is_better=False, unit=" MiB"))

@@ -170,3 +170,14 @@ def test_collect_targets_reads_the_latest_files_and_leaves_out_failed_runs(tmp_p
     assert [r["target"] for r in rows] == ["encode_speed ratio"]
     assert rows[0]["goal"] == ">= 1.5x" and rows[0]["met"] == "yes" and rows[0]["measured_on"] == "2026-11-22"
     assert [r["benchmark"] for r in run_all.collect_targets()] == ["encode_speed", "train_speed"]
+
+
+def test_soak_measures_growth_per_class_only_over_two_empty_rooms() -> None:
+    """A one-class soak (the default) ended in ZeroDivisionError after its whole run, losing its results."""
+    from bench.soak import empty_rooms
+
+    one = [(0.0, 900.0, "visitors"), (5.0, 1500.0, "after visitors left"), (10.0, 1400.0, "after visitors left")]
+    assert empty_rooms(one, 1) == [1400.0]
+    two = [*one, (15.0, 2000.0, "visitors, class 2"), (20.0, 1480.0, "after class 2 left")]
+    assert empty_rooms(two, 2) == [1400.0, 1480.0]
+    assert empty_rooms(one, 2) == [1400.0]  # the second room never sampled: no growth to report

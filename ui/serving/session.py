@@ -130,7 +130,7 @@ class Session:
     corpus: Corpus | None = None
     runs: dict[int, FineTuneRecord] = field(default_factory=dict)  # run id -> record, oldest first
     indexes: dict[IndexKey, Any] = field(default_factory=dict)  # -> SearchIndex
-    projections: dict[tuple, tuple] = field(default_factory=dict)  # map cache: (keys..., corpus key) -> points
+    projections: dict[tuple, Any] = field(default_factory=dict)  # map cache: (keys..., corpus key) -> its drawing
     loss_views: Any = None  # simcse_core.teaching.mechanisms.LossViews of the Inside tab's loss panel
     preset_results: list = field(default_factory=list)  # AblationResult of each preset run, latest last
     preset_events: dict[str, list] = field(default_factory=dict)  # preset key -> its TrainEvents (no snapshots)
@@ -309,8 +309,8 @@ class Session:
             self.corpus_count += 1
             return self.corpus_count
 
-    def projection(self, key: tuple, make: Callable[[], tuple]) -> tuple:
-        """The map points cached under ``key`` (its last part is the corpus key), made once by ``make``.
+    def projection(self, key: tuple, make: Callable[[], Any]) -> Any:
+        """The map drawing cached under ``key`` (its last part is the corpus key), made once by ``make``.
 
         ``make`` (UMAP: seconds) runs outside the lock, so the visitor's other requests are not held up.
         """

@@ -171,8 +171,8 @@ class Studio:
                 self._indexes[key] = made
             return made
 
-    def projection(self, session: Session, key: tuple, make: Callable[[], tuple]) -> tuple:
-        """The map points under ``key`` (model keys..., corpus key), made once by ``make`` (UMAP: seconds): once
+    def projection(self, session: Session, key: tuple, make: Callable[[], Any]) -> Any:
+        """The map drawing under ``key`` (model keys..., corpus key), made once by ``make`` (UMAP: seconds): once
         server-wide for base models on the bundled corpus, else once per session."""
         if key[-1] == 0 and all(isinstance(part, ModelKey) and part.is_base for part in key[:-1]):
             return self._shared(("map", *key), make)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -65,33 +66,62 @@ def histogram(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(edges), counts / max(counts.sum(), 1.0)
 
 
+@dataclass
+class Drawing:
+    """What a map shows that follows from its vectors alone, made once per map key with its UMAP points (so a
+    redraw, or another visitor's draw of a shared map, only composes text): the points' labels, the statistics,
+    the histogram and the figure of each "show moves" setting (made on first use)."""
+
+    points: tuple  # (before,) or (before, after): (N, 2) each
+    sentences: list[str]
+    labels: list[str]
+    label_kind: str
+    stats: tuple  # per map, {"anisotropy", "uniformity"}
+    histogram: Any  # the plotly figure of the pairwise cosines
+    figures: dict = field(default_factory=dict)  # show_moves -> plotly figure
+
+    def figure(self, show_moves: bool, titles: tuple[str, str]) -> Any:
+        """The map's figure; built once per ``show_moves`` (a plotly figure is only read when served)."""
+        if show_moves not in self.figures:
+            after = self.points[1] if len(self.points) > 1 else None
+            self.figures[show_moves] = plots.embedding_maps(self.points[0], after, self.sentences, self.labels,
+                                                            show_moves=show_moves, titles=titles)
+        return self.figures[show_moves]
+
+
+def drawing(vectors: tuple[np.ndarray, ...], sentences: list[str], corpus, idx: np.ndarray, progress) -> Drawing:
+    """Project ``vectors`` (one set, or before and after into one shared space) and measure them."""
+    from simcse_core.teaching.projection import project, project_pair
+
+    if len(vectors) == 1:
+        progress(0.8, desc="Projecting with UMAP")
+        points = (project(vectors[0]),)
+    else:
+        progress(0.8, desc="Projecting both with UMAP into one shared space")
+        points = project_pair(*vectors)
+    labels, label_kind = labels_for(corpus, vectors[-1], idx)
+    hists = [histogram(v) for v in vectors]  # same default bins, so the bars line up
+    figure = plots.cosine_histograms(hists[0][0], *(h for _, h in hists))
+    return Drawing(tuple(points), sentences, labels, label_kind, tuple(vector_stats(v) for v in vectors), figure)
+
+
 @guarded
 def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session: Session,
              progress=gr.Progress()) -> dict[str, Any]:
     """Handler: the before | after maps, the cosine histogram and the statistics."""
-    from simcse_core.teaching.projection import project, project_pair
-
     pair = comparison_for(studio, choice, session)
     if pair is None:
         encoder = studio.encoder_for(choice, pooler, session)
         model_key = studio.model_key(choice, pooler, session)
         corpus, index = studio.searchable(session, encoder, model_key, progress)
         idx, sentences, notes = _sample(studio, corpus)
-        before = np.asarray(index.vectors)[idx]
-        def umap() -> tuple:
-            progress(0.8, desc="Projecting with UMAP")
-            return (project(before),)
-
-        (points,) = studio.projection(session, (model_key, corpus.key), umap)
-        labels, label_kind = labels_for(corpus, before, idx)
-        s_before = vector_stats(before)
-        figure = plots.embedding_maps(points, None, sentences, labels,
-                                      titles=(stats_title(encoder.description, s_before), ""))
-        edges, h_before = histogram(before)
+        made = studio.projection(session, (model_key, corpus.key), lambda: drawing(
+            (np.asarray(index.vectors)[idx],), sentences, corpus, idx, progress))
+        (s_before,) = made.stats
+        figure = made.figure(False, (stats_title(encoder.description, s_before), ""))
         notes.append(text.MAP_NO_FINETUNE)
         stats = stats_markdown([(encoder.description, s_before)], " ".join(notes))
-        return {"figure": figure, "histogram": plots.cosine_histograms(edges, h_before), "stats": stats,
-                "session": session}
+        return {"figure": figure, "histogram": made.histogram, "stats": stats, "session": session}
 
     run = pair.run
     corpus, base_index = studio.searchable(session, pair.base, run.base_key, progress)
@@ -99,24 +129,15 @@ def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session
     if corpus_after.key != corpus.key:  # the visitor switched corpus meanwhile: draw the newer one
         corpus, base_index = studio.searchable(session, pair.base, run.base_key, progress)
     idx, sentences, notes = _sample(studio, corpus)
-    before, after = np.asarray(base_index.vectors)[idx], np.asarray(tuned_index.vectors)[idx]
-    def umap_pair() -> tuple:
-        progress(0.8, desc="Projecting both with UMAP into one shared space")
-        return project_pair(before, after)
-
-    points_before, points_after = studio.projection(session, (run.base_key, run.model_key, corpus.key), umap_pair)
-    labels, label_kind = labels_for(corpus, after, idx)
-    s_before, s_after = vector_stats(before), vector_stats(after)
-    figure = plots.embedding_maps(points_before, points_after, sentences, labels, show_moves=bool(show_moves),
-                                  titles=(stats_title("Before", s_before), stats_title("After", s_after)))
-    edges, h_before = histogram(before)
-    _, h_after = histogram(after)  # same default bins, so the bars line up
-    notes.append(f"Colour: {label_kind}. Before = {pair.base_label}; after = {pair.tuned_label}.")
+    made = studio.projection(session, (run.base_key, run.model_key, corpus.key), lambda: drawing(
+        (np.asarray(base_index.vectors)[idx], np.asarray(tuned_index.vectors)[idx]), sentences, corpus, idx, progress))
+    s_before, s_after = made.stats
+    figure = made.figure(bool(show_moves), (stats_title("Before", s_before), stats_title("After", s_after)))
+    notes.append(f"Colour: {made.label_kind}. Before = {pair.base_label}; after = {pair.tuned_label}.")
     stats = stats_markdown([("Before", s_before), ("After", s_after)], " ".join(notes))
     if run.base_name == lessons.START_MODEL:
         stats += "\n\n" + text.raw_start_map_note(run)
-    return {"figure": figure, "histogram": plots.cosine_histograms(edges, h_before, h_after), "stats": stats,
-            "session": session}
+    return {"figure": figure, "histogram": made.histogram, "stats": stats, "session": session}
 
 
 def _sample(studio: Studio, corpus) -> tuple[np.ndarray, list[str], list[str]]:
