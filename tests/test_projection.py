@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from simcse_core.teaching import projection
-from simcse_core.teaching.projection import cluster_labels, pairwise_cosine_histogram, pca_2d, project, project_pair
+from simcse_core.teaching.projection import (
+    cluster_labels,
+    cosine_distances,
+    pairwise_cosine_histogram,
+    pca_2d,
+    project,
+    project_pair,
+)
 
 
 @pytest.fixture(scope="session")
@@ -226,3 +233,25 @@ def test_cone_view_in_3d_and_its_errors() -> None:
         cone_view(x, x, n_components=4)
     with pytest.raises(ValueError, match="same sentences"):
         cone_view(x, x[:5])
+
+
+def test_project_compares_pairs_without_a_python_loop(umap_ready, monkeypatch: pytest.MonkeyPatch) -> None:
+    """umap-learn's small-data path went through scikit-learn's per-pair Python loop (17.5 s for 4,000 points,
+    holding the GIL): the map is given the cosine distances as one matrix instead."""
+    import sklearn.metrics.pairwise as pairwise
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pairs compared one by one in Python")
+
+    monkeypatch.setattr(pairwise, "_pairwise_callable", refuse)
+    x, labels = _blobs(60, 4, 32, noise=0.3, seed=0)
+    points = project(np.concatenate([x, x[:5]]), seed=1)  # five rows twice
+    assert points.shape == (245, 2)
+    np.testing.assert_array_equal(points[-5:], points[:5])  # equal rows, equal positions
+
+
+def test_cosine_distances_against_scipy() -> None:
+    from scipy.spatial.distance import cdist
+
+    x = np.random.default_rng(0).standard_normal((30, 8)).astype(np.float32)
+    np.testing.assert_allclose(cosine_distances(x), cdist(x, x, "cosine"), atol=1e-5)
