@@ -197,9 +197,9 @@ def warm_up(studio: Studio) -> threading.Thread:
     """Prepare, in the background and in the order visitors need it, what first clicks would wait for.
 
     One thread (never raises): the base model and its inference weights (the first similarity answer), the
-    bundled corpus's index (Retrieval), then UMAP's numba compilation (Embedding map, ~8 s of CPU on 2
-    cores). In that order, because in parallel the compilation held the interpreter while the model loaded:
-    launch to first similarity answer took 10.2 s instead of 6.8 s (``bench/app_latency.py --startup-only``).
+    bundled corpus's index (Retrieval), then the map worker, which pays UMAP's numba compilation (~8 s of CPU on
+    2 cores) in its own process. In that order, because compiling beside the model's loading slowed the launch
+    to the first similarity answer from 6.8 s to 10.2 s (``bench/app_latency.py --startup-only``).
     """
 
     def run() -> None:
@@ -216,9 +216,12 @@ def warm_up(studio: Studio) -> threading.Thread:
         except Exception:  # noqa: BLE001 - the first request will report the problem to the user
             logger.exception("Could not preload the base model and the bundled corpus index")
         try:
-            from simcse_core.teaching import projection
+            if studio.map_worker is not None:
+                studio.map_worker.start()  # it compiles UMAP's numba code in its own process, on its own time
+            else:
+                from simcse_core.teaching import projection
 
-            projection.warm_up()
+                projection.warm_up()
         except Exception:  # noqa: BLE001 - the first map will simply be slower
             logger.exception("UMAP warm-up failed")
 

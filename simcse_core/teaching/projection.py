@@ -14,6 +14,7 @@ import functools
 import logging
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,7 +80,9 @@ def project(vectors: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist:
         random_state=seed,
         n_jobs=1,  # what umap-learn uses anyway once random_state is set; saying so avoids its warning
     )
-    coords = reducer.fit_transform(cosine_distances(rows) if small else rows)[inverse.ravel()]  # (N, 2)
+    with warnings.catch_warnings():  # a map never maps new points back, so UMAP's caveat about that is moot
+        warnings.filterwarnings("ignore", message="using precomputed metric", category=UserWarning)
+        coords = reducer.fit_transform(cosine_distances(rows) if small else rows)[inverse.ravel()]  # (N, 2)
     logger.info("UMAP of %d points took %.1fs", len(x), time.perf_counter() - start)
     return np.ascontiguousarray(coords, dtype=np.float32)
 

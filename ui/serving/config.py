@@ -43,6 +43,7 @@ class StudioConfig:
     default_pooler: str = "mean"  # picker default (all-MiniLM-L6-v2 was trained with mean pooling)
     limits: InputLimits = LIMITS  # what a visitor may send: text, files, request bodies, disk (one table)
     max_map_points: int = 2_000  # the embedding map subsamples bigger corpora
+    map_worker: bool = True  # project maps in a child process (simcse_core.worker), away from requests' GIL
     session_ttl_s: float = 3600  # an API session's data are dropped this long after its last request
     live_eval_pairs: int = QUICK_EVAL_PAIRS  # STS pairs scored during training (a fixed sample: quick)
     temp_root: str | None = None  # parent of the session folders (None: the system temp dir)

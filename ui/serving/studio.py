@@ -17,7 +17,8 @@ import gradio as gr
 import numpy as np
 
 from simcse_core.data import DataLimits, load_labelled_sentences
-from simcse_core.teaching import lessons
+from simcse_core.teaching import lessons, projection
+from simcse_core.worker import Worker
 from ui.serving.config import (
     BUNDLED_CORPUS_PATH,
     START_CHOICES,
@@ -32,6 +33,9 @@ from ui.serving.session import FINETUNED_LABEL, RUN_LABEL, Corpus, FineTuneRecor
 from ui.serving.training_queue import QueueGroups, TrainingQueue
 
 logger = logging.getLogger(__name__)
+
+# The map worker's CPU priority below the server's: its seconds of UMAP go after every visitor's request.
+MAP_NICENESS = 10
 
 class Studio:
     """What every handler needs: the settings, the shared base models, the bundled corpus, the training queue, and
@@ -50,6 +54,7 @@ class Studio:
         # every session counts in it
         self.people = People(config.max_runs_per_person, config.max_kept_runs, config.park_runs_s)
         self.replays = ReplayCache()  # finished runs served again to identical requests (ui.serving.replays)
+        self.map_worker = Worker(MAP_NICENESS, warm_up=projection.warm_up) if config.map_worker else None
         self._lock = threading.Lock()
         self._bundled: Corpus | None = None
         self._baselines: dict[ModelKey, float] = {}
@@ -177,6 +182,12 @@ class Studio:
         if key[-1] == 0 and all(isinstance(part, ModelKey) and part.is_base for part in key[:-1]):
             return self._shared(("map", *key), make)
         return session.projection(key, make)
+
+    def project(self, *vectors: np.ndarray) -> tuple[np.ndarray, ...]:
+        """UMAP points of one set of vectors, or of before and after in one shared space (in the map worker)."""
+        fn, args = (projection.project, vectors) if len(vectors) == 1 else (projection.project_pair, vectors)
+        points = self.map_worker.call(fn, *args) if self.map_worker is not None else fn(*args)
+        return (points,) if len(vectors) == 1 else tuple(points)
 
     def get_index(self, session: Session, encoder, model_key: ModelKey, progress=None):
         """The index of the session's corpus under ``encoder``."""

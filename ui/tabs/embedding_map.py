@@ -89,20 +89,16 @@ class Drawing:
         return self.figures[show_moves]
 
 
-def drawing(vectors: tuple[np.ndarray, ...], sentences: list[str], corpus, idx: np.ndarray, progress) -> Drawing:
+def drawing(studio: Studio, vectors: tuple[np.ndarray, ...], sentences: list[str], corpus, idx: np.ndarray,
+            progress) -> Drawing:
     """Project ``vectors`` (one set, or before and after into one shared space) and measure them."""
-    from simcse_core.teaching.projection import project, project_pair
-
-    if len(vectors) == 1:
-        progress(0.8, desc="Projecting with UMAP")
-        points = (project(vectors[0]),)
-    else:
-        progress(0.8, desc="Projecting both with UMAP into one shared space")
-        points = project_pair(*vectors)
+    progress(0.8, desc="Projecting with UMAP" if len(vectors) == 1 else
+             "Projecting both with UMAP into one shared space")
+    points = studio.project(*vectors)
     labels, label_kind = labels_for(corpus, vectors[-1], idx)
     hists = [histogram(v) for v in vectors]  # same default bins, so the bars line up
     figure = plots.cosine_histograms(hists[0][0], *(h for _, h in hists))
-    return Drawing(tuple(points), sentences, labels, label_kind, tuple(vector_stats(v) for v in vectors), figure)
+    return Drawing(points, sentences, labels, label_kind, tuple(vector_stats(v) for v in vectors), figure)
 
 
 @guarded
@@ -116,7 +112,7 @@ def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session
         corpus, index = studio.searchable(session, encoder, model_key, progress)
         idx, sentences, notes = _sample(studio, corpus)
         made = studio.projection(session, (model_key, corpus.key), lambda: drawing(
-            (np.asarray(index.vectors)[idx],), sentences, corpus, idx, progress))
+            studio, (np.asarray(index.vectors)[idx],), sentences, corpus, idx, progress))
         (s_before,) = made.stats
         figure = made.figure(False, (stats_title(encoder.description, s_before), ""))
         notes.append(text.MAP_NO_FINETUNE)
@@ -130,7 +126,8 @@ def draw_map(studio: Studio, show_moves: bool, choice: str, pooler: str, session
         corpus, base_index = studio.searchable(session, pair.base, run.base_key, progress)
     idx, sentences, notes = _sample(studio, corpus)
     made = studio.projection(session, (run.base_key, run.model_key, corpus.key), lambda: drawing(
-        (np.asarray(base_index.vectors)[idx], np.asarray(tuned_index.vectors)[idx]), sentences, corpus, idx, progress))
+        studio, (np.asarray(base_index.vectors)[idx], np.asarray(tuned_index.vectors)[idx]), sentences, corpus, idx,
+        progress))
     s_before, s_after = made.stats
     figure = made.figure(bool(show_moves), (stats_title("Before", s_before), stats_title("After", s_after)))
     notes.append(f"Colour: {made.label_kind}. Before = {pair.base_label}; after = {pair.tuned_label}.")
