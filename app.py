@@ -31,7 +31,7 @@ from ui.present.components import SettingDropdown
 from ui.serving import forms
 from ui.serving.config import StudioConfig
 from ui.serving.errors import guarded
-from ui.serving.memory import release_memory_soon
+from ui.serving.memory import keep_for_life, release_memory_soon
 from ui.serving.registry import ModelRegistry
 from ui.serving.server import distrust_proxy_headers
 from ui.serving.session import Session, end_session, session_state
@@ -213,6 +213,7 @@ def warm_up(studio: Studio) -> threading.Thread:
             studio.get_index(nobody, encoder, studio.model_key(studio.config.base_label,
                                                                studio.config.default_pooler, nobody))
             logger.info("Bundled corpus indexed after %.1f s", time.perf_counter() - start)
+            keep_for_life()
         except Exception:  # noqa: BLE001 - the first request will report the problem to the user
             logger.exception("Could not preload the base model and the bundled corpus index")
         try:

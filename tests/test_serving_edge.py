@@ -395,3 +395,19 @@ def test_after_a_page_load_the_picker_lists_the_runs_a_reload_brought_back(tmp_p
     choices = [c[0] if isinstance(c, tuple) else c for c in page_loaded(studio, session=after)["picker"]["choices"]]
     assert "run 1 · unsup · 4 steps" in choices
     assert page_loaded(studio, session=Session()) == {}  # nothing came back: the picker stays as it is
+
+
+def test_objects_kept_for_life_are_left_out_of_later_collections() -> None:
+    """A full garbage collection holds the GIL while it runs: what the server keeps for its life (the page, the
+    base model, the corpus index) is frozen once, so later collections look only at what visitors made."""
+    import gc
+
+    from ui.serving.memory import keep_for_life
+
+    kept = [{"page": i} for i in range(1000)]
+    try:
+        keep_for_life()
+        assert gc.get_freeze_count() >= len(kept)
+        assert not any(obj is kept for gen in range(3) for obj in gc.get_objects(generation=gen))
+    finally:
+        gc.unfreeze()
