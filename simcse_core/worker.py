@@ -15,6 +15,7 @@ instead and the next one starts a new child.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import pickle
@@ -24,6 +25,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+from simcse_core.memory import return_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +128,9 @@ def _serve(niceness: int) -> None:
             _send(replies, reply)
         except (pickle.PicklingError, TypeError, AttributeError) as err:  # an exception or result pickle refuses
             _send(replies, (False, RuntimeError(f"{type(reply[1]).__name__}: {reply[1]} (not picklable: {err})")))
+        del reply
+        gc.collect()
+        return_freed_memory()  # idle between calls: a map's distance matrix goes back to the system
 
 
 if __name__ == "__main__":

@@ -66,3 +66,20 @@ def test_the_map_in_the_worker_is_the_map_made_here() -> None:
         np.testing.assert_array_equal(with_worker.call(projection.project, x, 1), projection.project(x, seed=1))
     finally:
         with_worker.close()
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc")
+def test_the_worker_hands_a_calls_memory_back_between_calls(worker: Worker) -> None:
+    """A map's arrays are freed when its call ends; glibc would keep them in the worker's heap, so the worker
+    trims after every call."""
+    worker.call(eval, "__import__('numpy').ones(1).sum()")
+    before = _rss_mib(worker.pid)
+    # 3,000 arrays of 100 KB each (under glibc's mmap threshold: from the heap), freed when the call returns
+    assert worker.call(eval, "len([__import__('numpy').ones(12_800) for _ in range(3_000)])") == 3_000
+    worker.call(int, "2")  # answered once the worker is done with the call before (and its trim)
+    assert _rss_mib(worker.pid) - before < 100

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from simcse_core.memory import return_freed_memory
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "pretrain_state.pt"
@@ -330,7 +332,7 @@ def pretrain(corpus: Path, heldout: Path, out_dir: Path, config: PretrainConfig 
                                     accuracy)
                 window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
             if step % 100 == 0:
-                _return_freed_memory()
+                return_freed_memory()  # batches of many shapes otherwise grow RSS
             if time.perf_counter() - last_save >= run.checkpoint_every:
                 save()
                 last_save = time.perf_counter()
@@ -369,16 +371,6 @@ def _resume(out_dir: Path, config: PretrainConfig, inputs: dict, model, optimize
     schedule.load_state_dict(state["schedule"])
     logger.info("Resumed %s at step %d", out_dir, state["step"])
     return state["step"], state["tokens_seen"], state["elapsed"]
-
-
-def _return_freed_memory() -> None:
-    """Hand memory glibc holds after frees back to the system: batches of many shapes otherwise grow RSS."""
-    import ctypes
-
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:  # not glibc: nothing to trim
-        pass
 
 
 def _sha256(data: bytes) -> str:

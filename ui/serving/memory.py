@@ -9,11 +9,12 @@ run's state) are gone, so no request and no lock waits for the trim (seconds on 
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
 import threading
 import time
+
+from simcse_core.memory import return_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +31,7 @@ def release_memory() -> bool:
         start = time.perf_counter()
         gc.collect()
         collected = time.perf_counter()
-        try:
-            trimmed = bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
-        except (OSError, AttributeError):  # not glibc (macOS, musl): its allocator returns memory its own way
-            trimmed = False
+        trimmed = return_freed_memory()
         logger.info("Memory released: garbage collected in %.2f s, trimmed in %.2f s", collected - start,
                     time.perf_counter() - collected)
         return trimmed
