@@ -6,8 +6,10 @@ the answer) and mixing similarity (45 %), search (30 %), heatmaps (15 %) and emb
 minute, ``--burst`` of them press Start on a short fine-tune within the same second, and ``--runs-per-trainer``
 runs each over the soak. It reports requests, errors, p50/p95 per endpoint, each run's wait in the training
 queue (and the estimate the app showed), and the server's resident memory every 5 s, during the soak and
-for ``--idle-s`` after the visitors have left. Each visitor holds the page's heartbeat open as a browser tab
-does (:class:`OpenTab`) and closes it when it leaves, so the server ends its session as on a closed tab.
+for ``--idle-s`` after the visitors have left. The class comes once the started server's memory holds still
+(``--settle-s``), as in a server started before its class, so the soak's start is a server at rest. Each
+visitor holds the page's heartbeat open as a browser tab does (:class:`OpenTab`) and closes it when it leaves,
+so the server ends its session as on a closed tab.
 
     python -m bench.soak                      # 30 visitors, 10 minutes (the issue's classroom)
     python -m bench.soak --preset school      # the same class behind one school address (one NAT)
@@ -241,6 +243,18 @@ def visitor(k: int, url: str, log: Log, deadline: float, burst_at: float | None,
             pass
 
 
+def settle(rss: list[tuple[float, float, str]], limit_s: float) -> None:
+    """Wait (at most ``limit_s``) until the server's memory holds still, as a server started before its class
+    is: its start-up work in the background (the map worker compiling UMAP) is then done, and the soak's start
+    is a server at rest."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        time.sleep(5)
+        last = [m for _, m, _ in rss[-3:]]
+        if len(last) == 3 and max(last) - min(last) < 10:
+            return
+
+
 def empty_rooms(rss: list[tuple[float, float, str]], rounds: int) -> list[float]:
     """The server's RSS (MiB) at the end of each class's empty room, for the classes whose room was sampled: a
     growth per class needs at least two."""
@@ -260,6 +274,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=1,
                         help="classes one after the other on the same server, each followed by --idle-s without "
                              "visitors: growth from one empty room to the next is what a class leaves behind")
+    parser.add_argument("--settle-s", type=float, default=90.0,
+                        help="wait at most this long for the started server's memory to hold still before the class")
     parser.add_argument("--shared-address", action="store_true", help="every visitor behind one address (a NAT)")
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
                         help="visitors, minutes and address sharing of a named soak (flags given override nothing)")
@@ -300,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
         warm = Client(url, verbose=False)
         warm.predict("a", "b", BASE, "mean", api_name="/similarity")
         warm.predict(QUERIES[0], 5, -1, BASE, "mean", api_name="/search")
+        settle(rss, args.settle_s)
         soak_s, cpu_at_start = 0.0, cpu_seconds()
         for class_k in range(args.rounds):  # each round a new class on the same server, then the room empty
             phase["name"] = "visitors" if class_k == 0 else f"visitors, class {class_k + 1}"

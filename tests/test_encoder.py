@@ -343,3 +343,20 @@ def test_encode_after_every_training_step_reads_that_steps_weights(tiny_model_di
         assert np.abs(now - previous).max() > 0.05  # a stale copy would give the previous step's vectors
         previous, steps = now, steps + 1
     assert steps == 3
+
+
+def test_inference_batches_come_in_few_shapes_and_padding_changes_no_vector(tiny_encoder, monkeypatch) -> None:
+    """oneDNN keeps compiled kernels per shape: batches padded to a multiple of 8 tokens come in few shapes, and
+    the vectors are those of the batch padded to its longest only (the padding is masked)."""
+    from simcse_core.model.encoder import PAD_MULTIPLE
+
+    shapes = []
+    real = tiny_encoder._inference_forward
+    monkeypatch.setattr(tiny_encoder, "_inference_forward", lambda batch: shapes.append(
+        tuple(batch["input_ids"].shape)) or real(batch))
+    vectors = tiny_encoder.encode(SENTENCES, batch_size=2)
+    assert shapes and all(length % PAD_MULTIPLE == 0 for _, length in shapes)
+    tight = tiny_encoder.tokenizer(SENTENCES, padding=True, return_tensors="pt")  # padded to the longest only
+    with torch.inference_mode():
+        reference = torch.nn.functional.normalize(tiny_encoder(dict(tight)), dim=-1).numpy()
+    np.testing.assert_allclose(vectors, reference, atol=1e-5)

@@ -26,6 +26,11 @@ from simcse_core.runtime import Precision, resolve_precision
 
 logger = logging.getLogger(__name__)
 
+# Inference batches are padded to a multiple of this many tokens. oneDNN (bf16 matmuls on the CPU) keeps compiled
+# kernels per tensor shape, up to 1,024 of them: a server encoding batches of every length held 495 MiB more after
+# 400 varied batches of MiniLM (1-8 sentences, 1-40 words); padded to multiples of 8, 97 MiB, at the same speed.
+PAD_MULTIPLE = 8
+
 POOLER_WEIGHTS_NAME = "simcse_pooler.safetensors"
 # Of simcse_config.json. 3: the inference limit is "token_limit"; 2: it was "max_length"; 1: "max_length" held
 # the training length, which is not read back.
@@ -314,8 +319,10 @@ class Encoder(nn.Module):
         return out
 
     def _pad(self, ids: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
-        """A batch of token-id lists padded to its longest, as the tokenizer would pad it, on the device."""
-        batch = self.tokenizer.pad({"input_ids": list(ids)}, padding=True, return_tensors="pt")
+        """A batch of token-id lists padded to its longest, rounded up to a multiple of :data:`PAD_MULTIPLE`
+        (masked, so the vectors are the same), as the tokenizer would pad it, on the device."""
+        batch = self.tokenizer.pad({"input_ids": list(ids)}, padding=True, pad_to_multiple_of=PAD_MULTIPLE,
+                                   return_tensors="pt")
         if "token_type_ids" in self.tokenizer.model_input_names and "token_type_ids" not in batch:
             batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])  # one sentence: segment 0
         return {key: value.to(self.device) for key, value in batch.items()}
