@@ -238,3 +238,20 @@ def test_minilm_training_loss_and_gradients_match_the_padded_path(minilm, shared
     tolerance = 1e-4 if precision == "fp32" else 4e-2
     torch.testing.assert_close(loss, loss_ref, rtol=tolerance, atol=tolerance)
     _assert_grads_close(grads, grads_ref, rel=tolerance, bf16=precision == "bf16")
+
+
+def test_packed_tokens_are_rounded_up_with_padding_tokens_after_the_real_ones(tiny_model_dir) -> None:
+    """oneDNN keeps kernels per shape: the packed matrix has a multiple of 64 rows (or the whole batch), its real
+    tokens first; the tests above compare such a batch (some of its padding packed) with the padded model."""
+    from simcse_core.model.unpadded import TOKEN_MULTIPLE, Packing
+
+    encoder = load_encoder(tiny_model_dir, device="cpu", precision="fp32", token_limit=24)
+    mask = encoder.tokenize(SENTENCES)["attention_mask"]  # (6, 24)
+    real = int(mask.sum())
+    packing = Packing.of(mask)
+    assert real < TOKEN_MULTIPLE < mask.numel() and packing.index.numel() == TOKEN_MULTIPLE
+    flat = mask.reshape(-1).bool()
+    assert flat[packing.index[:real]].all() and not flat[packing.index[real:]].any()
+    assert packing.index[:real].tolist() == flat.nonzero().squeeze(1).tolist()  # row after row
+    assert Packing.of(mask, multiple=1).index.numel() == real
+    assert Packing.of(torch.ones(2, 3, dtype=torch.long)).index.numel() == 6  # fewer than 64 in all: all of them

@@ -27,8 +27,8 @@ from simcse_core.runtime import Precision, resolve_precision
 logger = logging.getLogger(__name__)
 
 # Inference batches are padded to a multiple of this many tokens. oneDNN (bf16 matmuls on the CPU) keeps compiled
-# kernels per tensor shape, up to 1,024 of them: a server encoding batches of every length held 495 MiB more after
-# 400 varied batches of MiniLM (1-8 sentences, 1-40 words); padded to multiples of 8, 97 MiB, at the same speed.
+# kernels per tensor shape: 1,200 varied batches of MiniLM (1-8 sentences of 1-40 words) left 540 MiB in the
+# process; padded to multiples of 8, 99 MiB, at the same speed (bench/results/packed_shapes.json).
 PAD_MULTIPLE = 8
 
 POOLER_WEIGHTS_NAME = "simcse_pooler.safetensors"
