@@ -27,7 +27,6 @@ from torch.nn import functional as F
 
 from simcse_core.model.pooling import Pooler
 
-
 # The packed matrix's rows are rounded up to a multiple of this with padding tokens. oneDNN (bf16 matmuls on the
 # CPU) compiles and keeps kernels per tensor shape; with a new token count at nearly every step, three runs of 60
 # steps of raw-bert (batch 64) left 620 MiB in the process after they were freed; rounded up to 64, 142 MiB, and
