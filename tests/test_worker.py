@@ -57,6 +57,7 @@ def test_closing_ends_the_child(worker: Worker) -> None:
         os.kill(pid, 0)
 
 
+@pytest.mark.slow  # numba compiles UMAP in the new process: about 25 s on 2 cores
 def test_the_map_in_the_worker_is_the_map_made_here() -> None:
     """Seeded UMAP gives the same points in the worker as in this process (same machine and libraries)."""
     rng = np.random.default_rng(0)
