@@ -60,7 +60,8 @@ def project(vectors: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist:
         raise ValueError(f"n_neighbors must be at least 2, got {n_neighbors}.")
     if not 0.0 <= min_dist <= 1.0:
         raise ValueError(f"min_dist must be between 0 and 1, got {min_dist}.")
-    distinct = len(np.unique(x, axis=0))
+    rows, inverse = np.unique(x, axis=0, return_inverse=True)  # (U, D): equal rows are one point, one position
+    distinct = len(rows)
     if distinct < MIN_UMAP_POINTS:
         logger.info("Only %d distinct points: using PCA instead of UMAP for the 2-D map.", distinct)
         return pca_2d(x)
@@ -70,8 +71,7 @@ def project(vectors: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist:
         logger.warning("umap-learn is not installed: the 2-D map uses PCA instead (pip install umap-learn).")
         return pca_2d(x)
     start = time.perf_counter()
-    rows, inverse = np.unique(x, axis=0, return_inverse=True)  # (U, D): equal rows are one point, one position
-    small = len(rows) < SMALL_DATA_POINTS
+    small = distinct < SMALL_DATA_POINTS
     reducer = umap.UMAP(
         n_components=2,
         n_neighbors=min(n_neighbors, distinct - 1),

@@ -185,8 +185,8 @@ class Studio:
 
     def project(self, *vectors: np.ndarray) -> tuple[np.ndarray, ...]:
         """UMAP points of one set of vectors, or of before and after in one shared space (in the map worker)."""
-        fn, args = (projection.project, vectors) if len(vectors) == 1 else (projection.project_pair, vectors)
-        points = self.map_worker.call(fn, *args) if self.map_worker is not None else fn(*args)
+        fn = projection.project if len(vectors) == 1 else projection.project_pair
+        points = self.map_worker.call(fn, *vectors) if self.map_worker is not None else fn(*vectors)
         return (points,) if len(vectors) == 1 else tuple(points)
 
     def get_index(self, session: Session, encoder, model_key: ModelKey, progress=None):
