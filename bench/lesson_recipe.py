@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--same-examples", action="store_true",
                         help="each candidate sees as many examples as the lesson run (steps x batch), not its steps")
     parser.add_argument("--only", default=None, help="candidates to run, 'pooler,lr,batch;...'")
+    parser.add_argument("--dropout", type=float, default=None,
+                        help="dropout of every candidate (default: the lesson's, the paper's 0.1)")
     parser.add_argument("--name", default="lesson_recipe", help="result file name under bench/results/")
     args = parser.parse_args(argv)
     setup(args)
@@ -91,12 +93,14 @@ def main(argv: list[str] | None = None) -> dict:
             encoder = load_encoder(lessons.START_MODEL, pooler="cls_before_pooler")
             config = replace(lessons.LESSON_RUN, steps=run_steps, lr=lr, batch_size=batch, pooler=pooler,
                              mlp_only_train=mlp_only_train, seed=seed, eval_every=0)
+            if args.dropout is not None:
+                config = replace(config, dropout=args.dropout)
             last = None
             for last in train(encoder, sentences, config):
                 pass
             on_dev, on_test = embedding_report(encoder, dev), embedding_report(encoder, test)
             rows.append({"recipe": f"{row_name}, lr {lr:g}, batch {batch}", "kind": "SimCSE", "pooler": pooler,
-                         "lr": lr, "batch": batch,
+                         "lr": lr, "batch": batch, "dropout": config.dropout,
                          "seed": seed, "steps": last.step, "train_s": round(last.train_s, 1),
                          "stsb_dev": round(on_dev["spearman"], 2), "stsb_test": round(on_test["spearman"], 2),
                          "anisotropy": round(on_dev["anisotropy"], 3),
@@ -112,7 +116,8 @@ def main(argv: list[str] | None = None) -> dict:
              f"chosen on STS-B dev: {chosen['recipe']} (dev {chosen['stsb_dev']}, test {chosen['stsb_test']})",
              (f"each run sees {steps * lessons.LESSON_BATCH:,} examples (steps x batch)" if args.same_examples
               else f"{steps} steps a run") + f", τ {lessons.LESSON_RUN.temperature}, "
-             f"dropout {lessons.LESSON_RUN.dropout}, training length {lessons.LESSON_RUN.max_length}"]
+             f"dropout {lessons.LESSON_RUN.dropout if args.dropout is None else args.dropout}, "
+             f"training length {lessons.LESSON_RUN.max_length}"]
     columns = ["recipe", "kind", "seed", "steps", "train_s", "stsb_dev", "stsb_test", "anisotropy",
                "gain_test_vs_best_unwhitened", "gain_test_vs_whitened"]
     return report(args.name, args, rows, targets=targets, notes=notes, columns=columns,

@@ -92,6 +92,14 @@ def test_placeholder_has_message() -> None:
     assert fig.layout.annotations[0].text == "Press the button"
 
 
+def test_placeholder_wraps_a_long_message_to_fit_a_phone() -> None:
+    # Plotly never wraps an annotation: on a 390 px phone the map's histogram note ran past the plot's right edge.
+    message = "The histogram of pairwise cosines appears here."
+    lines = plots.placeholder(message).layout.annotations[0].text.split("<br>")
+    assert len(lines) > 1 and max(map(len, lines)) <= plots.PLACEHOLDER_LINE
+    assert " ".join(lines) == message
+
+
 def test_ablation_plane_names_the_vector_drawn_at_each_start_and_each_runs_paper_row() -> None:
     # Issue 25: the start label named "raw [CLS]" whatever was drawn; a first-last run starts elsewhere.
     runs = [{"label": "first-last average", "uniformity": [-1.0, -3.0], "alignment": [0.3, 0.5], "ours": 53.7,
