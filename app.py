@@ -24,6 +24,7 @@ from pathlib import Path
 import gradio as gr
 
 from simcse_core.interop.interchange import official_pooler
+from simcse_core.memory import limit_malloc_arenas
 from simcse_core.model.catalogue import DEFAULT_MODEL
 from simcse_core.teaching import lessons
 from ui.present import browser, text
@@ -283,6 +284,7 @@ def server_folders() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    limit_malloc_arenas()  # before any thread allocates: see simcse_core.memory
     if args.trusted_proxy < 0:
         raise SystemExit("--trusted-proxy: the number of proxies is 0 or more")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
