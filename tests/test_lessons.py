@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ def test_the_lesson_run_is_the_papers_unsupervised_setting_but_for_the_measured_
 def test_the_recipe_is_the_one_its_bench_chose_and_its_figures_agree():
     result = json.loads((RESULT.parent / "lesson_recipe.json").read_text())
     chosen = result["chosen"]
-    assert (chosen["pooler"], chosen["lr"]) == (lessons.START_POOLER, lessons.LESSON_LR)
+    assert chosen["pooler"] == lessons.START_POOLER
     free = {r["recipe"]: r for r in result["rows"] if r["kind"] == "training-free"}
     measured = lessons.RECIPE_MEASURED
     assert (measured["pooler_dev"], measured["pooler_test"]) == pytest.approx(
@@ -57,12 +58,24 @@ def test_the_recipe_is_the_one_its_bench_chose_and_its_figures_agree():
     # The batch: chosen on the same examples; its chosen run is the lesson run itself.
     batch = json.loads((RESULT.parent / "lesson_recipe_batch.json").read_text())
     picked = batch["chosen"]
-    assert (picked["batch"], picked["lr"], picked["steps"]) == (lessons.LESSON_BATCH, lessons.LESSON_LR,
+    assert (picked["batch"], picked["lr"], picked["steps"]) == (lessons.LESSON_BATCH, chosen["lr"],
                                                                 lessons.LESSON_STEPS)
     assert (measured["dev"], measured["test"]) == pytest.approx((picked["stsb_dev"], picked["stsb_test"]), abs=0.01)
     batch64 = next(r for r in batch["rows"] if r.get("batch") == 64)
     assert measured["batch64_dev"] == pytest.approx(batch64["stsb_dev"], abs=0.01)
     assert batch64["steps"] * 64 == picked["steps"] * picked["batch"]  # the same examples
+    # The learning rate: chosen on the mean STS-B dev of three seeds, at the lesson's pooler, batch and steps.
+    seeds = json.loads((RESULT.parent / "lesson_recipe_seeds.json").read_text())
+    by_lr = {c["lr"]: c for c in seeds["candidates"]}
+    best = max(by_lr.values(), key=lambda c: c["stsb_dev_mean"])
+    assert best["lr"] == lessons.LESSON_LR and best["seeds"] == measured["lr_seeds"] == 3
+    assert (best["pooler"], best["batch"], best["dropout"]) == (lessons.START_POOLER, lessons.LESSON_BATCH,
+                                                                lessons.LESSON_RUN.dropout)
+    assert all(r["steps"] == lessons.LESSON_STEPS for r in seeds["rows"] if r["kind"] == "SimCSE")
+    assert (measured["lr_dev"], measured["lr_dev_sd"], measured["lr_test"], measured["lr_test_sd"]) == pytest.approx(
+        (best["stsb_dev_mean"], best["stsb_dev_sd"], best["stsb_test_mean"], best["stsb_test_sd"]), abs=0.01)
+    assert (measured["lr_1e-3_dev"], measured["lr_1e-3_test"], measured["lr_2e-3_dev"]) == pytest.approx(
+        (by_lr[1e-3]["stsb_dev_mean"], by_lr[1e-3]["stsb_test_mean"], by_lr[2e-3]["stsb_dev_mean"]), abs=0.01)
 
 
 def test_same_recipe_ignores_length_and_seed_only():
@@ -75,6 +88,19 @@ def test_same_recipe_ignores_length_and_seed_only():
 def test_lesson_sentences_are_read_once_and_not_empty():
     sentences = lessons.lesson_sentences()
     assert len(sentences) == 20_000 and all(s == s.strip() and s for s in sentences)
+
+
+def test_the_prepared_run_keeps_its_own_learning_rate_only_where_the_lessons_scored_lower():
+    from simcse_core.teaching.prepared import PREPARED_RUN
+
+    prepared = lessons.PREPARED
+    assert PREPARED_RUN.lr == prepared.lr and lessons.same_recipe(replace(PREPARED_RUN, lr=lessons.LESSON_LR))
+    if prepared.lr != lessons.LESSON_LR:  # chosen on STS-B dev, as the lesson's own rate was
+        other = json.loads((RESULT.parent / "raw_model_prepared_lr1.5e-3.json").read_text())
+        assert lessons.LESSON_LR == 1.5e-3, "measure the prepared run at the lesson's new rate"
+        at_lesson_lr = next(r for r in other["rows"] if r["model"] == prepared.model)
+        assert at_lesson_lr["stsb_dev"] < prepared.stsb_dev
+        assert prepared.recipe() == f"the same recipe at lr {prepared.lr:g}"
 
 
 def test_the_prepared_runs_figures_agree_with_the_bench_and_its_files_fit_a_space():

@@ -3,8 +3,9 @@
 Table 5 (STS-B test column) puts unsupervised SimCSE from BERT-base above every training-free reading of
 BERT-base: GloVe (avg.) 58.02, first-last average 53.87, whitening 68.24, unsup-SimCSE 76.85. Here the same
 readings are taken of ``raw-bert`` (the static word-piece average standing for GloVe), and scored beside the
-lesson's live run and the prepared run (the same recipe, trained longer). :func:`verdict` says plainly which
-wins, so a screen never implies the paper's order where our miniature does not show it.
+lesson's live run and the prepared run (the same recipe, trained longer at its own learning rate).
+:func:`verdict` says plainly which wins, so a screen never implies the paper's order where our miniature does not
+show it.
 """
 
 from __future__ import annotations

@@ -46,7 +46,8 @@ PLACEHOLDER_LINE = 34  # characters a line of a placeholder's message: 15 px tex
 def placeholder(message: str, height: int = 360) -> go.Figure:
     """An empty figure that says what to do to fill it (wrapped: plotly never wraps an annotation)."""
     fig = go.Figure()
-    fig.add_annotation(text="<br>".join(textwrap.wrap(message, PLACEHOLDER_LINE)), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+    fig.add_annotation(text="<br>".join(textwrap.wrap(message, PLACEHOLDER_LINE)), showarrow=False, x=0.5, y=0.5,
+                       xref="paper", yref="paper",
                        font=dict(size=15, color="#64748b"))
     fig.update_layout(**_LAYOUT, height=height, xaxis=dict(visible=False), yaxis=dict(visible=False))
     return fig

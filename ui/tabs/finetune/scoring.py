@@ -36,7 +36,8 @@ def scoring(job: runs.FinetuneJob, eval_name: str) -> Scoring:
         note += f"; trained at scale: {text.trained_at_scale(short=True)}"
         prepared = lessons.PREPARED
         if lessons.same_recipe(job.config) and prepared.stsb_dev:
-            lines.append((prepared.stsb_dev, f"same recipe, {prepared.train_min:.0f} min: {prepared.stsb_dev:.1f}"))
-            note += (f"; the same recipe trained {prepared.train_min:.0f} minutes (`{prepared.model}`): "
+            lines.append((prepared.stsb_dev, f"{prepared.recipe().removeprefix('the ')}, "
+                                             f"{prepared.train_min:.0f} min: {prepared.stsb_dev:.1f}"))
+            note += (f"; {prepared.recipe()} trained {prepared.train_min:.0f} minutes (`{prepared.model}`): "
                      f"{prepared.stsb_dev:.1f} on the full dev set")
     return Scoring(tuple(lines), f"Beside it: {note} (ours on {eval_name}).")
