@@ -89,6 +89,23 @@ def latency_samples(fn: Callable[[], Any], n: int, warmup: int = 3) -> list[floa
     return [time_call(fn)[0] for _ in range(n)]
 
 
+def rss_mib() -> float:
+    """This process's resident size in MiB (Linux /proc)."""
+    with open("/proc/self/status", encoding="utf-8") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+
+
+def settled_rss_mib() -> float:
+    """This process's resident size in MiB once its garbage is collected and freed memory handed back."""
+    import gc
+
+    from simcse_core.memory import return_freed_memory
+
+    gc.collect()
+    return_freed_memory()
+    return rss_mib()
+
+
 def ratio(numerator: float, denominator: float) -> float:
     """numerator / denominator, NaN when the denominator is 0."""
     return numerator / denominator if denominator else float("nan")

@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 
-from bench.common import REPO, Target, make_parser, report, setup
+from bench.common import REPO, Target, make_parser, report, rss_mib, settled_rss_mib, setup
 
 NAME = "malloc_arenas"
 WORDS = "the a man dog plays guitar park market fell sharply today someone instrument".split()
@@ -26,13 +26,8 @@ REQUEST_THREADS = 12
 REQUESTS_PER_ROUND = 400
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/status", encoding="utf-8") as f:
-        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
-
 
 def _child(steps: int, rounds: int) -> dict:
-    import gc
     import random
     import threading
     import time
@@ -42,19 +37,13 @@ def _child(steps: int, rounds: int) -> dict:
     import numpy as np
 
     from simcse_core import load_encoder, train
-    from simcse_core.memory import return_freed_memory
     from simcse_core.teaching import lessons
-
-    def settled() -> float:
-        gc.collect()
-        return_freed_memory()
-        return _rss_mib()
 
     minilm, raw = load_encoder("minilm"), load_encoder(lessons.START_MODEL, pooler=lessons.START_POOLER)
     for encoder in (minilm, raw):
         encoder.encode(["warm up"])
     sentences = list(lessons.lesson_sentences())
-    start = settled()
+    start = settled_rss_mib()
     latencies: list[float] = []
 
     def request(seed: int) -> None:
@@ -79,8 +68,8 @@ def _child(steps: int, rounds: int) -> dict:
             list(pool.map(request, range(k * REQUESTS_PER_ROUND, (k + 1) * REQUESTS_PER_ROUND)))
             trainer.join()
             seconds.append(time.perf_counter() - began)
-            peak = max(peak, _rss_mib())
-            kept.append(settled() - start)
+            peak = max(peak, rss_mib())
+            kept.append(settled_rss_mib() - start)
     return {"kept_mib": kept, "seconds": seconds, "peak_mib": peak - start,
             "p50_s": float(np.percentile(latencies, 50)), "p95_s": float(np.percentile(latencies, 95))}
 

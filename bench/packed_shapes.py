@@ -18,33 +18,22 @@ import json
 import subprocess
 import sys
 
-from bench.common import REPO, Target, make_parser, report, setup
+from bench.common import REPO, Target, make_parser, report, settled_rss_mib, setup
 
 NAME = "packed_shapes"
 WORDS = "the a man dog plays guitar park market fell sharply today someone instrument".split()
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/status", encoding="utf-8") as f:
-        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
-
 
 def _child(what: str, multiple: int, steps: int, rounds: int) -> dict:
-    import gc
     import random
     import time
     from dataclasses import replace
 
     from simcse_core import load_encoder, train
-    from simcse_core.memory import return_freed_memory
     from simcse_core.model import encoder as encoder_module
     from simcse_core.model import unpadded
     from simcse_core.teaching import lessons
-
-    def settled() -> float:
-        gc.collect()
-        return_freed_memory()
-        return _rss_mib()
 
     kept, seconds = [], []
     if what == "training":
@@ -52,7 +41,7 @@ def _child(what: str, multiple: int, steps: int, rounds: int) -> dict:
         sentences = list(lessons.lesson_sentences())
         base = load_encoder("raw-bert", pooler=lessons.START_POOLER)
         base.encode(["warm up"])
-        start = settled()
+        start = settled_rss_mib()
         for k in range(rounds):
             run = base.copy()
             config = replace(lessons.LESSON_RUN, steps=steps, batch_size=64, eval_every=0, seed=k)
@@ -61,12 +50,12 @@ def _child(what: str, multiple: int, steps: int, rounds: int) -> dict:
                 pass
             seconds.append(time.perf_counter() - began)
             del run
-            kept.append(settled() - start)
+            kept.append(settled_rss_mib() - start)
     else:
         encoder_module.PAD_MULTIPLE = multiple
         encoder = load_encoder("minilm")
         encoder.encode(["warm up"])
-        start = settled()
+        start = settled_rss_mib()
         rng = random.Random(0)
         for _ in range(rounds):
             began = time.perf_counter()
@@ -74,7 +63,7 @@ def _child(what: str, multiple: int, steps: int, rounds: int) -> dict:
                 encoder.encode([" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 40)))
                                 for _ in range(rng.randint(1, 8))])
             seconds.append(time.perf_counter() - began)
-            kept.append(settled() - start)
+            kept.append(settled_rss_mib() - start)
     return {"kept_mib": kept, "seconds": seconds}
 
 
