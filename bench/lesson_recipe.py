@@ -40,6 +40,7 @@ CANDIDATES: tuple[tuple[str, str, bool, float, int], ...] = (
     ("First-last avg.", "avg_first_last", False, 2e-3, 128),
     ("First-last avg.", "avg_first_last", False, 5e-4, 128),
     ("First-last avg.", "avg_first_last", False, 1.5e-3, 128),
+    ("First-last avg.", "avg_first_last", False, 3e-3, 128),
     ("First-last avg.", "avg_first_last", False, 1e-3, 256),
     ("First-last avg.", "avg_first_last", False, 2e-3, 256),
 )
@@ -57,6 +58,33 @@ def _chosen(only: str | None) -> tuple[tuple[str, str, bool, float, int], ...]:
     return picked
 
 
+def _overrides(pairs: list[str]) -> dict:
+    """``--set`` values as TrainConfig fields, each checked by TrainConfig (its error names the setting)."""
+    from simcse_core.training.config import SettingError, TrainConfig, check_setting
+
+    known = set(TrainConfig.__dataclass_fields__)
+    overrides = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or name not in known:
+            raise SystemExit(f"--set: write SETTING=VALUE with a training setting ({', '.join(sorted(known))}), "
+                             f"got {pair!r}")
+        try:
+            overrides[name] = check_setting(name, text)
+        except SettingError as err:
+            raise SystemExit(f"--set {name}: {err}") from None
+    return overrides
+
+
+_ROW_KEYS = {"recipe", "kind", "pooler", "lr", "batch", "dropout", "seed", "steps", "train_s", "stsb_dev",
+             "stsb_test", "anisotropy", "gain_test_vs_best_unwhitened", "gain_test_vs_whitened"}
+
+
+def _setting_items(row: dict) -> tuple:
+    """The ``--set`` settings a row was run with, as sorted (name, value) pairs."""
+    return tuple(sorted((k, v) for k, v in row.items() if k not in _ROW_KEYS))
+
+
 def by_candidate(rows: list[dict]) -> list[dict]:
     """Each candidate's seeds summarised: mean and spread (sample sd) of its STS-B dev and test scores."""
     import statistics
@@ -64,11 +92,11 @@ def by_candidate(rows: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         if row["kind"] == "SimCSE":
-            groups.setdefault((row["recipe"], row.get("dropout")), []).append(row)
+            groups.setdefault((row["recipe"], row.get("dropout"), *_setting_items(row)), []).append(row)
     summary = []
-    for (recipe, dropout), runs in groups.items():
+    for (recipe, dropout, *settings), runs in groups.items():
         entry = {"recipe": recipe, "pooler": runs[0]["pooler"], "lr": runs[0]["lr"], "batch": runs[0]["batch"],
-                 "dropout": dropout, "seeds": len(runs)}
+                 "dropout": dropout, **dict(settings), "seeds": len(runs)}
         for key in ("stsb_dev", "stsb_test", "gain_test_vs_best_unwhitened"):
             values = [r[key] for r in runs]
             entry[f"{key}_mean"] = round(statistics.fmean(values), 2)
@@ -86,8 +114,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--only", default=None, help="candidates to run, 'pooler,lr,batch;...'")
     parser.add_argument("--dropout", type=float, default=None,
                         help="dropout of every candidate (default: the lesson's, the paper's 0.1)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SETTING=VALUE",
+                        help="a training setting of every candidate, e.g. warmup=30 or temperature=0.1 (repeatable)")
     parser.add_argument("--name", default="lesson_recipe", help="result file name under bench/results/")
     args = parser.parse_args(argv)
+    overrides = _overrides(args.overrides)
     setup(args)
 
     from simcse_core.evaluation.metrics import embedding_report
@@ -115,12 +146,13 @@ def main(argv: list[str] | None = None) -> dict:
                              mlp_only_train=mlp_only_train, seed=seed, eval_every=0)
             if args.dropout is not None:
                 config = replace(config, dropout=args.dropout)
+            config = replace(config, **overrides)
             last = None
             for last in train(encoder, sentences, config):
                 pass
             on_dev, on_test = embedding_report(encoder, dev), embedding_report(encoder, test)
             rows.append({"recipe": f"{row_name}, lr {lr:g}, batch {batch}", "kind": "SimCSE", "pooler": pooler,
-                         "lr": lr, "batch": batch, "dropout": config.dropout,
+                         "lr": lr, "batch": batch, "dropout": config.dropout, **overrides,
                          "seed": seed, "steps": last.step, "train_s": round(last.train_s, 1),
                          "stsb_dev": round(on_dev["spearman"], 2), "stsb_test": round(on_test["spearman"], 2),
                          "anisotropy": round(on_dev["anisotropy"], 3),
@@ -138,9 +170,10 @@ def main(argv: list[str] | None = None) -> dict:
              f"chosen on the mean STS-B dev of its {best['seeds']} seed(s): {best['recipe']} (dev "
              f"{best['stsb_dev_mean']}, test {best['stsb_test_mean']})",
              (f"each run sees {steps * lessons.LESSON_BATCH:,} examples (steps x batch)" if args.same_examples
-              else f"{steps} steps a run") + f", τ {lessons.LESSON_RUN.temperature}, "
+              else f"{steps} steps a run") + f", τ {overrides.get('temperature', lessons.LESSON_RUN.temperature)}, "
              f"dropout {lessons.LESSON_RUN.dropout if args.dropout is None else args.dropout}, "
-             f"training length {lessons.LESSON_RUN.max_length}"]
+             f"training length {overrides.get('max_length', lessons.LESSON_RUN.max_length)}"
+             + "".join(f", {k} {v}" for k, v in overrides.items() if k not in ("temperature", "max_length"))]
     columns = ["recipe", "kind", "seed", "steps", "train_s", "stsb_dev", "stsb_test", "anisotropy",
                "gain_test_vs_best_unwhitened", "gain_test_vs_whitened"]
     return report(args.name, args, rows, targets=targets, notes=notes, columns=columns,
