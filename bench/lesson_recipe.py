@@ -108,6 +108,7 @@ def by_candidate(rows: list[dict]) -> list[dict]:
 def main(argv: list[str] | None = None) -> dict:
     parser = make_parser(__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=1, help="seeds per candidate (42, 43, ...)")
+    parser.add_argument("--first-seed", type=int, default=42, help="the first seed (more seeds for a grid run before)")
     parser.add_argument("--steps", type=int, default=None, help="steps per run (default: the lesson's)")
     parser.add_argument("--same-examples", action="store_true",
                         help="each candidate sees as many examples as the lesson run (steps x batch), not its steps")
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
         steps = max(2, steps // 10)
     for row_name, pooler, mlp_only_train, lr, batch in _chosen(args.only):
         run_steps = steps * lessons.LESSON_BATCH // batch if args.same_examples else steps
-        for seed in range(42, 42 + args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             encoder = load_encoder(lessons.START_MODEL, pooler="cls_before_pooler")
             config = replace(lessons.LESSON_RUN, steps=run_steps, lr=lr, batch_size=batch, pooler=pooler,
                              mlp_only_train=mlp_only_train, seed=seed, eval_every=0)

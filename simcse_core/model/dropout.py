@@ -8,15 +8,9 @@ from __future__ import annotations
 
 import numbers
 
-import torch
 from torch import nn
-from torch.nn import functional as F
 
 DROPOUT_RANGE = (0.0, 0.5)
-# dropout() draws each element's keep-or-drop from a 16-bit random word, four words to each 64-bit draw of
-# torch's generator. On a 2-core CPU torch's own dropout (one draw per element) took about a fifth of a raw-bert
-# training step (bench/results/dropout_speed.json). The drop probability is rounded to a multiple of 1/65536.
-_LEVELS = 1 << 16
 
 
 def set_dropout(model: nn.Module, rate: float) -> float:
@@ -43,22 +37,3 @@ def set_dropout(model: nn.Module, rate: float) -> float:
             if "dropout" in name and isinstance(value, float) and name != "classifier_dropout":
                 setattr(hf_config, name, rate)
     return rate
-
-
-def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
-    """Inverted dropout of ``x``: each element zeroed with probability ``p``, independently, the rest scaled by
-    1 / (1 - p); ``x`` itself when not ``training`` or ``p`` is 0.
-
-    On the CPU the masks come from 16-bit random words of torch's seeded generator (``torch.manual_seed``
-    reproduces them), ``p`` rounded to a multiple of 1/65536 (0.1 -> 0.1000061) and the scale taken from the
-    rounded ``p``, so every element keeps its expected value. Elsewhere it is ``torch.nn.functional.dropout``.
-    """
-    if not training or p == 0.0:
-        return x
-    if x.device.type != "cpu" or p >= 1.0:
-        return F.dropout(x, p, training=True)
-    dropped = round(p * _LEVELS)  # of the 65,536 values of a word, this many drop
-    words = torch.randint(-(2**63), 2**63 - 1, ((x.numel() + 3) // 4,), dtype=torch.int64)  # full 64 bits
-    lanes = words.view(torch.int16)[: x.numel()].view(x.shape)  # uniform on -32768..32767
-    keep = lanes >= dropped - _LEVELS // 2
-    return torch.where(keep, x * (_LEVELS / (_LEVELS - dropped)), 0.0)

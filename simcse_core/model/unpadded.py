@@ -9,11 +9,11 @@ token-wise layer on it, and scatters into padded (B, T) form only where sentence
 autocast, forward + backward: 2.7x faster than the padded forward (``bench/train_speed.py``).
 
 The result equals the padded Hugging Face forward up to floating-point rounding (tested in fp32 and under
-bf16 autocast, outputs and gradients, for every pooler), with dropout drawn on real tokens only (by
-:func:`simcse_core.model.dropout.dropout`): in train mode the masks differ from the padded forward's, but every
-real activation is dropped with the same probability, independently. It reads the weights of a Hugging Face
-``BertModel`` (MiniLM, SimCSE's BERT checkpoints) or ``RobertaModel``; :func:`unsupported_reason` says why another
-model keeps the padded path.
+bf16 autocast, outputs and gradients, for every pooler), with dropout drawn on real tokens only: in train
+mode the masks differ from the padded forward's, but every real activation is dropped with the same
+probability, independently, as before. It reads the weights of a Hugging Face ``BertModel`` (MiniLM,
+SimCSE's BERT checkpoints) or ``RobertaModel``; :func:`unsupported_reason` says why another model keeps the
+padded path.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from simcse_core.model.dropout import dropout as apply_dropout
 from simcse_core.model.pooling import Pooler
 
 # The packed matrix's rows are rounded up to a multiple of this with padding tokens. oneDNN (bf16 matmuls on the
@@ -86,7 +86,7 @@ def padded_attention(
     q_, k_, v_ = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, T, d)
     scores = (q_ @ k_.transpose(-1, -2)) * scale  # (B, heads, T, T)
     scores = scores.masked_fill(~packing.key_mask, float("-inf"))  # padding keys get no weight
-    weights = apply_dropout(scores.softmax(dim=-1), dropout)  # (B, heads, T, T)
+    weights = F.dropout(scores.softmax(dim=-1), dropout, training=dropout > 0)  # (B, heads, T, T)
     return packing.unpad((weights @ v_).transpose(1, 2))  # (N, heads, d)
 
 
@@ -188,7 +188,7 @@ def _embed(embeddings: nn.Module, batch: Mapping[str, torch.Tensor], packing: Pa
         token_types = token_types.reshape(-1).index_select(0, packing.index)  # (N,)
     x = embeddings.word_embeddings(ids) + embeddings.token_type_embeddings(token_types)  # (N, H)
     x = x + embeddings.position_embeddings(positions)
-    return _dropout(embeddings.dropout, embeddings.LayerNorm(x))
+    return embeddings.dropout(embeddings.LayerNorm(x))
 
 
 def _layer(layer: nn.Module, x: torch.Tensor, packing: Packing, attention: Attention) -> torch.Tensor:
@@ -200,15 +200,10 @@ def _layer(layer: nn.Module, x: torch.Tensor, packing: Packing, attention: Atten
     p = heads.dropout.p if heads.training else 0.0
     context = attention(q, k, v, packing, p, heads.scaling).reshape(n, -1)  # (N, H)
     out = layer.attention.output
-    x = out.LayerNorm(_dropout(out.dropout, out.dense(context)) + x)  # (N, H)
+    x = out.LayerNorm(out.dropout(out.dense(context)) + x)  # (N, H)
     inner = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(x))  # (N, I)
     out = layer.output
-    return out.LayerNorm(_dropout(out.dropout, out.dense(inner)) + x)  # (N, H)
-
-
-def _dropout(module: nn.Dropout, x: torch.Tensor) -> torch.Tensor:
-    """``module``'s dropout (its rate, its train / eval mode), with the project's faster masks."""
-    return apply_dropout(x, module.p, module.training)
+    return out.LayerNorm(out.dropout(out.dense(inner)) + x)  # (N, H)
 
 
 def _needed(pooler: Pooler, states: list[torch.Tensor]) -> list[torch.Tensor | None]:
