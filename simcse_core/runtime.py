@@ -102,15 +102,18 @@ def machine_facts() -> dict[str, object]:
 
 
 def lower_thread_priority(niceness: int) -> bool:
-    """Give the calling thread (and threads it starts later) a lower CPU priority; True if it worked.
+    """Lower the calling thread's CPU priority by ``niceness`` (and that of threads it starts later), up to the
+    lowest, 19; True if it worked.
 
     On Linux a nice value belongs to one thread, and threads inherit it when they are created, so torch's
-    OpenMP workers started by this thread run at the same priority. Elsewhere this does nothing.
+    OpenMP workers started by this thread run at the same priority. The step is relative, so a server started
+    under ``nice`` still puts training below its own request threads. Elsewhere this does nothing.
     """
     if not sys.platform.startswith("linux") or niceness <= 0:
         return False
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(os.getpriority(os.PRIO_PROCESS, thread) + niceness, 19))
     except OSError as err:
         logger.info("Could not lower the priority of thread %s: %s", threading.current_thread().name, err)
         return False
