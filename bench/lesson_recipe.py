@@ -60,7 +60,7 @@ def _chosen(only: str | None) -> tuple[tuple[str, str, bool, float, int], ...]:
 
 def _overrides(pairs: list[str]) -> dict:
     """``--set`` values as TrainConfig fields, each checked by TrainConfig (its error names the setting)."""
-    from simcse_core.training.config import SettingError, TrainConfig, check_setting
+    from simcse_core.training.config import TrainConfig
 
     known = set(TrainConfig.__dataclass_fields__)
     overrides = {}
@@ -69,11 +69,18 @@ def _overrides(pairs: list[str]) -> dict:
         if not sep or name not in known:
             raise SystemExit(f"--set: write SETTING=VALUE with a training setting ({', '.join(sorted(known))}), "
                              f"got {pair!r}")
-        try:
-            overrides[name] = check_setting(name, text)
-        except SettingError as err:
-            raise SystemExit(f"--set {name}: {err}") from None
+        overrides[name] = _checked(f"--set {name}", name, text)
     return overrides
+
+
+def _checked(option: str, name: str, value: object) -> object:
+    """``value`` as TrainConfig's ``name`` takes it, or exit with its message under the command-line ``option``."""
+    from simcse_core.training.config import SettingError, check_setting
+
+    try:
+        return check_setting(name, value)
+    except SettingError as err:
+        raise SystemExit(f"{option}: {err}") from None
 
 
 _ROW_KEYS = {"recipe", "kind", "pooler", "lr", "batch", "dropout", "seed", "steps", "train_s", "stsb_dev",
@@ -120,6 +127,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--name", default="lesson_recipe", help="result file name under bench/results/")
     args = parser.parse_args(argv)
     overrides = _overrides(args.overrides)
+    if args.dropout is not None:
+        overrides["dropout"] = _checked("--dropout", "dropout", args.dropout)
     setup(args)
 
     from simcse_core.evaluation.metrics import embedding_report
@@ -127,6 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
     from simcse_core.model.loading import load_encoder
     from simcse_core.teaching import lessons, table5
     from simcse_core.training.train import train
+
+    every = replace(lessons.LESSON_RUN, **overrides)  # the settings every candidate shares
 
     dev, test = load_stsb("dev"), load_stsb("test")
     sentences = list(lessons.lesson_sentences())
@@ -145,8 +156,6 @@ def main(argv: list[str] | None = None) -> dict:
             encoder = load_encoder(lessons.START_MODEL, pooler="cls_before_pooler")
             config = replace(lessons.LESSON_RUN, steps=run_steps, lr=lr, batch_size=batch, pooler=pooler,
                              mlp_only_train=mlp_only_train, seed=seed, eval_every=0)
-            if args.dropout is not None:
-                config = replace(config, dropout=args.dropout)
             config = replace(config, **overrides)
             last = None
             for last in train(encoder, sentences, config):
@@ -171,10 +180,9 @@ def main(argv: list[str] | None = None) -> dict:
              f"chosen on the mean STS-B dev of its {best['seeds']} seed(s): {best['recipe']} (dev "
              f"{best['stsb_dev_mean']}, test {best['stsb_test_mean']})",
              (f"each run sees {steps * lessons.LESSON_BATCH:,} examples (steps x batch)" if args.same_examples
-              else f"{steps} steps a run") + f", τ {overrides.get('temperature', lessons.LESSON_RUN.temperature)}, "
-             f"dropout {lessons.LESSON_RUN.dropout if args.dropout is None else args.dropout}, "
-             f"training length {overrides.get('max_length', lessons.LESSON_RUN.max_length)}"
-             + "".join(f", {k} {v}" for k, v in overrides.items() if k not in ("temperature", "max_length"))]
+              else f"{steps} steps a run") + f", τ {every.temperature}, dropout {every.dropout}, "
+             f"training length {every.max_length}"
+             + "".join(f", {k} {v}" for k, v in overrides.items() if k not in ("temperature", "dropout", "max_length"))]
     columns = ["recipe", "kind", "seed", "steps", "train_s", "stsb_dev", "stsb_test", "anisotropy",
                "gain_test_vs_best_unwhitened", "gain_test_vs_whitened"]
     return report(args.name, args, rows, targets=targets, notes=notes, columns=columns,

@@ -11,9 +11,8 @@ pooler, learning rate and batch chosen by measurement for this small model (``be
 Table 6 pooler at two or three learning rates (``bench/results/lesson_recipe.json``), then batches 64, 128 and 256
 from the paper's grid on the same number of examples (``bench/results/lesson_recipe_batch.json``), then the
 learning rate over ten seeds (``bench/results/lesson_recipe_seeds.json`` and ``_seeds_b.json``), chosen on STS-B
-dev for the largest
-score — the gain that counts is over the raw model's *best* training-free reading, not
-over the one the run starts from. See :data:`RECIPE_WHY`.
+dev for the largest score — the gain that counts is over the raw model's *best* training-free reading, not over
+the one the run starts from. See :data:`RECIPE_WHY`.
 """
 
 from __future__ import annotations
