@@ -206,6 +206,21 @@ def test_ablation_headline_shows_the_model_trained_at_scale():
     assert shown.item() == f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}"
 
 
+def test_ablation_table_shows_run_columns_only_once_there_is_a_run():
+    from types import SimpleNamespace
+
+    empty = presets.paper_table([])  # nine columns before any run pushed the paper's figure off a laptop screen
+    assert list(empty.columns) == ["Table", "Row", "Setting: paper · ours", "Paper STS-B dev", presets.MEASURED_COLUMN]
+    result = SimpleNamespace(key="dropout-0.1", group="dropout", label="dropout 0.1", paper_stsb_dev=82.5,
+                             before={"spearman": 30.0}, after={"spearman": 50.0}, gain=20.0, steps=10,
+                             history=({"uniformity": -1, "alignment": 0.5},), eval_name="STS-B dev")
+    ran = presets.paper_table([result])
+    assert list(ran.columns) == [*empty.columns, *presets.RUN_COLUMNS]
+    row = ran["Row"] == ablations.PRESETS_BY_KEY["dropout-0.1"].label
+    assert ran.loc[row, "Ours: start → end"].item() == "30.0 → 50.0"
+    assert (ran.loc[~row, "Ours: start → end"] == "").all()
+
+
 def test_moving_tau_before_encoding_says_what_to_press_and_changes_nothing_else():
     shown = loss.rescore(temperature=0.1, alpha=1.0, session=Session())
     assert set(shown) == {"loss_summary"} and "Encode the batch" in shown["loss_summary"]

@@ -30,9 +30,9 @@ START_NOTE = (f"Ours: every preset trains a private copy of `{ablations.START_MO
               "the top, and scores it through its row's pooler from the start (the setting column names it; the "
               "plane labels each start point).")
 SCALE_COLUMN = f"Trained at scale ({SCALE_NAME}, full dev)"
-MEASURED_COLUMN = "Measured on the project's machine (full dev, seeds' mean ± SD)"
-TABLE_COLUMNS = ("Table", "Row", "Setting: paper · ours", "Paper STS-B dev", "Ours: start → end",
-                 "Row against its table's default: paper · ours", "Steps", SCALE_COLUMN, MEASURED_COLUMN)
+MEASURED_COLUMN = "Ours, measured (full dev, seeds' mean ± SD)"
+RUN_COLUMNS = ("Ours: start → end", "Row against its table's default: paper · ours", "Steps", SCALE_COLUMN)
+TABLE_COLUMNS = ("Table", "Row", "Setting: paper · ours", "Paper STS-B dev", MEASURED_COLUMN, *RUN_COLUMNS)
 VERDICT_WORDS = {"agrees": "✓ agrees", "differs": "✗ differs", "unclear": "· too small to tell"}
 
 
@@ -94,8 +94,9 @@ def _measured_runs(directory, stamp: tuple) -> dict:
 
 
 def paper_table(results: list) -> pd.DataFrame:
-    """Every preset with the paper's row, its setting beside ours, and our run where this visitor ran it; each row
-    set against its table's default in the paper and in ours."""
+    """Every preset with the paper's row, its setting beside ours, the project's measured figure beside the paper's,
+    and this visitor's run where they ran it, set against its table's default in the paper and in ours. The run
+    columns are left out until the visitor has a run, so the table fits a screen."""
     ours = {r.key: r for r in results}
     compared = {c.row: c for c in ablations.comparisons(results)}
     measured = measured_runs()
@@ -106,13 +107,14 @@ def paper_table(results: list) -> pd.DataFrame:
             preset.paper.table, preset.label,
             f"paper: {ablations.paper_setting(preset)} · ours: {ablations.our_setting(preset)}{_flags(preset)}",
             _paper_cell(preset),
+            measured[preset.key].final_said if preset.key in measured else "not measured for this raw model yet",
             "" if result is None else f"{result.before['spearman']:.1f} → {result.after['spearman']:.1f}",
             _against_default(preset, result, compared.get(preset.label)),
             "" if result is None else result.steps,
             "" if result is None else f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}",
-            measured[preset.key].final_said if preset.key in measured else "not measured for this raw model yet",
         ), strict=True)))
-    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    return table if results else table.drop(columns=list(RUN_COLUMNS))
 
 
 def scored_vector_said(config) -> str:
