@@ -87,9 +87,9 @@ MINIATURE_CAVEAT = (
     f"here) instead of the paper's epoch of 10⁶ sentences ({10 ** 6 // paper.TABLE_A1_BERT_BASE['unsup'][0]:,} "
     f"steps at batch {paper.TABLE_A1_BERT_BASE['unsup'][0]}), with one seed. Its figures sit far below "
     "BERT-base's; compare the order of the rows and the size of the drops, not the levels. One seed cannot tell a "
-    "difference smaller than the seeds' spread from chance, and your runs have one seed: the table's last column "
-    "has the project's own runs of each row with several seeds, their mean and spread (SD), which says how large "
-    "that spread is for each row.")
+    "difference smaller than the seeds' spread from chance, and your runs have one seed: the table's column "
+    "“Ours, measured”, beside the paper's figure, has the project's own runs of each row with several seeds, their "
+    "mean and spread (SD), which says how large that spread is for each row.")
 
 
 def paper_pooler(config: TrainConfig) -> str:
