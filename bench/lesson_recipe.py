@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="dropout of every candidate (default: the lesson's, the paper's 0.1)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SETTING=VALUE",
                         help="a training setting of every candidate, e.g. warmup=30 or temperature=0.1 (repeatable)")
+    parser.add_argument("--start-model", default=None,
+                        help="the raw model every run starts from, a name or a folder (default: the lesson's); "
+                             "compares pretraining candidates")
     parser.add_argument("--name", default="lesson_recipe", help="result file name under bench/results/")
     args = parser.parse_args(argv)
     overrides = _overrides(args.overrides)
@@ -138,10 +141,11 @@ def main(argv: list[str] | None = None) -> dict:
     from simcse_core.training.train import train
 
     every = replace(lessons.LESSON_RUN, **overrides)  # the settings every candidate shares
+    start_model = args.start_model or lessons.START_MODEL
 
     dev, test = load_stsb("dev"), load_stsb("test")
     sentences = list(lessons.lesson_sentences())
-    free = table5.training_free_rows(lessons.START_MODEL, dev, test, sentences[:10_000])
+    free = table5.training_free_rows(start_model, dev, test, sentences[:10_000])
     rows = [{"recipe": r.label, "kind": "training-free", "stsb_dev": r.stsb_dev, "stsb_test": r.stsb_test}
             for r in free]
     unwhitened = [r for r in free if r.pooler in ("cls_before_pooler", "mean", "avg_first_last")]
@@ -153,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
     for row_name, pooler, mlp_only_train, lr, batch in _chosen(args.only):
         run_steps = steps * lessons.LESSON_BATCH // batch if args.same_examples else steps
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            encoder = load_encoder(lessons.START_MODEL, pooler="cls_before_pooler")
+            encoder = load_encoder(start_model, pooler="cls_before_pooler")
             config = replace(lessons.LESSON_RUN, steps=run_steps, lr=lr, batch_size=batch, pooler=pooler,
                              mlp_only_train=mlp_only_train, seed=seed, eval_every=0)
             config = replace(config, **overrides)
@@ -175,7 +179,8 @@ def main(argv: list[str] | None = None) -> dict:
     chosen = max(runs, key=lambda r: r["stsb_dev"])
     targets = [Target("chosen recipe: STS-B test over the best unwhitened reading (points, mean of its seeds)",
                       best["gain_test_vs_best_unwhitened_mean"], 8.0)]
-    notes = [f"best unwhitened training-free reading (chosen on dev): {best_dev.label}, dev {best_dev.stsb_dev}, "
+    notes = [f"every run starts from {start_model}",
+             f"best unwhitened training-free reading (chosen on dev): {best_dev.label}, dev {best_dev.stsb_dev}, "
              f"test {best_dev.stsb_test}; whitened first-last: dev {whitened.stsb_dev}, test {whitened.stsb_test}",
              f"chosen on the mean STS-B dev of its {best['seeds']} seed(s): {best['recipe']} (dev "
              f"{best['stsb_dev_mean']}, test {best['stsb_test_mean']})",
