@@ -51,6 +51,10 @@ CSS = """
 /* The tab bar takes the page's width, never sets it: without this its six buttons made a phone's page 726 px wide
    and gradio's "More tabs" menu (which moves the tabs that do not fit) never opened. */
 .tab-wrapper { contain: inline-size; }
+/* Likewise the Ablations table: gradio sizes its widest column to the page's width as first laid out (1,214 px
+   before the phone's width was known), and that widened a phone's page to 1,280 px; contained, it scrolls inside
+   its box. */
+#ablation-table { contain: inline-size; }
 @media (max-width: 640px) {
   #model-picker, #pooler-picker, #inside-start-row > *, #inside-start-note { min-width: 100% !important; }
 }
