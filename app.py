@@ -48,13 +48,10 @@ CSS = """
 #header p { font-size: 1.05em; max-width: 62em; }
 #model-row { align-items: end; }
 #sim-score h2 { margin: 0.1em 0; }
-/* The tab bar takes the page's width, never sets it: without this its six buttons made a phone's page 726 px wide
-   and gradio's "More tabs" menu (which moves the tabs that do not fit) never opened. */
-.tab-wrapper { contain: inline-size; }
-/* Likewise the Ablations table: gradio sizes its widest column to the page's width as first laid out (1,214 px
-   before the phone's width was known), and that widened a phone's page to 1,280 px; contained, it scrolls inside
-   its box. */
-#ablation-table { contain: inline-size; }
+/* These take the page's width, never set it. Without this, the tab bar's six buttons made a phone's page 726 px
+   wide (and gradio's "More tabs" menu never opened), and the Ablations table, whose widest column gradio set to
+   1,214 px, made it 1,280 px wide; contained, the table scrolls inside its box. */
+.tab-wrapper, #ablation-table { contain: inline-size; }
 @media (max-width: 640px) {
   #model-picker, #pooler-picker, #inside-start-row > *, #inside-start-note { min-width: 100% !important; }
 }

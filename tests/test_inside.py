@@ -193,12 +193,17 @@ def test_presets_always_start_from_the_raw_model(studio, monkeypatch):
     assert (before.name, before.pooler) == (ablations.START_MODEL, ablations.START_POOLER)
 
 
-def test_ablation_headline_shows_the_model_trained_at_scale():
+def _dropout_result():
+    """A finished run of the "dropout 0.1" preset, as the table and notes read it (STS 30.0 → 50.0)."""
     from types import SimpleNamespace
 
-    result = SimpleNamespace(key="dropout-0.1", group="dropout", label="dropout 0.1", paper_stsb_dev=82.5,
-                             before={"spearman": 30.0}, after={"spearman": 50.0}, gain=20.0, steps=10,
-                             history=({"uniformity": -1, "alignment": 0.5},), eval_name="STS-B dev")
+    return SimpleNamespace(key="dropout-0.1", group="dropout", label="dropout 0.1", paper_stsb_dev=82.5,
+                           before={"spearman": 30.0}, after={"spearman": 50.0}, gain=20.0, steps=10,
+                           history=({"uniformity": -1, "alignment": 0.5},), eval_name="STS-B dev")
+
+
+def test_ablation_headline_shows_the_model_trained_at_scale():
+    result = _dropout_result()
     notes = presets.notes_markdown([result])
     assert f"{lessons.TRAINED_AT_SCALE.stsb_dev:.1f}" in notes and "Trained at scale" in notes
     table = presets.paper_table([result])
@@ -207,14 +212,9 @@ def test_ablation_headline_shows_the_model_trained_at_scale():
 
 
 def test_ablation_table_shows_run_columns_only_once_there_is_a_run():
-    from types import SimpleNamespace
-
     empty = presets.paper_table([])  # nine columns before any run pushed the paper's figure off a laptop screen
     assert list(empty.columns) == ["Table", "Row", "Setting: paper · ours", "Paper STS-B dev", presets.MEASURED_COLUMN]
-    result = SimpleNamespace(key="dropout-0.1", group="dropout", label="dropout 0.1", paper_stsb_dev=82.5,
-                             before={"spearman": 30.0}, after={"spearman": 50.0}, gain=20.0, steps=10,
-                             history=({"uniformity": -1, "alignment": 0.5},), eval_name="STS-B dev")
-    ran = presets.paper_table([result])
+    ran = presets.paper_table([_dropout_result()])
     assert list(ran.columns) == [*empty.columns, *presets.RUN_COLUMNS]
     row = ran["Row"] == ablations.PRESETS_BY_KEY["dropout-0.1"].label
     assert ran.loc[row, "Ours: start → end"].item() == "30.0 → 50.0"
