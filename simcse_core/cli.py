@@ -33,7 +33,8 @@ METRIC_LABELS = {"spearman": "Spearman", "alignment": "align", "uniformity": "un
 _TRAIN_OPTIONS = {
     "steps": "steps", "batch-size": "batch_size", "lr": "lr", "temperature": "temperature", "dropout": "dropout",
     "train-max-length": "max_length", "hard-negative-weight": "hard_negative_weight", "seed": "seed",
-    "eval-every": "eval_every", "warmup": "warmup", "weight-decay": "weight_decay",
+    "eval-every": "eval_every", "warmup": "warmup", "decay-fraction": "decay_fraction",
+    "weight-decay": "weight_decay", "adam-beta2": "adam_beta2",
     "max-grad-norm": "max_grad_norm", "mini-batch-size": "mini_batch_size", "time-budget": "time_budget_s",
 }
 _METAVARS = {"train-max-length": "TOKENS", "time-budget": "SECONDS"}

@@ -226,6 +226,22 @@ def test_lr_follows_linear_warmup_then_linear_decay(tiny_encoder):
     assert lr_factor(0, 10, 0) == 1.0 and lr_factor(9, 10, 0) == pytest.approx(0.1)
 
 
+def test_lr_is_held_then_decays_over_the_last_decay_fraction_of_the_steps(tiny_encoder):
+    config = replace(FAST, steps=10, warmup=2, lr=1e-3, decay_fraction=0.5)
+    events = list(train(tiny_encoder, SENTENCES, config))
+    # after 2 warm-up updates, 8 remain: held for 4, then falling linearly to 0 over the last 4
+    expected = [0.0, 0.5, 1, 1, 1, 1, 1.0, 0.75, 0.5, 0.25]
+    assert [e.lr for e in events[1:]] == pytest.approx([1e-3 * f for f in expected])
+    assert [lr_factor(k, 10, 0, 0.0) for k in range(10)] == [1.0] * 10  # never decays
+    assert [lr_factor(k, 10, 0, 1.0) for k in range(10)] == [lr_factor(k, 10, 0) for k in range(10)]
+
+
+def test_adam_beta2_reaches_the_optimizer(tiny_encoder):
+    config = replace(FAST, steps=1, adam_beta2=0.98)
+    last = list(train(tiny_encoder, SENTENCES, config))[-1]
+    assert {g["betas"] for g in last.snapshot().optimizer["param_groups"]} == {(0.9, 0.98)}
+
+
 # ---- what the loss sees -----------------------------------------------------------------------------------
 
 def test_first_step_loss_equals_a_hand_computed_loss_on_the_same_dropout_views(tiny_encoder):

@@ -80,8 +80,14 @@ class TrainConfig:
                               step=1, whole=True)
     warmup: int = _number(0, 0, 10_000_000, "linear warmup steps from 0 to lr, then linear decay to 0 (at most "
                           "steps)", step=1, whole=True)
+    # A "warmup-stable-decay" schedule when below 1: lr is held after the warmup, then decays in the last part.
+    decay_fraction: float = _number(1.0, 0.0, 1.0, "share of the steps after warmup over which lr decays linearly "
+                                    "to 0, the last ones; before them lr is held (1: decays from the first, the "
+                                    "paper's schedule; 0: held to the end)", step=0.05)
     weight_decay: float = _number(0.0, 0.0, 1.0, "AdamW weight decay, not on biases and LayerNorm weights "
                                   "(paper: 0)")
+    adam_beta2: float = _number(0.999, 0.5, 0.9999, "AdamW's beta2: how slowly the squared-gradient average "
+                                "forgets (paper: 0.999, Hugging Face's default)")
     max_grad_norm: float = _number(1.0, 0.0, 1000.0, "clip the global gradient norm to this (0: no clipping)")
     mini_batch_size: int | None = _number(None, 1, 4096, "encode this many examples at a time (GradCache: the "
                                           "same loss and gradients in a mini-batch's memory); None: all at once",

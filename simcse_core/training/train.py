@@ -90,16 +90,20 @@ class TrainState:
     random: dict  # torch (CPU, CUDA), numpy and python random states of this process
 
 
-def lr_factor(step: int, total_steps: int, warmup: int) -> float:
+def lr_factor(step: int, total_steps: int, warmup: int, decay_fraction: float = 1.0) -> float:
     """Multiplier of the peak learning rate for update number ``step`` (0-based).
 
-    Linear warmup over ``warmup`` updates, then linear decay to 0 at ``total_steps``: the schedule of Hugging
-    Face's ``get_linear_schedule_with_warmup``, which the paper's trainer uses. With ``warmup=0`` the first
-    update uses the full learning rate and the last one ``lr / total_steps``.
+    Linear warmup over ``warmup`` updates, then linear decay to 0 at ``total_steps`` over the last
+    ``decay_fraction`` of the updates after the warmup, the rate held at its peak before them. With
+    ``decay_fraction=1`` this is Hugging Face's ``get_linear_schedule_with_warmup``, which the paper's trainer
+    uses: with ``warmup=0`` the first update uses the full learning rate and the last one ``lr / total_steps``.
     """
     if step < warmup:
         return step / max(1, warmup)
-    return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+    decay_start = total_steps - round(decay_fraction * (total_steps - warmup))  # from warmup to total_steps
+    if step < decay_start:
+        return 1.0
+    return max(0.0, (total_steps - step) / max(1, total_steps - decay_start))
 
 
 def train(
@@ -180,7 +184,7 @@ def _run(
     # fp16 autocast (CUDA) needs loss scaling; a disabled scaler passes everything through unchanged.
     scaler = torch.amp.GradScaler(encoder.device.type, enabled=encoder.autocast_dtype == torch.float16)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, config.steps, config.warmup))
+        optimizer, lambda step: lr_factor(step, config.steps, config.warmup, config.decay_fraction))
     batches = _batch_indices(len(examples), batch_size, config.seed)
     first = 0 if resume is None else _resume(resume, optimizer, schedule, scaler, batches, processes, config)
     snapshot = partial(_snapshot, optimizer=optimizer, schedule=schedule, scaler=scaler)
@@ -369,8 +373,8 @@ def _make_optimizer(encoder: Encoder, config: TrainConfig) -> torch.optim.AdamW:
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
     fused = encoder.device.type in ("cpu", "cuda")
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, betas=(0.9, 0.999), eps=1e-8,
-                             fused=fused)
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, betas=(0.9, config.adam_beta2),
+                             eps=1e-8, fused=fused)
 
 
 def _batch_indices(n: int, batch_size: int, seed: int) -> Iterator[np.ndarray]:
