@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> dict:
                 pass
             on_dev, on_test = embedding_report(encoder, dev), embedding_report(encoder, test)
             rows.append({"recipe": f"{row_name}, lr {lr:g}, batch {batch}", "kind": "SimCSE", "pooler": pooler,
-                         "lr": lr, "batch": batch, "dropout": config.dropout, **overrides,
+                         "lr": lr, "batch": batch, "dropout": config.dropout,
+                         "decay_fraction": config.decay_fraction, "adam_beta2": config.adam_beta2, **overrides,
                          "seed": seed, "steps": last.step, "train_s": round(last.train_s, 1),
                          "stsb_dev": round(on_dev["spearman"], 2), "stsb_test": round(on_test["spearman"], 2),
                          "anisotropy": round(on_dev["anisotropy"], 3),
@@ -186,8 +187,10 @@ def main(argv: list[str] | None = None) -> dict:
              f"{best['stsb_dev_mean']}, test {best['stsb_test_mean']})",
              (f"each run sees {steps * lessons.LESSON_BATCH:,} examples (steps x batch)" if args.same_examples
               else f"{steps} steps a run") + f", τ {every.temperature}, dropout {every.dropout}, "
-             f"training length {every.max_length}"
-             + "".join(f", {k} {v}" for k, v in overrides.items() if k not in ("temperature", "dropout", "max_length"))]
+             f"training length {every.max_length}, lr decayed linearly over the last {every.decay_fraction:.0%} of "
+             f"the steps (held before), AdamW β2 {every.adam_beta2:g}"
+             + "".join(f", {k} {v}" for k, v in overrides.items()
+                       if k not in ("temperature", "dropout", "max_length", "decay_fraction", "adam_beta2"))]
     columns = ["recipe", "kind", "seed", "steps", "train_s", "stsb_dev", "stsb_test", "anisotropy",
                "gain_test_vs_best_unwhitened", "gain_test_vs_whitened"]
     return report(args.name, args, rows, targets=targets, notes=notes, columns=columns,

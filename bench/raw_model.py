@@ -115,8 +115,9 @@ def main(argv: list[str] | None = None) -> dict:
     mlp = " (MLP in training only)" if config.pooler == "cls" and config.resolved_mlp_only_train else ""
     notes = [
         f"lesson run: {config.steps} steps of batch {config.batch_size}, lr {config.lr:g}, τ {config.temperature}, "
-        f"dropout {config.dropout}, pooler {config.pooler}{mlp}, training length "
-        f"{config.max_length}, on {len(lessons.lesson_sentences())} lesson sentences; {last.train_s:.1f} s of "
+        f"dropout {config.dropout}, pooler {config.pooler}{mlp}, training length {config.max_length}, lr held "
+        f"for the first {1 - config.decay_fraction:.0%} of the steps then decayed linearly, AdamW β2 "
+        f"{config.adam_beta2:g}, on {len(lessons.lesson_sentences())} lesson sentences; {last.train_s:.1f} s of "
         f"training steps, {wall:.1f} s with set-up, on this machine",
         "STS-B dev and test: full sets (1,500 and 1,379 pairs); anisotropy: mean cosine of distinct dev sentences",
     ]

@@ -421,6 +421,7 @@ def test_a_fine_tune_starts_from_the_raw_model_with_the_lessons_settings(studio:
     assert form.start == START_RAW  # the default, also for API calls made before "Start from" existed
     job = finetune.finetune_job(studio, form, Session())
     assert job.base_name == lessons.START_MODEL and job.base_pooler == lessons.START_POOLER
+    assert lessons.same_recipe(job.config)  # the settings the form does not show too (schedule, AdamW's beta2)
     assert len(job.data.examples) == len(lessons.lesson_sentences())
     picked = finetune.finetune_job(studio, _form(base_choice), Session())
     assert picked.base_name == studio.config.model_name(base_choice)

@@ -12,6 +12,8 @@ from simcse_core.teaching import lessons
 
 RESULT = Path(__file__).resolve().parents[1] / "bench" / "results" / "raw_model.json"
 LR_GRIDS = ("lesson_recipe_seeds", "lesson_recipe_seeds_b")  # the lesson's learning rate: seeds 42-44, then 45-51
+# The lesson's schedule and AdamW β₂, ten seeds each (42-51), against the paper's schedule of LR_GRIDS.
+SCHEDULE_GRIDS = ("lesson_recipe_schedule", "lesson_recipe_schedule_held50")
 
 
 def _row(rows: list[dict], model: str, pooler: str, when: str) -> dict:
@@ -85,11 +87,36 @@ def test_the_recipe_is_the_one_its_bench_chose_and_its_figures_agree():
         (by_lr[1e-3]["stsb_dev_mean"], by_lr[1e-3]["stsb_test_mean"], by_lr[2e-3]["stsb_dev_mean"]), abs=0.01)
 
 
+def test_the_schedule_is_the_one_its_bench_chose_over_ten_seeds_and_its_figures_agree():
+    from bench.lesson_recipe import by_candidate
+
+    run, measured = lessons.LESSON_RUN, lessons.RECIPE_MEASURED
+    rows = [row for name in SCHEDULE_GRIDS for row in json.loads((RESULT.parent / f"{name}.json").read_text())["rows"]]
+    runs = [r for r in rows if r["kind"] == "SimCSE"]
+    assert all(r["steps"] == lessons.LESSON_STEPS and r["batch"] == lessons.LESSON_BATCH for r in runs)
+    assert {r["seed"] for r in runs} == set(range(42, 52))  # the seeds of the paper-schedule grid
+    candidates = by_candidate(rows)
+    assert all(c["seeds"] == 10 for c in candidates)
+    best = max(candidates, key=lambda c: c["stsb_dev_mean"])  # chosen on the seeds' mean STS-B dev
+    assert (best["lr"], best["decay_fraction"], best["adam_beta2"]) == (run.lr, run.decay_fraction, run.adam_beta2)
+    assert (measured["schedule_dev"], measured["schedule_dev_sd"], measured["schedule_test"],
+            measured["schedule_test_sd"]) == pytest.approx((best["stsb_dev_mean"], best["stsb_dev_sd"],
+                                                             best["stsb_test_mean"], best["stsb_test_sd"]), abs=0.01)
+    assert measured["schedule_seeds"] == best["seeds"]
+    at_1e3 = next(c for c in candidates if c["lr"] == 1e-3 and c["decay_fraction"] == run.decay_fraction)
+    held50 = next(c for c in candidates if c["decay_fraction"] == 0.5)
+    assert (measured["schedule_1e-3_dev"], measured["held50_dev"]) == pytest.approx(
+        (at_1e3["stsb_dev_mean"], held50["stsb_dev_mean"]), abs=0.01)
+    # "ended higher": above the paper's schedule at the same rate, on the same ten seeds
+    assert best["stsb_dev_mean"] > measured["lr_dev"] and best["stsb_test_mean"] > measured["lr_test"]
+
+
 def test_same_recipe_ignores_length_and_seed_only():
     from dataclasses import replace
 
     assert lessons.same_recipe(replace(lessons.LESSON_RUN, steps=5000, seed=7, time_budget_s=60.0))
     assert not lessons.same_recipe(replace(lessons.LESSON_RUN, lr=3e-3))
+    assert not lessons.same_recipe(replace(lessons.LESSON_RUN, decay_fraction=1.0))
 
 
 def test_lesson_sentences_are_read_once_and_not_empty():
@@ -100,14 +127,22 @@ def test_lesson_sentences_are_read_once_and_not_empty():
 def test_the_prepared_run_keeps_its_own_learning_rate_only_where_the_lessons_scored_lower():
     from simcse_core.teaching.prepared import PREPARED_RUN
 
-    prepared = lessons.PREPARED
-    assert PREPARED_RUN.lr == prepared.lr and lessons.same_recipe(replace(PREPARED_RUN, lr=lessons.LESSON_LR))
+    prepared, run = lessons.PREPARED, lessons.LESSON_RUN
+    assert (PREPARED_RUN.lr, PREPARED_RUN.decay_fraction, PREPARED_RUN.adam_beta2) == (
+        prepared.lr, prepared.decay_fraction, prepared.adam_beta2)
+    assert lessons.same_recipe(replace(PREPARED_RUN, lr=run.lr, decay_fraction=run.decay_fraction,
+                                       adam_beta2=run.adam_beta2))
+    if (prepared.decay_fraction, prepared.adam_beta2) != (run.decay_fraction, run.adam_beta2):
+        # the lesson's schedule at the prepared run's length, not higher on STS-B dev by more than one seed resolves
+        held = json.loads((RESULT.parent / "prepared_recipe_held.json").read_text())["rows"][0]
+        assert held["steps"] == prepared.steps and held["stsb_dev"] - prepared.stsb_dev < 1.0
+        assert prepared.recipe().endswith("with the paper's schedule")
     if prepared.lr != lessons.LESSON_LR:  # chosen on STS-B dev, as the lesson's own rate was
         other = json.loads((RESULT.parent / "raw_model_prepared_lr1.5e-3.json").read_text())
         assert lessons.LESSON_LR == 1.5e-3, "measure the prepared run at the lesson's new rate"
         at_lesson_lr = next(r for r in other["rows"] if r["model"] == prepared.model)
         assert at_lesson_lr["stsb_dev"] < prepared.stsb_dev
-        assert prepared.recipe() == f"the same recipe at lr {prepared.lr:g}"
+        assert prepared.recipe().startswith(f"the same recipe at lr {prepared.lr:g}")
 
 
 def test_the_prepared_runs_figures_agree_with_the_bench_and_its_files_fit_a_space():

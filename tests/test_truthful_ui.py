@@ -538,3 +538,17 @@ def test_a_best_row_within_the_seeds_spread_of_the_papers_best_is_called_tied_no
     assert not apart["same_best"] and not apart["best_tied"]
     one_seed = ablations.agreement([_result("dropout-0.1", 56.9), _result("dropout-0.05", 57.2)])
     assert not one_seed["best_tied"]  # one seed measures no spread: nothing is called tied
+
+
+def test_the_lessons_schedule_is_said_where_its_settings_are_and_beside_the_papers() -> None:
+    from simcse_core.teaching import lessons
+    from simcse_core.training.train import LIVE_RUN
+
+    run = lessons.LESSON_RUN
+    said = text.schedule_said(run)
+    assert f"held for the first {1 - run.decay_fraction:.0%} of the steps" in said
+    assert f"β₂ {run.adam_beta2:g} (the paper: 0.999)" in said and "the paper: decayed from the first step" in said
+    assert said in text.settings_said(run) and said in text.FINETUNE_INTRO
+    assert text.schedule_said(LIVE_RUN) == ""  # the paper's schedule: nothing to say
+    assert f"holds it for the first {1 - run.decay_fraction:.0%}" in text.TIP_LR
+    assert "held for" in lessons.RECIPE_NOTE and "held for" in lessons.RECIPE_WHY

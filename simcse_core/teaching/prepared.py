@@ -2,8 +2,8 @@
 
 A live lesson run lasts about a minute; the prepared run is the same recipe (pooler, batch, temperature, dropout,
 training length, seed, the same 20,000 lesson sentences) for :data:`PREPARED_STEPS` steps — at most 15 minutes
-on two idle cores — at the learning rate measured for that length (``lessons.PREPARED.lr``), so a class sees where
-the one-minute run is heading. The last step's weights are kept (no checkpoint is picked on an STS set).
+on two idle cores — at the learning rate and schedule measured for that length (``lessons.PREPARED``), so a class
+sees where the one-minute run is heading. The last step's weights are kept (no checkpoint is picked on an STS set).
 
     python -m simcse_core prepare-lesson-model            # writes models/raw-bert-simcse
 
@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 PREPARED_DIR = SHIPPED_MODELS[PREPARED_MODEL]
 PREPARED_STEPS = 4_000  # about 14 minutes of training steps on two idle cores (see MODEL.md)
-PREPARED_RUN = replace(lessons.LESSON_RUN, steps=PREPARED_STEPS, lr=lessons.PREPARED.lr, eval_every=500)
+PREPARED_RUN = replace(lessons.LESSON_RUN, steps=PREPARED_STEPS, lr=lessons.PREPARED.lr, eval_every=500,
+                       decay_fraction=lessons.PREPARED.decay_fraction, adam_beta2=lessons.PREPARED.adam_beta2)
 MAX_SHARD_MB = 9
 
 

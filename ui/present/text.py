@@ -7,6 +7,7 @@ from simcse_core.evaluation.paper import NLI_PAIRS, OFFICIAL_POOLER_NAMES, QUOTE
 from simcse_core.model.catalogue import MODEL_DESCRIPTIONS
 from simcse_core.model.pooling import POOLER_HELP
 from simcse_core.teaching import ablations, lessons, paper_rows
+from simcse_core.training.config import setting_default
 
 TITLE = "SimCSE Studio"
 
@@ -244,8 +245,23 @@ def pooler_said(config) -> str:
 
 def settings_said(config) -> str:
     """A run's settings in one phrase, every value read from ``config``."""
+    schedule = schedule_said(config)
     return (f"{pooler_said(config)}, τ {config.temperature:g}, dropout {config.dropout:g}, batch "
-            f"{config.batch_size}, max length {config.max_length}, learning rate {config.lr:g}")
+            f"{config.batch_size}, max length {config.max_length}, learning rate {config.lr:g}"
+            + (f" {schedule}" if schedule else ""))
+
+
+def schedule_said(config) -> str:
+    """How a run's learning rate moves and AdamW's β₂, where either differs from the paper's ("" where neither
+    does): the paper's trainer decays the rate linearly from the first step, with β₂ 0.999."""
+    parts = []
+    if config.decay_fraction < 1:
+        parts.append(f"held for the first {1 - config.decay_fraction:.0%} of the steps, then decayed linearly to 0 "
+                     "(the paper: decayed from the first step)")
+    paper_beta2 = setting_default("adam_beta2")
+    if config.adam_beta2 != paper_beta2:
+        parts.append(f"AdamW β₂ {config.adam_beta2:g} (the paper: {paper_beta2:g})")
+    return ", ".join(parts)
 
 
 FINETUNE_INTRO = (
@@ -272,7 +288,11 @@ TIP_STEPS = (f"Optimizer updates; the time budget may end the run first. Paper (
              "NLI pairs).")
 TIP_BATCH = (f"The rest of the batch are the negatives. Paper (Table A.1, BERT-base): {_A1['unsup'][0]} unsup, "
              f"{_A1['sup'][0]} sup, from a grid of 64-512 chosen on STS-B dev.")
-TIP_LR = (f"AdamW peak rate, decaying to 0. Paper (Table A.1, BERT-base): {paper_rows.fmt(_A1['unsup'][1])} unsup, "
+_HELD = 1 - lessons.LESSON_RUN.decay_fraction
+TIP_LR = ("AdamW peak rate. The paper's trainer decays it linearly to 0 from the first step"
+          + (f"; from {lessons.START_MODEL} the lesson holds it for the first {_HELD:.0%} of the steps, then decays "
+             "it" if _HELD else "") +
+          f". Paper (Table A.1, BERT-base): {paper_rows.fmt(_A1['unsup'][1])} unsup, "
           f"{paper_rows.fmt(_A1['sup'][1])} sup.")
 TIP_TEMPERATURE = "τ in the loss; smaller sharpens the softmax. Paper: 0.05 (a scale of 1/τ = 20)."
 TIP_DROPOUT = ("Makes the two views differ. Paper (Table 3, unsupervised, STS-B dev): 0.1 → "

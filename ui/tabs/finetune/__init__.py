@@ -51,6 +51,8 @@ LESSON_DEFAULTS = replace(lessons.LESSON_RUN, time_budget_s=lessons.LESSON_BUDGE
 DEFAULTS = LIVE_RUN
 SETTING_FIELDS = ("steps", "time_budget_s", "batch_size", "lr", "temperature", "dropout", "pooler", "max_length",
                   "hard_negative_weight")  # the form's settings that follow the start
+# The start's settings the form does not show: a run from the raw model keeps the lesson's schedule and beta2.
+UNSHOWN_FIELDS = ("decay_fraction", "adam_beta2")
 @dataclass(frozen=True)
 class FinetuneForm:
     """The Start button's inputs by name, in the order of the ``/finetune`` endpoint's parameters."""
@@ -190,7 +192,8 @@ def finetune_job(studio: Studio, form: FinetuneForm, session: Session) -> runs.F
         raise InputError(f"Mode: the data are {data.summary()}, but the mode is '{settings['mode']}'. Set the "
                          f"mode to '{data.mode}' or choose other data.")
     base_name = start_model(studio, form.start, form.picker, session)
-    config = TrainConfig(**settings)
+    defaults = start_defaults(base_name)
+    config = TrainConfig(**settings, **{name: getattr(defaults, name) for name in UNSHOWN_FIELDS})
     return runs.FinetuneJob(data=data, config=config, base_name=base_name,
                             base_pooler=inference_pooler(config, settings["pooler"]))
 
